@@ -1,0 +1,107 @@
+"""The artifact folder and its manifest, ``edgekit.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+from edgekit.source import file_sha256
+
+MANIFEST = "edgekit.json"
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: Path
+    manifest: dict
+
+    @property
+    def target(self) -> str:
+        return self.manifest["target"]
+
+    @property
+    def recipe(self) -> str:
+        return self.manifest["recipe"]["name"]
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(f["bytes"] for f in self.manifest["files"])
+
+
+def load(path: Path) -> Artifact:
+    """Read an artifact folder written by ``edgekit export``."""
+    path = Path(path)
+    if not path.exists():
+        raise EdgekitError(f"artifact not found: {path}")
+    manifest_file = path / MANIFEST
+    if not manifest_file.is_file():
+        raise EdgekitError(f"{path} is not an edgekit artifact (no {MANIFEST}); make one with `edgekit export`")
+    try:
+        manifest = json.loads(manifest_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise EdgekitError(f"{manifest_file} is not valid JSON: {e}") from None
+    if manifest.get("schema") != SCHEMA:
+        raise EdgekitError(f"{manifest_file} has schema {manifest.get('schema')!r}; this edgekit reads schema {SCHEMA}")
+    return Artifact(path, manifest)
+
+
+def file_entries(folder: Path) -> list[dict]:
+    """Every file of the folder but the manifest, with its size and sha256."""
+    return [
+        {"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    ]
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def check_destination(out: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an output that exists (without --overwrite) or cannot be written."""
+    if out.exists() and not overwrite:
+        raise EdgekitError(f"{out} already exists; pass --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        raise EdgekitError(f"{out} exists and is not a folder")
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise EdgekitError(f"cannot write to {out}: {parent} is not writable")
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that becomes ``out`` only if the block completes.
+
+    On any error or interrupt the temporary folder is removed and ``out`` is left as it was.
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)
+    except OSError as e:
+        raise EdgekitError(f"cannot write to {out}: {e.strerror or e}") from None
+    try:
+        yield tmp
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.{os.getpid()}.old")
+            out.rename(old)
+        tmp.rename(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)
+
+
+def export(
+    model: Annotated[str, typer.Argument(help="HF hub id, local model folder, or builtin:tiny")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="artifact folder to write")],
+    target: Annotated[str, typer.Option("--target", "-t", help="onnx (see `edgekit recipes`)")] = "onnx",
+    recipe: Annotated[str | None, typer.Option("--recipe", "-r", help="e.g. fp32, fp16, int8, int4-g32")] = None,
+    revision: Annotated[str | None, typer.Option(help="hub revision: branch, tag or commit")] = None,
+    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="allow model code from the repo")] = False,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="allow pickle (.bin) weights")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output folder")] = False,
+    parity: Annotated[bool, typer.Option("--parity/--no-parity", help="check against the PyTorch fp32 model")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="print the manifest as JSON")] = False,
+) -> None:
+    """Convert a checkpoint into an on-device artifact (model files + tokenizer + edgekit.json)."""
+    from edgekit import output as out
+    from edgekit.export import export as run_export
+
+    with out.progress(f"export {model} -> {target}") as update:
+        art = run_export(
+            model,
+            target,
+            recipe,
+            output,
+            overwrite=overwrite,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+            allow_pickle=allow_pickle,
+            parity=parity,
+            on_stage=update,
+        )
+    if json_out:
+        out.emit_json(art.manifest)
+        return
+    m = art.manifest
+    p = m["parity"]
+    rows = [
+        ("artifact", str(art.path)),
+        ("target / recipe", f"{art.target} / {art.recipe}"),
+        ("size", f"{art.size_bytes / 1e6:.2f} MB"),
+        ("export", f"{m['export']['wall_s']:.1f} s, peak RSS {m['export']['peak_rss_mb']:.0f} MB"),
+    ]
+    if p.get("skipped"):
+        rows.append(("parity", "skipped"))
+    else:
+        rows.append(
+            (
+                "parity",
+                f"{'passed' if p['passed'] else 'FAILED'}: top-1 agree {p['top1_agree']:.3f}, "
+                f"KL {p['kl_mean']:.2g}, max |dlogit| {p['max_abs_logit_diff']:.2g}, "
+                f"greedy {p['greedy_match_tokens']}/{p['greedy_total_tokens']}",
+            )
+        )
+    out.table(None, ("", ""), rows)

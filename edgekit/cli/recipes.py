@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("recipes")(recipes)
+
+
+def recipes(json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
+    """List targets and their recipes."""
+    from edgekit import output
+    from edgekit.recipes import targets
+    from edgekit.targets import MODULES
+
+    rows = []
+    for name, spec in targets().items():
+        if name not in MODULES:
+            continue
+        for scheme, s in spec.schemes.items():
+            options = f"-g{{{','.join(map(str, s.group_sizes))}}} (default {s.group_size})" if s.group_sizes else ""
+            rows.append((name, scheme + (" (default)" if scheme == spec.default else ""), options, s.summary))
+    if json_out:
+        output.emit_json(
+            [{"target": t, "recipe": r.split()[0], "options": o, "summary": s} for t, r, o, s in rows]
+        )
+    else:
+        output.table("targets and recipes", ("target", "recipe", "options", "summary"), rows)

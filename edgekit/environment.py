@@ -1,0 +1,51 @@
+"""Facts about this process and machine: toolchain versions, peak memory, library noise."""
+
+from __future__ import annotations
+
+import platform
+import resource
+import sys
+from importlib import metadata
+
+TOOLCHAIN = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "executorch", "torchao", "coremltools")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "edgekit": _version("edgekit")}
+    for name in TOOLCHAIN:
+        v = _version(name)
+        if v:
+            out[name] = v
+    return out
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
+
+
+def quiet_libraries() -> None:
+    """Keep the exporters' warnings and info logs off the user's terminal."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+    import torch  # noqa: F401  (torch configures its loggers on import: quiet them after)
+    for name in ("transformers", "optimum", "torch", "onnxruntime", "torchao", "root"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+    except ImportError:
+        pass

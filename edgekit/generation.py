@@ -1,0 +1,87 @@
+"""``edgekit run``: tokenize, generate with the artifact's runtime, stream the text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from edgekit import artifact, targets
+from edgekit.errors import EdgekitError
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    prefill_s: float
+    decode_tok_s: float | None
+
+    def summary(self) -> str:
+        line = (
+            f"{self.new_tokens} tokens; prompt {self.prompt_tokens} tokens in {self.prefill_s * 1000:.1f} ms "
+            f"({self.prompt_tokens / self.prefill_s:.1f} tok/s)"
+        )
+        if self.decode_tok_s:
+            line += f"; decode {self.decode_tok_s:.1f} tok/s"
+        return line
+
+
+def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | None = None, stream: TextIO | None = None) -> RunOutput:
+    from tokenizers import Tokenizer
+
+    from edgekit.runtime.generate import greedy
+
+    art = artifact.load(path)
+    tok_file = art.path / "tokenizer.json"
+    if not tok_file.is_file():
+        raise EdgekitError(f"{art.path} has no tokenizer.json")
+    tokenizer = Tokenizer.from_file(str(tok_file))
+    lm = targets.get(art.target).load(art, threads)
+    ids = tokenizer.encode(prompt).ids
+    if not ids:
+        raise EdgekitError("the prompt is empty after tokenization")
+    if len(ids) >= lm.max_context:
+        raise EdgekitError(f"the prompt has {len(ids)} tokens; the model's context is {lm.max_context}")
+    stop = _stop_tokens(art.path, tokenizer)
+    shown = ""
+    tokens: list[int] = []
+    prefix = tokenizer.decode(ids)
+
+    def new_text(toks: list[int]) -> str:
+        full = tokenizer.decode(ids + [t for t in toks if t not in stop])
+        return full[len(prefix):] if full.startswith(prefix) else tokenizer.decode(toks)
+
+    def on_token(t: int) -> None:
+        nonlocal shown
+        tokens.append(t)
+        text = new_text(tokens)
+        if stream is not None and text.startswith(shown) and not text.endswith("\ufffd"):
+            stream.write(text[len(shown):])
+            stream.flush()
+            shown = text
+
+    if stream is not None:
+        stream.write(prompt)
+    gen = greedy(lm, ids, max_new_tokens, stop=stop, on_token=on_token)
+    text = new_text(gen.tokens)
+    if stream is not None:
+        stream.write(text[len(shown):] + "\n")
+        stream.flush()
+    return RunOutput(prompt + text, len(ids), len(gen.tokens), gen.prefill_s, gen.decode_tok_s)
+
+
+def _stop_tokens(folder: Path, tokenizer) -> set[int]:
+    import json
+
+    stop: set[int] = set()
+    gen_cfg = folder / "generation_config.json"
+    if gen_cfg.is_file():
+        eos = json.loads(gen_cfg.read_text()).get("eos_token_id")
+        stop.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    for name in ("<|endoftext|>", "</s>", "<|im_end|>", "<|end_of_text|>", "<eos>"):
+        t = tokenizer.token_to_id(name)
+        if t is not None and not stop:
+            stop.add(t)
+    return stop

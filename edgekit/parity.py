@@ -1,0 +1,111 @@
+"""Parity of an exported artifact with the fp32 PyTorch model it came from.
+
+For each prompt the reference generates ``new_tokens`` greedily; the artifact then reads the same
+sequence through its own KV cache (prompt as one prefill, the continuation one token at a time), so
+every position's logits are compared, the cached decode path included. A second, free-running
+greedy generation by the artifact counts how many tokens match the reference before they diverge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit.recipes import Thresholds
+from edgekit.runtime import LanguageModel
+from edgekit.runtime.generate import greedy
+from edgekit.source import ModelSource
+
+PROMPTS = (
+    "Once upon a time",
+    "The little dog ran to the park and",
+    'Tom looked at the big red ball. "Can I',
+    "def add(a, b):\n    return",
+)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference's token sequences (prompt + greedy continuation) and their fp32 logits."""
+
+    prompt_lens: tuple[int, ...]
+    sequences: tuple[tuple[int, ...], ...]
+    logits: tuple[np.ndarray, ...]
+
+
+def reference(source: ModelSource, tokenize: Callable[[str], list[int]], new_tokens: int = 16) -> Reference:
+    import torch
+
+    model = load_reference_model(source)
+    lens, seqs, logits = [], [], []
+    with torch.inference_mode():
+        for prompt in PROMPTS:
+            ids = tokenize(prompt)
+            seq = list(ids)
+            for _ in range(new_tokens):
+                out = model(torch.tensor([seq])).logits[0, -1]
+                seq.append(int(out.argmax()))
+            full = model(torch.tensor([seq])).logits[0].float().numpy()
+            lens.append(len(ids))
+            seqs.append(tuple(seq))
+            logits.append(full)
+    return Reference(tuple(lens), tuple(seqs), tuple(logits))
+
+
+def load_reference_model(source: ModelSource):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        source.path,
+        dtype=torch.float32,
+        trust_remote_code=source.trust_remote_code,
+        use_safetensors=None if source.allow_pickle else True,
+    )
+    return model.eval()
+
+
+def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:
+    """Run the artifact over the reference sequences; measure agreement and judge it."""
+    max_diff, agree, kls, positions = 0.0, 0, [], 0
+    matched, total = 0, 0
+    for plen, seq, want in zip(ref.prompt_lens, ref.sequences, ref.logits):
+        lm.reset()
+        got = [lm.forward(list(seq[:plen]))]
+        got += [lm.forward([t]) for t in seq[plen:]]
+        got = np.concatenate(got)[: len(seq)]
+        max_diff = max(max_diff, float(np.abs(got - want).max()))
+        agree += int((got.argmax(-1) == want.argmax(-1)).sum())
+        kls.append(kl(want, got))
+        positions += len(seq)
+
+        cont = seq[plen:]
+        gen = greedy(lm, list(seq[:plen]), len(cont)).tokens
+        n = next((i for i, (a, b) in enumerate(zip(gen, cont)) if a != b), min(len(gen), len(cont)))
+        matched += n
+        total += len(cont)
+    measured = {
+        "max_abs_logit_diff": max_diff,
+        "top1_agree": agree / positions,
+        "kl_mean": float(np.concatenate(kls).mean()),
+        "greedy_match_tokens": matched,
+        "greedy_total_tokens": total,
+        "prompts": len(ref.sequences),
+        "positions": positions,
+    }
+    failures = thresholds.failures(measured)
+    return {"passed": not failures, **measured, "thresholds": thresholds.as_dict(), "failures": failures}
+
+
+def kl(ref_logits: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """KL(reference || artifact) of each row's next-token distribution, in nats."""
+    lp = _log_softmax(ref_logits.astype(np.float64))
+    lq = _log_softmax(logits.astype(np.float64))
+    return (np.exp(lp) * (lp - lq)).sum(-1)
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))

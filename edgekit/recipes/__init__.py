@@ -1,0 +1,129 @@
+"""Recipes: one vocabulary of precision/quantization schemes, declared per target in TOML files.
+
+A recipe name is a scheme optionally followed by options, e.g. ``int4``, ``int4-g128``.
+Each ``<target>.toml`` beside this module declares the target's schemes, their defaults and the
+parity thresholds an export must meet against the fp32 PyTorch reference.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+
+_DIR = Path(__file__).parent
+_OPTION = re.compile(r"^g(\d+)$")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Parity limits: every limit that is set must hold for the parity check to pass."""
+
+    max_abs_logit_diff: float | None = None
+    top1_agree: float | None = None
+    kl_mean: float | None = None
+
+    def failures(self, measured: dict) -> list[str]:
+        out = []
+        if self.max_abs_logit_diff is not None and measured["max_abs_logit_diff"] > self.max_abs_logit_diff:
+            out.append(f"max_abs_logit_diff {measured['max_abs_logit_diff']:.3g} > {self.max_abs_logit_diff:g}")
+        if self.top1_agree is not None and measured["top1_agree"] < self.top1_agree:
+            out.append(f"top1_agree {measured['top1_agree']:.3f} < {self.top1_agree:g}")
+        if self.kl_mean is not None and measured["kl_mean"] > self.kl_mean:
+            out.append(f"kl_mean {measured['kl_mean']:.3g} > {self.kl_mean:g}")
+        return out
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    target: str
+    scheme: str
+    summary: str
+    group_size: int | None = None
+    parity: Thresholds = field(default_factory=Thresholds)
+
+    @property
+    def name(self) -> str:
+        return self.scheme if self.group_size is None else f"{self.scheme}-g{self.group_size}"
+
+    def as_dict(self) -> dict:
+        return {
+            "target": self.target,
+            "name": self.name,
+            "scheme": self.scheme,
+            "group_size": self.group_size,
+            "parity_thresholds": self.parity.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class SchemeSpec:
+    scheme: str
+    summary: str
+    group_size: int | None
+    group_sizes: tuple[int, ...]
+    parity: Thresholds
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    summary: str
+    default: str
+    schemes: dict[str, SchemeSpec]
+
+
+@cache
+def targets() -> dict[str, TargetSpec]:
+    """Every target that has a recipe file, by name."""
+    out = {}
+    for path in sorted(_DIR.glob("*.toml")):
+        data = tomllib.loads(path.read_text())
+        schemes = {}
+        for scheme, spec in data["recipes"].items():
+            schemes[scheme] = SchemeSpec(
+                scheme=scheme,
+                summary=spec["summary"],
+                group_size=spec.get("group_size"),
+                group_sizes=tuple(spec.get("group_sizes", ())),
+                parity=Thresholds(**spec.get("parity", {})),
+            )
+        out[path.stem] = TargetSpec(path.stem, data["summary"], data["default"], schemes)
+    return out
+
+
+def target_spec(target: str) -> TargetSpec:
+    known = targets()
+    if target not in known:
+        raise EdgekitError(f"unknown target '{target}'; known targets: {', '.join(known)}")
+    return known[target]
+
+
+def parse(target: str, name: str | None) -> Recipe:
+    """Turn a recipe name such as ``int4-g128`` into a Recipe of ``target``."""
+    spec = target_spec(target)
+    name = name or spec.default
+    scheme, *options = name.strip().lower().split("-")
+    if scheme not in spec.schemes:
+        raise EdgekitError(
+            f"unknown recipe '{name}' for target {target}; recipes: {', '.join(spec.schemes)}"
+            " (see `edgekit recipes`)"
+        )
+    s = spec.schemes[scheme]
+    group_size = s.group_size
+    for opt in options:
+        m = _OPTION.match(opt)
+        if not m or not s.group_sizes:
+            raise EdgekitError(f"unknown option '{opt}' in recipe '{name}' for target {target}")
+        group_size = int(m.group(1))
+        if group_size not in s.group_sizes:
+            sizes = ", ".join(str(g) for g in s.group_sizes)
+            raise EdgekitError(f"group size {group_size} is not supported by {target} {scheme}; choose one of {sizes}")
+    return Recipe(target=target, scheme=scheme, summary=s.summary, group_size=group_size, parity=s.parity)

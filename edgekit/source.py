@@ -1,0 +1,188 @@
+"""Resolve a model argument (builtin name, local folder or hub id) to a checked local folder.
+
+Everything downstream (the exporters and the PyTorch reference) loads the model with
+``from_pretrained`` on the folder this module returns, so a hub id and a local folder take the
+same path. Checks done here, before any heavy work: the folder exists and has a config, the
+architecture is one edgekit supports, the weights are safetensors (pickle only with consent) and
+every safetensors file is whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+
+BUILTIN_DIR = Path(__file__).parent / "models"
+BUILTINS = {"tiny": BUILTIN_DIR / "tiny"}
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+_HUB_PATTERNS = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model ready to load: where it came from and the local folder holding it."""
+
+    spec: str  # what the user wrote: builtin:tiny, a path or a hub id
+    path: Path  # local folder with config.json and weights
+    model_type: str
+    revision: str | None  # hub commit, when the model came from the hub
+    content_sha256: str  # hash over config and weight files
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "model": self.spec,
+            "path": str(self.path),
+            "model_type": self.model_type,
+            "revision": self.revision,
+            "content_sha256": self.content_sha256,
+        }
+
+
+def resolve(
+    spec: str,
+    *,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+    supported: tuple[str, ...] = (),
+) -> ModelSource:
+    """Find ``spec`` locally (downloading a hub id through the HF cache) and check it."""
+    hub_revision = None
+    local = spec.startswith("builtin:") or _looks_like_path(spec)
+    if revision and local:
+        raise EdgekitError("--revision applies to hub ids, not to builtin models or local folders")
+    if spec.startswith("builtin:"):
+        name = spec.removeprefix("builtin:")
+        if name not in BUILTINS:
+            raise EdgekitError(f"unknown builtin model '{name}'; builtins: {', '.join(BUILTINS)}")
+        path = BUILTINS[name]
+    elif _looks_like_path(spec):
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise EdgekitError(f"model folder not found: {spec}")
+        if not path.is_dir():
+            raise EdgekitError(f"model must be a folder with config.json and weights, got a file: {spec}")
+    else:
+        path, hub_revision = _download(spec, revision, trust_remote_code, allow_pickle)
+
+    config = _read_config(path)
+    model_type = config.get("model_type", "")
+    if config.get("auto_map") and not trust_remote_code:
+        raise EdgekitError(f"{spec} ships its own model code; pass --trust-remote-code if you trust it")
+    if supported and model_type not in supported:
+        raise EdgekitError(
+            f"unsupported architecture '{model_type or '?'}' in {spec}; supported: {', '.join(sorted(supported))}"
+        )
+    weights = _check_weights(path, allow_pickle)
+    return ModelSource(
+        spec=spec,
+        path=path.resolve(),
+        model_type=model_type,
+        revision=hub_revision,
+        content_sha256=_content_hash(path, weights),
+        trust_remote_code=trust_remote_code,
+        allow_pickle=allow_pickle,
+    )
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or Path(spec).exists() or spec.count("/") != 1
+
+
+def _download(repo_id: str, revision: str | None, trust_remote_code: bool, allow_pickle: bool) -> tuple[Path, str]:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    patterns = list(_HUB_PATTERNS)
+    if trust_remote_code:
+        patterns.append("*.py")
+    if allow_pickle:
+        patterns += [f"*{s}" for s in PICKLE_SUFFIXES]
+    try:
+        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
+    except RepositoryNotFoundError:
+        raise EdgekitError(f"model '{repo_id}' not found on the hub (or it is private: log in with `hf auth login`)") from None
+    except RevisionNotFoundError:
+        raise EdgekitError(f"revision '{revision}' not found for {repo_id}") from None
+    except LocalEntryNotFoundError:
+        raise EdgekitError(
+            f"'{repo_id}' is not a local folder, and as a hub id it cannot be downloaded "
+            "(hub unreachable, not in the HF cache)"
+        ) from None
+    except (HfHubHTTPError, OSError) as e:
+        raise EdgekitError(f"cannot download '{repo_id}': {_first_line(e)}") from None
+    return folder, folder.name  # snapshot folders are named after the commit hash
+
+
+def _read_config(path: Path) -> dict:
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        raise EdgekitError(f"{path} has no config.json; is it a Hugging Face model folder?")
+    try:
+        return json.loads(cfg.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise EdgekitError(f"{cfg} is not valid JSON: {e}") from None
+
+
+def _check_weights(path: Path, allow_pickle: bool) -> list[Path]:
+    safetensors = sorted(path.glob("*.safetensors"))
+    pickles = sorted(p for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if safetensors:
+        for f in safetensors:
+            check_safetensors(f)
+        return safetensors
+    if pickles:
+        if not allow_pickle:
+            raise EdgekitError(
+                f"{path} has only pickle weights ({pickles[0].name}), which can run arbitrary code when loaded; "
+                "pass --allow-pickle if you trust the source"
+            )
+        return pickles
+    raise EdgekitError(f"{path} has no weights (*.safetensors)")
+
+
+def check_safetensors(path: Path) -> None:
+    """Cheap structural check: a readable header whose tensors exactly fill the file."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n <= 0 or 8 + n > size:
+                raise ValueError("header length exceeds file size")
+            header = json.loads(f.read(n))
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise EdgekitError(f"corrupt weights file {path.name}: {_first_line(e)}") from None
+    if 8 + n + end != size:
+        raise EdgekitError(
+            f"truncated or corrupt weights file {path.name}: header describes {8 + n + end} bytes, file has {size}"
+        )
+
+
+def _content_hash(path: Path, weights: list[Path]) -> str:
+    h = hashlib.sha256()
+    for f in [path / "config.json", *weights]:
+        h.update(f.name.encode())
+        h.update(file_sha256(f).encode())
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0]

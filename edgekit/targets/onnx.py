@@ -1,0 +1,108 @@
+"""ONNX target: optimum-onnx's exporter (decoder with KV cache), then ONNX Runtime's quantizers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+from edgekit.recipes import Recipe
+from edgekit.source import ModelSource
+
+SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2")
+MODEL_FILE = "model.onnx"
+_EXTERNAL_DATA_ABOVE = 1_800_000_000  # protobuf's 2 GB limit, with margin
+
+
+def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
+    with stage("export"):
+        _optimum_export(source, folder)
+    if recipe.scheme != "fp32":
+        with stage(f"quantize {recipe.name}"):
+            _quantize(folder / MODEL_FILE, recipe)
+    return {"model_file": MODEL_FILE, "runtime": "onnxruntime"}
+
+
+def load(artifact, threads: int | None = None):
+    from edgekit.runtime.onnx import OnnxLM
+
+    rt = artifact.manifest["runtime"]
+    return OnnxLM(artifact.path / rt["model_file"], max_context=rt["max_context"], threads=threads)
+
+
+def _optimum_export(source: ModelSource, folder: Path) -> None:
+    from optimum.exporters.onnx import main_export
+
+    try:
+        main_export(
+            str(source.path),
+            folder,
+            task="text-generation-with-past",
+            do_validation=False,
+            trust_remote_code=source.trust_remote_code,
+            local_files_only=True,
+        )
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise EdgekitError(f"ONNX export of {source.spec} failed: {str(e).strip().splitlines()[0]}") from None
+    if not (folder / MODEL_FILE).is_file():
+        raise EdgekitError(f"ONNX export of {source.spec} produced no {MODEL_FILE}")
+
+
+def _quantize(model_file: Path, recipe: Recipe) -> None:
+    import onnx
+
+    model = onnx.load(str(model_file))
+    if recipe.scheme == "fp16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        model = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
+    elif recipe.scheme == "int8":
+        model = _dynamic_int8(model, model_file.parent)
+    elif recipe.scheme == "int4":
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+        q = MatMulNBitsQuantizer(model, bits=4, block_size=recipe.group_size, is_symmetric=True)
+        q.process()
+        model = q.model.model
+    else:  # a recipe file names a scheme this module does not implement
+        raise EdgekitError(f"onnx recipe '{recipe.name}' is not implemented")
+    _save(model, model_file)
+
+
+def _dynamic_int8(model, workdir: Path):
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    src, dst = workdir / ".fp32.onnx", workdir / ".int8.onnx"
+    _save(model, src)
+    try:
+        quantize_dynamic(src, dst, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
+        return onnx.load(str(dst))
+    finally:
+        for p in workdir.glob(".fp32.onnx*"):
+            p.unlink()
+        for p in workdir.glob(".int8.onnx*"):
+            p.unlink()
+
+
+def _save(model, model_file: Path) -> None:
+    """Save in place: one file when it fits protobuf's limit, else with an external data file."""
+    import onnx
+
+    for old in model_file.parent.glob(model_file.name + "_data"):
+        old.unlink()
+    external = model.ByteSize() > _EXTERNAL_DATA_ABOVE if _fits_bytesize(model) else True
+    onnx.save_model(
+        model,
+        str(model_file),
+        save_as_external_data=external,
+        all_tensors_to_one_file=True,
+        location=model_file.name + "_data",
+    )
+
+
+def _fits_bytesize(model) -> bool:
+    try:
+        model.ByteSize()
+        return True
+    except Exception:  # protobuf refuses to size messages over 2 GB
+        return False
