@@ -41,6 +41,9 @@ def progress(description: str) -> Iterator:
     """A spinner on stderr while a step runs; ``update(text)`` names the step in progress."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    if not err.is_terminal:
+        yield lambda text: None
+        return
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
     ) as p:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 
@@ -19,11 +20,25 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    from edgekit.cli import export, recipes, run
+def command(name: str):
+    """Register a command; Ctrl-C inside it becomes a one-line error (typer would swallow it)."""
 
-    for module in (export, recipes, run):
-        module.register(app)
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except KeyboardInterrupt:
+                raise EdgekitError("interrupted; nothing half-written was left behind") from None
+
+        app.command(name)(wrapper)
+        return fn
+
+    return decorate
+
+
+def _register() -> None:
+    from edgekit.cli import export, recipes, run  # noqa: F401  (importing registers the commands)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,8 +49,9 @@ def main(argv: list[str] | None = None) -> None:
 
     _register()
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where the parent ignored it
     try:
-        app(args=argv, prog_name="edgekit", standalone_mode=False)
+        code = app(args=argv, prog_name="edgekit", standalone_mode=False)
     except EdgekitError as e:
         output.error(str(e))
         sys.exit(e.exit_code)
@@ -49,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except BrokenPipeError:
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _interrupt(signum, frame):

@@ -5,11 +5,10 @@ from typing import Annotated
 
 import typer
 
-
-def register(app: typer.Typer) -> None:
-    app.command("export")(export)
+from edgekit.cli import command
 
 
+@command("export")
 def export(
     model: Annotated[str, typer.Argument(help="HF hub id, local model folder, or builtin:tiny")],
     output: Annotated[Path, typer.Option("--output", "-o", help="artifact folder to write")],

@@ -4,11 +4,10 @@ from typing import Annotated
 
 import typer
 
-
-def register(app: typer.Typer) -> None:
-    app.command("recipes")(recipes)
+from edgekit.cli import command
 
 
+@command("recipes")
 def recipes(json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
     """List targets and their recipes."""
     from edgekit import output

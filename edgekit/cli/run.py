@@ -5,11 +5,10 @@ from typing import Annotated
 
 import typer
 
-
-def register(app: typer.Typer) -> None:
-    app.command("run")(run)
+from edgekit.cli import command
 
 
+@command("run")
 def run(
     artifact: Annotated[Path, typer.Argument(help="artifact folder written by `edgekit export`")],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="text to continue")] = "Once upon a time",

@@ -1,0 +1,183 @@
+"""`edgekit export`: bad input gets one line and an exit code, and never a half-written folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def _one_line_error(r, *fragments):
+    assert r.err.strip().count("\n") == 0, r.err
+    assert r.err.startswith("error:"), r.err
+    assert "Traceback" not in r.err
+    for f in fragments:
+        assert f in r.err, r.err
+
+
+def _leftovers(parent: Path) -> list[str]:
+    return [p.name for p in parent.iterdir() if p.name.endswith((".partial", ".old"))]
+
+
+def test_missing_model_folder(cli, tmp_path):
+    r = cli("export", tmp_path / "nope", "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "not found")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_target_and_recipe(cli, tiny_models, tmp_path):
+    r = cli("export", tiny_models("llama"), "-t", "tflite", "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "unknown target 'tflite'", "onnx")
+    r = cli("export", tiny_models("llama"), "-r", "int3", "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "unknown recipe 'int3'", "int4")
+    r = cli("export", tiny_models("llama"), "-r", "int4-g7", "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "group size 7")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_corrupt_weights(cli, tiny_models, tmp_path, damage):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    weights = model / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00garbage" * 10)
+    r = cli("export", model, "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "model.safetensors")
+    assert not (tmp_path / "out").exists()
+
+
+def test_pickle_only_checkpoint_needs_consent(cli, tiny_models, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    torch.save(load_file(model / "model.safetensors"), model / "pytorch_model.bin")
+    (model / "model.safetensors").unlink()
+    r = cli("export", model, "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "--allow-pickle")
+    r = cli("export", model, "-o", tmp_path / "out", "--allow-pickle", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["parity"]["passed"]
+
+
+def test_unsupported_architecture_lists_supported(cli, tmp_path):
+    from transformers import BertConfig, BertForMaskedLM
+
+    model = tmp_path / "bert"
+    BertForMaskedLM(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37)).save_pretrained(model)
+    r = cli("export", model, "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "unsupported architecture 'bert'", "llama", "gpt2")
+
+
+def test_remote_code_needs_consent(cli, tiny_models, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["auto_map"] = {"AutoModelForCausalLM": "modeling.MyModel"}
+    (model / "config.json").write_text(json.dumps(cfg))
+    r = cli("export", model, "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "--trust-remote-code")
+
+
+def test_existing_output_needs_overwrite(cli, tiny_models, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    r = cli("export", tiny_models("llama"), "-o", out)
+    assert r.code == 2
+    _one_line_error(r, "--overwrite")
+    assert (out / "keep.txt").read_text() == "mine"
+    r = cli("export", tiny_models("llama"), "-o", out, "--overwrite")
+    assert r.code == 0, r.err
+    assert not (out / "keep.txt").exists() and (out / "edgekit.json").is_file()
+    assert _leftovers(tmp_path) == []
+
+
+def test_unwritable_output(cli, tiny_models, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = cli("export", tiny_models("llama"), "-o", blocker / "out")
+    assert r.code == 2
+    _one_line_error(r, "cannot write")
+
+
+def test_hub_id_unreachable(cli, tmp_path, hf_cache):
+    r = cli("export", "HuggingFaceTB/SmolLM2-135M", "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "HuggingFaceTB/SmolLM2-135M")
+
+
+def test_hub_id_from_cache_with_revision(cli, tiny_models, tmp_path, hf_cache):
+    """A hub id goes through huggingface_hub's cache (offline here): the same path a download takes."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = hf_cache / "models--acme--tiny-llama"
+    shutil.copytree(tiny_models("llama"), repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    r = cli("export", "acme/tiny-llama", "--revision", "main", "-o", tmp_path / "out", "--json")
+    assert r.code == 0, r.err
+    source = json.loads(r.out)["source"]
+    assert source["model"] == "acme/tiny-llama" and source["revision"] == commit
+    r = cli("export", "acme/tiny-llama", "--revision", "v9", "-o", tmp_path / "out2")
+    assert r.code == 2
+    _one_line_error(r)
+
+
+def test_revision_is_for_hub_ids(cli, tiny_models, tmp_path):
+    r = cli("export", tiny_models("llama"), "--revision", "main", "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "--revision")
+
+
+def test_ctrl_c_mid_export_leaves_nothing(tiny_models, tmp_path):
+    out = tmp_path / "out"
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgekit", "export", str(tiny_models("llama")), "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    deadline = time.monotonic() + 120
+    while not any(p.name.endswith(".partial") for p in tmp_path.iterdir()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_manifest_contents(cli, tiny_models, tmp_path):
+    out = tmp_path / "out"
+    r = cli("export", tiny_models("qwen2"), "-r", "int4-g32", "-o", out)
+    assert r.code in (0, 1), r.err
+    m = json.loads((out / "edgekit.json").read_text())
+    assert m["source"]["content_sha256"] and m["source"]["path"]
+    assert m["recipe"] == {**m["recipe"], "target": "onnx", "name": "int4-g32", "scheme": "int4", "group_size": 32}
+    for tool in ("torch", "transformers", "optimum", "onnx", "onnxruntime"):
+        assert m["toolchain"][tool]
+    names = {f["path"] for f in m["files"]}
+    assert {"model.onnx", "tokenizer.json", "config.json"} <= names
+    for f in m["files"]:
+        assert f["bytes"] == (out / f["path"]).stat().st_size and len(f["sha256"]) == 64
+    assert m["export"]["wall_s"] > 0 and m["export"]["peak_rss_mb"] > 0
+    assert {"export", "quantize int4-g32", "parity"} <= set(m["export"]["stages"])
+    assert {"passed", "max_abs_logit_diff", "greedy_match_tokens", "top1_agree", "kl_mean", "thresholds"} <= set(m["parity"])

@@ -1,0 +1,55 @@
+"""The tiny-model table: random checkpoints of real architectures, built from configs on the fly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# model_type -> (config class name, config kwargs); vocab_size is filled in from the test tokenizer
+ARCHITECTURES = {
+    "llama": ("LlamaConfig", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)),
+    "qwen2": ("Qwen2Config", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=True)),
+    "qwen3": ("Qwen3Config", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=256)),
+    "mistral": ("MistralConfig", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, sliding_window=None)),
+    "phi3": ("Phi3Config", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, original_max_position_embeddings=256, pad_token_id=0)),
+    "gemma": ("GemmaConfig", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=256)),
+    "gpt2": ("GPT2Config", dict(n_embd=64, n_layer=2, n_head=4, n_positions=256)),
+}
+
+SENTENCES = [
+    "Once upon a time there was a little dog who liked to run in the park.",
+    "The cat sat on the mat and looked at the big red ball.",
+    'Tom said, "Can I play with you?" and Lily smiled.',
+    "def add(a, b):\n    return a + b\n",
+]
+
+
+def make_tokenizer(folder: Path) -> int:
+    """A byte-level BPE tokenizer saved as a fast HF tokenizer; returns its vocab size."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=384, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(SENTENCES * 20, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+    fast.save_pretrained(folder)
+    return tok.get_vocab_size()
+
+
+def make_model(arch: str, folder: Path, *, seed: int = 0) -> Path:
+    """Save a random checkpoint of ``arch`` (safetensors + tokenizer) into ``folder``."""
+    import torch
+    import transformers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = make_tokenizer(folder)
+    cls_name, kwargs = ARCHITECTURES[arch]
+    config = getattr(transformers, cls_name)(vocab_size=vocab, bos_token_id=0, eos_token_id=0, **kwargs)
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(folder, safe_serialization=True)
+    return folder
