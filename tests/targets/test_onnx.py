@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from models import ARCHITECTURES
 
+from edgekit.synthetic import ARCHITECTURES
 from edgekit.targets import onnx
 
 

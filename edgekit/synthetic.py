@@ -1,4 +1,6 @@
-"""The tiny-model table: random checkpoints of real architectures, built from configs on the fly."""
+"""Random checkpoints of real architectures, built from configs: the tests' tiny-model table and
+the benchmarks' full-size shapes. Nothing is downloaded; the weights are random, the code path
+that loads them (``from_pretrained`` on a folder) is the real one."""
 
 from __future__ import annotations
 
@@ -40,15 +42,26 @@ def make_tokenizer(folder: Path) -> int:
     return tok.get_vocab_size()
 
 
-def make_model(arch: str, folder: Path, *, seed: int = 0) -> Path:
-    """Save a random checkpoint of ``arch`` (safetensors + tokenizer) into ``folder``."""
+# SmolLM2-135M's shape (hidden 576, 30 layers, 9 heads, 3 KV heads, vocab 49152): the benchmark model
+SMOLLM_135M = dict(
+    hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
+    vocab_size=49152, max_position_embeddings=8192, tie_word_embeddings=True, rope_theta=100000.0,
+)
+
+
+def make_model(arch: str, folder: Path, *, seed: int = 0, **overrides) -> Path:
+    """Save a random checkpoint of ``arch`` (safetensors + tokenizer) into ``folder``.
+
+    ``overrides`` replace the tiny table's config values (e.g. ``**SMOLLM_135M``).
+    """
     import torch
     import transformers
 
     folder.mkdir(parents=True, exist_ok=True)
     vocab = make_tokenizer(folder)
     cls_name, kwargs = ARCHITECTURES[arch]
-    config = getattr(transformers, cls_name)(vocab_size=vocab, bos_token_id=0, eos_token_id=0, **kwargs)
+    kwargs = {"vocab_size": vocab, "bos_token_id": 0, "eos_token_id": 0, **kwargs, **overrides}
+    config = getattr(transformers, cls_name)(**kwargs)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config)
     model.save_pretrained(folder, safe_serialization=True)
