@@ -60,7 +60,14 @@ def _quantize(model_file: Path, recipe: Recipe) -> None:
     elif recipe.scheme == "int4":
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-        q = MatMulNBitsQuantizer(model, bits=4, block_size=recipe.group_size, is_symmetric=True)
+        q = MatMulNBitsQuantizer(
+            model,
+            bits=4,
+            block_size=recipe.group_size,
+            is_symmetric=True,
+            op_types_to_quantize=("MatMul", "Gather"),  # the embedding table too (GatherBlockQuantized)
+            quant_axes=(("MatMul", 0), ("Gather", 1)),
+        )
         q.process()
         model = q.model.model
     else:  # a recipe file names a scheme this module does not implement
