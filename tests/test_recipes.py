@@ -1,0 +1,34 @@
+import pytest
+
+from edgekit import recipes
+from edgekit.errors import EdgekitError
+
+
+def test_parse_defaults_and_group_sizes():
+    assert recipes.parse("onnx", None).name == "fp32"
+    r = recipes.parse("onnx", "int4")
+    assert (r.scheme, r.group_size, r.name) == ("int4", 32, "int4-g32")
+    assert recipes.parse("onnx", "INT4-g128").group_size == 128
+    assert recipes.parse("onnx", "int8").group_size is None
+
+
+@pytest.mark.parametrize(
+    "target, name, message",
+    [
+        ("onnx", "int3", "unknown recipe 'int3'"),
+        ("onnx", "int8-g32", "unknown option 'g32'"),
+        ("onnx", "int4-x", "unknown option 'x'"),
+        ("onnx", "int4-g100", "group size 100"),
+        ("tflite", "fp32", "unknown target 'tflite'"),
+    ],
+)
+def test_parse_rejects(target, name, message):
+    with pytest.raises(EdgekitError, match=message):
+        recipes.parse(target, name)
+
+
+def test_thresholds_tighter_for_fp32_than_quantized():
+    fp32, int4 = recipes.parse("onnx", "fp32").parity, recipes.parse("onnx", "int4").parity
+    assert fp32.top1_agree > int4.top1_agree
+    assert fp32.failures({"max_abs_logit_diff": 0.0, "top1_agree": 1.0, "kl_mean": 0.0}) == []
+    assert fp32.failures({"max_abs_logit_diff": 1.0, "top1_agree": 1.0, "kl_mean": 0.0})
