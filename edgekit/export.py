@@ -11,6 +11,7 @@ from pathlib import Path
 from edgekit import __version__, artifact, recipes, targets
 from edgekit.environment import peak_rss_mb, quiet_libraries, versions
 from edgekit.errors import EdgekitError, ParityError
+from edgekit.runtime import load as runtime_load
 from edgekit.source import resolve
 
 
@@ -67,10 +68,10 @@ def export(
             "export": export_info,
             "files": artifact.file_entries(tmp),
         }
-        result = artifact.Artifact(tmp, manifest)
         if parity:
+            artifact.write_manifest(tmp, manifest)  # the runtime opens the artifact from its manifest
             with stage("parity"):
-                manifest["parity"] = _parity(source, tokenizer, tgt.load(result), rec)
+                manifest["parity"] = _parity(source, tokenizer, runtime_load(tmp), rec)
         else:
             manifest["parity"] = {"passed": None, "skipped": True}
         manifest["export"]["stages"] = stages

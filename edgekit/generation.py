@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from edgekit import artifact, targets
+from edgekit import artifact
 from edgekit.errors import EdgekitError
 
 
@@ -31,6 +31,7 @@ class RunOutput:
 def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | None = None, stream: TextIO | None = None) -> RunOutput:
     from tokenizers import Tokenizer
 
+    from edgekit.runtime import load as runtime_load
     from edgekit.runtime.generate import greedy
 
     art = artifact.load(path)
@@ -38,7 +39,10 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
     if not tok_file.is_file():
         raise EdgekitError(f"{art.path} has no tokenizer.json")
     tokenizer = Tokenizer.from_file(str(tok_file))
-    lm = targets.get(art.target).load(art, threads)
+    try:
+        lm = runtime_load(art.path, threads)
+    except ValueError as e:
+        raise EdgekitError(f"cannot run {art.path}: {e}") from None
     ids = tokenizer.encode(prompt).ids
     if not ids:
         raise EdgekitError("the prompt is empty after tokenization")

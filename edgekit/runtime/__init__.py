@@ -1,15 +1,21 @@
 """What runs an artifact: importable with only numpy and the target's own runtime installed.
 
-Nothing here imports torch, transformers or the rest of edgekit's export stack, so the same code
-runs on the host and on a board. A backend exposes the small ``LanguageModel`` protocol below;
-``generate.greedy`` drives any of them.
+Nothing here imports torch, transformers or the rest of edgekit (imports are relative), so this
+folder is copied as it is to a board and runs there exactly as on the host. A backend exposes the
+small ``LanguageModel`` protocol below; ``generate.greedy`` drives any of them.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+MANIFEST = "edgekit.json"
+BACKENDS = {"onnx": ".onnx"}  # target -> backend module of this package
 
 
 class LanguageModel(Protocol):
@@ -23,3 +29,13 @@ class LanguageModel(Protocol):
 
     def forward(self, ids: list[int]) -> np.ndarray:
         """Append ``ids`` to the sequence; return float32 logits of shape (len(ids), vocab)."""
+
+
+def load(folder: Path, threads: int | None = None) -> LanguageModel:
+    """Open the artifact in ``folder`` with its target's backend."""
+    manifest = json.loads((Path(folder) / MANIFEST).read_text())
+    target = manifest["target"]
+    if target not in BACKENDS:
+        raise ValueError(f"no runtime backend for target '{target}'")
+    backend = importlib.import_module(BACKENDS[target], __package__)
+    return backend.open_artifact(Path(folder), manifest["runtime"], threads)

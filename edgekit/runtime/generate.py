@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from edgekit.runtime import LanguageModel
+from . import LanguageModel
 
 
 @dataclass(frozen=True)

@@ -51,3 +51,7 @@ class OnnxLM:
         self.past = dict(zip(self.past_names, present))
         self.length += n
         return logits[0].astype(np.float32, copy=False)
+
+
+def open_artifact(folder: Path, runtime: dict, threads: int | None) -> OnnxLM:
+    return OnnxLM(folder / runtime["model_file"], max_context=runtime["max_context"], threads=threads)

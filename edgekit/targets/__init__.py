@@ -3,7 +3,7 @@
 A target module provides:
     SUPPORTED: tuple of HF ``model_type`` names it converts
     export(source, recipe, folder, stage) -> dict   # writes the model files; returns runtime info
-    load(artifact, threads) -> runtime.LanguageModel  # what runs the artifact on this machine
+The runner side lives in ``edgekit.runtime`` (a backend per target), which needs no torch.
 """
 
 from __future__ import annotations

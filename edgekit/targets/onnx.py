@@ -22,13 +22,6 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     return {"model_file": MODEL_FILE, "runtime": "onnxruntime"}
 
 
-def load(artifact, threads: int | None = None):
-    from edgekit.runtime.onnx import OnnxLM
-
-    rt = artifact.manifest["runtime"]
-    return OnnxLM(artifact.path / rt["model_file"], max_context=rt["max_context"], threads=threads)
-
-
 def _optimum_export(source: ModelSource, folder: Path) -> None:
     from optimum.exporters.onnx import main_export
 
