@@ -53,6 +53,7 @@ def _quantize(model_file: Path, recipe: Recipe) -> None:
     elif recipe.scheme == "int4":
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
+        _fold_weight_transposes(model)
         q = MatMulNBitsQuantizer(
             model,
             bits=4,
@@ -66,6 +67,30 @@ def _quantize(model_file: Path, recipe: Recipe) -> None:
     else:  # a recipe file names a scheme this module does not implement
         raise EdgekitError(f"onnx recipe '{recipe.name}' is not implemented")
     _save(model, model_file)
+
+
+def _fold_weight_transposes(model) -> None:
+    """Replace Transpose(initializer) feeding a MatMul with the transposed initializer.
+
+    A tied output head is exported as MatMul(x, Transpose(embedding)); MatMulNBits only quantizes
+    MatMuls with a constant weight, so without this the head stays float32.
+    """
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    for node in list(model.graph.node):
+        if node.op_type != "Transpose" or node.input[0] not in inits:
+            continue
+        if not all(c.op_type == "MatMul" and c.input[1] == node.output[0] for c in consumers.get(node.output[0], [])):
+            continue
+        weight = numpy_helper.to_array(inits[node.input[0]])
+        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+        model.graph.initializer.append(numpy_helper.from_array(weight.transpose(perm), name=node.output[0]))
+        model.graph.node.remove(node)
 
 
 def _dynamic_int8(model, workdir: Path):
