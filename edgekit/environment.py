@@ -1,10 +1,8 @@
-"""Facts about this process and machine: toolchain versions, peak memory, library noise."""
+"""Facts about this process and machine: toolchain versions; library noise."""
 
 from __future__ import annotations
 
 import platform
-import resource
-import sys
 from importlib import metadata
 
 TOOLCHAIN = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "executorch", "torchao", "coremltools")
@@ -24,12 +22,6 @@ def _version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(rss / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
 
 
 def quiet_libraries() -> None:

@@ -9,9 +9,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edgekit import __version__, artifact, recipes, targets
-from edgekit.environment import peak_rss_mb, quiet_libraries, versions
+from edgekit.environment import quiet_libraries, versions
 from edgekit.errors import EdgekitError, ParityError
 from edgekit.runtime import load as runtime_load
+from edgekit.runtime.measure import peak_rss_mb
 from edgekit.source import resolve
 
 
@@ -54,7 +55,7 @@ def export(
         export_info = {
             "wall_s": round(time.perf_counter() - started, 3),
             "stages": dict(stages),
-            "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
         }
         manifest = {
             "schema": artifact.SCHEMA,

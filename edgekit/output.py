@@ -49,3 +49,42 @@ def progress(description: str) -> Iterator:
     ) as p:
         task = p.add_task(description)
         yield lambda text: p.update(task, description=f"{description}: {text}")
+
+
+@contextmanager
+def steps(description: str) -> Iterator:
+    """A progress bar on stderr; the caller reports ``(step, done, total)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not err.is_terminal:
+        yield lambda step, done, total: None
+        return
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True,
+    ) as p:
+        task = p.add_task(description, total=None)
+        yield lambda step, done, total: p.update(task, description=f"{description}: {step}", completed=done, total=total)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def metrics_table(result: dict) -> None:
+    """The figures of one result: median, spread and unit of every metric."""
+    a, d = result["artifact"], result["device"]
+    rows = []
+    for name, m in result["metrics"].items():
+        spread = f"{_fmt(m['min'])} .. {_fmt(m['max'])}" if len(m["samples"]) > 1 else ""
+        direction = "higher is better" if m["higher_is_better"] else "lower is better"
+        rows.append((name, _fmt(m["value"]), m["unit"], spread, len(m["samples"]), direction))
+    status = "" if result["complete"] else " (INCOMPLETE)"
+    table(f"{a['name']} ({a['target']} {a['recipe']}) on {d['name']}{status}",
+          ("metric", "median", "unit", "min .. max", "n", ""), rows)

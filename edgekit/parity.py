@@ -16,6 +16,7 @@ import numpy as np
 from edgekit.recipes import Thresholds
 from edgekit.runtime import LanguageModel
 from edgekit.runtime.generate import greedy
+from edgekit.runtime.measure import log_softmax
 from edgekit.source import ModelSource
 
 PROMPTS = (
@@ -101,11 +102,6 @@ def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:
 
 def kl(ref_logits: np.ndarray, logits: np.ndarray) -> np.ndarray:
     """KL(reference || artifact) of each row's next-token distribution, in nats."""
-    lp = _log_softmax(ref_logits.astype(np.float64))
-    lq = _log_softmax(logits.astype(np.float64))
+    lp = log_softmax(ref_logits.astype(np.float64))
+    lq = log_softmax(logits.astype(np.float64))
     return (np.exp(lp) * (lp - lq)).sum(-1)
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))

@@ -38,7 +38,7 @@ def command(name: str):
 
 
 def _register() -> None:
-    from edgekit.cli import export, recipes, run  # noqa: F401  (importing registers the commands)
+    from edgekit.cli import devices, export, profile, recipes, run  # noqa: F401  (importing registers the commands)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,3 +39,16 @@ def load(folder: Path, threads: int | None = None) -> LanguageModel:
         raise ValueError(f"no runtime backend for target '{target}'")
     backend = importlib.import_module(BACKENDS[target], __package__)
     return backend.open_artifact(Path(folder), manifest["runtime"], threads)
+
+
+def versions() -> dict:
+    """Versions of what this runner runs on: numpy and every backend runtime importable here."""
+    from importlib import metadata
+
+    out = {"numpy": np.__version__}
+    for dist in ("onnxruntime", "executorch", "coremltools"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit.cli import command
+
+
+@command("profile")
+def profile(
+    artifact: Annotated[Path, typer.Argument(help="artifact folder written by `edgekit export`")],
+    device: Annotated[str, typer.Option("--device", "-d", help="device name (see `edgekit devices`) or profile file")] = "local",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write the result JSON here")] = None,
+    prompt_len: Annotated[int, typer.Option(help="prompt tokens (P)")] = 128,
+    gen: Annotated[int, typer.Option(help="tokens generated per run (G)")] = 128,
+    runs: Annotated[int, typer.Option(help="measured runs (R)")] = 5,
+    warmup: Annotated[int, typer.Option(help="warm-up runs (W), not measured")] = 1,
+    threads: Annotated[int | None, typer.Option(min=1, help="runtime threads (default: the device profile's)")] = None,
+    eval_text: Annotated[Path | None, typer.Option(help="evaluation text for ppl/KL (default: the shipped one)")] = None,
+    eval_tokens: Annotated[int, typer.Option(min=16, help="score at most this many tokens of it")] = 2048,
+    accuracy: Annotated[bool, typer.Option("--accuracy/--no-accuracy", help="measure ppl, top-1 and KL")] = True,
+    timeout: Annotated[float | None, typer.Option(min=1, help="seconds each step may take (default: the profile's)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the result JSON")] = False,
+) -> None:
+    """Measure latency, memory and accuracy of an artifact on a device."""
+    from edgekit import output as out
+    from edgekit.devices import load_profile
+    from edgekit.errors import EdgekitError
+    from edgekit.profile.session import Settings, profile as run_profile, write_result
+
+    dev = load_profile(device)
+    settings = Settings(
+        prompt_len=prompt_len, gen=gen, runs=runs, warmup=warmup, threads=threads, eval_text=eval_text,
+        eval_tokens=eval_tokens, accuracy=accuracy, timeout_s=timeout,
+    )
+    with out.steps(f"profile {artifact.name} on {dev.name}") as step:
+        result = run_profile(artifact, dev, settings, on_step=step)
+    if output is not None:
+        write_result(result, output)
+    if json_out:
+        out.emit_json(result.data)
+    else:
+        out.metrics_table(result.data)
+    if not result.complete:
+        saved = f"; the runs measured are in {output}" if output is not None else ""
+        raise EdgekitError(f"{result.data['error']}{saved}")

@@ -1,0 +1,128 @@
+"""Devices: a profile (YAML) names a transport; a transport moves files and runs commands there.
+
+A transport implements ``push(local_dir, files) -> remote_dir``, ``run(argv, stdin, timeout)``
+(streaming the runner's stdout lines) and ``info()``. Everything above that is shared: see
+``edgekit.profile.session``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
+TRANSPORTS = {"local": "edgekit.devices.local", "ssh": "edgekit.devices.ssh", "adb": "edgekit.devices.adb"}
+FILL_IN = "FILL-IN"  # the value shipped profiles use for what a user must fill in
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    name: str
+    transport: str
+    description: str = ""
+    arch: str | None = None
+    threads: int | None = None
+    python: str = "python3"  # the device's python (with numpy and the runtime installed)
+    workdir: str = "~/.cache/edgekit"  # where artifacts and the runner live on the device
+    timeout_s: float = 600.0  # per run (load, each latency run, the accuracy pass)
+    # ssh
+    host: str | None = None
+    user: str | None = None
+    port: int = 22
+    identity_file: str | None = None
+    known_hosts_file: str | None = None
+    accept_new_host_key: bool = False  # trust-on-first-use; off: unknown host keys are refused
+    # adb
+    serial: str | None = None
+    adb: str = "adb"
+    source: str | None = field(default=None, compare=False)  # the file it was read from
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+_REQUIRED = {"local": (), "ssh": ("host",), "adb": ()}
+_TYPES = {
+    "name": str, "transport": str, "description": str, "arch": str, "threads": int, "python": str,
+    "workdir": str, "timeout_s": (int, float), "host": str, "user": str, "port": int, "identity_file": str,
+    "known_hosts_file": str, "accept_new_host_key": bool, "serial": str, "adb": str,
+}
+
+
+def parse_profile(data: object, source: str) -> DeviceProfile:
+    """Validate a profile's mapping: unknown keys, wrong types and unfilled fields are errors."""
+    if not isinstance(data, dict):
+        raise EdgekitError(f"device profile {source}: expected a mapping of keys to values")
+    unknown = sorted(set(data) - set(_TYPES))
+    if unknown:
+        raise EdgekitError(f"device profile {source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(_TYPES)}")
+    for key, value in data.items():
+        want = _TYPES[key]
+        if value is None:
+            continue
+        ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+        if not ok:
+            raise EdgekitError(f"device profile {source}: '{key}' must be {_type_name(want)}, got {value!r}")
+        if value == FILL_IN:
+            raise EdgekitError(f"device profile {source}: '{key}' is not filled in (edit {source})")
+    for key in ("name", "transport"):
+        if not data.get(key):
+            raise EdgekitError(f"device profile {source}: '{key}' is required")
+    transport = data["transport"]
+    if transport not in TRANSPORTS:
+        raise EdgekitError(f"device profile {source}: unknown transport '{transport}'; known: {', '.join(TRANSPORTS)}")
+    for key in _REQUIRED[transport]:
+        if not data.get(key):
+            raise EdgekitError(f"device profile {source}: transport {transport} needs '{key}'")
+    if data.get("threads") is not None and data["threads"] < 1:
+        raise EdgekitError(f"device profile {source}: 'threads' must be at least 1")
+    return DeviceProfile(**data, source=source)
+
+
+def _type_name(t) -> str:
+    return " or ".join(x.__name__ for x in t) if isinstance(t, tuple) else t.__name__
+
+
+def load_profile(name_or_path: str) -> DeviceProfile:
+    """A profile by name (``local``, or the ``name`` of a file in profiles/) or by file path."""
+    import yaml
+
+    path = Path(name_or_path)
+    if not (path.suffix in (".yaml", ".yml") or path.is_file()):
+        if name_or_path == "local":
+            return DeviceProfile(name="local", transport="local", description="this machine")
+        found = shipped()
+        if name_or_path not in found:
+            raise EdgekitError(f"unknown device '{name_or_path}'; known: {', '.join(['local', *sorted(found)])}")
+        path = found[name_or_path]
+    if not path.is_file():
+        raise EdgekitError(f"device profile not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise EdgekitError(f"device profile {path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return parse_profile(data, str(path))
+
+
+def shipped() -> dict[str, Path]:
+    """Profiles in profiles/, by the ``name`` they declare (the file stem where they declare none)."""
+    import yaml
+
+    out = {}
+    for path in sorted(PROFILES_DIR.glob("*.y*ml")):
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError:
+            data = None
+        name = data.get("name") if isinstance(data, dict) else None
+        out[name or path.stem] = path
+    return out
+
+
+def connect(profile: DeviceProfile):
+    """The transport object for a profile."""
+    module = importlib.import_module(TRANSPORTS[profile.transport])
+    return module.Transport(profile)

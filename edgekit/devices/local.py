@@ -1,0 +1,28 @@
+"""This machine: the runner runs in a fresh subprocess of this Python, on the artifact in place."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from edgekit.devices import DeviceProfile
+from edgekit.devices.process import stream_lines
+
+
+class Transport:
+    def __init__(self, profile: DeviceProfile):
+        self.profile = profile
+
+    def push(self, local_dir: Path, files: list[dict]) -> str:
+        return str(Path(local_dir).resolve())  # nothing to copy
+
+    def runner(self) -> list[str]:
+        return [sys.executable, "-m", "edgekit.runtime"]
+
+    def run(self, argv: list[str], stdin: bytes, timeout: float) -> Iterator[str]:
+        return stream_lines(argv, stdin, timeout)
+
+    def info(self) -> dict:
+        return {"transport": "local", "host": platform.node()}

@@ -1,0 +1,43 @@
+"""Metric records: every figure with its unit, direction and samples (the result JSON's "metrics")."""
+
+from __future__ import annotations
+
+import statistics
+
+# name -> (unit, higher_is_better)
+METRICS = {
+    "load_s": ("s", False),
+    "ttft_ms": ("ms", False),
+    "prefill_tok_s": ("tok/s", True),
+    "decode_tok_s": ("tok/s", True),
+    "token_ms_p50": ("ms", False),
+    "token_ms_p90": ("ms", False),
+    "peak_rss_mb": ("MiB", False),
+    "file_mb": ("MB", False),
+    "ppl": ("", False),
+    "ppl_ref": ("", False),
+    "dppl_pct": ("%", False),
+    "top1_agree": ("", True),
+    "kl_mean": ("nats", False),
+}
+LATENCY = ("ttft_ms", "prefill_tok_s", "decode_tok_s", "token_ms_p50", "token_ms_p90")
+
+
+def metric(name: str, samples: list[float]) -> dict:
+    """Median of the samples as the value, with the spread (min, max) kept beside it."""
+    unit, higher = METRICS[name]
+    values = [float(s) for s in samples if s is not None]
+    return {
+        "value": statistics.median(values) if values else None,
+        "unit": unit,
+        "higher_is_better": higher,
+        "samples": values,
+        "min": min(values) if values else None,
+        "max": max(values) if values else None,
+    }
+
+
+def latency_metrics(runs: list[dict]) -> dict[str, dict]:
+    """Latency figures over the measured (non-warm-up) runs."""
+    measured = [r for r in runs if not r.get("warmup")]
+    return {name: metric(name, [r[name] for r in measured]) for name in LATENCY}

@@ -1,0 +1,96 @@
+"""The fp32 PyTorch side of the accuracy metrics, computed on the host and cached per model.
+
+For every scored position of the evaluation windows the reference keeps the log-prob of the actual
+next token, its argmax, and its top-k tokens with their log-probs. The device returns its own
+log-probs for those same top-k tokens, so KL(reference || artifact) is computed over the top-k plus
+one bucket for the remaining mass (exact as k grows; a lower bound otherwise) without moving whole
+vocabulary-sized distributions between host and device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.runtime.measure import windows
+
+TOPK = 32
+
+
+@dataclass(frozen=True)
+class ReferenceStats:
+    target_logprob: np.ndarray  # (positions,)
+    argmax: np.ndarray  # (positions,)
+    topk_ids: np.ndarray  # (positions, k)
+    topk_logprob: np.ndarray  # (positions, k)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("EDGEKIT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgekit"
+    return Path(base) / "reference"
+
+
+def reference_stats(source, ids: list[int], window: int, k: int = TOPK) -> tuple[ReferenceStats, bool]:
+    """Stats of the fp32 model on ``ids``; returns (stats, from_cache)."""
+    key = hashlib.sha256(
+        f"{source.content_sha256}|{window}|{k}|".encode() + np.asarray(ids, dtype=np.int64).tobytes()
+    ).hexdigest()[:32]
+    path = cache_dir() / f"{key}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                return ReferenceStats(*(z[f] for f in ("target_logprob", "argmax", "topk_ids", "topk_logprob"))), True
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)  # a damaged cache entry is recomputed
+    stats = _compute(source, ids, window, k)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, **stats.__dict__)
+    tmp.replace(path)
+    return stats, False
+
+
+def _compute(source, ids: list[int], window: int, k: int) -> ReferenceStats:
+    import torch
+
+    from edgekit.parity import load_reference_model
+
+    model = load_reference_model(source)
+    target, argmax, topk_ids, topk_lp = [], [], [], []
+    with torch.inference_mode():
+        for chunk in windows(ids, window):
+            logits = model(torch.tensor([chunk[:-1]])).logits[0].double()
+            lp = torch.log_softmax(logits, -1)
+            target.append(lp[torch.arange(len(chunk) - 1), torch.tensor(chunk[1:])].numpy())
+            argmax.append(lp.argmax(-1).numpy())
+            values, indices = lp.topk(min(k, lp.shape[-1]), dim=-1)
+            topk_ids.append(indices.numpy())
+            topk_lp.append(values.numpy())
+    return ReferenceStats(np.concatenate(target), np.concatenate(argmax), np.concatenate(topk_ids), np.concatenate(topk_lp))
+
+
+def accuracy_metrics(ref: ReferenceStats, device: dict) -> dict[str, float]:
+    """ppl, ppl_ref, dppl_pct, top1_agree, kl_mean from the reference and the device's arrays."""
+    lp = np.asarray(device["target_logprob"], dtype=np.float64)
+    if lp.shape != ref.target_logprob.shape:
+        raise ValueError(f"device scored {lp.size} positions, the reference {ref.target_logprob.size}")
+    ppl = float(np.exp(-lp.mean()))
+    ppl_ref = float(np.exp(-ref.target_logprob.mean()))
+    p_ref = np.exp(ref.topk_logprob)
+    rest_ref = np.clip(1.0 - p_ref.sum(-1), 0.0, 1.0)
+    art_topk = np.asarray(device["topk_logprob"], dtype=np.float64)
+    art_rest = np.asarray(device["rest_logprob"], dtype=np.float64)
+    kl = (p_ref * (ref.topk_logprob - art_topk)).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl += np.where(rest_ref > 0, rest_ref * (np.log(np.where(rest_ref > 0, rest_ref, 1.0)) - art_rest), 0.0)
+    return {
+        "ppl": ppl,
+        "ppl_ref": ppl_ref,
+        "dppl_pct": (ppl / ppl_ref - 1.0) * 100.0,
+        "top1_agree": float((np.asarray(device["argmax"]) == ref.argmax).mean()),
+        "kl_mean": float(max(kl.mean(), 0.0)),
+    }

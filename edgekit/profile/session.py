@@ -1,0 +1,228 @@
+"""One profile: push the artifact and the runner to a device, run the protocol, gather the result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from edgekit import __version__, artifact as artifacts
+from edgekit.devices import DeviceProfile, connect
+from edgekit.devices.process import DeviceError
+from edgekit.errors import EdgekitError
+from edgekit.profile.metrics import latency_metrics, metric
+from edgekit.source import file_sha256
+
+RESULT_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    prompt_len: int = 128
+    gen: int = 128
+    runs: int = 5
+    warmup: int = 1
+    threads: int | None = None
+    eval_text: Path | None = None  # None: the shipped evaluation text
+    eval_tokens: int = 2048  # at most this many tokens of the text are scored
+    window: int = 256  # tokens per scoring window (bounded by the model's context)
+    accuracy: bool = True
+    timeout_s: float | None = None  # per step; None: the device profile's
+
+
+@dataclass(frozen=True)
+class RunResult:
+    data: dict  # the result JSON
+
+    @property
+    def complete(self) -> bool:
+        return self.data["complete"]
+
+
+def profile(
+    artifact_path: Path,
+    device: DeviceProfile,
+    settings: Settings,
+    on_step: Callable[[str, int, int], None] = lambda step, done, total: None,
+) -> RunResult:
+    """Measure ``artifact_path`` on ``device``. Never raises for a device failure once runs have
+    started: the result is returned marked incomplete, with the error, and the runs measured."""
+    art = artifacts.load(artifact_path)
+    transport = connect(device)
+    threads = settings.threads or device.threads
+    prompt, eval_ids, window = _inputs(art, settings)
+    total = settings.warmup + settings.runs + 3
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    data = {
+        "schema": RESULT_SCHEMA,
+        "complete": False,
+        "error": None,
+        "artifact": _digest(art),
+        "device": {**device.as_dict(), **transport.info()},
+        "environment": {"host": {"os": f"{platform.system()} {platform.release()}", "edgekit": __version__}},
+        "settings": {**asdict(settings), "threads": threads, "eval_text": str(settings.eval_text or "shipped"),
+                     "window": window, "eval_tokens": len(eval_ids)},
+        "metrics": {"file_mb": metric("file_mb", [art.size_bytes / 1e6])},
+        "started": started,
+    }
+    ref = None
+    if settings.accuracy:
+        on_step("reference (fp32 PyTorch)", 0, total)
+        ref, cached = _reference(art, eval_ids, window)
+        data["settings"]["reference_cached"] = cached
+
+    step = "push"
+    runs: list[dict] = []
+    try:
+        on_step("push artifact", 1, total)
+        files = [*art.manifest["files"], _manifest_entry(art.path)]
+        remote = transport.push(art.path, files)
+        argv = transport.runner()
+        request = {
+            "protocol": 1, "artifact": remote, "threads": threads, "prompt_ids": prompt, "gen": settings.gen,
+            "runs": settings.runs, "warmup": settings.warmup,
+        }
+        if ref is not None:
+            request.update(eval_ids=eval_ids, window=window, ref_topk=ref.topk_ids.tolist())
+        step = "start runner"
+        timeout = settings.timeout_s or device.timeout_s
+        for line in transport.run(argv, json.dumps(request).encode(), timeout):
+            event = _parse(line)
+            if event is None:
+                continue
+            kind = event.pop("event")
+            if kind == "hello":
+                data["environment"].update(event["runner"], threads=threads)
+                step = "load"
+                on_step("load model", 2, total)
+            elif kind == "loaded":
+                data["metrics"]["load_s"] = metric("load_s", [event["load_s"]])
+                step = f"run 1/{settings.warmup + settings.runs}"
+            elif kind == "run":
+                runs.append(event)
+                data["metrics"].update(latency_metrics(runs))
+                i = event["index"] + 1
+                step = f"run {i + 1}/{settings.warmup + settings.runs}" if i < settings.warmup + settings.runs else "accuracy"
+                on_step(("warm-up " if event["warmup"] else "") + f"run {i}", 2 + i, total)
+            elif kind == "accuracy":
+                for name, value in _accuracy(ref, event).items():
+                    data["metrics"][name] = metric(name, [value])
+                step = "finish"
+            elif kind == "done":
+                data["metrics"]["peak_rss_mb"] = metric("peak_rss_mb", [event["peak_rss_mb"]])
+                data["complete"] = True
+            elif kind == "error":
+                raise DeviceError(f"runner failed: {event['message']}")
+        if not data["complete"]:
+            raise DeviceError("the runner stopped without finishing")
+    except DeviceError as e:
+        data["error"] = f"device {device.name}: {step}: {e}"
+    data["runs"] = runs
+    data["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    on_step("done", total, total)
+    return RunResult(data)
+
+
+def _inputs(art, settings: Settings) -> tuple[list[int], list[int], int]:
+    """The latency prompt (prompt_len tokens) and the evaluation tokens, from the artifact's tokenizer."""
+    from tokenizers import Tokenizer
+
+    from edgekit.data import eval_text
+
+    max_context = art.manifest["runtime"]["max_context"]
+    if settings.prompt_len < 1 or settings.gen < 2:
+        raise EdgekitError("--prompt-len must be at least 1 and --gen at least 2")
+    if settings.runs < 1 or settings.warmup < 0:
+        raise EdgekitError("--runs must be at least 1 and --warmup at least 0")
+    if settings.prompt_len + settings.gen > max_context:
+        raise EdgekitError(f"--prompt-len + --gen = {settings.prompt_len + settings.gen} exceeds the model's context of {max_context}")
+    if settings.eval_text is not None:
+        try:
+            text = Path(settings.eval_text).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise EdgekitError(f"cannot read --eval-text {settings.eval_text}: {getattr(e, 'strerror', None) or e}") from None
+    else:
+        text = eval_text()
+    tok_file = art.path / "tokenizer.json"
+    if not tok_file.is_file():
+        raise EdgekitError(f"{art.path} has no tokenizer.json")
+    ids = Tokenizer.from_file(str(tok_file)).encode(text).ids
+    if len(ids) < 16:
+        raise EdgekitError(f"the evaluation text has only {len(ids)} tokens; give at least 16")
+    prompt = (ids * (settings.prompt_len // len(ids) + 1))[: settings.prompt_len]
+    window = min(settings.window, max_context)
+    return prompt, ids[: settings.eval_tokens + 1], window
+
+
+def _reference(art, eval_ids: list[int], window: int):
+    from edgekit.environment import quiet_libraries
+    from edgekit.profile.reference import reference_stats
+    from edgekit.source import resolve
+
+    src = art.manifest["source"]
+    path = Path(src["path"])
+    spec = str(path) if path.is_dir() else src["model"]
+    source = resolve(spec, revision=None if path.is_dir() else src.get("revision"))
+    if source.content_sha256 != src["content_sha256"]:
+        raise EdgekitError(f"the reference model at {spec} has changed since {art.path} was exported")
+    quiet_libraries()
+    return reference_stats(source, eval_ids, window)
+
+
+def _accuracy(ref, event: dict) -> dict:
+    from edgekit.profile.reference import accuracy_metrics
+
+    if ref is None:
+        return {}
+    try:
+        return accuracy_metrics(ref, event)
+    except (KeyError, ValueError) as e:
+        raise DeviceError(f"malformed accuracy answer: {e}") from None
+
+
+def _parse(line: str) -> dict | None:
+    line = line.strip()
+    if not line.startswith("{"):
+        return None  # anything a device prints besides the protocol (login banners, warnings)
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None
+
+
+def _manifest_entry(folder: Path) -> dict:
+    path = folder / artifacts.MANIFEST
+    return {"path": artifacts.MANIFEST, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def _digest(art) -> dict:
+    m = art.manifest
+    return {
+        "path": str(art.path),
+        "name": art.path.name,
+        "target": m["target"],
+        "recipe": m["recipe"]["name"],
+        "model": m["source"]["model"],
+        "model_type": m["source"]["model_type"],
+        "content_sha256": m["source"]["content_sha256"],
+        "manifest_sha256": hashlib.sha256((art.path / artifacts.MANIFEST).read_bytes()).hexdigest(),
+        "parity_passed": m.get("parity", {}).get("passed"),
+        "toolchain": m["toolchain"],
+    }
+
+
+def write_result(result: RunResult, path: Path) -> None:
+    """Write the result JSON atomically (a temporary file beside it, then a rename)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_text(json.dumps(result.data, indent=2) + "\n")
+        tmp.replace(path)
+    except OSError as e:
+        raise EdgekitError(f"cannot write {path}: {e.strerror or e}") from None

@@ -1,0 +1,95 @@
+"""The on-device runner: ``python -m <this package> < request.json``.
+
+Speaks protocol ``PROTOCOL``: one JSON request on stdin; JSON lines on stdout, one event each:
+    {"event": "hello", "protocol": 1, "runner": {...}}          at once, before the model loads
+    {"event": "loaded", "load_s": ..., "rss_mb": ...}
+    {"event": "run", "index": i, "warmup": bool, ...latency figures}   after every run
+    {"event": "accuracy", ...per-position arrays}
+    {"event": "done", "peak_rss_mb": ...}
+    {"event": "error", "step": ..., "message": ...}              then exit code 1
+Each event is flushed as it happens, so a host that loses the device keeps what was measured.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+
+_STARTED = time.monotonic()
+PROTOCOL = 1
+
+
+def _emit(event: str, **fields) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def _runner_info(backend_versions: dict) -> dict:
+    import os
+
+    return {
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        **backend_versions,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key = line.split(":")[0].strip().lower()
+                if key in ("model name", "hardware", "processor") and ":" in line:
+                    value = line.split(":", 1)[1].strip()
+                    if value and not value.isdigit():
+                        return value
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> int:
+    step = "request"
+    try:
+        request = json.loads(sys.stdin.read())
+        if request.get("protocol") != PROTOCOL:
+            raise ValueError(f"request speaks protocol {request.get('protocol')}, this runner speaks {PROTOCOL}")
+        import numpy as np
+
+        from . import load, versions
+        from .measure import accuracy, latency_run, peak_rss_mb, process_age_s
+
+        _emit("hello", protocol=PROTOCOL, runner=_runner_info(versions()))
+        step = "load"
+        lm = load(request["artifact"], request.get("threads"))
+        age = process_age_s()
+        _emit("loaded", load_s=age if age is not None else time.monotonic() - _STARTED, rss_mb=peak_rss_mb())
+
+        prompt, gen = request["prompt_ids"], request["gen"]
+        warmup, runs = request.get("warmup", 1), request.get("runs", 5)
+        for i in range(warmup + runs):
+            step = f"run {i + 1}/{warmup + runs}"
+            _emit("run", index=i, warmup=i < warmup, **latency_run(lm, prompt, gen))
+
+        if request.get("eval_ids"):
+            step = "accuracy"
+            topk = request.get("ref_topk")
+            topk = np.asarray(topk, dtype=np.int64) if topk is not None else None
+            _emit("accuracy", **accuracy(lm, request["eval_ids"], request["window"], topk))
+        _emit("done", peak_rss_mb=peak_rss_mb())
+        return 0
+    except KeyboardInterrupt:
+        _emit("error", step=step, message="interrupted")
+        return 1
+    except Exception as e:  # the host turns this into its one-line error
+        _emit("error", step=step, message=f"{type(e).__name__}: {e}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
