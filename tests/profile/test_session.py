@@ -1,0 +1,98 @@
+"""The measurement protocol end to end on the local device."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edgekit.devices import load_profile
+from edgekit.profile.metrics import METRICS
+from edgekit.profile.session import Settings, profile
+
+FAST = Settings(prompt_len=16, gen=8, runs=2, warmup=1, eval_tokens=300, window=64)
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def fp32_artifact(tiny_models, tmp_path_factory):
+    from edgekit.export import export
+
+    out = tmp_path_factory.mktemp("prof") / "llama-fp32"
+    export(str(tiny_models("llama")), "onnx", "fp32", out)
+    return out
+
+
+def test_every_metric_measured_and_fp32_matches_reference(fp32_artifact):
+    result = profile(fp32_artifact, load_profile("local"), FAST).data
+    assert result["complete"] and result["error"] is None
+    assert set(result["metrics"]) == set(METRICS)
+    m = {k: v["value"] for k, v in result["metrics"].items()}
+    assert abs(m["ppl"] / m["ppl_ref"] - 1) < 0.005
+    assert m["top1_agree"] > 0.99 and m["kl_mean"] < 1e-4
+    assert m["decode_tok_s"] > 0 and m["prefill_tok_s"] > 0 and m["ttft_ms"] > 0 and m["load_s"] > 0
+    assert m["token_ms_p50"] <= m["token_ms_p90"]
+    assert 10 < m["peak_rss_mb"] < 2000  # the runner's own process, not the host's
+    assert len(result["metrics"]["decode_tok_s"]["samples"]) == FAST.runs
+    assert result["metrics"]["decode_tok_s"]["higher_is_better"] is True
+    assert result["environment"]["onnxruntime"] and result["environment"]["cpu"]
+    assert result["artifact"]["recipe"] == "fp32" and result["device"]["name"] == "local"
+    assert len(result["runs"]) == FAST.runs + FAST.warmup
+
+
+def test_reference_is_cached(fp32_artifact):
+    first = profile(fp32_artifact, load_profile("local"), FAST).data
+    second = profile(fp32_artifact, load_profile("local"), FAST).data
+    assert first["settings"]["reference_cached"] is False
+    assert second["settings"]["reference_cached"] is True
+    assert first["metrics"]["ppl_ref"]["value"] == second["metrics"]["ppl_ref"]["value"]
+
+
+def _runner_children() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"edgekit.runtime" in cmd and ppid == os.getpid():
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the runner")
+def test_killed_runner_keeps_measured_runs(fp32_artifact):
+    settings = Settings(prompt_len=16, gen=200, runs=500, warmup=0, accuracy=False)
+    killed = threading.Event()
+
+    def on_step(step, done, total):
+        if step.startswith("run 2") and not killed.is_set():
+            killed.set()
+            for pid in _runner_children():
+                os.kill(pid, signal.SIGKILL)
+
+    t = time.monotonic()
+    result = profile(fp32_artifact, load_profile("local"), settings, on_step=on_step).data
+    assert killed.is_set() and time.monotonic() - t < 120
+    assert result["complete"] is False
+    assert result["error"].startswith("device local: run ") and "signal 9" in result["error"]
+    assert len(result["runs"]) >= 2 and result["metrics"]["decode_tok_s"]["value"] > 0
+
+
+def test_timeout_is_an_error_naming_the_step(fp32_artifact):
+    settings = Settings(prompt_len=16, gen=8, runs=1, warmup=0, accuracy=False, timeout_s=0.01)
+    result = profile(fp32_artifact, load_profile("local"), settings).data
+    assert not result["complete"]
+    assert result["error"].startswith("device local: start runner: ") and "timeout" in result["error"]
