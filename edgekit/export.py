@@ -26,10 +26,11 @@ def export(
     revision: str | None = None,
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
+    max_context: int | None = None,
     parity: bool = True,
     on_stage: Callable[[str], None] = lambda name: None,
 ) -> artifact.Artifact:
-    rec = recipes.parse(target, recipe)
+    rec = recipes.parse(target, recipe, max_context)
     tgt = targets.get(target)
     out = Path(out)
     artifact.check_destination(out, overwrite)
@@ -51,7 +52,8 @@ def export(
         runtime = tgt.export(source, rec, tmp, stage)
         with stage("tokenizer"):
             tokenizer = _save_tokenizer(source, tmp)
-        runtime["max_context"] = _max_context(source.path)
+        limit = model_context(source.path)
+        runtime.setdefault("max_context", min(rec.max_context or limit, limit))
         export_info = {
             "wall_s": round(time.perf_counter() - started, 3),
             "stages": dict(stages),
@@ -108,7 +110,8 @@ def _save_tokenizer(source, folder: Path):
     return Tokenizer.from_file(str(folder / "tokenizer.json"))
 
 
-def _max_context(model_path: Path) -> int:
+def model_context(model_path: Path) -> int:
+    """The model's own context limit, from its config."""
     import json
 
     config = json.loads((model_path / "config.json").read_text())

@@ -17,6 +17,7 @@ def export(
     revision: Annotated[str | None, typer.Option(help="hub revision: branch, tag or commit")] = None,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="allow model code from the repo")] = False,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="allow pickle (.bin) weights")] = False,
+    max_context: Annotated[int | None, typer.Option(min=2, help="context length of the artifact (KV cache size); default: the target's")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output folder")] = False,
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="check against the PyTorch fp32 model")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="print the manifest as JSON")] = False,
@@ -35,6 +36,7 @@ def export(
             revision=revision,
             trust_remote_code=trust_remote_code,
             allow_pickle=allow_pickle,
+            max_context=max_context,
             parity=parity,
             on_stage=update,
         )

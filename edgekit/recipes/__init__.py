@@ -48,6 +48,7 @@ class Recipe:
     summary: str
     group_size: int | None = None
     parity: Thresholds = field(default_factory=Thresholds)
+    max_context: int | None = None  # the artifact's context (KV cache) length; None: the target's default
 
     @property
     def name(self) -> str:
@@ -59,6 +60,7 @@ class Recipe:
             "name": self.name,
             "scheme": self.scheme,
             "group_size": self.group_size,
+            "max_context": self.max_context,
             "parity_thresholds": self.parity.as_dict(),
         }
 
@@ -106,7 +108,7 @@ def target_spec(target: str) -> TargetSpec:
     return known[target]
 
 
-def parse(target: str, name: str | None) -> Recipe:
+def parse(target: str, name: str | None, max_context: int | None = None) -> Recipe:
     """Turn a recipe name such as ``int4-g128`` into a Recipe of ``target``."""
     spec = target_spec(target)
     name = name or spec.default
@@ -126,4 +128,8 @@ def parse(target: str, name: str | None) -> Recipe:
         if group_size not in s.group_sizes:
             sizes = ", ".join(str(g) for g in s.group_sizes)
             raise EdgekitError(f"group size {group_size} is not supported by {target} {scheme}; choose one of {sizes}")
-    return Recipe(target=target, scheme=scheme, summary=s.summary, group_size=group_size, parity=s.parity)
+    if max_context is not None and max_context < 2:
+        raise EdgekitError(f"--max-context must be at least 2, got {max_context}")
+    return Recipe(
+        target=target, scheme=scheme, summary=s.summary, group_size=group_size, parity=s.parity, max_context=max_context
+    )
