@@ -94,7 +94,7 @@ def resolve(
 
 
 def _looks_like_path(spec: str) -> bool:
-    return spec.startswith((".", "/", "~")) or Path(spec).exists() or spec.count("/") != 1
+    return spec.startswith((".", "/", "~")) or Path(spec).exists() or spec.count("/") > 1
 
 
 def _download(repo_id: str, revision: str | None, trust_remote_code: bool, allow_pickle: bool) -> tuple[Path, str]:
