@@ -51,6 +51,31 @@ def tiny_models(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="session")
+def tiny_artifacts(tiny_models, tmp_path_factory):
+    """(arch, target, recipe) -> artifact folder exported from a tiny checkpoint, once per session."""
+    from edgekit.export import export
+
+    cache: dict[tuple, Path] = {}
+
+    def get(arch: str, target: str = "onnx", recipe: str = "fp32") -> Path:
+        key = (arch, target, recipe)
+        if key not in cache:
+            out = tmp_path_factory.mktemp("artifacts") / f"{arch}-{target}-{recipe}"
+            export(str(tiny_models(arch)), target, recipe, out, parity=False)
+            cache[key] = out
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(autouse=True)
+def reference_cache(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own reference cache: nothing is written to the user's ~/.cache."""
+    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "edgekit-cache"))
+    return tmp_path / "edgekit-cache"
+
+
 @pytest.fixture
 def hf_cache(tmp_path, monkeypatch) -> Path:
     """An empty Hugging Face hub cache for this test (the hub itself is never reached)."""

@@ -5,18 +5,9 @@ import json
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def artifact(tiny_models, tmp_path_factory):
-    from edgekit.export import export
-
-    out = tmp_path_factory.mktemp("cliprof") / "art"
-    export(str(tiny_models("qwen2")), "onnx", "int8", out, parity=False)
-    return out
+@pytest.fixture
+def artifact(tiny_artifacts):
+    return tiny_artifacts("qwen2", "onnx", "int8")
 
 
 FAST = ("--prompt-len", "16", "--gen", "8", "--runs", "2", "--eval-tokens", "200")

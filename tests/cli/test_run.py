@@ -3,13 +3,9 @@ import json
 import pytest
 
 
-@pytest.fixture(scope="module")
-def artifact(tiny_models, tmp_path_factory):
-    from edgekit.export import export
-
-    out = tmp_path_factory.mktemp("run") / "art"
-    export(str(tiny_models("llama")), "onnx", "fp32", out)
-    return out
+@pytest.fixture
+def artifact(tiny_artifacts):
+    return tiny_artifacts("llama")
 
 
 def test_run_generates_and_reports_speed(cli, artifact):

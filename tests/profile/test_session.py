@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -18,18 +17,9 @@ from edgekit.profile.session import Settings, profile
 FAST = Settings(prompt_len=16, gen=8, runs=2, warmup=1, eval_tokens=300, window=64)
 
 
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def fp32_artifact(tiny_models, tmp_path_factory):
-    from edgekit.export import export
-
-    out = tmp_path_factory.mktemp("prof") / "llama-fp32"
-    export(str(tiny_models("llama")), "onnx", "fp32", out)
-    return out
+@pytest.fixture
+def fp32_artifact(tiny_artifacts):
+    return tiny_artifacts("llama")
 
 
 def test_every_metric_measured_and_fp32_matches_reference(fp32_artifact):
