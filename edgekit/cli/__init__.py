@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 
@@ -65,6 +66,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except BrokenPipeError:
         sys.exit(1)
+    except Exception as e:  # a bug or a library failure nobody anticipated: still one line
+        if os.environ.get("EDGEKIT_DEBUG"):
+            raise
+        first = (str(e).strip().splitlines() or [""])[0]
+        output.error(f"unexpected {type(e).__name__}: {first} (set EDGEKIT_DEBUG=1 for the traceback)")
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
 
 
