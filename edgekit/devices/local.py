@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edgekit.devices import DeviceProfile
-from edgekit.devices.process import stream_lines
+from edgekit.devices.process import run_text, stream_lines
 
 
 class Transport:
@@ -26,3 +26,8 @@ class Transport:
 
     def info(self) -> dict:
         return {"transport": "local", "host": platform.node()}
+
+    def check(self) -> dict:
+        from edgekit.devices.remote import CHECK_SCRIPT, parse_json_line
+
+        return parse_json_line(run_text([sys.executable, "-c", CHECK_SCRIPT], timeout=30), sys.executable)

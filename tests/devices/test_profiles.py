@@ -1,0 +1,80 @@
+"""Shipped device profiles, and what a profile file may and may not say."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from edgekit.devices import FILL_IN, PROFILES_DIR, _TYPES, DeviceProfile, load_profile, parse_profile, shipped
+from edgekit.errors import EdgekitError
+
+PROFILE_FILES = sorted(PROFILES_DIR.glob("*.yaml"))
+
+
+def test_the_issue_s_profiles_are_shipped():
+    assert set(shipped()) >= {"local", "rpi5", "jetson-orin-nano", "pixel-8", "galaxy-s24", "mac-m2"}
+    assert len(shipped()) == len(PROFILE_FILES)  # names are unique
+
+
+@pytest.mark.parametrize("path", PROFILE_FILES, ids=lambda p: p.stem)
+def test_shipped_profile_parses_once_filled_in(path):
+    data = yaml.safe_load(path.read_text())
+    unfilled = [key for key, value in data.items() if value == FILL_IN]
+    if unfilled:
+        with pytest.raises(EdgekitError, match=f"'{unfilled[0]}' is not filled in"):
+            load_profile(str(path))
+        for key in unfilled:  # each says what to put there
+            assert re.search(rf"^{key}: {FILL_IN}\s+# \S", path.read_text(), re.MULTILINE), key
+        data = {**data, **{key: "example" for key in unfilled}}
+    profile = parse_profile(data, str(path))
+    assert profile.description and set(data) <= set(_TYPES)
+    if not unfilled:  # found by its name too
+        assert load_profile(profile.name).transport == profile.transport
+
+
+def test_unknown_keys_are_errors():
+    with pytest.raises(EdgekitError, match=r"unknown key\(s\) hostname; known: name, transport"):
+        parse_profile({"name": "x", "transport": "ssh", "hostname": "board"}, "x.yaml")
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("port", "22", "'port' must be int, got '22'"),
+        ("threads", True, "'threads' must be int, got True"),
+        ("accept_new_host_key", "yes", "'accept_new_host_key' must be bool"),
+        ("timeout_s", "10s", "'timeout_s' must be int or float"),
+        ("threads", 0, "'threads' must be at least 1"),
+    ],
+)
+def test_wrong_types_are_errors(key, value, message):
+    with pytest.raises(EdgekitError, match=re.escape(message)):
+        parse_profile({"name": "x", "transport": "ssh", "host": "board", key: value}, "x.yaml")
+
+
+def test_missing_and_unknown_transport_and_host():
+    with pytest.raises(EdgekitError, match="transport ssh needs 'host'"):
+        parse_profile({"name": "x", "transport": "ssh"}, "x.yaml")
+    with pytest.raises(EdgekitError, match="unknown transport 'telnet'"):
+        parse_profile({"name": "x", "transport": "telnet"}, "x.yaml")
+    assert parse_profile({"name": "x", "transport": "adb"}, "x.yaml") == DeviceProfile(name="x", transport="adb")
+
+
+@pytest.mark.parametrize("text", ["name: [unclosed\n", "name: x\n  transport: : ssh\n", "\tname: x\n"])
+def test_malformed_yaml_is_one_line(tmp_path, text):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(EdgekitError) as caught:
+        load_profile(str(path))
+    assert str(caught.value).startswith(f"device profile {path}: not valid YAML (") and "\n" not in str(caught.value)
+
+
+def test_not_a_mapping_and_unknown_name(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- name: x\n")
+    with pytest.raises(EdgekitError, match="expected a mapping"):
+        load_profile(str(path))
+    with pytest.raises(EdgekitError, match="unknown device 'nope'; known: local, "):
+        load_profile("nope")
