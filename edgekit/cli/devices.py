@@ -18,9 +18,14 @@ def devices(
     from edgekit.devices.process import DeviceError
     from edgekit.errors import EdgekitError
 
+    import yaml
+
+    files = shipped()
     rows = []
-    for name in ["local", *(n for n in shipped() if n != "local")]:
-        row = {"name": name, "transport": "", "description": "", "status": "ok"}
+    for name in ["local", *(n for n in files if n != "local")]:
+        raw = yaml.safe_load(files[name].read_text()) if name in files else {}
+        raw = raw if isinstance(raw, dict) else {}
+        row = {"name": name, "transport": raw.get("transport", ""), "description": raw.get("description", ""), "status": "ok"}
         try:
             prof = load_profile(name)
             row.update(transport=prof.transport, description=prof.description, source=prof.source)
@@ -28,7 +33,7 @@ def devices(
                 info = connect(prof).check()
                 row["status"] = "answers: " + ", ".join(f"{k} {v}" for k, v in info.items() if v)
         except EdgekitError as e:
-            row["status"] = str(e).split(": ", 1)[-1]
+            row["status"] = str(e).split(": ", 1)[-1].replace(f" (edit {files.get(name)})", "")
         except DeviceError as e:
             row["status"] = f"no answer: {e}"
         rows.append(row)
