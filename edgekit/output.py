@@ -25,14 +25,17 @@ def emit_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]], markup: bool = False) -> None:
+    """A rich table on stdout; cells are plain text unless ``markup``."""
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title=title, title_justify="left")
     for c in columns:
         t.add_column(c)
     for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+        cells = ("" if v is None else str(v) for v in r)
+        t.add_row(*(c if markup else Text(c) for c in cells))
     out.print(t)
 
 
@@ -67,7 +70,7 @@ def steps(description: str) -> Iterator:
         yield lambda step, done, total: p.update(task, description=f"{description}: {step}", completed=done, total=total)
 
 
-def _fmt(value) -> str:
+def fmt(value) -> str:
     if value is None:
         return "-"
     if abs(value) >= 100:
@@ -82,9 +85,9 @@ def metrics_table(result: dict) -> None:
     a, d = result["artifact"], result["device"]
     rows = []
     for name, m in result["metrics"].items():
-        spread = f"{_fmt(m['min'])} .. {_fmt(m['max'])}" if len(m["samples"]) > 1 else ""
+        spread = f"{fmt(m['min'])} .. {fmt(m['max'])}" if len(m["samples"]) > 1 else ""
         direction = "higher is better" if m["higher_is_better"] else "lower is better"
-        rows.append((name, _fmt(m["value"]), m["unit"], spread, len(m["samples"]), direction))
+        rows.append((name, fmt(m["value"]), m["unit"], spread, len(m["samples"]), direction))
     status = "" if result["complete"] else " (INCOMPLETE)"
     table(f"{a['name']} ({a['target']} {a['recipe']}) on {d['name']}{status}",
           ("metric", "median", "unit", "min .. max", "n", ""), rows)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit.cli import command
+
+
+@command("compare")
+def compare(
+    base: Annotated[Path, typer.Argument(help="result file or folder: the baseline")],
+    new: Annotated[Path, typer.Argument(help="result file or folder: the candidate")],
+    tolerance: Annotated[float, typer.Option(min=0, help="a metric worse by more than this many percent is a regression")] = 5.0,
+    json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """Every metric of two result sets side by side, regressions beyond the tolerance highlighted."""
+    from edgekit import output
+    from edgekit.report.compare import compare as run_compare
+    from edgekit.report.results import load_results
+
+    changes, only_base, only_new = run_compare(load_results(base), load_results(new), tolerance)
+    if json_out:
+        output.emit_json({
+            "tolerance_pct": tolerance,
+            "changes": [c.as_dict() for c in changes],
+            "only_in_base": [list(k) for k in only_base],
+            "only_in_new": [list(k) for k in only_new],
+        })
+        return
+    rows = []
+    for c in changes:
+        pct = "" if c.change_pct is None else f"{c.change_pct:+.1f}%"
+        flag = "[bold red]REGRESSION[/]" if c.regression else ""
+        rows.append((" / ".join(c.key), c.metric, output.fmt(c.base), output.fmt(c.new), c.unit, pct, flag))
+    output.table(f"{base} -> {new} (tolerance {tolerance:g}%)",
+                 ("model / target / recipe / device", "metric", "base", "new", "unit", "change", ""), rows, markup=True)
+    for label, keys in (("only in base", only_base), ("only in new", only_new)):
+        for k in keys:
+            output.note(f"{label}: {' / '.join(k)}")
+    regressions = sum(c.regression for c in changes)
+    output.note(f"{len(changes)} metrics compared, {regressions} regression(s) beyond {tolerance:g}%")

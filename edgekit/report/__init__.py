@@ -1,0 +1,1 @@
+"""Reading result files and turning them into what people read: tables, comparisons."""

@@ -1,0 +1,53 @@
+"""`edgekit compare`: every metric side by side; regressions beyond the tolerance flagged."""
+
+from __future__ import annotations
+
+import json
+
+from edgekit.profile.metrics import metric
+
+
+def _result(recipe: str, **values) -> dict:
+    return {
+        "schema": 1, "complete": True, "error": None,
+        "artifact": {"model": "builtin:tiny", "target": "onnx", "recipe": recipe, "name": recipe},
+        "device": {"name": "local"},
+        "metrics": {name: metric(name, [v]) for name, v in values.items()},
+    }
+
+
+def _write(folder, *results):
+    folder.mkdir()
+    for i, r in enumerate(results):
+        (folder / f"{i}.json").write_text(json.dumps(r))
+    (folder / "notes.json").write_text('{"not": "a result"}')  # other JSON in a results folder is ignored
+    return folder
+
+
+def test_compare_flags_regressions_by_direction(cli, tmp_path):
+    base = _write(tmp_path / "base", _result("int4", decode_tok_s=100.0, peak_rss_mb=50.0, ppl=2.0),
+                  _result("fp32", decode_tok_s=50.0))
+    new = _write(tmp_path / "new", _result("int4", decode_tok_s=90.0, peak_rss_mb=49.0, ppl=2.05),
+                 _result("int8", decode_tok_s=70.0))
+    r = cli("compare", base, new, "--tolerance", "5", "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    by_metric = {c["metric"]: c for c in data["changes"]}
+    assert by_metric["decode_tok_s"]["regression"] is True  # 10% slower, higher is better
+    assert round(by_metric["decode_tok_s"]["change_pct"]) == -10
+    assert by_metric["peak_rss_mb"]["regression"] is False  # less memory is better
+    assert by_metric["ppl"]["regression"] is False  # +2.5% is within 5%
+    assert data["only_in_base"] == [["builtin:tiny", "onnx", "fp32", "local"]]
+    assert data["only_in_new"] == [["builtin:tiny", "onnx", "int8", "local"]]
+
+    r = cli("compare", base / "0.json", new / "0.json")
+    assert r.code == 0 and "REGRESSION" in r.out and "1 regression(s)" in r.err
+
+
+def test_compare_bad_input(cli, tmp_path):
+    r = cli("compare", tmp_path / "nope.json", tmp_path / "nope2.json")
+    assert r.code == 2 and "no such result file" in r.err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    r = cli("compare", bad, bad)
+    assert r.code == 2 and "not a readable JSON file" in r.err and r.err.count("\n") == 1
