@@ -21,6 +21,22 @@ def note(message: str) -> None:
     err.print(message, markup=False, soft_wrap=True)
 
 
+def write_file(path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file beside it, then a rename)."""
+    from pathlib import Path
+
+    from edgekit.errors import EdgekitError
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as e:
+        raise EdgekitError(f"cannot write {path}: {e.strerror or e}") from None
+
+
 def emit_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 

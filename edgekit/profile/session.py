@@ -217,12 +217,6 @@ def _digest(art) -> dict:
 
 
 def write_result(result: RunResult, path: Path) -> None:
-    """Write the result JSON atomically (a temporary file beside it, then a rename)."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_text(json.dumps(result.data, indent=2) + "\n")
-        tmp.replace(path)
-    except OSError as e:
-        raise EdgekitError(f"cannot write {path}: {e.strerror or e}") from None
+    from edgekit.output import write_file
+
+    write_file(path, json.dumps(result.data, indent=2) + "\n")

@@ -51,3 +51,18 @@ def test_compare_bad_input(cli, tmp_path):
     bad.write_text("{")
     r = cli("compare", bad, bad)
     assert r.code == 2 and "not a readable JSON file" in r.err and r.err.count("\n") == 1
+
+
+def test_report_formats(cli, tmp_path):
+    folder = _write(tmp_path / "res", _result("int4", decode_tok_s=100.0, ppl=2.0), _result("fp32", decode_tok_s=50.0))
+    r = cli("report", folder)
+    assert r.code == 0 and "int4" in r.out and "fp32" in r.out
+    md = cli("report", folder, "--format", "md").out
+    assert md.startswith("| model | target | recipe | device |") and "| builtin:tiny | onnx | int4 | local | yes | 100 |" in md
+    out = tmp_path / "r.csv"
+    assert cli("report", folder, "-f", "csv", "-o", out).code == 0
+    assert out.read_text().splitlines()[0].startswith("model,target,recipe,device,complete,decode_tok_s")
+    rows = json.loads(cli("report", folder, "-f", "json").out)
+    assert {r["recipe"] for r in rows} == {"int4", "fp32"}
+    r = cli("report", folder, "-f", "pdf")
+    assert r.code == 2 and "unknown format 'pdf'" in r.err

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit.cli import command
+
+FORMATS = ("table", "md", "csv", "json")
+
+
+@command("report")
+def report(
+    results: Annotated[list[Path], typer.Argument(help="result files or folders")],
+    format: Annotated[str, typer.Option("--format", "-f", help="table, md, csv or json")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
+) -> None:
+    """One table of every result: speed, memory, size and accuracy per model, target, recipe and device."""
+    import sys
+
+    from edgekit import output as out
+    from edgekit.errors import EdgekitError
+    from edgekit.report import formats
+    from edgekit.report.results import load_results
+
+    if format not in FORMATS:
+        raise EdgekitError(f"unknown format '{format}'; formats: {', '.join(FORMATS)}")
+    loaded = [r for path in results for r in load_results(path)]
+    if format == "table":
+        if output is not None:
+            raise EdgekitError("--format table prints to the terminal; use md, csv or json with --output")
+        out.table(f"{len(loaded)} result(s)", *formats.text_table(loaded))
+        return
+    text = {"md": formats.markdown, "csv": formats.csv_text, "json": formats.json_text}[format](loaded)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        out.write_file(output, text)

@@ -1,0 +1,63 @@
+"""One table of results in the formats people paste: rich table, markdown, CSV, JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from edgekit.report.results import key
+
+COLUMNS = [
+    "decode_tok_s", "prefill_tok_s", "ttft_ms", "token_ms_p50", "token_ms_p90", "load_s", "peak_rss_mb", "file_mb",
+    "ppl", "dppl_pct", "top1_agree", "kl_mean",
+]
+KEY = ("model", "target", "recipe", "device")
+
+
+def rows(results: list[dict]) -> list[dict]:
+    """One flat row per result: its key, completeness and the median of every metric."""
+    out = []
+    for r in sorted(results, key=key):
+        row = dict(zip(KEY, key(r)))
+        row["complete"] = r.get("complete", False)
+        for name in COLUMNS:
+            m = r["metrics"].get(name)
+            row[name] = None if m is None else m["value"]
+        out.append(row)
+    return out
+
+
+def cell(value) -> str:
+    from edgekit.output import fmt
+
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    return fmt(value) if isinstance(value, float) else str(value)
+
+
+def text_table(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted cells of the results table."""
+    header = [*KEY, "complete", *COLUMNS]
+    return header, [[cell(r[h]) for h in header] for r in rows(results)]
+
+
+def markdown(results: list[dict]) -> str:
+    header, cells = text_table(results)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(results: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[*KEY, "complete", *COLUMNS], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows(results))
+    return buf.getvalue()
+
+
+def json_text(results: list[dict]) -> str:
+    return json.dumps(rows(results), indent=2) + "\n"
