@@ -85,7 +85,7 @@ def main() -> None:
         table.add_column(title, justify="right")
     for r in rows:
         table.add_row(r["model"], r["recipe"], *(_fmt(r.get(key)) for key, _ in COLUMNS))
-    Console().print(table)
+    Console(width=240).print(table)
     print(json.dumps(rows, indent=2))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
