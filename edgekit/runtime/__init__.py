@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 MANIFEST = "edgekit.json"
-BACKENDS = {"onnx": ".onnx"}  # target -> backend module of this package
+BACKENDS = {"onnx": ".onnx", "executorch": ".executorch"}  # target -> backend module of this package
 
 
 class LanguageModel(Protocol):

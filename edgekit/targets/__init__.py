@@ -16,6 +16,7 @@ from edgekit.recipes import targets as recipe_targets
 
 MODULES = {
     "onnx": "edgekit.targets.onnx",
+    "executorch": "edgekit.targets.executorch",
 }
 
 

@@ -1,0 +1,134 @@
+"""ExecuTorch backend: a ``.pte`` program ``forward(tokens[1, n], input_pos[1]) -> logits[1, n, vocab]``
+whose KV cache lives inside the program (mutable buffers); this side keeps only the position.
+
+Run through ``executorch.runtime`` (the pip wheel's pybindings). Those bindings take and return torch
+tensors and import torch themselves, so torch is needed here: it is the one exception to "numpy and
+the target's runtime" (ExecuTorch's Python runtime is built on it). The kernel libraries a program
+names in its runtime info (LLM custom ops, quantized embedding ops) are loaded from the wheel.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+
+_KERNEL_LIBRARIES = {  # runtime-info name -> folder of the executorch package holding the library
+    "custom_ops": ("extension/llm/custom_ops", "*custom_ops_aot_lib.*"),
+    "quantized": ("kernels/quantized", "*quantized_ops_aot_lib.*"),
+}
+
+
+class ExecuTorchLM:
+    def __init__(self, program_file: Path, *, max_context: int, max_prefill: int, vocab_size: int | None = None,
+                 kernel_libraries: tuple[str, ...] = (), threads: int | None = None):
+        import torch
+
+        runtime = _runtime(threads)
+        for name in kernel_libraries:
+            _load_kernels(name)
+        self._torch = torch
+        self.program = runtime.load_program(Path(program_file))
+        self.method = self.program.load_method("forward")
+        self.max_context = max_context
+        self.max_prefill = max_prefill
+        out = self.method.metadata.output_tensor_meta(0)
+        self.vocab_size = int(vocab_size or out.sizes()[-1])
+        self.reset()
+
+    def reset(self) -> None:
+        self.length = 0  # cache slots past the position are masked: nothing to clear
+
+    def forward(self, ids: list[int]) -> np.ndarray:
+        n = len(ids)
+        if n == 0:
+            return np.zeros((0, self.vocab_size), dtype=np.float32)
+        if self.length + n > self.max_context:
+            raise ValueError(f"sequence of {self.length + n} tokens exceeds the context of {self.max_context}")
+        torch = self._torch
+        out = []
+        for start in range(0, n, self.max_prefill):
+            chunk = ids[start : start + self.max_prefill]
+            tokens = torch.tensor([chunk], dtype=torch.long)
+            pos = torch.tensor([self.length], dtype=torch.long)
+            (logits,) = self.method.execute((tokens, pos))
+            self.length += len(chunk)
+            out.append(logits[0].numpy())
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
+
+def open_artifact(folder: Path, runtime: dict, threads: int | None) -> ExecuTorchLM:
+    return ExecuTorchLM(
+        folder / runtime["model_file"],
+        max_context=runtime["max_context"],
+        max_prefill=runtime.get("max_prefill", 1),
+        kernel_libraries=tuple(runtime.get("kernel_libraries", ())),
+        threads=threads,
+    )
+
+
+def _runtime(threads: int | None):
+    """``executorch.runtime.Runtime``, with the thread pool sized to ``threads`` when given.
+
+    The bindings module imports ``executorch.exir`` (the whole compiler, seconds of start-up) for
+    one warning class; when the compiler is not loaded yet, that one small module is lent to it
+    for the import and taken back after, so a runner starts in about the time torch takes.
+    """
+    if "executorch.runtime" not in sys.modules and "executorch.exir" not in sys.modules:
+        _import_without_compiler()
+    from executorch.extension.pybindings import portable_lib
+    from executorch.runtime import Runtime
+
+    if threads and portable_lib._threadpool_get_thread_count() != threads:
+        portable_lib._unsafe_reset_threadpool(int(threads))  # before any method runs
+    return Runtime.get()
+
+
+def _import_without_compiler() -> None:
+    root = _package_dir()
+    warnings_file = root / "exir" / "_warnings.py" if root else None
+    if warnings_file is None or not warnings_file.is_file():
+        return
+    spec = importlib.util.spec_from_file_location("executorch.exir._warnings", warnings_file)
+    module = importlib.util.module_from_spec(spec)
+    lent = {"executorch.exir": types.ModuleType("executorch.exir"), "executorch.exir._warnings": module}
+    lent["executorch.exir"]._warnings = module
+    try:
+        spec.loader.exec_module(module)
+        sys.modules.update(lent)
+        import executorch.runtime  # noqa: F401
+    except Exception:
+        pass  # the ordinary import below does the work (and reports what is wrong)
+    finally:
+        for name, mod in lent.items():
+            if sys.modules.get(name) is mod:
+                del sys.modules[name]
+
+
+def _package_dir() -> Path | None:
+    spec = importlib.util.find_spec("executorch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+_loaded: set[str] = set()
+
+
+def _load_kernels(name: str) -> None:
+    import torch
+
+    if name in _loaded:
+        return
+    if name not in _KERNEL_LIBRARIES:
+        raise ValueError(f"unknown ExecuTorch kernel library '{name}'")
+    folder, pattern = _KERNEL_LIBRARIES[name]
+    root = _package_dir()
+    libs = sorted((root / folder).glob(pattern)) if root else []
+    if not libs:
+        raise ValueError(f"this ExecuTorch install has no {name} kernel library ({folder}/{pattern})")
+    torch.ops.load_library(str(libs[0]))  # a library loaded before (by the exporter) loads once
+    _loaded.add(name)

@@ -1,0 +1,241 @@
+"""ExecuTorch target: torch.export of a decoder with a static KV cache, lowered to XNNPACK.
+
+The HF model is wrapped by ``executorch_model.DecoderWithCache`` (tokens, input_pos) -> logits for
+every position, with the cache in buffers and ExecuTorch's LLM custom ops (``llama::update_cache``,
+``llama::custom_sdpa``) when they are installed. The sequence dimension is dynamic up to
+``MAX_PREFILL`` tokens, so a prompt is one call (longer ones are chunked by the runtime), not one
+call per token. Quantization is torchao's, in the form XNNPACK consumes:
+
+- ``8da4w[-gN]``: int8 dynamic (per-token) activations, int4 symmetric weights in groups of N;
+- ``8da8w``: int8 dynamic activations, int8 per-channel weights;
+- ``fp16``: float16 weights and compute (float32 logits out, float32 KV cache).
+
+Every linear layer is quantized, the output head included (a tied head gets its own quantized
+copy; the embedding table stays float).
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+from edgekit.recipes import Recipe
+from edgekit.source import ModelSource
+
+SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2")
+MODEL_FILE = "model.pte"
+DEFAULT_MAX_CONTEXT = 2048
+MAX_PREFILL = 128  # tokens per call; the memory plan (and the logits buffer) is sized for this
+
+
+def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
+    try:
+        import torch
+        from executorch.exir import to_edge_transform_and_lower  # noqa: F401
+    except ImportError as e:
+        raise EdgekitError(f"the executorch target needs ExecuTorch: pip install 'edgekit[executorch]' ({e})") from None
+    from edgekit.export import model_context
+    from edgekit.targets import executorch_model as em
+
+    limit = model_context(source.path)
+    max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
+    custom = em.custom_ops_available()
+
+    with stage("load"):
+        model = _load(source, torch.float16 if recipe.scheme == "fp16" else torch.float32)
+        window = getattr(model.config, "sliding_window", None)
+        if window and getattr(model.config, "use_sliding_window", True) and max_context > window:
+            max_context = window  # a full cache of `window` slots is exact; a longer one would need a ring buffer
+        max_prefill = min(MAX_PREFILL, max_context)
+        decoder = em.DecoderWithCache(model, source.model_type, max_context, custom_ops=custom).eval()
+        del model
+        gc.collect()
+    if recipe.scheme not in ("fp32", "fp16"):
+        with stage("quantize"):
+            _quantize(decoder, recipe)
+    with stage("torch.export"):
+        program = _torch_export(decoder, max_prefill)
+        del decoder
+        _release_memory()
+    with stage("to_edge + XNNPACK lower"):
+        edge = _lower(program)
+        del program
+        _release_memory()
+        delegation = _delegation(edge.exported_program().graph_module)
+    with stage("to_executorch"):
+        et_program = _to_executorch(edge)
+        del edge
+        _release_memory()
+    with stage("save"):
+        kernels = _kernel_libraries(et_program)
+        with open(folder / MODEL_FILE, "wb") as f:
+            et_program.write_to_file(f)
+        del et_program
+        gc.collect()
+    return {
+        "model_file": MODEL_FILE,
+        "runtime": "executorch",
+        "max_context": max_context,
+        "max_prefill": max_prefill,
+        "custom_ops": custom,
+        "kernel_libraries": kernels,
+        "delegation": delegation,
+    }
+
+
+def _load(source: ModelSource, dtype):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        source.path,
+        dtype=torch.float32,  # load as the reference does; fp16 is a cast in place below
+        trust_remote_code=source.trust_remote_code,
+        use_safetensors=None if source.allow_pickle else True,
+        attn_implementation="eager",
+    )
+    model.eval().requires_grad_(False)
+    if dtype != torch.float32:
+        model.to(dtype)
+    return model
+
+
+def _quantize(decoder, recipe: Recipe) -> None:
+    import torch
+    from torch import nn
+    from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_
+    from torchao.quantization.granularity import PerAxis, PerGroup
+
+    group = recipe.group_size
+    if recipe.scheme == "8da4w":
+        config = Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4, weight_granularity=PerGroup(group))
+    elif recipe.scheme == "8da8w":
+        config = Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int8, weight_granularity=PerAxis(0))
+    else:  # a recipe file names a scheme this module does not implement
+        raise EdgekitError(f"executorch recipe '{recipe.name}' is not implemented")
+
+    def linear(module, fqn: str) -> bool:  # grouped schemes need whole groups along the input
+        return isinstance(module, nn.Linear) and (group is None or module.in_features % group == 0)
+
+    _untie_head(decoder)
+    with torch.no_grad():
+        # the head first: its float temporaries (vocab x hidden) come while little else is resident
+        quantize_(decoder, config, filter_fn=lambda m, fqn: m is decoder.lm_head and linear(m, fqn))
+        quantize_(decoder, config, filter_fn=lambda m, fqn: m is not decoder.lm_head and linear(m, fqn))
+    _own_float_weights(decoder)
+    _release_memory()
+
+
+def _release_memory() -> None:
+    """Collect, and hand freed heap back to the system (glibc keeps it otherwise), so the next
+    stage's peak starts from what is live."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def _own_float_weights(decoder) -> None:
+    """Copy the weights left float (embedding, norms) out of the checkpoint file.
+
+    from_pretrained maps the safetensors file and its tensors view that mapping; every page the
+    quantizer read stays resident while any tensor still views the file. Once the float leftovers
+    are copies, the mapping (the whole float checkpoint) goes.
+    """
+    import torch
+
+    for module in decoder.modules():
+        for name, p in list(module.named_parameters(recurse=False)):
+            if type(p) is torch.nn.Parameter and type(p.data) is torch.Tensor:
+                setattr(module, name, torch.nn.Parameter(p.detach().clone(), requires_grad=False))
+
+
+def _untie_head(decoder) -> None:
+    """A head tied to the embedding gets its own parameter object (same storage), so quantizing the
+    head leaves the embedding float and torch.export sees two distinct constants."""
+    from torch import nn
+
+    head, emb = decoder.lm_head, decoder.embed
+    if head.weight is emb.weight:
+        head.weight = nn.Parameter(emb.weight.detach(), requires_grad=False)
+
+
+def _torch_export(decoder, max_prefill: int):
+    import torch
+    from torch.export import Dim, export
+
+    n = min(4, max_prefill)
+    example = (torch.zeros((1, n), dtype=torch.long), torch.tensor([0], dtype=torch.long))
+    seq = Dim("seq", min=1, max=max_prefill)
+    with torch.no_grad(), torch.nn.attention.sdpa_kernel([torch.nn.attention.SDPBackend.MATH]):
+        try:
+            program = export(decoder, example, dynamic_shapes=({1: seq}, None), strict=False)
+        except Exception as e:
+            raise EdgekitError(f"torch.export failed: {str(e).strip().splitlines()[0]}") from None
+        return program  # to_edge_transform_and_lower decomposes (and unwraps torchao's tensors) itself
+
+
+def _lower(program):
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
+
+    try:
+        return to_edge_transform_and_lower(
+            program,
+            partitioner=[XnnpackPartitioner()],  # one partitioner: whole layers per delegate call
+            compile_config=EdgeCompileConfig(_check_ir_validity=False),
+        )
+    except Exception as e:
+        raise EdgekitError(f"lowering to XNNPACK failed: {str(e).strip().splitlines()[0]}") from None
+
+
+def _to_executorch(edge):
+    from executorch.backends.xnnpack._passes.convert_to_linear import ConvertToLinearPass
+    from executorch.exir import ExecutorchBackendConfig
+    from executorch.exir.passes import MemoryPlanningPass
+    from executorch.exir.passes.sym_shape_eval_pass import ConstraintBasedSymShapeEvalPass
+
+    edge = edge.transform([ConvertToLinearPass()])
+    return edge.to_executorch(
+        ExecutorchBackendConfig(
+            extract_delegate_segments=True,
+            do_quant_fusion_and_const_prop=True,
+            memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False),
+            sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass(),
+        )
+    )
+
+
+def _kernel_libraries(et_program) -> list[str]:
+    """The kernel libraries beyond the runtime's own that the program's operators come from."""
+    ops = {op.name for plan in et_program.executorch_program.execution_plan for op in plan.operators}
+    libraries = {"llama::": "custom_ops", "quantized_decomposed::": "quantized"}
+    return sorted({lib for prefix, lib in libraries.items() if any(o.startswith(prefix) for o in ops)})
+
+
+_NOT_OPS = ("getitem", "sym_size", "_assert", "sym_constrain", "_local_scalar_dense", "sym_")
+
+
+def _delegation(graph_module) -> dict:
+    """How many operator nodes XNNPACK took; the rest run as ExecuTorch kernels (counted by op)."""
+    delegated, left = 0, {}
+    for node in graph_module.graph.nodes:
+        if node.op == "get_attr" and node.name.startswith("lowered_module"):
+            lowered = getattr(graph_module, node.target)
+            delegated += sum(1 for n in lowered.original_module.graph.nodes if n.op == "call_function")
+        elif node.op == "call_function" and "executorch_call_delegate" not in str(node.target):
+            name = getattr(node.target, "__name__", str(node.target))  # e.g. aten.mean.dim
+            if not any(s in name for s in _NOT_OPS):
+                op = name.removeprefix("aten.").rsplit(".", 1)[0] if "." in name else name
+                left[op] = left.get(op, 0) + 1
+    total = delegated + sum(left.values())
+    return {
+        "delegated_nodes": delegated,
+        "total_nodes": total,
+        "share": round(delegated / total, 4) if total else 0.0,
+        "not_delegated": dict(sorted(left.items(), key=lambda kv: -kv[1])),
+    }
