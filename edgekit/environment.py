@@ -1,9 +1,11 @@
-"""Facts about this process and machine: toolchain versions; library noise."""
+"""Facts about this process and machine: toolchain versions, the cache folder; library noise."""
 
 from __future__ import annotations
 
+import os
 import platform
 from importlib import metadata
+from pathlib import Path
 
 TOOLCHAIN = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "executorch", "torchao", "coremltools")
 
@@ -15,6 +17,12 @@ def versions() -> dict[str, str]:
         if v:
             out[name] = v
     return out
+
+
+def cache_root() -> Path:
+    """edgekit's cache folder: ``$EDGEKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/edgekit`` or ``~/.cache/edgekit``."""
+    base = os.environ.get("EDGEKIT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgekit"
+    return Path(base)
 
 
 def _version(name: str) -> str | None:

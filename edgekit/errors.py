@@ -13,3 +13,9 @@ class ParityError(EdgekitError):
     """The artifact was written but does not agree with the PyTorch reference."""
 
     exit_code = 1
+
+
+class Failures(EdgekitError):
+    """Everything ran, and some of it failed (combinations of a sweep, checks of `edgekit check`): exit code 1."""
+
+    exit_code = 1

@@ -30,8 +30,9 @@ class ReferenceStats:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("EDGEKIT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgekit"
-    return Path(base) / "reference"
+    from edgekit.environment import cache_root
+
+    return cache_root() / "reference"
 
 
 def reference_stats(source, ids: list[int], window: int, k: int = TOPK) -> tuple[ReferenceStats, bool]:

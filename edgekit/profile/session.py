@@ -33,6 +33,13 @@ class Settings:
     accuracy: bool = True
     timeout_s: float | None = None  # per step; None: the device profile's
 
+    def check(self) -> None:
+        """Refuse settings no profile can run, before any work."""
+        if self.prompt_len < 1 or self.gen < 2:
+            raise EdgekitError("--prompt-len must be at least 1 and --gen at least 2")
+        if self.runs < 1 or self.warmup < 0:
+            raise EdgekitError("--runs must be at least 1 and --warmup at least 0")
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -134,10 +141,7 @@ def _inputs(art, settings: Settings) -> tuple[list[int], list[int], int]:
     from edgekit.data import eval_text
 
     max_context = art.manifest["runtime"]["max_context"]
-    if settings.prompt_len < 1 or settings.gen < 2:
-        raise EdgekitError("--prompt-len must be at least 1 and --gen at least 2")
-    if settings.runs < 1 or settings.warmup < 0:
-        raise EdgekitError("--runs must be at least 1 and --warmup at least 0")
+    settings.check()
     if settings.prompt_len + settings.gen > max_context:
         raise EdgekitError(f"--prompt-len + --gen = {settings.prompt_len + settings.gen} exceeds the model's context of {max_context}")
     if settings.eval_text is not None:
