@@ -7,16 +7,19 @@ import typer
 
 from edgekit.cli import command
 
-FORMATS = ("table", "md", "csv", "json")
+FORMATS = ("table", "md", "csv", "json", "junit", "html")
 
 
 @command("report")
 def report(
     results: Annotated[list[Path], typer.Argument(help="result files or folders")],
-    format: Annotated[str, typer.Option("--format", "-f", help="table, md, csv or json")] = "table",
+    format: Annotated[str, typer.Option("--format", "-f", help="table, md, csv, json, junit or html")] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
 ) -> None:
-    """One table of every result: speed, memory, size and accuracy per model, target, recipe and device."""
+    """Every result: speed, memory, size and accuracy per model, target, recipe and device.
+
+    junit: a test case per result for its completion and its export's parity check; html: one
+    self-contained page with a summary, speed/size and speed/accuracy plots and the table."""
     import sys
 
     from edgekit import output as out
@@ -32,8 +35,25 @@ def report(
             raise EdgekitError("--format table prints to the terminal; use md, csv or json with --output")
         out.table(f"{len(loaded)} result(s)", *formats.text_table(loaded))
         return
-    text = {"md": formats.markdown, "csv": formats.csv_text, "json": formats.json_text}[format](loaded)
+    if format in ("junit", "html"):
+        from edgekit.check import Rules, evaluate
+
+        verdicts = evaluate(loaded, lambda target, recipe: Rules())
+        text = render(format, loaded, verdicts)
+    else:
+        text = {"md": formats.markdown, "csv": formats.csv_text, "json": formats.json_text}[format](loaded)
     if output is None:
         sys.stdout.write(text)
     else:
         out.write_file(output, text)
+
+
+def render(format: str, results: list[dict], verdicts: list) -> str:
+    """The junit or html report of results judged by ``verdicts`` (shared with `edgekit check`)."""
+    if format == "junit":
+        from edgekit.report.junit import junit_xml
+
+        return junit_xml(verdicts)
+    from edgekit.report.html import html_page
+
+    return html_page(results, verdicts)

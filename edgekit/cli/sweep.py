@@ -13,15 +13,10 @@ def sweep(
     config: Annotated[Path, typer.Argument(help="sweep file (TOML): models, recipes per target, devices, profile settings")],
 ) -> None:
     """Export and profile every model x recipe x device; resumable, exports cached, one result file each."""
-    from edgekit import output as out
-    from edgekit.report.formats import text_table
-    from edgekit.report.results import load_results
     from edgekit.sweep import load_config
 
     cfg, _ = load_config(config)
-    outcomes = run_matrix(cfg)
-    results = [r for o in outcomes for r in load_results(o.result)]
-    out.table(f"{len(results)} result(s) in {cfg.output}", *text_table(results))
+    outcomes, _ = run_matrix(cfg)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         from edgekit.errors import Failures
@@ -29,9 +24,12 @@ def sweep(
         raise Failures(f"{len(failed)} of {len(outcomes)} combination(s) failed; their errors are in their result files")
 
 
-def run_matrix(cfg):
-    """Run a sweep with progress over the whole matrix, a line per combination and a closing table."""
+def run_matrix(cfg) -> tuple[list, list[dict]]:
+    """Run a sweep with progress over the whole matrix, a line per combination and a closing table;
+    returns the outcomes and their results."""
     from edgekit import output as out
+    from edgekit.report.formats import text_table
+    from edgekit.report.results import load_results
     from edgekit.sweep import run
 
     total = len(cfg.combinations())
@@ -51,4 +49,6 @@ def run_matrix(cfg):
         f"{total} combination(s): {counts['measured']} measured, {counts['kept']} kept, {counts['failed']} failed; "
         f"exports: {exports['exported']} exported, {exports['cached']} cached"
     )
-    return outcomes
+    results = [r for o in outcomes for r in load_results(o.result)]
+    out.table(f"{len(results)} result(s) in {cfg.output}", *text_table(results))
+    return outcomes, results

@@ -1,0 +1,254 @@
+"""`edgekit check`: a sweep judged against thresholds and an optional baseline (what CI runs).
+
+``edgekit.toml`` is a sweep file (see ``edgekit.sweep``) with three more tables::
+
+    [thresholds]                      # every combination
+    parity = true                     # the export's parity check must have passed (default true)
+    decode_tok_s = { min = 20 }       # any metric of edgekit.profile.metrics, with min and/or max
+    dppl_pct = { max = 5 }
+    [thresholds.onnx]                 # a target: overrides the global limits, metric by metric
+    file_mb = { max = 20 }
+    [thresholds."executorch/8da4w"]   # a target/recipe: overrides both
+    dppl_pct = { max = 25 }
+
+    [baseline]                        # optional: a result set to compare with
+    results = "baseline/"             # file or folder (relative to edgekit.toml)
+    tolerance_pct = 10                # worse by more than this is a regression
+    metrics = ["decode_tok_s", "peak_rss_mb", "file_mb", "ppl"]
+
+    [reports]                         # optional; relative to edgekit.toml; the CLI's options win
+    junit = "reports/edgekit.xml"
+    summary = "reports/edgekit.md"
+    html = "reports/edgekit.html"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit import recipes
+from edgekit.config import known_keys, relative_to, string_list, typed
+from edgekit.errors import EdgekitError
+from edgekit.output import fmt
+from edgekit.profile.metrics import METRICS
+from edgekit.report.results import key
+from edgekit.sweep import SweepConfig, load_config
+
+BASELINE_METRICS = ("decode_tok_s", "prefill_tok_s", "peak_rss_mb", "file_mb", "ppl")
+REPORTS = ("junit", "summary", "html")
+
+
+@dataclass(frozen=True)
+class Limit:
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+    @property
+    def name(self) -> str:
+        parts = [f">= {self.min:g}" if self.min is not None else "", f"<= {self.max:g}" if self.max is not None else ""]
+        return f"{self.metric} {' and '.join(p for p in parts if p)}"
+
+    def judge(self, value: float | None, unit: str) -> tuple[bool, str]:
+        unit = f" {unit}" if unit else ""
+        if value is None:
+            return False, f"{self.metric} was not measured"
+        if self.min is not None and value < self.min:
+            return False, f"{self.metric} {fmt(value)}{unit} is below the minimum {self.min:g}{unit}"
+        if self.max is not None and value > self.max:
+            return False, f"{self.metric} {fmt(value)}{unit} is above the maximum {self.max:g}{unit}"
+        return True, f"{self.metric} {fmt(value)}{unit}"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What one combination must meet. parity: True must have passed, None failures only, False not checked."""
+
+    parity: bool | None = None
+    limits: tuple[Limit, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    key: tuple[str, str, str, str]  # (model, target, recipe, device)
+    name: str
+    passed: bool | None  # None: skipped
+    message: str
+
+    @property
+    def combination(self) -> str:
+        model, target, recipe, device = self.key
+        return f"{model} {target}/{recipe} on {device}"
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    sweep: SweepConfig
+    scopes: dict  # "" | target | "target/recipe" -> {"parity": bool, metric: Limit}
+    baseline: Path | None
+    tolerance_pct: float
+    baseline_metrics: tuple[str, ...]
+    reports: dict  # "junit" | "summary" | "html" -> Path
+
+    def rules_for(self, target: str, recipe: str) -> Rules:
+        merged = {"parity": True}
+        for scope in ("", target, f"{target}/{recipe}"):
+            merged.update(self.scopes.get(scope, {}))
+        parity = merged.pop("parity")
+        return Rules(parity=parity, limits=tuple(merged.values()))
+
+
+def load_check(path: Path) -> CheckConfig:
+    sweep, extra = load_config(path, extra=("thresholds", "baseline", "reports"))
+    where = str(path)
+    scopes = _thresholds(typed(extra, "thresholds", dict, where, {}), sweep, f"{where} [thresholds]")
+    base = typed(extra, "baseline", dict, where, {})
+    known_keys(base, ("results", "tolerance_pct", "metrics"), f"{where} [baseline]")
+    metrics = string_list(base, "metrics", f"{where} [baseline]", required=False) or BASELINE_METRICS
+    for m in metrics:
+        _metric_name(m, f"{where} [baseline] metrics")
+    results = typed(base, "results", str, f"{where} [baseline]")
+    if base and results is None:
+        raise EdgekitError(f"{where} [baseline]: 'results' (a result file or folder) is required")
+    tolerance = typed(base, "tolerance_pct", (int, float), f"{where} [baseline]", 5.0)
+    if tolerance < 0:
+        raise EdgekitError(f"{where} [baseline]: 'tolerance_pct' must be at least 0")
+    reports = typed(extra, "reports", dict, where, {})
+    known_keys(reports, REPORTS, f"{where} [reports]")
+    return CheckConfig(
+        sweep=sweep, scopes=scopes, baseline=relative_to(path, results) if results else None,
+        tolerance_pct=float(tolerance), baseline_metrics=metrics,
+        reports={k: relative_to(path, typed(reports, k, str, f"{where} [reports]")) for k in reports},
+    )
+
+
+def _thresholds(table: dict, sweep: SweepConfig, where: str) -> dict:
+    scopes = {"": {}}
+    for name, value in table.items():
+        if name == "parity" or name in METRICS:
+            scopes[""].update(_rule(name, value, where))
+        elif "/" in name or name in recipes.targets():
+            scope = _scope(name, sweep, where)
+            if not isinstance(value, dict):
+                raise EdgekitError(f"{where}: '{name}' must be a table of limits")
+            rules = {}
+            for metric, limit in value.items():
+                rules.update(_rule(metric, limit, f"{where} [{name}]"))
+            scopes[scope] = rules
+        else:
+            _metric_name(name, where, scopes=True)
+    return scopes
+
+
+def _rule(name: str, value, where: str) -> dict:
+    if name == "parity":
+        return {"parity": typed({name: value}, name, bool, where)}
+    _metric_name(name, where)
+    if not isinstance(value, dict):
+        raise EdgekitError(f"{where}: '{name}' must be a table such as {{ min = 1 }} or {{ max = 5 }}, got {value!r}")
+    known_keys(value, ("min", "max"), f"{where} {name}")
+    bounds = {k: typed(value, k, (int, float), f"{where} {name}") for k in ("min", "max") if k in value}
+    if not bounds:
+        raise EdgekitError(f"{where}: '{name}' needs a min or a max")
+    return {name: Limit(name, **bounds)}
+
+
+def _metric_name(name: str, where: str, scopes: bool = False) -> str:
+    if name not in METRICS:
+        extra = "; or a table for a target (onnx) or target/recipe (\"onnx/int4\")" if scopes else ""
+        raise EdgekitError(f"{where}: unknown metric '{name}'; metrics: {', '.join(METRICS)}{extra}")
+    return name
+
+
+def _scope(name: str, sweep: SweepConfig, where: str) -> str:
+    """A scope in the form results name it (``onnx/int4`` becomes ``onnx/int4-g32``); it must match a recipe."""
+    target, _, recipe = name.partition("/")
+    try:
+        scope = f"{target}/{recipes.parse(target, recipe).name}" if recipe else recipes.target_spec(target).name
+    except EdgekitError as e:
+        raise EdgekitError(f"{where}: [{name}]: {e}") from None
+    if not any(scope in (r.target, f"{r.target}/{r.name}") for r in sweep.recipes):
+        raise EdgekitError(f"{where}: [{name}] matches none of the recipes to check")
+    return scope
+
+
+def preflight(config: CheckConfig) -> list[dict]:
+    """What can be known bad before any work: every model resolves and suits its targets; the baseline
+    loads. Returns the baseline results (empty without one)."""
+    from edgekit import targets
+    from edgekit.report.results import load_results
+    from edgekit.source import resolve
+
+    for model in config.sweep.models:
+        for target in dict.fromkeys(r.target for r in config.sweep.recipes):
+            try:
+                resolve(model, supported=targets.get(target).SUPPORTED)
+            except EdgekitError as e:
+                raise EdgekitError(f"{config.sweep.file}: {e}") from None
+    return load_results(config.baseline) if config.baseline else []
+
+
+def evaluate(results: list[dict], rules_for: Callable[[str, str], Rules]) -> list[Verdict]:
+    """A verdict per result and rule: it ran to the end, its parity, every limit."""
+    verdicts = []
+    for r in results:
+        k = key(r)
+        if not r.get("complete"):
+            verdicts.append(Verdict(k, "completes", False, r.get("error") or "the result is incomplete"))
+            continue
+        verdicts.append(Verdict(k, "completes", True, "exported and profiled"))
+        rules = rules_for(k[1], k[2])
+        parity = r["artifact"].get("parity_passed")
+        if rules.parity is not False:
+            if parity:
+                verdicts.append(Verdict(k, "parity", True, "parity check passed at export"))
+            elif parity is False:
+                verdicts.append(Verdict(k, "parity", False, f"parity check failed at export (see {r['artifact'].get('path')}/edgekit.json)"))
+            elif rules.parity:
+                verdicts.append(Verdict(k, "parity", False, "parity was not checked at export (parity = false in the sweep)"))
+            else:
+                verdicts.append(Verdict(k, "parity", None, "parity was not checked at export"))
+        for limit in rules.limits:
+            m = r["metrics"].get(limit.metric) or {}
+            passed, message = limit.judge(m.get("value"), m.get("unit", METRICS[limit.metric][0]))
+            verdicts.append(Verdict(k, limit.name, passed, message))
+    return verdicts
+
+
+def against_baseline(results: list[dict], baseline: list[dict], tolerance_pct: float, metrics) -> list[Verdict]:
+    """A verdict per metric compared with the baseline: worse by more than the tolerance fails."""
+    from edgekit.report.compare import compare
+
+    changes, _, _ = compare(baseline, results, tolerance_pct)
+    verdicts = []
+    for c in changes:
+        if c.metric not in metrics or c.base is None or c.new is None:
+            continue
+        pct = "" if c.change_pct is None else f", {c.change_pct:+.1f}%"
+        message = f"{c.metric} {fmt(c.new)} vs baseline {fmt(c.base)} {c.unit}{pct} (tolerance {tolerance_pct:g}%)"
+        verdicts.append(Verdict(c.key, f"{c.metric} vs baseline", not c.regression, message))
+    return verdicts
+
+
+def summary_markdown(verdicts: list[Verdict], results: list[dict]) -> str:
+    """The markdown a pull request shows: the verdict, the failed checks and the results table."""
+    from edgekit.report.formats import markdown
+
+    failed = [v for v in verdicts if v.passed is False]
+    passed = sum(v.passed is True for v in verdicts)
+    head = (f"## edgekit check: FAILED, {len(failed)} of {len(verdicts)} checks failed" if failed
+            else f"## edgekit check: passed, all {passed} checks")
+    lines = [head, ""]
+    if failed:
+        lines += ["| combination | check | why |", "|---|---|---|"]
+        lines += [f"| {_md(v.combination)} | {_md(v.name)} | {_md(v.message)} |" for v in failed]
+        lines.append("")
+    lines += [f"{len(results)} result(s), {passed} check(s) passed, {len(failed)} failed, "
+              f"{sum(v.passed is None for v in verdicts)} skipped.", "", "### Results", "", markdown(results)]
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit.cli import command
+
+
+@command("check")
+def check(
+    config: Annotated[Path, typer.Argument(help="check file (TOML): a sweep plus [thresholds], [baseline], [reports]")],
+    junit: Annotated[Path | None, typer.Option(help="write the checks as JUnit XML here")] = None,
+    summary: Annotated[Path | None, typer.Option(help="write the markdown summary here")] = None,
+    html: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
+) -> None:
+    """The CI gate: sweep, then judge every result. Exit 0 all pass, 1 a check failed, 2 bad config."""
+    import os
+
+    from edgekit import output as out
+    from edgekit.check import against_baseline, evaluate, load_check, preflight, summary_markdown
+    from edgekit.cli.report import render
+    from edgekit.cli.sweep import run_matrix
+    from edgekit.errors import Failures
+
+    cfg = load_check(config)
+    baseline = preflight(cfg)
+    _, results = run_matrix(cfg.sweep)
+    verdicts = evaluate(results, cfg.rules_for)
+    if baseline:
+        verdicts += against_baseline(results, baseline, cfg.tolerance_pct, cfg.baseline_metrics)
+    failed = [v for v in verdicts if v.passed is False]
+    if failed:
+        out.table("failed checks", ("combination", "check", "why"), [(v.combination, v.name, v.message) for v in failed])
+
+    md = summary_markdown(verdicts, results)
+    paths = {**cfg.reports, **{k: v for k, v in (("junit", junit), ("summary", summary), ("html", html)) if v}}
+    for kind, path in paths.items():
+        out.write_file(path, md if kind == "summary" else render(kind, results, verdicts))
+        out.note(f"{kind}: {path}")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        try:
+            with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as f:
+                f.write(md + "\n")
+        except OSError as e:
+            out.note(f"cannot append to $GITHUB_STEP_SUMMARY: {e.strerror or e}")
+    passed = sum(v.passed is True for v in verdicts)
+    if failed:
+        names = "; ".join(f"{v.combination}: {v.name}" for v in failed[:3]) + ("; ..." if len(failed) > 3 else "")
+        raise Failures(f"{len(failed)} of {len(verdicts)} checks failed: {names}")
+    out.note(f"edgekit check: all {passed} checks passed")

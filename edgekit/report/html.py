@@ -1,0 +1,112 @@
+"""One self-contained HTML page (inline CSS and SVG, nothing fetched): a summary first, then the
+speed/size and speed/accuracy plots with their Pareto fronts, then every result in a table."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from html import escape
+
+from edgekit.output import fmt
+from edgekit.report.formats import rows, text_table
+from edgekit.report.svg import Point, pareto, scatter
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 24px 32px; color: #18181b; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 10px; }
+.meta { color: #71717a; font-size: 13px; }
+.cards { display: flex; gap: 14px; flex-wrap: wrap; margin-top: 16px; }
+.card { border: 1px solid #e4e4e7; border-radius: 8px; padding: 12px 16px; min-width: 210px; }
+.card .label { color: #71717a; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.card .value { font-size: 24px; font-weight: 600; margin: 4px 0; }
+.card .what { font-size: 13px; }
+.card.bad { border-color: #dc2626; background: #fef2f2; } .card.good { border-color: #16a34a; background: #f0fdf4; }
+ul.failures { font-size: 13px; } ul.failures li { margin: 3px 0; }
+.plots { display: flex; flex-wrap: wrap; gap: 12px; }
+.wide { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 12px; }
+th, td { border: 1px solid #e4e4e7; padding: 4px 8px; text-align: right; white-space: nowrap; }
+th { background: #f4f4f5; } td:nth-child(-n+4) { text-align: left; }
+tr.incomplete td { background: #fef2f2; }
+"""
+
+
+def html_page(results: list[dict], verdicts: list, title: str = "edgekit report") -> str:
+    """``verdicts``: ``edgekit.check.Verdict`` records; the failed ones are listed under the summary."""
+    flat = rows(results)
+    failed = [v for v in verdicts if v.passed is False]
+    made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1><div class=meta>{len(results)} result(s), made {made}</div>",
+        _summary(flat, failed),
+        "<h2>Speed, size and accuracy</h2>",
+        "<p class=meta>Each point is one model/recipe on one device: colour is the target, shape the device. "
+        "Points on a device's Pareto front (outlined, joined by the dashed line) are not beaten on both axes "
+        "by any other result on that device.</p>",
+        "<div class=plots>", *_plots(flat), "</div>",
+        "<h2>All results</h2>", f"<div class=wide>{_table(results)}</div>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _summary(flat: list[dict], failed: list) -> str:
+    done = [r for r in flat if r["complete"]]
+    cards = []
+    for label, metric, pick, unit in (
+        ("best decode speed", "decode_tok_s", max, "tok/s"),
+        ("smallest file", "file_mb", min, "MB"),
+        ("best accuracy", "dppl_pct", min, "% perplexity change"),
+    ):
+        have = [r for r in done if r[metric] is not None]
+        if have:
+            best = pick(have, key=lambda r: r[metric])
+            value = f"{best[metric]:+.2f}" if metric == "dppl_pct" else fmt(best[metric])
+            cards.append(_card(label, f"{value} <small>{unit}</small>", _who(best)))
+        else:
+            cards.append(_card(label, "-", "not measured"))
+    cards.append(_card("failures", str(len(failed)), "all checks passed" if not failed else "see below",
+                       "bad" if failed else "good"))
+    out = f"<div class=cards>{''.join(cards)}</div>"
+    if failed:
+        items = "".join(f"<li><b>{escape(v.combination)}</b>: {escape(v.name)}: {escape(v.message)}</li>" for v in failed)
+        out += f"<ul class=failures>{items}</ul>"
+    return out
+
+
+def _card(label: str, value: str, what: str, kind: str = "") -> str:
+    return (f"<div class='card {kind}'><div class=label>{escape(label)}</div><div class=value>{value}</div>"
+            f"<div class=what>{escape(what)}</div></div>")
+
+
+def _who(row: dict) -> str:
+    return f"{row['model']} {row['target']}/{row['recipe']} on {row['device']}"
+
+
+def _plots(flat: list[dict]) -> list[str]:
+    out = []
+    for x, x_label, title in (
+        ("file_mb", "file size (MB)", "Decode speed against file size"),
+        ("dppl_pct", "perplexity change vs fp32 PyTorch, dppl_pct (%)", "Decode speed against accuracy loss"),
+    ):
+        pts = [Point(r[x], r["decode_tok_s"], _point_label(r, flat), r["target"], r["device"])
+               for r in flat if r["complete"] and r[x] is not None and r["decode_tok_s"] is not None]
+        out.append(scatter(pts, title, x_label, "decode speed (tok/s)", pareto(pts)))
+    return out
+
+
+def _point_label(row: dict, flat: list[dict]) -> str:
+    """The recipe; with the model too when there is more than one."""
+    many = len({r["model"] for r in flat}) > 1
+    return f"{row['model'].removeprefix('builtin:')} {row['recipe']}" if many else row["recipe"]
+
+
+def _table(results: list[dict]) -> str:
+    header, cells = text_table(results)
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = []
+    for flat, row in zip(rows(results), cells):
+        cls = "" if flat["complete"] else " class=incomplete"
+        body.append(f"<tr{cls}>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

@@ -1,0 +1,125 @@
+"""Scatter plots as inline SVG (no plotting library): colour per series, marker shape per group, a legend,
+labelled points, axes with units, and a Pareto front highlighted per group."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from html import escape
+
+COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563")
+MARKERS = ("circle", "square", "triangle", "diamond", "cross")
+W, H = 660, 420
+LEFT, RIGHT, TOP, BOTTOM = 64, 150, 40, 56  # the legend lives in the right margin
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    label: str
+    series: str  # colour
+    group: str  # marker shape; the Pareto front is drawn per group
+
+
+def pareto(points: list[Point], x_lower_better: bool = True, y_higher_better: bool = True) -> list[Point]:
+    """Points no other point of the same group beats on both axes (ties on one axis allowed)."""
+    def better_eq(a: Point, b: Point) -> bool:  # a at least as good as b on both axes
+        bx = a.x <= b.x if x_lower_better else a.x >= b.x
+        by = a.y >= b.y if y_higher_better else a.y <= b.y
+        return bx and by
+
+    return [p for p in points if not any(q.group == p.group and better_eq(q, p) and (q.x, q.y) != (p.x, p.y) for q in points)]
+
+
+def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: list[Point]) -> str:
+    if not points:
+        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="80" role="img"><text x="10" y="40" font-size="14">{escape(title)}: nothing to plot</text></svg>'
+    xs, ys = [p.x for p in points], [p.y for p in points]
+    x0, x1, x_ticks = _axis(min(xs), max(xs))
+    y0, y1, y_ticks = _axis(min(0.0, min(ys)), max(ys))
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+
+    def sx(x: float) -> float:
+        return LEFT + (x - x0) / (x1 - x0) * pw
+
+    def sy(y: float) -> float:
+        return TOP + ph - (y - y0) / (y1 - y0) * ph
+
+    series = list(dict.fromkeys(p.series for p in points))
+    groups = list(dict.fromkeys(p.group for p in points))
+    colour = {s: COLOURS[i % len(COLOURS)] for i, s in enumerate(series)}
+    marker = {g: MARKERS[i % len(MARKERS)] for i, g in enumerate(groups)}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+           f'font-family="system-ui, sans-serif" font-size="12"><title>{escape(title)}</title>',
+           f'<text x="{LEFT}" y="22" font-size="15" font-weight="600">{escape(title)}</text>',
+           f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#d4d4d8"/>']
+    for t in x_ticks:
+        out.append(f'<line x1="{sx(t):.1f}" y1="{TOP}" x2="{sx(t):.1f}" y2="{TOP + ph}" stroke="#e4e4e7"/>'
+                   f'<text x="{sx(t):.1f}" y="{TOP + ph + 16}" text-anchor="middle">{_tick(t)}</text>')
+    for t in y_ticks:
+        out.append(f'<line x1="{LEFT}" y1="{sy(t):.1f}" x2="{LEFT + pw}" y2="{sy(t):.1f}" stroke="#e4e4e7"/>'
+                   f'<text x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{_tick(t)}</text>')
+    out.append(f'<text x="{LEFT + pw / 2}" y="{H - 12}" text-anchor="middle" font-size="13">{escape(x_label)}</text>'
+               f'<text transform="translate(18 {TOP + ph / 2}) rotate(-90)" text-anchor="middle" font-size="13">{escape(y_label)}</text>')
+    for g in groups:  # the front of each group, as a dashed line through its points
+        line = sorted((p for p in front if p.group == g), key=lambda p: p.x)
+        if len(line) > 1:
+            coords = " ".join(f"{sx(p.x):.1f},{sy(p.y):.1f}" for p in line)
+            out.append(f'<polyline points="{coords}" fill="none" stroke="#111827" stroke-width="1.2" stroke-dasharray="5 4"/>')
+    for p in points:
+        on_front = p in front
+        out.append(_marker(marker[p.group], sx(p.x), sy(p.y), colour[p.series], on_front))
+        weight = ' font-weight="600"' if on_front else ""
+        out.append(f'<text x="{sx(p.x) + 9:.1f}" y="{sy(p.y) - 7:.1f}"{weight}>{escape(p.label)}</text>')
+    lx, ly = LEFT + pw + 18, TOP + 6
+    out.append(f'<text x="{lx}" y="{ly}" font-weight="600">target</text>')
+    for i, s in enumerate(series):
+        y = ly + 18 * (i + 1)
+        out.append(_marker("circle", lx + 6, y - 4, colour[s], False) + f'<text x="{lx + 18}" y="{y}">{escape(s)}</text>')
+    ly += 18 * (len(series) + 2)
+    out.append(f'<text x="{lx}" y="{ly}" font-weight="600">device</text>')
+    for i, g in enumerate(groups):
+        y = ly + 18 * (i + 1)
+        out.append(_marker(marker[g], lx + 6, y - 4, "#6b7280", False) + f'<text x="{lx + 18}" y="{y}">{escape(g)}</text>')
+    ly += 18 * (len(groups) + 2)
+    out.append(f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 14}" y2="{ly - 4}" stroke="#111827" stroke-dasharray="5 4"/>'
+               f'<text x="{lx + 18}" y="{ly}">Pareto front</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _marker(shape: str, x: float, y: float, colour: str, bold: bool) -> str:
+    stroke = 'stroke="#111827" stroke-width="2"' if bold else 'stroke="white" stroke-width="1"'
+    r = 7 if bold else 5.5
+    if shape == "circle":
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{colour}" {stroke}/>'
+    if shape == "square":
+        return f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r}" height="{2 * r}" fill="{colour}" {stroke}/>'
+    if shape == "triangle":
+        pts = f"{x:.1f},{y - r * 1.2:.1f} {x - r * 1.1:.1f},{y + r * 0.8:.1f} {x + r * 1.1:.1f},{y + r * 0.8:.1f}"
+    elif shape == "diamond":
+        pts = f"{x:.1f},{y - r * 1.3:.1f} {x + r:.1f},{y:.1f} {x:.1f},{y + r * 1.3:.1f} {x - r:.1f},{y:.1f}"
+    else:  # cross
+        a, b = r * 0.4, r
+        pts = " ".join(f"{x + dx:.1f},{y + dy:.1f}" for dx, dy in (
+            (-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a), (a, b), (-a, b), (-a, a), (-b, a), (-b, -a), (-a, -a)))
+    return f'<polygon points="{pts}" fill="{colour}" {stroke}/>'
+
+
+def _axis(lo: float, hi: float, n: int = 6) -> tuple[float, float, list[float]]:
+    """A range covering [lo, hi] with round tick values."""
+    if hi == lo:
+        lo, hi = (lo - 1, hi + 1) if lo == 0 else (lo - abs(lo) * 0.1, hi + abs(hi) * 0.1)
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start, stop = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    if stop - hi < step * 0.15:  # room for the labels of the highest points
+        stop += step
+    ticks = [start + i * step for i in range(int(round((stop - start) / step)) + 1)]
+    return start, stop, ticks
+
+
+def _tick(v: float) -> str:
+    return f"{v:.6g}" if abs(v) >= 1e-9 else "0"
