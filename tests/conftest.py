@@ -85,3 +85,25 @@ def hf_cache(tmp_path, monkeypatch) -> Path:
     cache.mkdir()
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(scope="session")
+def export_cache(tmp_path_factory) -> Path:
+    """One export cache for every sweep and check test: each artifact is exported once per session."""
+    return tmp_path_factory.mktemp("exports")
+
+
+@pytest.fixture
+def sweep_file(tmp_path, export_cache):
+    """Write a small, fast sweep/check TOML file (ONNX, builtin:tiny, short runs); returns its path."""
+
+    def write(recipes=("fp32", "int4"), models=("builtin:tiny",), extra: str = "", name: str = "sweep.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(
+            f"models = {list(map(str, models))!r}\noutput = \"results\"\ncache = \"{export_cache}\"\n"
+            f"[recipes]\nonnx = {list(recipes)!r}\n"
+            "[profile]\nruns = 1\nwarmup = 0\nprompt_len = 16\ngen = 8\neval_tokens = 200\n" + extra
+        )
+        return path
+
+    return write

@@ -62,7 +62,7 @@ def _summary(flat: list[dict], failed: list) -> str:
         have = [r for r in done if r[metric] is not None]
         if have:
             best = pick(have, key=lambda r: r[metric])
-            value = f"{best[metric]:+.2f}" if metric == "dppl_pct" else fmt(best[metric])
+            value = f"{round(best[metric], 2) + 0.0:+.2f}" if metric == "dppl_pct" else fmt(best[metric])
             cards.append(_card(label, f"{value} <small>{unit}</small>", _who(best)))
         else:
             cards.append(_card(label, "-", "not measured"))

@@ -34,7 +34,7 @@ def pareto(points: list[Point], x_lower_better: bool = True, y_higher_better: bo
 
 def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: list[Point]) -> str:
     if not points:
-        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="80" role="img"><text x="10" y="40" font-size="14">{escape(title)}: nothing to plot</text></svg>'
+        return f'<svg width="{W}" height="80" role="img"><text x="10" y="40" font-size="14">{escape(title)}: nothing to plot</text></svg>'
     xs, ys = [p.x for p in points], [p.y for p in points]
     x0, x1, x_ticks = _axis(min(xs), max(xs))
     y0, y1, y_ticks = _axis(min(0.0, min(ys)), max(ys))
@@ -50,7 +50,7 @@ def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: 
     groups = list(dict.fromkeys(p.group for p in points))
     colour = {s: COLOURS[i % len(COLOURS)] for i, s in enumerate(series)}
     marker = {g: MARKERS[i % len(MARKERS)] for i, g in enumerate(groups)}
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+    out = [f'<svg viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
            f'font-family="system-ui, sans-serif" font-size="12"><title>{escape(title)}</title>',
            f'<text x="{LEFT}" y="22" font-size="15" font-weight="600">{escape(title)}</text>',
            f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#d4d4d8"/>']

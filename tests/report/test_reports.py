@@ -4,31 +4,12 @@ from __future__ import annotations
 
 import json
 
-from edgekit.profile.metrics import metric
 
-
-def _result(recipe: str, **values) -> dict:
-    return {
-        "schema": 1, "complete": True, "error": None,
-        "artifact": {"model": "builtin:tiny", "target": "onnx", "recipe": recipe, "name": recipe},
-        "device": {"name": "local"},
-        "metrics": {name: metric(name, [v]) for name, v in values.items()},
-    }
-
-
-def _write(folder, *results):
-    folder.mkdir()
-    for i, r in enumerate(results):
-        (folder / f"{i}.json").write_text(json.dumps(r))
-    (folder / "notes.json").write_text('{"not": "a result"}')  # other JSON in a results folder is ignored
-    return folder
-
-
-def test_compare_flags_regressions_by_direction(cli, tmp_path):
-    base = _write(tmp_path / "base", _result("int4", decode_tok_s=100.0, peak_rss_mb=50.0, ppl=2.0),
-                  _result("fp32", decode_tok_s=50.0))
-    new = _write(tmp_path / "new", _result("int4", decode_tok_s=90.0, peak_rss_mb=49.0, ppl=2.05),
-                 _result("int8", decode_tok_s=70.0))
+def test_compare_flags_regressions_by_direction(cli, tmp_path, make_result, write_results):
+    base = write_results(tmp_path / "base", make_result("int4", decode_tok_s=100.0, peak_rss_mb=50.0, ppl=2.0),
+                         make_result("fp32", decode_tok_s=50.0))
+    new = write_results(tmp_path / "new", make_result("int4", decode_tok_s=90.0, peak_rss_mb=49.0, ppl=2.05),
+                        make_result("int8", decode_tok_s=70.0))
     r = cli("compare", base, new, "--tolerance", "5", "--json")
     assert r.code == 0, r.err
     data = json.loads(r.out)
@@ -53,8 +34,8 @@ def test_compare_bad_input(cli, tmp_path):
     assert r.code == 2 and "not a readable JSON file" in r.err and r.err.count("\n") == 1
 
 
-def test_report_formats(cli, tmp_path):
-    folder = _write(tmp_path / "res", _result("int4", decode_tok_s=100.0, ppl=2.0), _result("fp32", decode_tok_s=50.0))
+def test_report_formats(cli, tmp_path, make_result, write_results):
+    folder = write_results(tmp_path / "res", make_result("int4", decode_tok_s=100.0, ppl=2.0), make_result("fp32", decode_tok_s=50.0))
     r = cli("report", folder)
     assert r.code == 0 and "int4" in r.out and "fp32" in r.out
     md = cli("report", folder, "--format", "md").out

@@ -1,0 +1,94 @@
+"""`edgekit check`: exit 0 when every check passes, 1 when one fails (named in JUnit), 2 on a bad config."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from edgekit.check import load_check
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _failures(junit: Path) -> dict[str, str]:
+    root = ET.parse(junit).getroot()
+    return {case.get("name"): case.find("failure").get("message") for case in root.iter("testcase")
+            if case.find("failure") is not None}
+
+
+def test_check_passes_fails_on_a_threshold_and_on_a_baseline(cli, sweep_file, tmp_path, monkeypatch):
+    step_summary = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    limits = "[thresholds]\nparity = true\ndppl_pct = { max = 50 }\nfile_mb = { max = 30 }\n"
+    config = sweep_file(recipes=("int4",), extra=limits + "[thresholds.onnx]\ndecode_tok_s = { min = 1 }\n")
+    junit, summary = tmp_path / "reports" / "junit.xml", tmp_path / "reports" / "summary.md"
+    r = cli("check", config, "--junit", junit, "--summary", summary, "--html", tmp_path / "reports" / "r.html")
+    assert r.code == 0, r.err
+    assert "all 5 checks passed" in r.err
+    root = ET.parse(junit).getroot()
+    assert root.get("tests") == "5" and root.get("failures") == "0"
+    assert {c.get("name") for c in root.iter("testcase")} == {
+        "completes", "parity", "dppl_pct <= 50", "file_mb <= 30", "decode_tok_s >= 1"}
+    assert summary.read_text().startswith("## edgekit check: passed") and "| onnx | int4-g32 | local | yes |" in summary.read_text()
+    assert step_summary.read_text() == summary.read_text() + "\n"
+
+    # an impossible threshold for this recipe only: the result is kept (nothing re-runs), the check fails
+    config = sweep_file(recipes=("int4",), extra=limits + "[thresholds.\"onnx/int4\"]\ndecode_tok_s = { min = 1e9 }\n")
+    r = cli("check", config, "--junit", junit, "--summary", summary)
+    assert r.code == 1, r.err
+    assert "0 measured, 1 kept" in r.err and "1 of 5 checks failed" in r.err and "decode_tok_s >= 1e+09" in r.out
+    assert list(_failures(junit)) == ["decode_tok_s >= 1e+09"]
+    assert "is below the minimum 1e+09 tok/s" in _failures(junit)["decode_tok_s >= 1e+09"]
+    assert summary.read_text().startswith("## edgekit check: FAILED, 1 of 5 checks failed")
+    assert step_summary.read_text().count("## edgekit check") == 2
+
+    # a baseline 10x faster than this run: a regression beyond the tolerance
+    baseline = tmp_path / "baseline.json"
+    data = json.loads(next((tmp_path / "results").glob("*.json")).read_text())
+    data["metrics"]["decode_tok_s"]["value"] *= 10
+    baseline.write_text(json.dumps(data))
+    extra = limits + f"[baseline]\nresults = \"{baseline}\"\ntolerance_pct = 20\nmetrics = [\"decode_tok_s\", \"file_mb\"]\n"
+    r = cli("check", sweep_file(recipes=("int4",), extra=extra), "--junit", junit)
+    assert r.code == 1, r.err
+    failures = _failures(junit)
+    assert list(failures) == ["decode_tok_s vs baseline"] and "-90.0% (tolerance 20%)" in failures["decode_tok_s vs baseline"]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("[thresholds]\ndecode_speed = { min = 1 }\n", "unknown metric 'decode_speed'"),
+        ("[thresholds]\ndecode_tok_s = 5\n", "'decode_tok_s' must be a table such as { min = 1 }"),
+        ("[thresholds]\ndecode_tok_s = { least = 5 }\n", "unknown key(s) least"),
+        ("[thresholds.\"onnx/int8\"]\nfile_mb = { max = 1 }\n", "matches none of the recipes to check"),
+        ("[thresholds]\nparity = 'yes'\n", "'parity' must be true or false"),
+        ("[baseline]\ntolerance_pct = 5\n", "'results' (a result file or folder) is required"),
+        ("[baseline]\nresults = 'nowhere'\n", "no such result file or folder"),
+        ("[baseline]\nresults = 'b.json'\nmetrics = ['speed']\n", "unknown metric 'speed'"),
+        ("[reports]\npdf = 'r.pdf'\n", "unknown key(s) pdf"),
+        ("[checks]\n", "unknown key(s) checks"),
+    ],
+)
+def test_bad_check_config_is_one_line_and_exit_2(cli, sweep_file, tmp_path, extra, message):
+    r = cli("check", sweep_file(recipes=("fp32",), extra=extra))
+    assert r.code == 2 and message in r.err and r.err.strip().count("\n") == 0, r.err
+    assert not (tmp_path / "results").exists()  # nothing ran
+
+
+def test_missing_model_is_a_bad_config(cli, sweep_file, tmp_path):
+    r = cli("check", sweep_file(models=(tmp_path / "no-such-model",)))
+    assert r.code == 2 and "model folder not found" in r.err and r.err.strip().count("\n") == 0, r.err
+
+
+def test_examples_load():
+    from edgekit.sweep import load_config
+
+    check = load_check(EXAMPLES / "edgekit.toml")
+    assert {r.target for r in check.sweep.recipes} == {"onnx", "executorch"}
+    assert check.rules_for("onnx", "int4-g32").limits != check.rules_for("onnx", "fp32").limits
+    assert set(check.reports) == {"junit", "summary", "html"}
+    sweep, _ = load_config(EXAMPLES / "sweep.toml")
+    assert len(sweep.combinations()) == 8

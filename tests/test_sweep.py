@@ -1,0 +1,110 @@
+"""`edgekit sweep`: every combination exported once (cached), profiled, resumable, failures recorded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from edgekit.source import BUILTINS
+
+
+def _results(folder) -> dict[str, dict]:
+    return {p.name: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def test_sweep_exports_once_and_reruns_export_nothing(cli, sweep_file, monkeypatch):
+    config = sweep_file()
+    r = cli("sweep", config)
+    assert r.code == 0, r.err
+    results = _results(config.parent / "results")
+    assert sorted(results) == ["builtin-tiny__onnx-fp32__local.json", "builtin-tiny__onnx-int4-g32__local.json"]
+    assert all(d["complete"] and d["metrics"]["decode_tok_s"]["value"] > 0 for d in results.values())
+    assert "2 combination(s): 2 measured" in r.err and "int4-g32" in r.out
+
+    import edgekit.export
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("a cached export was made again")
+
+    monkeypatch.setattr(edgekit.export, "export", no_export)
+    r = cli("sweep", config)  # same output: every result is complete, nothing runs
+    assert r.code == 0 and "0 measured, 2 kept, 0 failed; exports: 0 exported, 0 cached" in r.err, r.err
+
+    shutil.rmtree(config.parent / "results")  # results gone, exports cached: profiled again, never exported
+    r = cli("sweep", config)
+    assert r.code == 0 and "2 measured, 0 kept, 0 failed; exports: 0 exported, 2 cached" in r.err, r.err
+    assert "export cached" in r.err
+
+
+def test_interrupted_sweep_resumes_with_the_missing_combination(cli, sweep_file, monkeypatch):
+    import edgekit.sweep
+
+    config = sweep_file()
+    real, calls = edgekit.sweep.profile, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(edgekit.sweep, "profile", interrupted)
+    r = cli("sweep", config)
+    assert r.code == 2 and "interrupted" in r.err
+    folder = config.parent / "results"
+    assert [p.name for p in folder.iterdir()] == ["builtin-tiny__onnx-fp32__local.json"]  # nothing half-written
+
+    monkeypatch.setattr(edgekit.sweep, "profile", real)
+    r = cli("sweep", config)
+    assert r.code == 0 and "1 measured, 1 kept, 0 failed" in r.err, r.err
+    assert "onnx/fp32 on local: kept" in r.err and "onnx/int4-g32 on local: export cached, measured" in r.err
+
+
+def test_failing_combination_is_recorded_and_the_sweep_goes_on(cli, sweep_file, tmp_path):
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    config = json.loads((BUILTINS["tiny"] / "config.json").read_text())
+    (bert / "config.json").write_text(json.dumps({**config, "model_type": "bert"}))
+    (bert / "model.safetensors").symlink_to(BUILTINS["tiny"] / "model.safetensors")
+    r = cli("sweep", sweep_file(recipes=("fp32",), models=(bert, "builtin:tiny"), extra="accuracy = false\n"))
+    assert r.code == 1, r.err
+    assert "1 of 2 combination(s) failed" in r.err and "FAILED: unsupported architecture 'bert'" in r.err
+    results = _results(tmp_path / "results")
+    failed = next(d for name, d in results.items() if name.endswith("-bert__onnx-fp32__local.json"))
+    assert failed["complete"] is False and "unsupported architecture" in failed["error"]
+    assert results["builtin-tiny__onnx-fp32__local.json"]["complete"] is True
+
+    r = cli("report", tmp_path / "results", "--format", "md")  # a failed combination is a result like any other
+    assert r.code == 0 and "| onnx | fp32 | local | NO |" in r.out
+
+
+M, R = "models = ['builtin:tiny']\n", "[recipes]\nonnx = ['fp32']\n"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (M + "colour = 'blue'\n" + R, "unknown key(s) colour"),
+        (M + "[recipes]\nonnx = ['int3']\n", "unknown recipe 'int3'"),
+        (M + "[recipes]\ntflite = ['fp32']\n", "unknown target 'tflite'"),
+        (M + R + "[profile]\nruns = 'many'\n", "'runs' must be an integer"),
+        (M + R + "[profile]\ngen = 1\n", "--gen at least 2"),
+        (M + R + "[profile]\nseed = 1\n", "unknown key(s) seed"),
+        (M + "devices = ['nowhere']\n" + R, "unknown device 'nowhere'"),
+        (R, "'models' must be a non-empty list"),
+        ("models = 'x' = 1\n", "not valid TOML"),
+    ],
+)
+def test_bad_sweep_file_is_one_line_and_exit_2(cli, tmp_path, text, message):
+    config = tmp_path / "sweep.toml"
+    config.write_text(text)
+    r = cli("sweep", config)
+    assert r.code == 2 and message in r.err and r.err.strip().count("\n") == 0, r.err
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_sweep_file(cli, tmp_path):
+    r = cli("sweep", tmp_path / "nope.toml")
+    assert r.code == 2 and "config file not found" in r.err
