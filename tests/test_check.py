@@ -92,3 +92,8 @@ def test_examples_load():
     assert set(check.reports) == {"junit", "summary", "html"}
     sweep, _ = load_config(EXAMPLES / "sweep.toml")
     assert len(sweep.combinations()) == 8
+    import yaml
+
+    workflow = yaml.safe_load((EXAMPLES / "github-actions.yml").read_text())
+    steps = " ".join(str(s.get("run", "")) for s in workflow["jobs"]["check"]["steps"])
+    assert "edgekit check edgekit.toml" in steps and "gh pr comment" in steps
