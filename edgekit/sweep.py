@@ -129,54 +129,53 @@ def run(
 ) -> list[Outcome]:
     """Export what is missing, profile each combination, write its result file; never stops for a
     failing combination (Ctrl-C does stop it: what was finished is kept, and a rerun resumes)."""
+    from edgekit.source import resolve
+
     combos = config.combinations()
+    sources: dict = {}  # each model is resolved (and hashed) once per sweep
     outcomes = []
     for i, combo in enumerate(combos):
-        started = time.perf_counter()
-        export_state = {"state": None}
+        started, export, result_path = time.perf_counter(), None, config.output / combo.filename
+
+        def step(text: str, done: int, total: int, label=combo.label, i=i) -> None:
+            on_step(f"{label}: {text}", i, len(combos))
+
         try:
-            status, error = _one(config, combo, export_state, lambda s, d, t: on_step(f"{combo.label}: {s}", i, len(combos)))
+            if combo.model not in sources:
+                sources[combo.model] = resolve(combo.model)
+            key = export_key(sources[combo.model], combo.recipe, config.parity)
+            stamp = {"export_key": key, "fingerprint": _fingerprint(key, config.settings, combo.device)}
+            if _is_done(result_path, stamp["fingerprint"]):
+                status, error = "kept", None
+            else:
+                folder, export = _artifact(config, combo, key, step)
+                result = profile(folder, combo.device, config.settings, on_step=step)
+                result.data["sweep"] = stamp
+                write_result(result, result_path)
+                status, error = ("measured", None) if result.complete else ("failed", result.data["error"])
         except Exception as e:  # a failing combination is recorded and the sweep goes on
             status, error = "failed", _one_line(e)
-            write_result(RunResult(_failure(config, combo, error)), config.output / combo.filename)
-        outcome = Outcome(combo, config.output / combo.filename, status, export_state["state"],
-                          round(time.perf_counter() - started, 1), error)
+            write_result(RunResult(_failure(config, combo, error)), result_path)
+        outcome = Outcome(combo, result_path, status, export, round(time.perf_counter() - started, 1), error)
         outcomes.append(outcome)
         on_outcome(i, len(combos), outcome)
     on_step("done", len(combos), len(combos))
     return outcomes
 
 
-def _one(config: SweepConfig, combo: Combination, export_state: dict, on_step) -> tuple[str, str | None]:
-    from edgekit.source import resolve
-
-    result_path = config.output / combo.filename
-    on_step("model", 0, 1)
-    source = resolve(combo.model)
-    key = export_key(source, combo.recipe, config.parity)
-    stamp = {"export_key": key, "fingerprint": _fingerprint(key, config.settings, combo.device)}
-    if _is_done(result_path, stamp["fingerprint"]):
-        return "kept", None
-    folder = config.cache / f"{_slug(combo.model)}-{combo.recipe.target}-{combo.recipe.name}-{key}"
-    if (folder / "edgekit.json").is_file():
-        export_state["state"] = "cached"
-    else:
-        _export(config, combo, folder, on_step)
-        export_state["state"] = "exported"
-    result = profile(folder, combo.device, config.settings, on_step=on_step)
-    result.data["sweep"] = stamp
-    write_result(result, result_path)
-    return ("measured", None) if result.complete else ("failed", result.data["error"])
-
-
-def _export(config: SweepConfig, combo: Combination, folder: Path, on_step) -> None:
+def _artifact(config: SweepConfig, combo: Combination, key: str, on_step) -> tuple[Path, str]:
+    """The cached export of the combination, made where missing: (folder, "cached" or "exported")."""
     from edgekit.export import export
 
+    folder = config.cache / f"{_slug(combo.model)}-{combo.recipe.target}-{combo.recipe.name}-{key}"
+    if (folder / "edgekit.json").is_file():
+        return folder, "cached"
     try:
         export(combo.model, combo.recipe.target, combo.recipe.name, folder, max_context=combo.recipe.max_context,
                parity=config.parity, on_stage=lambda stage: on_step(f"export: {stage}", 0, 1))
     except ParityError:
         pass  # the artifact is kept with its failed parity in the manifest: profiled, and `edgekit check` fails it
+    return folder, "exported"
 
 
 def export_key(source, recipe: recipes.Recipe, parity: bool) -> str:
