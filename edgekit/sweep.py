@@ -126,9 +126,11 @@ def run(
     config: SweepConfig,
     on_step: Callable[[str, int, int], None] = lambda step, done, total: None,
     on_outcome: Callable[[int, int, Outcome], None] = lambda i, total, outcome: None,
+    fresh: bool = False,
 ) -> list[Outcome]:
     """Export what is missing, profile each combination, write its result file; never stops for a
-    failing combination (Ctrl-C does stop it: what was finished is kept, and a rerun resumes)."""
+    failing combination (Ctrl-C does stop it: what was finished is kept, and a rerun resumes).
+    ``fresh``: measure every combination again, even those with a complete result (exports stay cached)."""
     from edgekit.source import resolve
 
     combos = config.combinations()
@@ -145,7 +147,7 @@ def run(
                 sources[combo.model] = resolve(combo.model)
             key = export_key(sources[combo.model], combo.recipe, config.parity)
             stamp = {"export_key": key, "fingerprint": _fingerprint(key, config.settings, combo.device)}
-            if _is_done(result_path, stamp["fingerprint"]):
+            if not fresh and _is_done(result_path, stamp["fingerprint"]):
                 status, error = "kept", None
             else:
                 folder, export = _artifact(config, combo, key, step)

@@ -36,6 +36,8 @@ def test_sweep_exports_once_and_reruns_export_nothing(cli, sweep_file, monkeypat
     r = cli("sweep", config)
     assert r.code == 0 and "2 measured, 0 kept, 0 failed; exports: 0 exported, 2 cached" in r.err, r.err
     assert "export cached" in r.err
+    r = cli("sweep", config, "--fresh")  # measured again, still never exported
+    assert r.code == 0 and "2 measured, 0 kept, 0 failed; exports: 0 exported, 2 cached" in r.err, r.err
 
 
 def test_interrupted_sweep_resumes_with_the_missing_combination(cli, sweep_file, monkeypatch):

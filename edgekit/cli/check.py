@@ -14,6 +14,7 @@ def check(
     junit: Annotated[Path | None, typer.Option(help="write the checks as JUnit XML here")] = None,
     summary: Annotated[Path | None, typer.Option(help="write the markdown summary here")] = None,
     html: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="measure every combination again (exports stay cached)")] = False,
 ) -> None:
     """The CI gate: sweep, then judge every result. Exit 0 all pass, 1 a check failed, 2 bad config."""
     import os
@@ -26,7 +27,7 @@ def check(
 
     cfg = load_check(config)
     baseline = preflight(cfg)
-    _, results = run_matrix(cfg.sweep)
+    _, results = run_matrix(cfg.sweep, fresh)
     verdicts = evaluate(results, cfg.rules_for)
     if baseline:
         verdicts += against_baseline(results, baseline, cfg.tolerance_pct, cfg.baseline_metrics)

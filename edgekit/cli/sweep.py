@@ -11,12 +11,13 @@ from edgekit.cli import command
 @command("sweep")
 def sweep(
     config: Annotated[Path, typer.Argument(help="sweep file (TOML): models, recipes per target, devices, profile settings")],
+    fresh: Annotated[bool, typer.Option("--fresh", help="measure every combination again (exports stay cached)")] = False,
 ) -> None:
     """Export and profile every model x recipe x device; resumable, exports cached, one result file each."""
     from edgekit.sweep import load_config
 
     cfg, _ = load_config(config)
-    outcomes, _ = run_matrix(cfg)
+    outcomes, _ = run_matrix(cfg, fresh)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         from edgekit.errors import Failures
@@ -24,7 +25,7 @@ def sweep(
         raise Failures(f"{len(failed)} of {len(outcomes)} combination(s) failed; their errors are in their result files")
 
 
-def run_matrix(cfg) -> tuple[list, list[dict]]:
+def run_matrix(cfg, fresh: bool) -> tuple[list, list[dict]]:
     """Run a sweep with progress over the whole matrix, a line per combination and a closing table;
     returns the outcomes and their results."""
     from edgekit import output as out
@@ -42,7 +43,7 @@ def run_matrix(cfg) -> tuple[list, list[dict]]:
         out.note(f"[{i + 1}/{n}] {o.combination.label}: {export}{what}")
 
     with out.steps("sweep") as step:
-        outcomes = run(cfg, on_step=step, on_outcome=report)
+        outcomes = run(cfg, on_step=step, on_outcome=report, fresh=fresh)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("measured", "kept", "failed")}
     exports = {s: sum(o.export == s for o in outcomes) for s in ("exported", "cached")}
     out.note(
