@@ -91,13 +91,12 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
         raise EdgekitError(f"{where}: [recipes] must list recipes per target, e.g. onnx = [\"fp32\", \"int4\"]")
     max_context = typed(data, "max_context", int, where)
     parsed = []
-    for target, names in recipe_table.items():
-        recipes.target_spec(target)
+    for target in recipe_table:
         for name in string_list(recipe_table, target, f"{where} [recipes]"):
             try:
                 parsed.append(recipes.parse(target, name, max_context))
             except EdgekitError as e:
-                raise EdgekitError(f"{where}: {e}") from None
+                raise EdgekitError(f"{where} [recipes]: {e}") from None
     devices = []
     for spec in string_list(data, "devices", where, required=False) or ("local",):
         is_file = spec.endswith((".yaml", ".yml"))

@@ -39,6 +39,10 @@ class Settings:
             raise EdgekitError("--prompt-len must be at least 1 and --gen at least 2")
         if self.runs < 1 or self.warmup < 0:
             raise EdgekitError("--runs must be at least 1 and --warmup at least 0")
+        if (self.threads is not None and self.threads < 1) or self.eval_tokens < 16 or self.window < 2:
+            raise EdgekitError("--threads must be at least 1, --eval-tokens at least 16 and the window at least 2")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise EdgekitError("--timeout must be more than 0 seconds")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from html import escape
 
 COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563")
 MARKERS = ("circle", "square", "triangle", "diamond", "cross")
-W, H = 660, 420
+W, H = 640, 420
 LEFT, RIGHT, TOP, BOTTOM = 64, 150, 40, 56  # the legend lives in the right margin
 
 
@@ -67,11 +67,13 @@ def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: 
         if len(line) > 1:
             coords = " ".join(f"{sx(p.x):.1f},{sy(p.y):.1f}" for p in line)
             out.append(f'<polyline points="{coords}" fill="none" stroke="#111827" stroke-width="1.2" stroke-dasharray="5 4"/>')
+    placed: list[tuple[float, float, float]] = []  # labels so far: x, baseline y, width
     for p in points:
         on_front = p in front
         out.append(_marker(marker[p.group], sx(p.x), sy(p.y), colour[p.series], on_front))
         weight = ' font-weight="600"' if on_front else ""
-        out.append(f'<text x="{sx(p.x) + 9:.1f}" y="{sy(p.y) - 7:.1f}"{weight}>{escape(p.label)}</text>')
+        x, y = _label_spot(sx(p.x), sy(p.y), 7 * len(p.label), placed, LEFT + pw)
+        out.append(f'<text x="{x:.1f}" y="{y:.1f}"{weight}>{escape(p.label)}</text>')
     lx, ly = LEFT + pw + 18, TOP + 6
     out.append(f'<text x="{lx}" y="{ly}" font-weight="600">target</text>')
     for i, s in enumerate(series):
@@ -87,6 +89,18 @@ def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: 
                f'<text x="{lx + 18}" y="{ly}">Pareto front</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _label_spot(x: float, y: float, width: float, placed: list, right: float) -> tuple[float, float]:
+    """Beside the point, at the first of a few spots inside the plot that overlaps no label already placed."""
+    spots = [(x + 9, y - 7), (x + 9, y + 15), (x - 9 - width, y - 7), (x - 9 - width, y + 15), (x + 9, y - 20)]
+    for lx, ly in spots:
+        if lx + width <= right and all(abs(ly - py) >= 13 or lx + width <= px or px + pw <= lx for px, py, pw in placed):
+            break
+    else:
+        lx, ly = spots[0]
+    placed.append((lx, ly, width))
+    return lx, ly
 
 
 def _marker(shape: str, x: float, y: float, colour: str, bold: bool) -> str:
