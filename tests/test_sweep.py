@@ -94,6 +94,7 @@ M, R = "models = ['builtin:tiny']\n", "[recipes]\nonnx = ['fp32']\n"
         (M + R + "[profile]\nruns = 'many'\n", "'runs' must be an integer"),
         (M + R + "[profile]\ngen = 1\n", "--gen at least 2"),
         (M + R + "[profile]\nseed = 1\n", "unknown key(s) seed"),
+        (M + R + "[profile]\nthreads = 0\n", "--threads must be at least 1"),
         (M + "devices = ['nowhere']\n" + R, "unknown device 'nowhere'"),
         (R, "'models' must be a non-empty list"),
         ("models = 'x' = 1\n", "not valid TOML"),
