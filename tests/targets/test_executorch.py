@@ -49,7 +49,7 @@ def tiny_exports(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tiny-et")
     out = {}
-    for name in RECIPES:
+    for name in [*RECIPES, "8da4w-emb4"]:
         try:
             out[name] = export("builtin:tiny", "executorch", name, root / name, max_context=256)
         except ParityError as e:
@@ -75,6 +75,20 @@ def test_8da4w_quantizes_and_is_smaller(tiny_exports):
     assert q["recipe"]["name"] == "8da4w-g32" and "quantize" in q["export"]["stages"]
     assert q["runtime"]["delegation"]["share"] > 0.85, q["runtime"]["delegation"]
     assert tiny_exports["8da4w"].size_bytes < 0.6 * tiny_exports["fp32"].size_bytes
+
+
+def test_embedding_option_quantizes_the_table(tiny_exports):
+    plain, emb4 = tiny_exports["8da4w"], tiny_exports["8da4w-emb4"]
+    assert emb4.manifest["recipe"]["name"] == "8da4w-g32-emb4" and emb4.manifest["parity"]["passed"]
+    assert "quantized_decomposed.embedding_4bit" in emb4.manifest["runtime"]["delegation"]["not_delegated"]
+    assert "quantized" in emb4.manifest["runtime"]["kernel_libraries"]
+    assert emb4.size_bytes < 0.75 * plain.size_bytes  # builtin:tiny's table is most of its weights
+
+
+def test_int8_is_weight_only(tiny_exports):
+    art = tiny_exports["int8"]
+    assert "quantized_decomposed.dequantize_per_channel" in art.manifest["runtime"]["delegation"]["not_delegated"]
+    assert art.size_bytes < 0.6 * tiny_exports["fp32"].size_bytes
 
 
 def test_runtime_prefill_is_chunked_and_matches_token_by_token(tiny_exports):
