@@ -19,12 +19,22 @@ def test_parse_defaults_and_group_sizes():
         ("onnx", "int8-g32", "unknown option 'g32'"),
         ("onnx", "int4-x", "unknown option 'x'"),
         ("onnx", "int4-g100", "group size 100"),
+        ("onnx", "int4-emb4", "unknown option 'emb4'"),
+        ("executorch", "fp32-emb8", "unknown option 'emb8'"),
+        ("executorch", "8da4w-emb2", "'emb2' is not supported"),
         ("tflite", "fp32", "unknown target 'tflite'"),
     ],
 )
 def test_parse_rejects(target, name, message):
     with pytest.raises(EdgekitError, match=message):
         recipes.parse(target, name)
+
+
+def test_embedding_option():
+    r = recipes.parse("executorch", "8da4w-g64-emb4")
+    assert (r.group_size, r.embedding_bits, r.name) == (64, 4, "8da4w-g64-emb4")
+    assert recipes.parse("executorch", "int8-emb8").name == "int8-emb8"
+    assert recipes.parse("executorch", "8da8w").embedding_bits is None
 
 
 def test_thresholds_tighter_for_fp32_than_quantized():

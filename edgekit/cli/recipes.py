@@ -19,7 +19,10 @@ def recipes(json_out: Annotated[bool, typer.Option("--json", help="print as JSON
         if name not in MODULES:
             continue
         for scheme, s in spec.schemes.items():
-            options = f"-g{{{','.join(map(str, s.group_sizes))}}} (default {s.group_size})" if s.group_sizes else ""
+            options = " ".join(
+                ([f"-g{{{','.join(map(str, s.group_sizes))}}} (default {s.group_size})"] if s.group_sizes else [])
+                + ([f"-emb{{{','.join(map(str, s.embedding_bits))}}}"] if s.embedding_bits else [])
+            )
             rows.append((name, scheme + (" (default)" if scheme == spec.default else ""), options, s.summary))
     if json_out:
         output.emit_json(

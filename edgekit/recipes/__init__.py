@@ -1,6 +1,7 @@
 """Recipes: one vocabulary of precision/quantization schemes, declared per target in TOML files.
 
-A recipe name is a scheme optionally followed by options, e.g. ``int4``, ``int4-g128``.
+A recipe name is a scheme optionally followed by options, e.g. ``int4``, ``int4-g128``,
+``8da4w-g64-emb4`` (``-gN``: group size; ``-embB``: the embedding table quantized to B bits too).
 Each ``<target>.toml`` beside this module declares the target's schemes, their defaults and the
 parity thresholds an export must meet against the fp32 PyTorch reference.
 """
@@ -16,7 +17,8 @@ from pathlib import Path
 from edgekit.errors import EdgekitError
 
 _DIR = Path(__file__).parent
-_OPTION = re.compile(r"^g(\d+)$")
+_GROUP = re.compile(r"^g(\d+)$")
+_EMBEDDING = re.compile(r"^emb(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,12 @@ class Recipe:
     group_size: int | None = None
     parity: Thresholds = field(default_factory=Thresholds)
     max_context: int | None = None  # the artifact's context (KV cache) length; None: the target's default
+    embedding_bits: int | None = None  # the embedding table quantized too (where the scheme allows it)
 
     @property
     def name(self) -> str:
-        return self.scheme if self.group_size is None else f"{self.scheme}-g{self.group_size}"
+        name = self.scheme if self.group_size is None else f"{self.scheme}-g{self.group_size}"
+        return name if self.embedding_bits is None else f"{name}-emb{self.embedding_bits}"
 
     def as_dict(self) -> dict:
         return {
@@ -61,6 +65,7 @@ class Recipe:
             "scheme": self.scheme,
             "group_size": self.group_size,
             "max_context": self.max_context,
+            "embedding_bits": self.embedding_bits,
             "parity_thresholds": self.parity.as_dict(),
         }
 
@@ -71,6 +76,7 @@ class SchemeSpec:
     summary: str
     group_size: int | None
     group_sizes: tuple[int, ...]
+    embedding_bits: tuple[int, ...]  # the -embB options the scheme takes
     parity: Thresholds
 
 
@@ -95,6 +101,7 @@ def targets() -> dict[str, TargetSpec]:
                 summary=spec["summary"],
                 group_size=spec.get("group_size"),
                 group_sizes=tuple(spec.get("group_sizes", ())),
+                embedding_bits=tuple(spec.get("embedding_bits", ())),
                 parity=Thresholds(**spec.get("parity", {})),
             )
         out[path.stem] = TargetSpec(path.stem, data["summary"], data["default"], schemes)
@@ -119,17 +126,23 @@ def parse(target: str, name: str | None, max_context: int | None = None) -> Reci
             " (see `edgekit recipes`)"
         )
     s = spec.schemes[scheme]
-    group_size = s.group_size
+    group_size, embedding_bits = s.group_size, None
     for opt in options:
-        m = _OPTION.match(opt)
-        if not m or not s.group_sizes:
+        if (m := _GROUP.match(opt)) and s.group_sizes:
+            group_size = int(m.group(1))
+            if group_size not in s.group_sizes:
+                sizes = ", ".join(str(g) for g in s.group_sizes)
+                raise EdgekitError(f"group size {group_size} is not supported by {target} {scheme}; choose one of {sizes}")
+        elif (m := _EMBEDDING.match(opt)) and s.embedding_bits:
+            embedding_bits = int(m.group(1))
+            if embedding_bits not in s.embedding_bits:
+                bits = ", ".join(f"emb{b}" for b in s.embedding_bits)
+                raise EdgekitError(f"'{opt}' is not supported by {target} {scheme}; choose one of {bits}")
+        else:
             raise EdgekitError(f"unknown option '{opt}' in recipe '{name}' for target {target}")
-        group_size = int(m.group(1))
-        if group_size not in s.group_sizes:
-            sizes = ", ".join(str(g) for g in s.group_sizes)
-            raise EdgekitError(f"group size {group_size} is not supported by {target} {scheme}; choose one of {sizes}")
     if max_context is not None and max_context < 2:
         raise EdgekitError(f"--max-context must be at least 2, got {max_context}")
     return Recipe(
-        target=target, scheme=scheme, summary=s.summary, group_size=group_size, parity=s.parity, max_context=max_context
+        target=target, scheme=scheme, summary=s.summary, group_size=group_size, parity=s.parity, max_context=max_context,
+        embedding_bits=embedding_bits,
     )

@@ -4,14 +4,8 @@ The HF model is wrapped by ``executorch_model.DecoderWithCache`` (tokens, input_
 every position, with the cache in buffers and ExecuTorch's LLM custom ops (``llama::update_cache``,
 ``llama::custom_sdpa``) when they are installed. The sequence dimension is dynamic up to
 ``MAX_PREFILL`` tokens, so a prompt is one call (longer ones are chunked by the runtime), not one
-call per token. Quantization is torchao's, in the form XNNPACK consumes:
-
-- ``8da4w[-gN]``: int8 dynamic (per-token) activations, int4 symmetric weights in groups of N;
-- ``8da8w``: int8 dynamic activations, int8 per-channel weights;
-- ``fp16``: float16 weights and compute (float32 logits out, float32 KV cache).
-
-Every linear layer is quantized, the output head included (a tied head gets its own quantized
-copy; the embedding table stays float).
+call per token. ``fp16`` is float16 weights and compute (float32 logits out, float32 KV cache);
+the quantized recipes are ``executorch_quant``'s.
 """
 
 from __future__ import annotations
@@ -37,6 +31,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         raise EdgekitError(f"the executorch target needs ExecuTorch: pip install 'edgekit[executorch]' ({e})") from None
     from edgekit.export import model_context
     from edgekit.targets import executorch_model as em
+    from edgekit.targets import executorch_quant as eq
 
     limit = model_context(source.path)
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
@@ -51,15 +46,16 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         decoder = em.DecoderWithCache(model, source.model_type, max_context, custom_ops=custom).eval()
         del model
         gc.collect()
-    if recipe.scheme not in ("fp32", "fp16"):
+    if recipe.scheme not in ("fp32", "fp16") or recipe.embedding_bits:
         with stage("quantize"):
-            _quantize(decoder, recipe)
+            eq.quantize(decoder, recipe)
+            _release_memory()
     with stage("torch.export"):
         program = _torch_export(decoder, max_prefill)
         del decoder
         _release_memory()
     with stage("to_edge + XNNPACK lower"):
-        edge = _lower(program)
+        edge = _lower(program, dynamic_weights=recipe.scheme == "int8")
         del program
         _release_memory()
         delegation = _delegation(edge.exported_program().graph_module)
@@ -101,32 +97,6 @@ def _load(source: ModelSource, dtype):
     return model
 
 
-def _quantize(decoder, recipe: Recipe) -> None:
-    import torch
-    from torch import nn
-    from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_
-    from torchao.quantization.granularity import PerAxis, PerGroup
-
-    group = recipe.group_size
-    if recipe.scheme == "8da4w":
-        config = Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4, weight_granularity=PerGroup(group))
-    elif recipe.scheme == "8da8w":
-        config = Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int8, weight_granularity=PerAxis(0))
-    else:  # a recipe file names a scheme this module does not implement
-        raise EdgekitError(f"executorch recipe '{recipe.name}' is not implemented")
-
-    def linear(module, fqn: str) -> bool:  # grouped schemes need whole groups along the input
-        return isinstance(module, nn.Linear) and (group is None or module.in_features % group == 0)
-
-    _untie_head(decoder)
-    with torch.no_grad():
-        # the head first: its float temporaries (vocab x hidden) come while little else is resident
-        quantize_(decoder, config, filter_fn=lambda m, fqn: m is decoder.lm_head and linear(m, fqn))
-        quantize_(decoder, config, filter_fn=lambda m, fqn: m is not decoder.lm_head and linear(m, fqn))
-    _own_float_weights(decoder)
-    _release_memory()
-
-
 def _release_memory() -> None:
     """Collect, and hand freed heap back to the system (glibc keeps it otherwise), so the next
     stage's peak starts from what is live."""
@@ -137,31 +107,6 @@ def _release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
-
-
-def _own_float_weights(decoder) -> None:
-    """Copy the weights left float (embedding, norms) out of the checkpoint file.
-
-    from_pretrained maps the safetensors file and its tensors view that mapping; every page the
-    quantizer read stays resident while any tensor still views the file. Once the float leftovers
-    are copies, the mapping (the whole float checkpoint) goes.
-    """
-    import torch
-
-    for module in decoder.modules():
-        for name, p in list(module.named_parameters(recurse=False)):
-            if type(p) is torch.nn.Parameter and type(p.data) is torch.Tensor:
-                setattr(module, name, torch.nn.Parameter(p.detach().clone(), requires_grad=False))
-
-
-def _untie_head(decoder) -> None:
-    """A head tied to the embedding gets its own parameter object (same storage), so quantizing the
-    head leaves the embedding float and torch.export sees two distinct constants."""
-    from torch import nn
-
-    head, emb = decoder.lm_head, decoder.embed
-    if head.weight is emb.weight:
-        head.weight = nn.Parameter(emb.weight.detach(), requires_grad=False)
 
 
 def _torch_export(decoder, max_prefill: int):
@@ -179,14 +124,17 @@ def _torch_export(decoder, max_prefill: int):
         return program  # to_edge_transform_and_lower decomposes (and unwraps torchao's tensors) itself
 
 
-def _lower(program):
+def _lower(program, dynamic_weights: bool):
+    """``dynamic_weights``: float linears take their weights as inputs (weight-only int8 dequantizes
+    them per call) instead of packing constants at load time."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
     try:
         return to_edge_transform_and_lower(
             program,
-            partitioner=[XnnpackPartitioner()],  # one partitioner: whole layers per delegate call
+            # one partitioner: whole layers per delegate call
+            partitioner=[XnnpackPartitioner(force_non_static_weights_for_f32_linear=dynamic_weights)],
             compile_config=EdgeCompileConfig(_check_ir_validity=False),
         )
     except Exception as e:

@@ -42,40 +42,6 @@ def test_architecture_exports_with_parity(arch, tiny_models, tmp_path, cli):
     assert r.out.startswith("Once upon a time")
 
 
-def test_8da4w_runs(tiny_models, tmp_path, cli):
-    out = tmp_path / "art"
-    r = cli("export", tiny_models("llama"), "-t", "executorch", "-r", "8da4w", "--max-context", CONTEXT, "-o", out)
-    # random weights make top-1 agreement fragile; the trained builtin model checks the thresholds
-    assert r.code in (0, 1), r.err
-    manifest = json.loads((out / "edgekit.json").read_text())
-    assert manifest["recipe"]["name"] == "8da4w-g32"
-    assert manifest["parity"]["kl_mean"] < 0.05
-    assert "quantize" in manifest["export"]["stages"]
-    assert cli("run", out, "-n", "4").code == 0
-
-
-def test_runtime_prefill_is_chunked_and_matches_token_by_token(tiny_models, tmp_path, cli):
-    """A prompt longer than max_prefill is cut into calls; the logits equal the one-token-at-a-time ones."""
-    import numpy as np
-
-    from edgekit.runtime import load
-
-    out = tmp_path / "art"
-    assert cli("export", tiny_models("qwen3"), "-t", "executorch", "--max-context", "64", "-o", out, "--no-parity").code == 0
-    lm = load(out)
-    lm.max_prefill = 5  # force chunking
-    ids = list(range(3, 20))
-    lm.reset()
-    whole = lm.forward(ids)
-    lm.reset()
-    steps = np.concatenate([lm.forward([t]) for t in ids])
-    assert whole.shape == (len(ids), lm.vocab_size) and whole.dtype == np.float32
-    assert np.abs(whole - steps).max() < 1e-4
-    lm.reset()
-    with pytest.raises(ValueError, match="exceeds the context"):
-        lm.forward(list(range(65)))
-
-
 @pytest.fixture(scope="module")
 def tiny_exports(tmp_path_factory):
     from edgekit.errors import ParityError
@@ -83,7 +49,7 @@ def tiny_exports(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tiny-et")
     out = {}
-    for name in RECIPES:
+    for name in [*RECIPES, "8da4w-emb4"]:
         try:
             out[name] = export("builtin:tiny", "executorch", name, root / name, max_context=256)
         except ParityError as e:
@@ -101,3 +67,45 @@ def test_every_recipe_passes_parity_on_builtin_tiny(recipe, tiny_exports, cli):
     r = cli("run", art.path, "--prompt", "Once upon a time", "--max-new-tokens", "16")
     assert r.code == 0, r.err
     assert len(r.out.split()) > 4
+
+
+def test_8da4w_quantizes_and_is_smaller(tiny_exports):
+    """8da4w (the llama builtin) quantizes every linear and XNNPACK takes nearly the whole graph."""
+    q = tiny_exports["8da4w"].manifest
+    assert q["recipe"]["name"] == "8da4w-g32" and "quantize" in q["export"]["stages"]
+    assert q["runtime"]["delegation"]["share"] > 0.85, q["runtime"]["delegation"]
+    assert tiny_exports["8da4w"].size_bytes < 0.6 * tiny_exports["fp32"].size_bytes
+
+
+def test_embedding_option_quantizes_the_table(tiny_exports):
+    plain, emb4 = tiny_exports["8da4w"], tiny_exports["8da4w-emb4"]
+    assert emb4.manifest["recipe"]["name"] == "8da4w-g32-emb4" and emb4.manifest["parity"]["passed"]
+    assert "quantized_decomposed.embedding_4bit" in emb4.manifest["runtime"]["delegation"]["not_delegated"]
+    assert "quantized" in emb4.manifest["runtime"]["kernel_libraries"]
+    assert emb4.size_bytes < 0.75 * plain.size_bytes  # builtin:tiny's table is most of its weights
+
+
+def test_int8_is_weight_only(tiny_exports):
+    art = tiny_exports["int8"]
+    assert "quantized_decomposed.dequantize_per_channel" in art.manifest["runtime"]["delegation"]["not_delegated"]
+    assert art.size_bytes < 0.6 * tiny_exports["fp32"].size_bytes
+
+
+def test_runtime_prefill_is_chunked_and_matches_token_by_token(tiny_exports):
+    """A prompt longer than max_prefill is cut into calls; the logits equal the one-token-at-a-time ones."""
+    import numpy as np
+
+    from edgekit.runtime import load
+
+    lm = load(tiny_exports["fp32"].path)
+    lm.max_prefill = 5  # force chunking
+    ids = list(range(3, 20))
+    lm.reset()
+    whole = lm.forward(ids)
+    lm.reset()
+    steps = np.concatenate([lm.forward([t]) for t in ids])
+    assert whole.shape == (len(ids), lm.vocab_size) and whole.dtype == np.float32
+    assert np.abs(whole - steps).max() < 1e-4
+    lm.reset()
+    with pytest.raises(ValueError, match="exceeds the context"):
+        lm.forward(list(range(lm.max_context + 1)))
