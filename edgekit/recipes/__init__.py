@@ -49,6 +49,7 @@ class Recipe:
     group_size: int | None = None
     parity: Thresholds = field(default_factory=Thresholds)
     max_context: int | None = None  # the artifact's context (KV cache) length; None: the target's default
+    compute_units: str | None = None  # where the runtime may run it (targets that choose: Core ML); None: all
 
     @property
     def name(self) -> str:
@@ -61,6 +62,7 @@ class Recipe:
             "scheme": self.scheme,
             "group_size": self.group_size,
             "max_context": self.max_context,
+            "compute_units": self.compute_units,
             "parity_thresholds": self.parity.as_dict(),
         }
 
@@ -80,6 +82,7 @@ class TargetSpec:
     summary: str
     default: str
     schemes: dict[str, SchemeSpec]
+    compute_units: tuple[str, ...] = ()  # choices of --compute-units, the first the default; none: not a choice
 
 
 @cache
@@ -97,7 +100,9 @@ def targets() -> dict[str, TargetSpec]:
                 group_sizes=tuple(spec.get("group_sizes", ())),
                 parity=Thresholds(**spec.get("parity", {})),
             )
-        out[path.stem] = TargetSpec(path.stem, data["summary"], data["default"], schemes)
+        out[path.stem] = TargetSpec(
+            path.stem, data["summary"], data["default"], schemes, tuple(data.get("compute_units", ()))
+        )
     return out
 
 
@@ -108,7 +113,7 @@ def target_spec(target: str) -> TargetSpec:
     return known[target]
 
 
-def parse(target: str, name: str | None, max_context: int | None = None) -> Recipe:
+def parse(target: str, name: str | None, max_context: int | None = None, compute_units: str | None = None) -> Recipe:
     """Turn a recipe name such as ``int4-g128`` into a Recipe of ``target``."""
     spec = target_spec(target)
     name = name or spec.default
@@ -130,6 +135,11 @@ def parse(target: str, name: str | None, max_context: int | None = None) -> Reci
             raise EdgekitError(f"group size {group_size} is not supported by {target} {scheme}; choose one of {sizes}")
     if max_context is not None and max_context < 2:
         raise EdgekitError(f"--max-context must be at least 2, got {max_context}")
+    if compute_units is not None and compute_units not in spec.compute_units:
+        if not spec.compute_units:
+            raise EdgekitError(f"--compute-units does not apply to target {target}")
+        raise EdgekitError(f"unknown compute units '{compute_units}'; choose one of {', '.join(spec.compute_units)}")
     return Recipe(
-        target=target, scheme=scheme, summary=s.summary, group_size=group_size, parity=s.parity, max_context=max_context
+        target=target, scheme=scheme, summary=s.summary, group_size=group_size, parity=s.parity,
+        max_context=max_context, compute_units=compute_units or (spec.compute_units[0] if spec.compute_units else None),
     )

@@ -11,7 +11,7 @@ One decoder serves every supported architecture: what differs between them is a 
 positions). The graph is written to lower well on delegates (ExecuTorch's XNNPACK in particular):
 
 - norms reduce over channels with a matmul by a constant ``1/D`` vector (XNNPACK's mean only pools
-  4D tensors); they compute in float32 as the HF modules do;
+  4D tensors), epsilon its bias; they compute in float32 as the HF modules do;
 - the rotary embedding's rotate-half is a matmul by a constant +-1 matrix (no slices), and partial
   rotary (Phi-3) pads cos/sin with 1/0;
 - fused projections (Phi-3's qkv and gate/up, GPT-2's c_attn) are split into separate linears once,
@@ -98,20 +98,21 @@ class _Norm(nn.Module):
         super().__init__()
         self.layer = isinstance(hf_norm, nn.LayerNorm)
         eps = getattr(hf_norm, "variance_epsilon", None)
-        self.eps = float(eps if eps is not None else hf_norm.eps)
+        eps = float(eps if eps is not None else hf_norm.eps)
         w = hf_norm.weight.detach().float() + offset
         dim = w.shape[0]
         self.weight = nn.Parameter(w, requires_grad=False)
         b = getattr(hf_norm, "bias", None)
         self.bias = nn.Parameter(b.detach().float(), requires_grad=False) if self.layer and b is not None else None
         self.register_buffer("avg", torch.full((1, dim), 1.0 / dim), persistent=False)
+        self.register_buffer("eps", torch.tensor([eps]), persistent=False)  # the mean's bias: mean(x^2) + eps
 
     def forward(self, x):
         dtype = x.dtype
         x = x.float()
         if self.layer:
             x = x - F.linear(x, self.avg)
-        x = x * torch.rsqrt(F.linear(x * x, self.avg) + self.eps) * self.weight
+        x = x * torch.rsqrt(F.linear(x * x, self.avg, self.eps)) * self.weight
         if self.bias is not None:
             x = x + self.bias
         return x.to(dtype)
@@ -207,8 +208,10 @@ class Decoder(nn.Module):
         else:
             self.rope_cos = self.rope_sin = self.rope_rot = None
 
-    def embed_and_rope(self, tokens: torch.Tensor, positions: torch.Tensor):
-        """The input embeddings of ``tokens`` at ``positions`` and the rotary tables for them (or None)."""
+    def embed_and_rope(self, tokens: torch.Tensor, positions: torch.Tensor, rows: Callable | None = None):
+        """The input embeddings of ``tokens`` at ``positions`` and the rotary tables for them (or None);
+        ``rows(table)`` takes the positions' rows of a rotary table (default: an index_select)."""
+        rows = rows or (lambda table: table.index_select(0, positions))
         x = self.embed(tokens)
         if self.embed_scale is not None:
             x = x * torch.tensor(self.embed_scale, dtype=x.dtype)
@@ -216,8 +219,8 @@ class Decoder(nn.Module):
             x = x + self.pos_embed(positions).unsqueeze(0)
         rope = None
         if self.rope_cos is not None:
-            cos = self.rope_cos.index_select(0, positions).to(x.dtype).unsqueeze(1).unsqueeze(0)
-            sin = self.rope_sin.index_select(0, positions).to(x.dtype).unsqueeze(1).unsqueeze(0)
+            cos = rows(self.rope_cos).to(x.dtype).unsqueeze(1).unsqueeze(0)
+            sin = rows(self.rope_sin).to(x.dtype).unsqueeze(1).unsqueeze(0)
             rope = (cos, sin, self.rope_rot.to(x.dtype))
         return x, rope
 
@@ -226,6 +229,32 @@ class Decoder(nn.Module):
         for layer in self.layers:
             x = layer(x, rope, attend)
         return self.lm_head(self.norm(x)).float()
+
+
+def load_model(source, dtype: torch.dtype) -> nn.Module:
+    """The HF model of ``source`` (a ``ModelSource``) in eval mode, in ``dtype``, with eager attention."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        source.path,
+        dtype=torch.float32,  # load as the reference does; fp16 is a cast in place below
+        trust_remote_code=source.trust_remote_code,
+        use_safetensors=None if source.allow_pickle else True,
+        attn_implementation="eager",
+    )
+    model.eval().requires_grad_(False)
+    if dtype != torch.float32:
+        model.to(dtype)
+    return model
+
+
+def cache_length(config, max_context: int) -> int:
+    """Slots of the static cache: ``max_context``, or the sliding window where the model has a shorter
+    one (a full cache of ``window`` slots is exact; a longer one would need a ring buffer)."""
+    window = getattr(config, "sliding_window", None)
+    if window and getattr(config, "use_sliding_window", True) and max_context > window:
+        return window
+    return max_context
 
 
 @torch.no_grad()

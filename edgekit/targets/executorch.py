@@ -37,16 +37,15 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         raise EdgekitError(f"the executorch target needs ExecuTorch: pip install 'edgekit[executorch]' ({e})") from None
     from edgekit.export import model_context
     from edgekit.targets import executorch_model as em
+    from edgekit.targets.decoder import cache_length, load_model
 
     limit = model_context(source.path)
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
     custom = em.custom_ops_available()
 
     with stage("load"):
-        model = _load(source, torch.float16 if recipe.scheme == "fp16" else torch.float32)
-        window = getattr(model.config, "sliding_window", None)
-        if window and getattr(model.config, "use_sliding_window", True) and max_context > window:
-            max_context = window  # a full cache of `window` slots is exact; a longer one would need a ring buffer
+        model = load_model(source, torch.float16 if recipe.scheme == "fp16" else torch.float32)
+        max_context = cache_length(model.config, max_context)
         max_prefill = min(MAX_PREFILL, max_context)
         decoder = em.DecoderWithCache(model, source.model_type, max_context, custom_ops=custom).eval()
         del model
@@ -82,23 +81,6 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "kernel_libraries": kernels,
         "delegation": delegation,
     }
-
-
-def _load(source: ModelSource, dtype):
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(
-        source.path,
-        dtype=torch.float32,  # load as the reference does; fp16 is a cast in place below
-        trust_remote_code=source.trust_remote_code,
-        use_safetensors=None if source.allow_pickle else True,
-        attn_implementation="eager",
-    )
-    model.eval().requires_grad_(False)
-    if dtype != torch.float32:
-        model.to(dtype)
-    return model
 
 
 def _quantize(decoder, recipe: Recipe) -> None:
