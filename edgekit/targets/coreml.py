@@ -35,7 +35,6 @@ MODEL_FILE = "model.mlpackage"
 DEFAULT_MAX_CONTEXT = 2048
 MAX_PREFILL = 128  # tokens per call: the upper bound of the flexible token window
 DEPLOYMENT_TARGET = "iOS18"  # = macOS15: stateful models
-COMPUTE_UNITS = {"all": "ALL", "cpu": "CPU_ONLY", "cpu-gpu": "CPU_AND_GPU", "cpu-ne": "CPU_AND_NE"}
 _PALETTE_BITS = {"pal4": 4, "pal6": 6}
 
 
@@ -61,6 +60,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         with torch.no_grad():
             traced = torch.jit.trace(decoder, example, check_trace=False)
         cache_shape = tuple(decoder.k_cache.shape)
+        vocab_size = decoder.lm_head.out_features
         del decoder
         gc.collect()
     precision = "fp32" if recipe.scheme == "fp32" else "fp16"
@@ -79,7 +79,6 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
                 ],
                 minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
                 compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
-                compute_units=getattr(ct.ComputeUnit, COMPUTE_UNITS[recipe.compute_units or "all"]),
                 convert_to="mlprogram",
                 skip_model_load=True,
             )
@@ -98,15 +97,19 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "runtime": "coreml",
         "max_context": max_context,
         "max_prefill": max_prefill,
+        "vocab_size": vocab_size,
         "deployment_target": DEPLOYMENT_TARGET,
         "compute_precision": precision,
-        "compute_units": recipe.compute_units or "all",
+        "compute_units": recipe.compute_units,  # Core ML's choice at load time (runtime/coreml.py)
         **inspect(folder, {"model_file": MODEL_FILE}),
     }
 
 
 def _coremltools():
     """coremltools, imported quietly (on Linux it reports its missing native runtime at import)."""
+    from edgekit.environment import quiet_libraries
+
+    quiet_libraries()
     try:
         logging.getLogger("coremltools").setLevel(logging.ERROR)
         import coremltools
@@ -195,15 +198,13 @@ def _walk(block, ops: Counter, weights: dict) -> None:
 def _count(tensor, weights: dict) -> None:
     from coremltools.proto import MIL_pb2
 
+    from edgekit.inspect import tally
+
     dtype = MIL_pb2.DataType.Name(tensor.dataType)
     count = 1
     for d in tensor.dimensions:
         count *= d.constant.size
-    bits = _BITS.get(dtype)
-    entry = weights.setdefault(dtype.lower(), {"bits": bits, "tensors": 0, "elements": 0, "bytes": 0})
-    entry["tensors"] += 1
-    entry["elements"] += count
-    entry["bytes"] += (count * (bits or 8) + 7) // 8
+    tally(weights, dtype.lower(), _BITS.get(dtype), count)
 
 
 def _feature(f) -> dict:

@@ -221,3 +221,32 @@ def _delegation(graph_module) -> dict:
         "share": round(delegated / total, 4) if total else 0.0,
         "not_delegated": dict(sorted(left.items(), key=lambda kv: -kv[1])),
     }
+
+
+# ExecuTorch ScalarType codes -> names (c10's numbering)
+_SCALAR_TYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32",
+                 7: "float64", 11: "bool", 15: "bfloat16"}
+
+
+def inspect(folder: Path, runtime: dict) -> dict:
+    """The forward method's inputs and outputs from the program (dynamic sizes at their upper bound);
+    op counts and the delegated share from the export's record (the lowered graph is not in the file)."""
+    from edgekit.runtime.executorch import program_method_meta
+
+    path = folder / runtime["model_file"]
+    try:
+        meta = program_method_meta(path)
+    except Exception as e:  # a missing, truncated or foreign file
+        raise EdgekitError(f"cannot read {path}: {str(e).strip().splitlines()[0]}") from None
+    delegation = runtime.get("delegation", {})
+    ops = {"delegated to XNNPACK": delegation.get("delegated_nodes", 0), **delegation.get("not_delegated", {})}
+    return {
+        "inputs": [_tensor(f"input {i}", meta.input_tensor_meta(i)) for i in range(meta.num_inputs())],
+        "outputs": [_tensor(f"output {i}", meta.output_tensor_meta(i)) for i in range(meta.num_outputs())],
+        "ops": ops,
+        "delegation": delegation,
+    }
+
+
+def _tensor(name: str, info) -> dict:
+    return {"name": name, "shape": list(info.sizes()), "dtype": _SCALAR_TYPES.get(info.dtype(), str(info.dtype()))}
