@@ -114,7 +114,7 @@ def _coremltools():
         logging.getLogger("coremltools").setLevel(logging.ERROR)
         import coremltools
     except ImportError as e:
-        raise EdgekitError(f"the coreml target needs coremltools: pip install 'edgekit[coreml]' ({e})") from None
+        raise EdgekitError(f"the coreml target needs coremltools: pip install coremltools==9.0 ({e})") from None
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     return coremltools
 
