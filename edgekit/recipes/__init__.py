@@ -49,7 +49,7 @@ class Recipe:
     group_size: int | None = None
     parity: Thresholds = field(default_factory=Thresholds)
     max_context: int | None = None  # the artifact's context (KV cache) length; None: the target's default
-    compute_units: str | None = None  # where the runtime may run it (targets that choose: Core ML); None: all
+    compute_units: str | None = None  # where the runtime may run it (Core ML: all, cpu, ...); None: not a choice
 
     @property
     def name(self) -> str:

@@ -110,12 +110,11 @@ def _coremltools():
     from edgekit.environment import quiet_libraries
 
     quiet_libraries()
+    logging.getLogger("coremltools").setLevel(logging.ERROR)
     try:
-        logging.getLogger("coremltools").setLevel(logging.ERROR)
         import coremltools
     except ImportError as e:
         raise EdgekitError(f"the coreml target needs coremltools: pip install coremltools==9.0 ({e})") from None
-    logging.getLogger("coremltools").setLevel(logging.ERROR)
     return coremltools
 
 
