@@ -27,10 +27,11 @@ def export(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     max_context: int | None = None,
+    compute_units: str | None = None,
     parity: bool = True,
     on_stage: Callable[[str], None] = lambda name: None,
 ) -> artifact.Artifact:
-    rec = recipes.parse(target, recipe, max_context)
+    rec = recipes.parse(target, recipe, max_context, compute_units)
     tgt = targets.get(target)
     out = Path(out)
     artifact.check_destination(out, overwrite)
@@ -71,7 +72,9 @@ def export(
             "export": export_info,
             "files": artifact.file_entries(tmp),
         }
-        if parity:
+        if parity and not targets.runs_here(target):
+            manifest["parity"] = {"passed": None, "skipped": f"needs {targets.HOST[target][1]}"}
+        elif parity:
             artifact.write_manifest(tmp, manifest)  # the runtime opens the artifact from its manifest
             with stage("parity"):
                 manifest["parity"] = _parity(source, tokenizer, runtime_load(tmp), rec)
@@ -80,7 +83,7 @@ def export(
         manifest["export"]["stages"] = stages
         artifact.write_manifest(tmp, manifest)
     result = artifact.Artifact(out, manifest)
-    if parity and not manifest["parity"]["passed"]:
+    if manifest["parity"]["passed"] is False:
         raise ParityError(
             f"parity check failed for {out} ({'; '.join(manifest['parity']['failures'])}); the artifact is kept"
         )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from edgekit import artifact
+from edgekit import artifact, targets
 from edgekit.errors import EdgekitError
 
 
@@ -35,6 +35,7 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
     from edgekit.runtime.generate import greedy
 
     art = artifact.load(path)
+    targets.require_host(art.target, art.path)
     tok_file = art.path / "tokenizer.json"
     if not tok_file.is_file():
         raise EdgekitError(f"{art.path} has no tokenizer.json")

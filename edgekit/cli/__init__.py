@@ -39,7 +39,7 @@ def command(name: str):
 
 
 def _register() -> None:
-    from edgekit.cli import check, compare, devices, export, profile, recipes, report, run, sweep  # noqa: F401  (importing registers the commands)
+    from edgekit.cli import check, compare, devices, export, inspect, profile, recipes, report, run, sweep  # noqa: F401  (importing registers the commands)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,12 +12,13 @@ from edgekit.cli import command
 def export(
     model: Annotated[str, typer.Argument(help="HF hub id, local model folder, or builtin:tiny")],
     output: Annotated[Path, typer.Option("--output", "-o", help="artifact folder to write")],
-    target: Annotated[str, typer.Option("--target", "-t", help="onnx or executorch (see `edgekit recipes`)")] = "onnx",
+    target: Annotated[str, typer.Option("--target", "-t", help="onnx, executorch or coreml (see `edgekit recipes`)")] = "onnx",
     recipe: Annotated[str | None, typer.Option("--recipe", "-r", help="e.g. fp32, fp16, int8, int4-g32, 8da4w-g32-emb4")] = None,
     revision: Annotated[str | None, typer.Option(help="hub revision: branch, tag or commit")] = None,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="allow model code from the repo")] = False,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="allow pickle (.bin) weights")] = False,
     max_context: Annotated[int | None, typer.Option(min=2, help="context length of the artifact (KV cache size); default: the target's")] = None,
+    compute_units: Annotated[str | None, typer.Option(help="coreml: all (default), cpu, cpu-gpu or cpu-ne; recorded, used at load time")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output folder")] = False,
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="check against the PyTorch fp32 model")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="print the manifest as JSON")] = False,
@@ -37,6 +38,7 @@ def export(
             trust_remote_code=trust_remote_code,
             allow_pickle=allow_pickle,
             max_context=max_context,
+            compute_units=compute_units,
             parity=parity,
             on_stage=update,
         )
@@ -52,7 +54,7 @@ def export(
         ("export", f"{m['export']['wall_s']:.1f} s, peak RSS {m['export']['peak_rss_mb']:.0f} MB"),
     ]
     if p.get("skipped"):
-        rows.append(("parity", "skipped"))
+        rows.append(("parity", "skipped" if p["skipped"] is True else f"skipped: {p['skipped']}"))
     else:
         rows.append(
             (

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edgekit import __version__, artifact as artifacts
+from edgekit import __version__, artifact as artifacts, targets
 from edgekit.devices import DeviceProfile, connect
 from edgekit.devices.process import DeviceError
 from edgekit.errors import EdgekitError
@@ -63,6 +63,8 @@ def profile(
     """Measure ``artifact_path`` on ``device``. Never raises for a device failure once runs have
     started: the result is returned marked incomplete, with the error, and the runs measured."""
     art = artifacts.load(artifact_path)
+    if device.transport == "local":
+        targets.require_host(art.target, art.path)
     transport = connect(device)
     threads = settings.threads or device.threads
     prompt, eval_ids, window = _inputs(art, settings)

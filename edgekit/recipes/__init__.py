@@ -52,6 +52,7 @@ class Recipe:
     parity: Thresholds = field(default_factory=Thresholds)
     max_context: int | None = None  # the artifact's context (KV cache) length; None: the target's default
     embedding_bits: int | None = None  # the embedding table quantized too (where the scheme allows it)
+    compute_units: str | None = None  # where the runtime may run it (Core ML: all, cpu, ...); None: not a choice
 
     @property
     def name(self) -> str:
@@ -66,6 +67,7 @@ class Recipe:
             "group_size": self.group_size,
             "max_context": self.max_context,
             "embedding_bits": self.embedding_bits,
+            "compute_units": self.compute_units,
             "parity_thresholds": self.parity.as_dict(),
         }
 
@@ -86,6 +88,7 @@ class TargetSpec:
     summary: str
     default: str
     schemes: dict[str, SchemeSpec]
+    compute_units: tuple[str, ...] = ()  # choices of --compute-units, the first the default; none: not a choice
 
 
 @cache
@@ -104,7 +107,9 @@ def targets() -> dict[str, TargetSpec]:
                 embedding_bits=tuple(spec.get("embedding_bits", ())),
                 parity=Thresholds(**spec.get("parity", {})),
             )
-        out[path.stem] = TargetSpec(path.stem, data["summary"], data["default"], schemes)
+        out[path.stem] = TargetSpec(
+            path.stem, data["summary"], data["default"], schemes, tuple(data.get("compute_units", ()))
+        )
     return out
 
 
@@ -115,7 +120,7 @@ def target_spec(target: str) -> TargetSpec:
     return known[target]
 
 
-def parse(target: str, name: str | None, max_context: int | None = None) -> Recipe:
+def parse(target: str, name: str | None, max_context: int | None = None, compute_units: str | None = None) -> Recipe:
     """Turn a recipe name such as ``int4-g128`` into a Recipe of ``target``."""
     spec = target_spec(target)
     name = name or spec.default
@@ -142,7 +147,12 @@ def parse(target: str, name: str | None, max_context: int | None = None) -> Reci
             raise EdgekitError(f"unknown option '{opt}' in recipe '{name}' for target {target}")
     if max_context is not None and max_context < 2:
         raise EdgekitError(f"--max-context must be at least 2, got {max_context}")
+    if compute_units is not None and compute_units not in spec.compute_units:
+        if not spec.compute_units:
+            raise EdgekitError(f"--compute-units does not apply to target {target}")
+        raise EdgekitError(f"unknown compute units '{compute_units}'; choose one of {', '.join(spec.compute_units)}")
     return Recipe(
-        target=target, scheme=scheme, summary=s.summary, group_size=group_size, parity=s.parity, max_context=max_context,
-        embedding_bits=embedding_bits,
+        target=target, scheme=scheme, summary=s.summary, group_size=group_size, parity=s.parity,
+        max_context=max_context, embedding_bits=embedding_bits,
+        compute_units=compute_units or (spec.compute_units[0] if spec.compute_units else None),
     )

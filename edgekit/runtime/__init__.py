@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 MANIFEST = "edgekit.json"
-BACKENDS = {"onnx": ".onnx", "executorch": ".executorch"}  # target -> backend module of this package
+BACKENDS = {"onnx": ".onnx", "executorch": ".executorch", "coreml": ".coreml"}  # target -> backend module of this package
 
 
 class LanguageModel(Protocol):
@@ -39,6 +40,16 @@ def load(folder: Path, threads: int | None = None) -> LanguageModel:
         raise ValueError(f"no runtime backend for target '{target}'")
     backend = importlib.import_module(BACKENDS[target], __package__)
     return backend.open_artifact(Path(folder), manifest["runtime"], threads)
+
+
+def in_windows(step: Callable[[list[int], int], np.ndarray], ids: list[int], length: int, max_context: int,
+               window: int) -> np.ndarray:
+    """Feed ``ids`` to a model that takes at most ``window`` tokens per call: ``step(chunk, position)``
+    returns the chunk's logits ``(len(chunk), vocab)``; all of them, in order."""
+    if length + len(ids) > max_context:
+        raise ValueError(f"sequence of {length + len(ids)} tokens exceeds the context of {max_context}")
+    out = [step(ids[i : i + window], length + i) for i in range(0, len(ids), window)]
+    return out[0] if len(out) == 1 else np.concatenate(out)
 
 
 def versions() -> dict:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import in_windows
+
 _KERNEL_LIBRARIES = {  # runtime-info name -> folder of the executorch package holding the library
     "custom_ops": ("extension/llm/custom_ops", "*custom_ops_aot_lib.*"),
     "quantized": ("kernels/quantized", "*quantized_ops_aot_lib.*"),
@@ -43,21 +45,23 @@ class ExecuTorchLM:
         self.length = 0  # cache slots past the position are masked: nothing to clear
 
     def forward(self, ids: list[int]) -> np.ndarray:
-        n = len(ids)
-        if n == 0:
+        if not ids:
             return np.zeros((0, self.vocab_size), dtype=np.float32)
-        if self.length + n > self.max_context:
-            raise ValueError(f"sequence of {self.length + n} tokens exceeds the context of {self.max_context}")
+        logits = in_windows(self._step, ids, self.length, self.max_context, self.max_prefill)
+        self.length += len(ids)
+        return logits
+
+    def _step(self, chunk: list[int], position: int) -> np.ndarray:
         torch = self._torch
-        out = []
-        for start in range(0, n, self.max_prefill):
-            chunk = ids[start : start + self.max_prefill]
-            tokens = torch.tensor([chunk], dtype=torch.long)
-            pos = torch.tensor([self.length], dtype=torch.long)
-            (logits,) = self.method.execute((tokens, pos))
-            self.length += len(chunk)
-            out.append(logits[0].numpy())
-        return out[0] if len(out) == 1 else np.concatenate(out)
+        tokens = torch.tensor([chunk], dtype=torch.long)
+        pos = torch.tensor([position], dtype=torch.long)
+        (logits,) = self.method.execute((tokens, pos))
+        return logits[0].numpy()
+
+
+def program_method_meta(program_file: Path, method: str = "forward"):
+    """The method's metadata (inputs, outputs) as the runtime reads it from the program, nothing run."""
+    return _runtime(None).load_program(Path(program_file)).metadata(method)
 
 
 def open_artifact(folder: Path, runtime: dict, threads: int | None) -> ExecuTorchLM:

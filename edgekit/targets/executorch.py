@@ -28,20 +28,19 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         import torch
         from executorch.exir import to_edge_transform_and_lower  # noqa: F401
     except ImportError as e:
-        raise EdgekitError(f"the executorch target needs ExecuTorch: pip install 'edgekit[executorch]' ({e})") from None
+        raise EdgekitError(f"the executorch target needs ExecuTorch: pip install executorch==1.5.1 ({e})") from None
     from edgekit.export import model_context
     from edgekit.targets import executorch_model as em
     from edgekit.targets import executorch_quant as eq
+    from edgekit.targets.decoder import cache_length, load_model
 
     limit = model_context(source.path)
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
     custom = em.custom_ops_available()
 
     with stage("load"):
-        model = _load(source, torch.float16 if recipe.scheme == "fp16" else torch.float32)
-        window = getattr(model.config, "sliding_window", None)
-        if window and getattr(model.config, "use_sliding_window", True) and max_context > window:
-            max_context = window  # a full cache of `window` slots is exact; a longer one would need a ring buffer
+        model = load_model(source, torch.float16 if recipe.scheme == "fp16" else torch.float32)
+        max_context = cache_length(model.config, max_context)
         max_prefill = min(MAX_PREFILL, max_context)
         decoder = em.DecoderWithCache(model, source.model_type, max_context, custom_ops=custom).eval()
         del model
@@ -78,23 +77,6 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "kernel_libraries": kernels,
         "delegation": delegation,
     }
-
-
-def _load(source: ModelSource, dtype):
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(
-        source.path,
-        dtype=torch.float32,  # load as the reference does; fp16 is a cast in place below
-        trust_remote_code=source.trust_remote_code,
-        use_safetensors=None if source.allow_pickle else True,
-        attn_implementation="eager",
-    )
-    model.eval().requires_grad_(False)
-    if dtype != torch.float32:
-        model.to(dtype)
-    return model
 
 
 def _release_memory() -> None:
@@ -187,3 +169,32 @@ def _delegation(graph_module) -> dict:
         "share": round(delegated / total, 4) if total else 0.0,
         "not_delegated": dict(sorted(left.items(), key=lambda kv: -kv[1])),
     }
+
+
+# ExecuTorch ScalarType codes -> names (c10's numbering)
+_SCALAR_TYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32",
+                 7: "float64", 11: "bool", 15: "bfloat16"}
+
+
+def inspect(folder: Path, runtime: dict) -> dict:
+    """The forward method's inputs and outputs from the program (dynamic sizes at their upper bound);
+    op counts and the delegated share from the export's record (the lowered graph is not in the file)."""
+    from edgekit.runtime.executorch import program_method_meta
+
+    path = folder / runtime["model_file"]
+    try:
+        meta = program_method_meta(path)
+    except Exception as e:  # a missing, truncated or foreign file
+        raise EdgekitError(f"cannot read {path}: {str(e).strip().splitlines()[0]}") from None
+    delegation = runtime.get("delegation", {})
+    ops = {"delegated to XNNPACK": delegation.get("delegated_nodes", 0), **delegation.get("not_delegated", {})}
+    return {
+        "inputs": [_tensor(f"input {i}", meta.input_tensor_meta(i)) for i in range(meta.num_inputs())],
+        "outputs": [_tensor(f"output {i}", meta.output_tensor_meta(i)) for i in range(meta.num_outputs())],
+        "ops": ops,
+        "delegation": delegation,
+    }
+
+
+def _tensor(name: str, info) -> dict:
+    return {"name": name, "shape": list(info.sizes()), "dtype": _SCALAR_TYPES.get(info.dtype(), str(info.dtype()))}

@@ -1,68 +1,20 @@
-"""The module ExecuTorch exports: a decoder with a static KV cache, built on a HF model's own weights.
+"""The module ExecuTorch exports: ``decoder.Decoder`` with a static KV cache in buffers.
 
 ``DecoderWithCache(tokens[1, n], input_pos[1]) -> logits[1, n, vocab]`` appends ``n`` tokens at
 position ``input_pos`` and returns the logits of every one of them. The cache lives in buffers
 (``[1, max_context, kv_heads, head_dim]`` per layer, the layout ExecuTorch's LLM custom ops use);
-positions past the current one are masked, so the cache never needs clearing.
-
-One forward serves every supported architecture: what differs between them is a row of
-``ARCHITECTURES`` (module names, fused projections, norm kind, embedding scale, rotary or learned
-positions). The graph is written so that XNNPACK can take nearly all of it, which keeps the number
-of delegate calls per token (and the lowering time) low:
-
-- norms reduce over channels with a matmul by a constant ``1/D`` vector (XNNPACK's mean only pools
-  4D tensors); they compute in float32 as the HF modules do;
-- the rotary embedding's rotate-half is a matmul by a constant +-1 matrix (no slices), and partial
-  rotary (Phi-3) pads cos/sin with 1/0;
-- fused projections (Phi-3's qkv and gate/up, GPT-2's c_attn) are split into separate linears once,
-  at build time, and GPT-2's Conv1D become linears, so quantizers see every projection;
-- reshapes leave the sequence length as -1 (XNNPACK's reshape takes one inferred dimension, not a
-  symbolic one).
+positions past the current one are masked, so the cache never needs clearing. With the custom ops
+(``llama::update_cache``, ``llama::custom_sdpa``) the cache update and attention are one kernel
+each; without them, ``index_copy_`` and a masked ``scaled_dot_product_attention`` over the cache.
 """
 
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-
-@dataclass(frozen=True)
-class Arch:
-    base: str = "model"  # the decoder stack inside the *ForCausalLM module
-    layers: str = "layers"
-    embed: str = "embed_tokens"
-    positions: str | None = None  # learned position embedding (GPT-2); None: rotary
-    norm: str = "norm"
-    ln1: str = "input_layernorm"
-    ln2: str = "post_attention_layernorm"
-    norm_offset: float = 0.0  # RMSNorm scales by (offset + weight) (Gemma: 1)
-    attn: str = "self_attn"
-    qkv: str | tuple[str, str, str] = ("q_proj", "k_proj", "v_proj")  # a str: one fused projection
-    out: str = "o_proj"
-    qk_norm: bool = False  # per-head RMSNorm of q and k before the rotary (Qwen3)
-    mlp: str | tuple[str, str] = ("gate_proj", "up_proj")  # gated: act(gate) * up; a str: fused gate/up
-    mlp_out: str = "down_proj"
-    gated: bool = True  # False: down(act(up(x))) with mlp = ("", up) (GPT-2)
-    act: str = "act_fn"
-    embed_scale: bool = False  # embeddings times sqrt(hidden) (Gemma)
-
-
-ARCHITECTURES = {
-    "llama": Arch(),
-    "mistral": Arch(),
-    "qwen2": Arch(),
-    "qwen3": Arch(qk_norm=True),
-    "gemma": Arch(embed_scale=True, norm_offset=1.0),
-    "phi3": Arch(qkv="qkv_proj", mlp="gate_up_proj", act="activation_fn"),
-    "gpt2": Arch(
-        base="transformer", layers="h", embed="wte", positions="wpe", norm="ln_f", ln1="ln_1", ln2="ln_2",
-        attn="attn", qkv="c_attn", out="c_proj", mlp=("", "c_fc"), mlp_out="c_proj", gated=False, act="act",
-    ),
-}
+from edgekit.targets.decoder import Decoder, Layer
 
 
 def custom_ops_available() -> bool:
@@ -74,164 +26,18 @@ def custom_ops_available() -> bool:
     return hasattr(torch.ops.llama, "custom_sdpa") and hasattr(torch.ops.llama, "update_cache")
 
 
-def _linear(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
-    lin = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device="meta")
-    lin.weight = nn.Parameter(weight, requires_grad=False)
-    if bias is not None:
-        lin.bias = nn.Parameter(bias, requires_grad=False)
-    return lin
-
-
-def _as_linears(module: nn.Module, sizes: list[int]) -> list[nn.Linear]:
-    """A (possibly fused) projection as one nn.Linear per output block. GPT-2's Conv1D computes
-    x @ W + b with W [in, out]: transposed here."""
-    from transformers.pytorch_utils import Conv1D
-
-    w = module.weight.detach()
-    w = w.t() if isinstance(module, Conv1D) else w
-    b = module.bias.detach() if module.bias is not None else None
-    if len(sizes) == 1:
-        return [_linear(w.contiguous(), b)]
-    ws = [t.contiguous() for t in w.split(sizes, dim=0)]
-    bs = [t.contiguous() for t in b.split(sizes)] if b is not None else [None] * len(sizes)
-    return [_linear(wi, bi) for wi, bi in zip(ws, bs)]
-
-
-class _Norm(nn.Module):
-    """RMSNorm or LayerNorm over the last dimension, in float32, the mean taken as a matmul."""
-
-    def __init__(self, hf_norm: nn.Module, offset: float = 0.0):
-        super().__init__()
-        self.layer = isinstance(hf_norm, nn.LayerNorm)
-        eps = getattr(hf_norm, "variance_epsilon", None)
-        self.eps = float(eps if eps is not None else hf_norm.eps)
-        w = hf_norm.weight.detach().float() + offset
-        dim = w.shape[0]
-        self.weight = nn.Parameter(w, requires_grad=False)
-        b = getattr(hf_norm, "bias", None)
-        self.bias = nn.Parameter(b.detach().float(), requires_grad=False) if self.layer and b is not None else None
-        self.register_buffer("avg", torch.full((1, dim), 1.0 / dim), persistent=False)
-
-    def forward(self, x):
-        dtype = x.dtype
-        x = x.float()
-        if self.layer:
-            x = x - F.linear(x, self.avg)
-        x = x * torch.rsqrt(F.linear(x * x, self.avg) + self.eps) * self.weight
-        if self.bias is not None:
-            x = x + self.bias
-        return x.to(dtype)
-
-
-class _Layer(nn.Module):
-    def __init__(self, hf_layer: nn.Module, arch: Arch, dims: dict, max_context: int, cache_dtype, idx: int):
-        super().__init__()
-        attn = getattr(hf_layer, arch.attn)
-        hf_mlp = hf_layer.mlp
-        self.ln1 = _Norm(getattr(hf_layer, arch.ln1), arch.norm_offset)
-        self.ln2 = _Norm(getattr(hf_layer, arch.ln2), arch.norm_offset)
-        self.heads, self.kv_heads, self.head_dim = dims["heads"], dims["kv_heads"], dims["head_dim"]
-        q_size, kv_size = self.heads * self.head_dim, self.kv_heads * self.head_dim
-        if isinstance(arch.qkv, str):
-            self.q_proj, self.k_proj, self.v_proj = _as_linears(getattr(attn, arch.qkv), [q_size, kv_size, kv_size])
-        else:
-            self.q_proj, self.k_proj, self.v_proj = (_as_linears(getattr(attn, n), [s])[0]
-                                                     for n, s in zip(arch.qkv, (q_size, kv_size, kv_size)))
-        (self.o_proj,) = _as_linears(getattr(attn, arch.out), [dims["hidden"]])
-        self.q_norm = _Norm(attn.q_norm) if arch.qk_norm else None
-        self.k_norm = _Norm(attn.k_norm) if arch.qk_norm else None
-        inter = dims["intermediate"]
-        if not arch.gated:
-            self.gate_proj, (self.up_proj,) = None, _as_linears(getattr(hf_mlp, arch.mlp[1]), [inter])
-        elif isinstance(arch.mlp, str):
-            self.gate_proj, self.up_proj = _as_linears(getattr(hf_mlp, arch.mlp), [inter, inter])
-        else:
-            (self.gate_proj,), (self.up_proj,) = (_as_linears(getattr(hf_mlp, n), [inter]) for n in arch.mlp)
-        (self.down_proj,) = _as_linears(getattr(hf_mlp, arch.mlp_out), [dims["hidden"]])
-        self.act = getattr(hf_mlp, arch.act)
-        self.scale = dims["scale"] / (idx + 1 if dims.get("scale_by_layer") else 1)
-        shape = (1, max_context, self.kv_heads, self.head_dim)
-        # custom_sdpa reads only the slots written so far: no need to touch (and make resident) zeros
-        new = torch.empty if dims["custom"] else torch.zeros
-        self.register_buffer("k_cache", new(shape, dtype=cache_dtype), persistent=False)
-        self.register_buffer("v_cache", new(shape, dtype=cache_dtype), persistent=False)
-
-    def forward(self, x, rope, start, positions, mask, custom: bool):
-        h = self.ln1(x)
-        q = self.q_proj(h).view(1, -1, self.heads, self.head_dim)
-        k = self.k_proj(h).view(1, -1, self.kv_heads, self.head_dim)
-        v = self.v_proj(h).view(1, -1, self.kv_heads, self.head_dim)
-        if self.q_norm is not None:
-            q, k = self.q_norm(q), self.k_norm(k)
-        if rope is not None:
-            cos, sin, rot = rope
-            q = q * cos + F.linear(q, rot) * sin
-            k = k * cos + F.linear(k, rot) * sin
-        dtype = q.dtype
-        q, k, v = (t.to(self.k_cache.dtype) for t in (q, k, v))
-        if custom:
-            torch.ops.llama.update_cache(k, self.k_cache, start)
-            torch.ops.llama.update_cache(v, self.v_cache, start)
-            o = torch.ops.llama.custom_sdpa(q, self.k_cache, self.v_cache, start, None, 0.0, True, self.scale)
-        else:
-            self.k_cache.index_copy_(1, positions, k)
-            self.v_cache.index_copy_(1, positions, v)
-            rep = self.heads // self.kv_heads
-            kk = self.k_cache.transpose(1, 2).repeat_interleave(rep, dim=1)
-            vv = self.v_cache.transpose(1, 2).repeat_interleave(rep, dim=1)
-            o = F.scaled_dot_product_attention(q.transpose(1, 2), kk, vv, attn_mask=mask, scale=self.scale)
-            o = o.transpose(1, 2)
-        o = o.to(dtype).reshape(1, -1, self.heads * self.head_dim)
-        x = x + self.o_proj(o)
-        h = self.ln2(x)
-        if self.gate_proj is None:
-            h = self.act(self.up_proj(h))
-        else:
-            h = self.act(self.gate_proj(h)) * self.up_proj(h)
-        return x + self.down_proj(h)
-
-
-class DecoderWithCache(nn.Module):
+class DecoderWithCache(Decoder):
     def __init__(self, hf_model: nn.Module, model_type: str, max_context: int, *, custom_ops: bool,
                  cache_dtype=torch.float32):
-        super().__init__()
-        arch = ARCHITECTURES[model_type]
-        config = hf_model.config
-        base = getattr(hf_model, arch.base)
-        hidden = config.hidden_size
-        heads = config.num_attention_heads
-        head_dim = getattr(config, "head_dim", None) or hidden // heads
-        first_attn = getattr(getattr(base, arch.layers)[0], arch.attn)
-        dims = {
-            "hidden": hidden,
-            "intermediate": getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or 4 * hidden,
-            "heads": heads,
-            "kv_heads": getattr(config, "num_key_value_heads", None) or heads,
-            "head_dim": head_dim,
-            "scale": vars(first_attn).get("scaling") or head_dim**-0.5,
-            "custom": custom_ops,
-        }
-        if model_type == "gpt2":
-            dims["scale"] = head_dim**-0.5 if config.scale_attn_weights else 1.0
-            dims["scale_by_layer"] = config.scale_attn_by_inverse_layer_idx
-        self.max_context = max_context
+        super().__init__(hf_model, model_type, max_context)
         self.custom = custom_ops
-        self.embed = getattr(base, arch.embed)
-        self.pos_embed = getattr(base, arch.positions) if arch.positions else None
-        self.embed_scale = math.sqrt(hidden) if arch.embed_scale else None
-        self.layers = nn.ModuleList(
-            _Layer(layer, arch, dims, max_context, cache_dtype, i) for i, layer in enumerate(getattr(base, arch.layers))
-        )
-        self.norm = _Norm(getattr(base, arch.norm), arch.norm_offset)
-        head = hf_model.lm_head
-        self.lm_head = head if isinstance(head, nn.Linear) else _as_linears(head, [config.vocab_size])[0]
-        if arch.positions is None:
-            cos, sin, rot = _rotary_tables(base.rotary_emb, max_context, head_dim)
-            self.register_buffer("rope_cos", cos, persistent=False)
-            self.register_buffer("rope_sin", sin, persistent=False)
-            self.register_buffer("rope_rot", rot, persistent=False)
-        else:
-            self.rope_cos = self.rope_sin = self.rope_rot = None
+        self.cache_dtype = cache_dtype
+        shape = (1, max_context, self.kv_heads, self.head_dim)
+        # custom_sdpa reads only the slots written so far: no need to touch (and make resident) zeros
+        new = torch.empty if custom_ops else torch.zeros
+        for layer in self.layers:
+            layer.register_buffer("k_cache", new(shape, dtype=cache_dtype), persistent=False)
+            layer.register_buffer("v_cache", new(shape, dtype=cache_dtype), persistent=False)
 
     def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor) -> torch.Tensor:
         n = tokens.shape[1]
@@ -240,41 +46,28 @@ class DecoderWithCache(nn.Module):
         torch._check(start < self.max_context)
         torch._check(start + n <= self.max_context)
         positions = torch.arange(n, dtype=torch.long) + input_pos
-        x = self.embed(tokens)
-        if self.embed_scale is not None:
-            x = x * torch.tensor(self.embed_scale, dtype=x.dtype)
-        if self.pos_embed is not None:
-            x = x + self.pos_embed(positions).unsqueeze(0)
-        rope = None
-        if self.rope_cos is not None:
-            cos = self.rope_cos.index_select(0, positions).to(x.dtype).unsqueeze(1).unsqueeze(0)
-            sin = self.rope_sin.index_select(0, positions).to(x.dtype).unsqueeze(1).unsqueeze(0)
-            rope = (cos, sin, self.rope_rot.to(x.dtype))
+        x, rope = self.embed_and_rope(tokens, positions)
         mask = None
         if not self.custom:  # the cache holds max_context slots: hide the future ones
             slots = torch.arange(self.max_context, dtype=torch.long)
             keep = slots.unsqueeze(0) <= positions.unsqueeze(1)
-            mask = torch.where(keep, 0.0, float("-inf")).to(self.layers[0].k_cache.dtype)
-        for layer in self.layers:
-            x = layer(x, rope, start, positions, mask, self.custom)
-        return self.lm_head(self.norm(x)).float()
+            mask = torch.where(keep, 0.0, float("-inf")).to(self.cache_dtype)
 
+        def attend(layer: Layer, q, k, v):
+            dtype = q.dtype
+            q, k, v = (t.to(self.cache_dtype) for t in (q, k, v))
+            if self.custom:
+                torch.ops.llama.update_cache(k, layer.k_cache, start)
+                torch.ops.llama.update_cache(v, layer.v_cache, start)
+                o = torch.ops.llama.custom_sdpa(q, layer.k_cache, layer.v_cache, start, None, 0.0, True, layer.scale)
+            else:
+                layer.k_cache.index_copy_(1, positions, k)
+                layer.v_cache.index_copy_(1, positions, v)
+                rep = layer.heads // layer.kv_heads
+                kk = layer.k_cache.transpose(1, 2).repeat_interleave(rep, dim=1)
+                vv = layer.v_cache.transpose(1, 2).repeat_interleave(rep, dim=1)
+                o = F.scaled_dot_product_attention(q.transpose(1, 2), kk, vv, attn_mask=mask, scale=layer.scale)
+                o = o.transpose(1, 2)
+            return o.to(dtype)
 
-@torch.no_grad()
-def _rotary_tables(rotary_emb: nn.Module, max_context: int, head_dim: int):
-    """cos/sin for positions 0..max_context-1 from the HF rotary module (its scaling included), padded
-    to head_dim with cos 1 / sin 0 for channels a partial rotary leaves alone; and the rotate-half
-    matrix R, with F.linear(x, R) = cat(-x2, x1) on the rotated channels."""
-    pos = torch.arange(max_context, dtype=torch.long)[None, :]
-    cos, sin = rotary_emb(torch.zeros(1, 1, head_dim, dtype=torch.float32), pos)
-    cos, sin = cos[0].float(), sin[0].float()
-    rot = cos.shape[-1]
-    if rot < head_dim:
-        cos = torch.cat([cos, torch.ones(max_context, head_dim - rot)], dim=-1)
-        sin = torch.cat([sin, torch.zeros(max_context, head_dim - rot)], dim=-1)
-    half = rot // 2
-    r = torch.zeros(head_dim, head_dim)
-    idx = torch.arange(half)
-    r[idx, idx + half] = -1.0
-    r[idx + half, idx] = 1.0
-    return cos.contiguous(), sin.contiguous(), r
+        return self.decode(x, rope, attend)

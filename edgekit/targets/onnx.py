@@ -131,3 +131,45 @@ def _fits_bytesize(model) -> bool:
         return True
     except Exception:  # protobuf refuses to size messages over 2 GB
         return False
+
+
+def inspect(folder: Path, runtime: dict) -> dict:
+    """Graph inputs and outputs, op type counts (domain-qualified outside the default one) and the
+    initializers by element type."""
+    import onnx
+    from onnx import helper
+
+    from edgekit.inspect import tally
+
+    path = folder / runtime["model_file"]
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # a missing, truncated or foreign file
+        raise EdgekitError(f"cannot read {path}: {str(e).strip().splitlines()[0]}") from None
+    graph = model.graph
+    ops: dict[str, int] = {}
+    for node in graph.node:
+        name = f"{node.domain}.{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type
+        ops[name] = ops.get(name, 0) + 1
+    weights: dict[str, dict] = {}
+    for init in graph.initializer:
+        dtype = onnx.TensorProto.DataType.Name(init.data_type).lower()
+        elements = 1
+        for d in init.dims:
+            elements *= d
+        bits = 4 if dtype in ("int4", "uint4") else 8 * helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+        tally(weights, dtype, bits, elements)
+    return {
+        "inputs": [_value_info(v) for v in graph.input],
+        "outputs": [_value_info(v) for v in graph.output],
+        "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "weights": dict(sorted(weights.items(), key=lambda kv: -kv[1]["bytes"])),
+    }
+
+
+def _value_info(v) -> dict:
+    import onnx
+
+    t = v.type.tensor_type
+    shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
+    return {"name": v.name, "shape": shape, "dtype": onnx.TensorProto.DataType.Name(t.elem_type).lower()}

@@ -11,13 +11,13 @@ pytest.importorskip("executorch")
 
 from edgekit import recipes  # noqa: E402
 from edgekit.synthetic import ARCHITECTURES  # noqa: E402
-from edgekit.targets import executorch, executorch_model  # noqa: E402
+from edgekit.targets import decoder, executorch  # noqa: E402
 
 CONTEXT = "128"  # a small static cache keeps the tiny exports quick
 
 
 def test_table_covers_supported_architectures():
-    assert set(ARCHITECTURES) == set(executorch.SUPPORTED) == set(executorch_model.ARCHITECTURES)
+    assert set(ARCHITECTURES) == set(executorch.SUPPORTED) == set(decoder.ARCHITECTURES)
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit.cli import command
+
+
+@command("inspect")
+def inspect(
+    artifact: Annotated[Path, typer.Argument(help="artifact folder written by `edgekit export`")],
+    json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """Inputs, outputs, states, op counts and stored weights of an artifact's model file."""
+    from edgekit import output
+    from edgekit.inspect import inspect as run_inspect, show
+
+    report = run_inspect(artifact)
+    if json_out:
+        output.emit_json(report)
+    else:
+        show(report)

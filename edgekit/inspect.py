@@ -1,0 +1,64 @@
+"""``edgekit inspect``: what an artifact holds, read from its model file by the target's ``inspect``.
+
+Every target answers with the same keys where it can: ``inputs``/``outputs`` (and ``states``) as
+name, shape and dtype; ``ops`` (op type -> count); ``weights`` (stored type -> bits, tensors,
+elements, bytes); plus what is particular to it (ExecuTorch: ``delegation``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekit import artifact, output, targets
+
+
+def inspect(path: Path) -> dict:
+    art = artifact.load(path)
+    m = art.manifest
+    parity = m.get("parity", {})
+    return {
+        "artifact": str(art.path),
+        "target": art.target,
+        "recipe": art.recipe,
+        "model": m["source"]["model"],
+        "model_type": m["source"]["model_type"],
+        "size_bytes": art.size_bytes,
+        "max_context": m["runtime"].get("max_context"),
+        "parity": "skipped" if parity.get("skipped") else ("passed" if parity.get("passed") else "failed"),
+        **targets.get(art.target).inspect(art.path, m["runtime"]),
+    }
+
+
+def tally(weights: dict, dtype: str, bits: int | None, elements: int) -> None:
+    """Add one stored tensor to a ``weights`` summary (dtype -> bits, tensors, elements, bytes)."""
+    entry = weights.setdefault(dtype, {"bits": bits, "tensors": 0, "elements": 0, "bytes": 0})
+    entry["tensors"] += 1
+    entry["elements"] += elements
+    entry["bytes"] += (elements * (bits or 8) + 7) // 8
+
+
+def show(report: dict) -> None:
+    """The report as tables on stdout."""
+    head = ("artifact", "target", "recipe", "model", "model_type", "max_context", "parity")
+    rows = [(k, report[k]) for k in head]
+    rows.append(("size", f"{report['size_bytes'] / 1e6:.2f} MB"))
+    output.table(None, ("", ""), rows)
+    for kind in ("inputs", "outputs", "states"):
+        if report.get(kind):
+            output.table(kind, ("name", "shape", "dtype"), [(f["name"], _shape(f["shape"]), f["dtype"]) for f in report[kind]])
+    if report.get("weights"):
+        output.table(
+            "stored weights", ("dtype", "bits", "tensors", "elements", "MB"),
+            [(d, w["bits"], w["tensors"], w["elements"], f"{w['bytes'] / 1e6:.3f}") for d, w in report["weights"].items()],
+        )
+    if report.get("delegation"):
+        d = report["delegation"]
+        output.table("delegation", ("", ""), [("delegated nodes", f"{d['delegated_nodes']} of {d['total_nodes']}"),
+                                              ("share", d["share"])])
+    if report.get("ops"):
+        output.table("ops", ("op", "count"), list(report["ops"].items()))
+
+
+def _shape(shape: list) -> str:
+    """[1, [1, 128]] -> 1 x 1..128; symbolic dimensions by name."""
+    return " x ".join(f"{d[0]}..{d[1]}" if isinstance(d, list) else str(d) for d in shape) or "(any)"

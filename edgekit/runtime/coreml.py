@@ -1,0 +1,59 @@
+"""Core ML backend: an ML program ``(tokens[1, n], input_pos[1]) -> logits[1, n, vocab]`` whose KV cache
+is Core ML state (``k_cache``, ``v_cache``); this side keeps the state object and the position.
+
+Runs through coremltools' prediction API (``MLModel.make_state``, ``MLModel.predict(..., state=)``),
+which needs macOS 15 or later: Core ML itself is not on other systems.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import in_windows
+
+COMPUTE_UNITS = {"all": "ALL", "cpu": "CPU_ONLY", "cpu-gpu": "CPU_AND_GPU", "cpu-ne": "CPU_AND_NE"}
+
+
+class CoreMLLM:
+    def __init__(self, package: Path, *, max_context: int, max_prefill: int, vocab_size: int,
+                 compute_units: str = "all"):
+        if sys.platform != "darwin":
+            raise ValueError(f"Core ML runs on macOS 15 or later only; this runner is on {sys.platform}")
+        import coremltools as ct
+
+        units = getattr(ct.ComputeUnit, COMPUTE_UNITS[compute_units])
+        self.model = ct.models.MLModel(str(package), compute_units=units)
+        self.max_context = max_context
+        self.max_prefill = max_prefill
+        self.vocab_size = vocab_size
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = self.model.make_state()  # a fresh (zeroed) cache
+        self.length = 0
+
+    def forward(self, ids: list[int]) -> np.ndarray:
+        if not ids:
+            return np.zeros((0, self.vocab_size), dtype=np.float32)
+        logits = in_windows(self._step, ids, self.length, self.max_context, self.max_prefill)
+        self.length += len(ids)
+        return logits
+
+    def _step(self, chunk: list[int], position: int) -> np.ndarray:
+        inputs = {"tokens": np.asarray([chunk], dtype=np.int32), "input_pos": np.asarray([position], dtype=np.int32)}
+        logits = self.model.predict(inputs, state=self.state)["logits"]
+        return np.asarray(logits, dtype=np.float32)[0]
+
+
+def open_artifact(folder: Path, runtime: dict, threads: int | None) -> CoreMLLM:
+    # Core ML schedules its own threads: ``threads`` has no setting to go to
+    return CoreMLLM(
+        folder / runtime["model_file"],
+        max_context=runtime["max_context"],
+        max_prefill=runtime["max_prefill"],
+        vocab_size=runtime["vocab_size"],
+        compute_units=runtime.get("compute_units", "all"),
+    )

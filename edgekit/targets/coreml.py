@@ -1,0 +1,218 @@
+"""Core ML target: an ML program (``.mlpackage``) with a stateful KV cache, converted by coremltools.
+
+The HF model is wrapped by ``coreml_model.CoreMLDecoder`` (tokens, input_pos) -> logits for every
+position, traced with ``torch.jit.trace`` and converted for iOS 18 / macOS 15 (the first with
+states): the caches become two float16 states, the token window is flexible (1..``MAX_PREFILL``),
+so a prompt is one call (longer ones are chunked by the runtime). Weights are compressed after
+conversion by ``coremltools.optimize.coreml``:
+
+- ``fp16`` / ``fp32``: compute precision (the cache is float16 either way: Core ML states are);
+- ``int8``: linear symmetric weights, one scale per output channel;
+- ``int4[-gN]``: linear symmetric weights, one scale per block of N input channels;
+- ``pal4[-gN]`` / ``pal6[-gN]``: k-means palettes of 16 / 64 float16 values, one per group of N
+  output channels.
+
+Every weight of at least 2,048 elements is compressed (the linear layers, the head and the
+embedding); norms and biases stay float16. Prediction needs macOS: on other systems the package is
+checked as a spec (``inspect``) and parity is recorded as skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import io
+import logging
+from collections import Counter
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+from edgekit.recipes import Recipe
+from edgekit.source import ModelSource
+
+SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2")
+MODEL_FILE = "model.mlpackage"
+DEFAULT_MAX_CONTEXT = 2048
+MAX_PREFILL = 128  # tokens per call: the upper bound of the flexible token window
+DEPLOYMENT_TARGET = "iOS18"  # = macOS15: stateful models
+_PALETTE_BITS = {"pal4": 4, "pal6": 6}
+
+
+def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
+    ct = _coremltools()
+    import numpy as np
+    import torch
+
+    from edgekit.export import model_context
+    from edgekit.targets.coreml_model import CoreMLDecoder
+    from edgekit.targets.decoder import cache_length, load_model
+
+    max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, model_context(source.path))
+    with stage("load"):
+        model = load_model(source, torch.float32)
+        max_context = cache_length(model.config, max_context)
+        max_prefill = min(MAX_PREFILL, max_context)
+        decoder = CoreMLDecoder(model, source.model_type, max_context).eval()
+        del model
+    with stage("torch.jit.trace"):
+        n = min(4, max_prefill)
+        example = (torch.zeros((1, n), dtype=torch.int32), torch.tensor([0], dtype=torch.int32))
+        with torch.no_grad():
+            traced = torch.jit.trace(decoder, example, check_trace=False)
+        cache_shape = tuple(decoder.k_cache.shape)
+        vocab_size = decoder.lm_head.out_features
+        del decoder
+        gc.collect()
+    precision = "fp32" if recipe.scheme == "fp32" else "fp16"
+    with stage("convert"), _no_progress_bars():
+        try:
+            mlmodel = ct.convert(
+                traced,
+                inputs=[
+                    ct.TensorType("tokens", shape=(1, ct.RangeDim(1, max_prefill, default=1)), dtype=np.int32),
+                    ct.TensorType("input_pos", shape=(1,), dtype=np.int32),
+                ],
+                outputs=[ct.TensorType("logits", dtype=np.float32)],
+                states=[
+                    ct.StateType(ct.TensorType(shape=cache_shape, dtype=np.float16), name=name)
+                    for name in ("k_cache", "v_cache")
+                ],
+                minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
+                compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
+                convert_to="mlprogram",
+                skip_model_load=True,
+            )
+        except Exception as e:
+            raise EdgekitError(f"Core ML conversion of {source.spec} failed: {str(e).strip().splitlines()[0]}") from None
+        del traced
+    if recipe.scheme not in ("fp16", "fp32"):
+        with stage(f"compress {recipe.name}"), _no_progress_bars():
+            mlmodel = _compress(mlmodel, recipe)
+    with stage("save"):
+        mlmodel.save(str(folder / MODEL_FILE))
+        del mlmodel
+        gc.collect()
+    return {
+        "model_file": MODEL_FILE,
+        "runtime": "coreml",
+        "max_context": max_context,
+        "max_prefill": max_prefill,
+        "vocab_size": vocab_size,
+        "deployment_target": DEPLOYMENT_TARGET,
+        "compute_precision": precision,
+        "compute_units": recipe.compute_units,  # Core ML's choice at load time (runtime/coreml.py)
+        **inspect(folder, {"model_file": MODEL_FILE}),
+    }
+
+
+def _coremltools():
+    """coremltools, imported quietly (on Linux it reports its missing native runtime at import)."""
+    from edgekit.environment import quiet_libraries
+
+    quiet_libraries()
+    logging.getLogger("coremltools").setLevel(logging.ERROR)
+    try:
+        import coremltools
+    except ImportError as e:
+        raise EdgekitError(f"the coreml target needs coremltools: pip install coremltools==9.0 ({e})") from None
+    return coremltools
+
+
+def _no_progress_bars():
+    """coremltools draws tqdm bars on stderr for every stage; its errors come as exceptions."""
+    return contextlib.redirect_stderr(io.StringIO())
+
+
+def _compress(mlmodel, recipe: Recipe):
+    import coremltools.optimize.coreml as cto
+
+    if recipe.scheme == "int8":
+        op = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel")
+        compress = cto.linear_quantize_weights
+    elif recipe.scheme == "int4":
+        op = cto.OpLinearQuantizerConfig(
+            mode="linear_symmetric", dtype="int4", granularity="per_block", block_size=recipe.group_size
+        )
+        compress = cto.linear_quantize_weights
+    elif recipe.scheme in _PALETTE_BITS:
+        op = cto.OpPalettizerConfig(
+            mode="kmeans", nbits=_PALETTE_BITS[recipe.scheme], granularity="per_grouped_channel",
+            group_size=recipe.group_size,
+        )
+        compress = cto.palettize_weights
+    else:  # a recipe file names a scheme this module does not implement
+        raise EdgekitError(f"coreml recipe '{recipe.name}' is not implemented")
+    try:
+        # the weights of linear layers and embeddings; constant tables (rotary, positions) stay float16
+        return compress(mlmodel, cto.OptimizationConfig(op_type_configs={"linear": op, "gather": op}))
+    except Exception as e:
+        raise EdgekitError(f"Core ML {recipe.name} compression failed: {str(e).strip().splitlines()[0]}") from None
+
+
+# MIL value types of constant tensors, as the spec names them, and their width in bits
+_BITS = {"FLOAT32": 32, "FLOAT16": 16, "INT32": 32, "INT16": 16, "UINT16": 16, "INT8": 8, "UINT8": 8,
+         "INT4": 4, "UINT4": 4, "UINT6": 6, "UINT3": 3, "UINT2": 2, "UINT1": 1, "BOOL": 8}
+
+
+def inspect(folder: Path, runtime: dict) -> dict:
+    """Inputs, outputs and states, op counts of the ML program's main function, and the constant
+    tensors stored in the weight file by type (elements, bytes): read from the spec, no Core ML needed."""
+    _coremltools()
+    from coremltools.models.utils import load_spec
+
+    package = folder / runtime["model_file"]
+    if not package.exists():
+        raise EdgekitError(f"{folder} has no {runtime['model_file']}")
+    try:
+        spec = load_spec(str(package))
+    except Exception as e:
+        raise EdgekitError(f"cannot read {package}: {str(e).strip().splitlines()[0]}") from None
+    desc = spec.description
+    ops: Counter = Counter()
+    weights: dict[str, dict] = {}
+    for function in spec.mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            _walk(block, ops, weights)
+    return {
+        "inputs": [_feature(f) for f in desc.input],
+        "outputs": [_feature(f) for f in desc.output],
+        "states": [_feature(f) for f in desc.state],
+        "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "weights": dict(sorted(weights.items(), key=lambda kv: -kv[1]["bytes"])),
+    }
+
+
+def _walk(block, ops: Counter, weights: dict) -> None:
+    for op in block.operations:
+        ops[op.type] += 1
+        for nested in op.blocks:
+            _walk(nested, ops, weights)
+        values = [op.attributes["val"]] if op.type == "const" else []
+        values += [arg.value for argument in op.inputs.values() for arg in argument.arguments if arg.HasField("value")]
+        for value in values:
+            if value.HasField("blobFileValue"):  # small constants live in the program itself
+                _count(value.type.tensorType, weights)
+
+
+def _count(tensor, weights: dict) -> None:
+    from coremltools.proto import MIL_pb2
+
+    from edgekit.inspect import tally
+
+    dtype = MIL_pb2.DataType.Name(tensor.dataType)
+    count = 1
+    for d in tensor.dimensions:
+        count *= d.constant.size
+    tally(weights, dtype.lower(), _BITS.get(dtype), count)
+
+
+def _feature(f) -> dict:
+    """A spec feature (input, output or state) as name, shape (ranges as [lo, hi]) and dtype."""
+    kind = f.type.WhichOneof("Type")
+    array = f.type.stateType.arrayType if kind == "stateType" else f.type.multiArrayType
+    shape: list = list(array.shape)
+    ranges = array.shapeRange.sizeRanges
+    if ranges:
+        shape = [r.lowerBound if r.lowerBound == r.upperBound else [r.lowerBound, r.upperBound] for r in ranges]
+    dtype = type(array).ArrayDataType.Name(array.dataType).lower()
+    return {"name": f.name, "shape": shape, "dtype": dtype}

@@ -1,0 +1,55 @@
+"""The module Core ML converts: ``decoder.Decoder`` with its KV cache as two Core ML states.
+
+``CoreMLDecoder(tokens[1, n], input_pos[1]) -> logits[1, n, vocab]`` appends ``n`` tokens at
+position ``input_pos`` and returns the logits of every one of them, so one model serves prefill
+(a window of tokens) and decode (one). The caches are buffers ``k_cache``/``v_cache`` of shape
+``[layers, kv_heads, max_context, head_dim]`` in float16 (the one state type Core ML has), which the
+converter turns into states read and written in place.
+
+The graph is traced (``torch.jit.trace``), so every position is a tensor: the cache is written and
+read through slices whose bounds are tensors (the tracer records them as dynamic), and attention
+covers the slots up to the last new position only, under an explicit causal mask. The mask is
+additive and finite (a masked slot's score is pushed down by ``_MASKED``), which float16 holds.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from edgekit.targets.decoder import Decoder, Layer
+
+_MASKED = -1e4  # added to the score of a future slot; exp() of it is 0 in float16 and float32
+
+
+class CoreMLDecoder(Decoder):
+    def __init__(self, hf_model: nn.Module, model_type: str, max_context: int):
+        super().__init__(hf_model, model_type, max_context)
+        shape = (len(self.layers), self.kv_heads, max_context, self.head_dim)
+        self.register_buffer("k_cache", torch.zeros(shape, dtype=torch.float16))
+        self.register_buffer("v_cache", torch.zeros(shape, dtype=torch.float16))
+        self.register_buffer("slots", torch.arange(max_context, dtype=torch.int32), persistent=False)
+
+    def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor) -> torch.Tensor:
+        start = input_pos[0]
+        end = start + tokens.shape[1]
+        positions = self.slots[start:end]
+        # rotary rows by slicing (not a gather): compression then sees only weights behind linear/gather ops
+        x, rope = self.embed_and_rope(tokens, positions, rows=lambda table: table[start:end])
+        future = self.slots[:end].unsqueeze(0) > positions.unsqueeze(1)
+        mask = future.to(x.dtype) * _MASKED
+
+        def attend(layer: Layer, q, k, v):
+            i = layer.index
+            self.k_cache[i : i + 1, :, start:end] = k.transpose(1, 2).to(self.k_cache.dtype)
+            self.v_cache[i : i + 1, :, start:end] = v.transpose(1, 2).to(self.v_cache.dtype)
+            kk = self.k_cache[i : i + 1, :, :end].to(q.dtype)
+            vv = self.v_cache[i : i + 1, :, :end].to(q.dtype)
+            rep = layer.heads // layer.kv_heads
+            if rep > 1:
+                kk, vv = kk.repeat_interleave(rep, dim=1), vv.repeat_interleave(rep, dim=1)
+            o = F.scaled_dot_product_attention(q.transpose(1, 2), kk, vv, attn_mask=mask, scale=layer.scale)
+            return o.transpose(1, 2)
+
+        return self.decode(x, rope, attend)

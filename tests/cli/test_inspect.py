@@ -1,0 +1,52 @@
+"""``edgekit inspect`` reads any target's model file: inputs, outputs, ops, weights (states for Core ML)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def _inspect(cli, path) -> dict:
+    r = cli("inspect", path, "--json")
+    assert r.code == 0, r.err
+    return json.loads(r.out)
+
+
+def test_inspect_onnx(cli, tiny_artifacts):
+    path = tiny_artifacts("llama")
+    report = _inspect(cli, path)
+    assert report["target"] == "onnx" and report["recipe"] == "fp32" and report["model_type"] == "llama"
+    names = [i["name"] for i in report["inputs"]]
+    assert "input_ids" in names and any(n.startswith("past_key_values.") for n in names)
+    assert report["inputs"][0]["dtype"] == "int64" and report["inputs"][0]["shape"][0] == "batch_size"
+    assert report["outputs"][0]["name"] == "logits"
+    assert report["ops"]["MatMul"] > 0 and report["weights"]["float"]["bits"] == 32
+    r = cli("inspect", path)
+    assert r.code == 0 and "MatMul" in r.out and "past_key_values.0.key" in r.out
+
+
+def test_inspect_executorch(cli, tiny_artifacts):
+    pytest.importorskip("executorch")
+    report = _inspect(cli, tiny_artifacts("llama", "executorch", "fp32"))
+    assert report["target"] == "executorch"
+    assert [i["dtype"] for i in report["inputs"]] == ["int64", "int64"]
+    assert report["outputs"][0]["dtype"] == "float32" and report["outputs"][0]["shape"][-1] > 100
+    assert 0 < report["delegation"]["share"] <= 1
+    assert report["ops"]["delegated to XNNPACK"] == report["delegation"]["delegated_nodes"] > 0
+
+
+def test_inspect_coreml(cli, tiny_artifacts):
+    pytest.importorskip("coremltools")
+    path = tiny_artifacts("qwen2", "coreml", "int8")
+    report = _inspect(cli, path)
+    assert report["target"] == "coreml" and report["recipe"] == "int8"
+    assert [s["name"] for s in report["states"]] == ["k_cache", "v_cache"]
+    assert report["weights"]["int8"]["bits"] == 8 and report["ops"]["constexpr_blockwise_shift_scale"] > 0
+    r = cli("inspect", path)
+    assert r.code == 0 and "states" in r.out and "k_cache" in r.out and "1 x 1..128" in r.out
+
+
+def test_inspect_needs_an_artifact(cli, tmp_path):
+    r = cli("inspect", tmp_path)
+    assert r.code == 2 and "not an edgekit artifact" in r.err
