@@ -69,6 +69,32 @@ def tiny_artifacts(tiny_models, tmp_path_factory):
     return get
 
 
+@pytest.fixture
+def prefill_windows_match():
+    """Check a windowed backend: a prompt longer than max_prefill is cut into calls whose logits equal
+    the one-token-at-a-time ones (within ``tol``), and a sequence past the context is refused."""
+
+    def check(folder: Path, tol: float) -> None:
+        import numpy as np
+
+        from edgekit.runtime import load
+
+        lm = load(folder)
+        lm.max_prefill = 5  # force several windows
+        ids = list(range(3, 20))
+        lm.reset()
+        whole = lm.forward(ids)
+        lm.reset()
+        steps = np.concatenate([lm.forward([t]) for t in ids])
+        assert whole.shape == (len(ids), lm.vocab_size) and whole.dtype == np.float32
+        assert np.abs(whole - steps).max() < tol
+        lm.reset()
+        with pytest.raises(ValueError, match="exceeds the context"):
+            lm.forward(list(range(lm.max_context + 1)))
+
+    return check
+
+
 @pytest.fixture(autouse=True)
 def reference_cache(tmp_path, monkeypatch) -> Path:
     """Every test gets its own reference cache: nothing is written to the user's ~/.cache."""

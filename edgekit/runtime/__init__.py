@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -42,14 +41,27 @@ def load(folder: Path, threads: int | None = None) -> LanguageModel:
     return backend.open_artifact(Path(folder), manifest["runtime"], threads)
 
 
-def in_windows(step: Callable[[list[int], int], np.ndarray], ids: list[int], length: int, max_context: int,
-               window: int) -> np.ndarray:
-    """Feed ``ids`` to a model that takes at most ``window`` tokens per call: ``step(chunk, position)``
-    returns the chunk's logits ``(len(chunk), vocab)``; all of them, in order."""
-    if length + len(ids) > max_context:
-        raise ValueError(f"sequence of {length + len(ids)} tokens exceeds the context of {max_context}")
-    out = [step(ids[i : i + window], length + i) for i in range(0, len(ids), window)]
-    return out[0] if len(out) == 1 else np.concatenate(out)
+class WindowedLM:
+    """A model whose cache lives in the program (static slots) and that takes at most ``max_prefill``
+    tokens per call: subclasses give ``_step(chunk, position) -> logits (len(chunk), vocab)``."""
+
+    vocab_size: int
+    max_context: int
+    max_prefill: int
+    length: int = 0
+
+    def forward(self, ids: list[int]) -> np.ndarray:
+        if not ids:
+            return np.zeros((0, self.vocab_size), dtype=np.float32)
+        if self.length + len(ids) > self.max_context:
+            raise ValueError(f"sequence of {self.length + len(ids)} tokens exceeds the context of {self.max_context}")
+        w = self.max_prefill
+        out = [self._step(ids[i : i + w], self.length + i) for i in range(0, len(ids), w)]
+        self.length += len(ids)
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
+    def _step(self, chunk: list[int], position: int) -> np.ndarray:
+        raise NotImplementedError
 
 
 def versions() -> dict:

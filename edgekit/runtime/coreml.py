@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import in_windows
+from . import WindowedLM
 
 COMPUTE_UNITS = {"all": "ALL", "cpu": "CPU_ONLY", "cpu-gpu": "CPU_AND_GPU", "cpu-ne": "CPU_AND_NE"}
 
 
-class CoreMLLM:
+class CoreMLLM(WindowedLM):
     def __init__(self, package: Path, *, max_context: int, max_prefill: int, vocab_size: int,
                  compute_units: str = "all"):
         if sys.platform != "darwin":
@@ -34,13 +34,6 @@ class CoreMLLM:
     def reset(self) -> None:
         self.state = self.model.make_state()  # a fresh (zeroed) cache
         self.length = 0
-
-    def forward(self, ids: list[int]) -> np.ndarray:
-        if not ids:
-            return np.zeros((0, self.vocab_size), dtype=np.float32)
-        logits = in_windows(self._step, ids, self.length, self.max_context, self.max_prefill)
-        self.length += len(ids)
-        return logits
 
     def _step(self, chunk: list[int], position: int) -> np.ndarray:
         inputs = {"tokens": np.asarray([chunk], dtype=np.int32), "input_pos": np.asarray([position], dtype=np.int32)}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import in_windows
+from . import WindowedLM
 
 _KERNEL_LIBRARIES = {  # runtime-info name -> folder of the executorch package holding the library
     "custom_ops": ("extension/llm/custom_ops", "*custom_ops_aot_lib.*"),
@@ -24,7 +24,7 @@ _KERNEL_LIBRARIES = {  # runtime-info name -> folder of the executorch package h
 }
 
 
-class ExecuTorchLM:
+class ExecuTorchLM(WindowedLM):
     def __init__(self, program_file: Path, *, max_context: int, max_prefill: int, vocab_size: int | None = None,
                  kernel_libraries: tuple[str, ...] = (), threads: int | None = None):
         import torch
@@ -43,13 +43,6 @@ class ExecuTorchLM:
 
     def reset(self) -> None:
         self.length = 0  # cache slots past the position are masked: nothing to clear
-
-    def forward(self, ids: list[int]) -> np.ndarray:
-        if not ids:
-            return np.zeros((0, self.vocab_size), dtype=np.float32)
-        logits = in_windows(self._step, ids, self.length, self.max_context, self.max_prefill)
-        self.length += len(ids)
-        return logits
 
     def _step(self, chunk: list[int], position: int) -> np.ndarray:
         torch = self._torch

@@ -92,7 +92,11 @@ def _as_linears(module: nn.Module, sizes: list[int]) -> list[nn.Linear]:
 
 
 class _Norm(nn.Module):
-    """RMSNorm or LayerNorm over the last dimension, in float32, the mean taken as a matmul."""
+    """RMSNorm or LayerNorm over the last dimension, in float32, the mean taken as a matmul.
+
+    The mean square is the sum of (x / sqrt(D))^2: where a converter computes in float16 anyway
+    (Core ML's fp16 precision drops the casts), squares overflow only past |x| = 256 sqrt(D), not 256.
+    """
 
     def __init__(self, hf_norm: nn.Module, offset: float = 0.0):
         super().__init__()
@@ -105,6 +109,8 @@ class _Norm(nn.Module):
         b = getattr(hf_norm, "bias", None)
         self.bias = nn.Parameter(b.detach().float(), requires_grad=False) if self.layer and b is not None else None
         self.register_buffer("avg", torch.full((1, dim), 1.0 / dim), persistent=False)
+        self.register_buffer("ones", torch.ones((1, dim)), persistent=False)
+        self.root = dim**-0.5
         self.register_buffer("eps", torch.tensor([eps]), persistent=False)  # the mean's bias: mean(x^2) + eps
 
     def forward(self, x):
@@ -112,7 +118,8 @@ class _Norm(nn.Module):
         x = x.float()
         if self.layer:
             x = x - F.linear(x, self.avg)
-        x = x * torch.rsqrt(F.linear(x * x, self.avg, self.eps)) * self.weight
+        h = x * self.root
+        x = x * torch.rsqrt(F.linear(h * h, self.ones, self.eps)) * self.weight
         if self.bias is not None:
             x = x + self.bias
         return x.to(dtype)

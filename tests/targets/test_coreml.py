@@ -169,22 +169,8 @@ def test_run_on_mac(recipe, tiny_exports, cli):
 
 
 @needs_mac
-def test_prefill_windows_match_token_by_token_on_mac(tiny_exports):
-    import numpy as np
-
-    from edgekit.runtime import load
-
-    lm = load(tiny_exports["fp32"].path)
-    lm.max_prefill = 5  # force several windows
-    ids = list(range(3, 20))
-    lm.reset()
-    whole = lm.forward(ids)
-    lm.reset()
-    steps = np.concatenate([lm.forward([t]) for t in ids])
-    assert whole.shape == (len(ids), lm.vocab_size) and whole.dtype == np.float32
-    assert np.abs(whole - steps).max() < 1e-2
-    with pytest.raises(ValueError, match="exceeds the context"):
-        lm.forward(list(range(lm.max_context)))
+def test_prefill_windows_match_token_by_token_on_mac(tiny_exports, prefill_windows_match):
+    prefill_windows_match(tiny_exports["fp32"].path, 1e-2)
 
 
 @needs_mac

@@ -91,21 +91,5 @@ def test_int8_is_weight_only(tiny_exports):
     assert art.size_bytes < 0.6 * tiny_exports["fp32"].size_bytes
 
 
-def test_runtime_prefill_is_chunked_and_matches_token_by_token(tiny_exports):
-    """A prompt longer than max_prefill is cut into calls; the logits equal the one-token-at-a-time ones."""
-    import numpy as np
-
-    from edgekit.runtime import load
-
-    lm = load(tiny_exports["fp32"].path)
-    lm.max_prefill = 5  # force chunking
-    ids = list(range(3, 20))
-    lm.reset()
-    whole = lm.forward(ids)
-    lm.reset()
-    steps = np.concatenate([lm.forward([t]) for t in ids])
-    assert whole.shape == (len(ids), lm.vocab_size) and whole.dtype == np.float32
-    assert np.abs(whole - steps).max() < 1e-4
-    lm.reset()
-    with pytest.raises(ValueError, match="exceeds the context"):
-        lm.forward(list(range(lm.max_context + 1)))
+def test_runtime_prefill_is_chunked_and_matches_token_by_token(tiny_exports, prefill_windows_match):
+    prefill_windows_match(tiny_exports["fp32"].path, 1e-4)
