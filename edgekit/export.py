@@ -12,7 +12,7 @@ from edgekit import __version__, artifact, recipes, targets
 from edgekit.environment import quiet_libraries, versions
 from edgekit.errors import EdgekitError, ParityError
 from edgekit.runtime import load as runtime_load
-from edgekit.runtime.measure import peak_rss_mb
+from edgekit.runtime.measure import peak_rss_mb, reset_peak_rss
 from edgekit.source import resolve
 
 
@@ -40,13 +40,16 @@ def export(
     )
     quiet_libraries()
     stages: dict[str, float] = {}
+    stage_rss: dict[str, float] = {}
 
     @contextmanager
     def stage(name: str):
         on_stage(name)
+        reset_peak_rss()
         t = time.perf_counter()
         yield
         stages[name] = round(time.perf_counter() - t, 3)
+        stage_rss[name] = round(peak_rss_mb(), 1)
 
     started = time.perf_counter()
     with artifact.staged(out) as tmp:
@@ -58,7 +61,8 @@ def export(
         export_info = {
             "wall_s": round(time.perf_counter() - started, 3),
             "stages": dict(stages),
-            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "peak_rss_mb": max(stage_rss.values(), default=round(peak_rss_mb(), 1)),
+            "stage_peak_rss_mb": dict(stage_rss),
         }
         manifest = {
             "schema": artifact.SCHEMA,
@@ -81,6 +85,7 @@ def export(
         else:
             manifest["parity"] = {"passed": None, "skipped": True}
         manifest["export"]["stages"] = stages
+        manifest["export"]["stage_peak_rss_mb"] = stage_rss
         artifact.write_manifest(tmp, manifest)
     result = artifact.Artifact(out, manifest)
     if manifest["parity"]["passed"] is False:

@@ -15,6 +15,17 @@ from . import LanguageModel
 from .generate import greedy
 
 
+def reset_peak_rss() -> bool:
+    """Start a new peak: Linux lets a process reset its VmHWM to the current RSS. False elsewhere
+    (the peak then stays the process's whole-life peak)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process, in MiB.
 
