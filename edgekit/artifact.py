@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -83,11 +84,13 @@ def check_destination(out: Path, overwrite: bool) -> None:
 def staged(out: Path) -> Iterator[Path]:
     """A temporary folder beside ``out`` that becomes ``out`` only if the block completes.
 
-    On any error or interrupt the temporary folder is removed and ``out`` is left as it was.
+    On any error or interrupt the temporary folder is removed and ``out`` is left as it was. The
+    folder's name carries the writer's pid: one left by a killed process is removed by the next.
     """
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        _remove_orphans(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".partial", dir=out.parent))
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)
@@ -105,3 +108,21 @@ def staged(out: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _remove_orphans(out: Path) -> None:
+    """Staging folders of ``out`` whose writer is gone (killed before it could clean up)."""
+    for folder in out.parent.glob(f".{glob.escape(out.name)}.*.partial"):
+        pid = folder.name[len(out.name) + 2 :].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

@@ -9,8 +9,11 @@ names in its runtime info (LLM custom ops, quantized embedding ops) are loaded f
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import sys
+import tempfile
 import types
 from pathlib import Path
 
@@ -29,12 +32,13 @@ class ExecuTorchLM(WindowedLM):
                  kernel_libraries: tuple[str, ...] = (), threads: int | None = None):
         import torch
 
-        runtime = _runtime(threads)
-        for name in kernel_libraries:
-            _load_kernels(name)
+        with _native_log_on_error():
+            runtime = _runtime(threads)
+            for name in kernel_libraries:
+                _load_kernels(name)
+            self.program = runtime.load_program(Path(program_file))
+            self.method = self.program.load_method("forward")
         self._torch = torch
-        self.program = runtime.load_program(Path(program_file))
-        self.method = self.program.load_method("forward")
         self.max_context = max_context
         self.max_prefill = max_prefill
         out = self.method.metadata.output_tensor_meta(0)
@@ -65,6 +69,26 @@ def open_artifact(folder: Path, runtime: dict, threads: int | None) -> ExecuTorc
         kernel_libraries=tuple(runtime.get("kernel_libraries", ())),
         threads=threads,
     )
+
+
+@contextlib.contextmanager
+def _native_log_on_error():
+    """Hold back what the runtime's C++ side writes to stderr (cpuinfo notes at every start); show it
+    only when the block fails, where it says why."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _runtime(threads: int | None):

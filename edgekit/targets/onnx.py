@@ -24,6 +24,9 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
 
 def _optimum_export(source: ModelSource, folder: Path) -> None:
     from optimum.exporters.onnx import main_export
+    from optimum.utils import logging as optimum_logging
+
+    optimum_logging.set_verbosity_error()  # its root logger is set up (at WARNING) on first use, after ours
 
     try:
         main_export(
