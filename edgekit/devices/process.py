@@ -40,8 +40,9 @@ def stream_lines(argv: list[str], stdin: bytes, timeout: float) -> Iterator[str]
     def read_err():
         stderr.extend(proc.stderr)
 
-    for fn in (feed, read_out, read_err):
-        threading.Thread(target=fn, daemon=True).start()
+    err_reader = threading.Thread(target=read_err, daemon=True)
+    for thread in (threading.Thread(target=feed, daemon=True), threading.Thread(target=read_out, daemon=True), err_reader):
+        thread.start()
     try:
         while True:
             try:
@@ -56,6 +57,7 @@ def stream_lines(argv: list[str], stdin: bytes, timeout: float) -> Iterator[str]
         except subprocess.TimeoutExpired:
             raise DeviceError(f"did not exit within {timeout:g} s") from None
         if code != 0:
+            err_reader.join(timeout)  # the process is gone, but its last words may still be in the pipe
             tail = b"".join(stderr).decode(errors="replace").strip().splitlines()
             reason = tail[-1] if tail else "no message"
             raise DeviceError(f"{argv[0]} exited with {_describe(code)} ({reason})")
