@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,6 +249,24 @@ def summary_markdown(verdicts: list[Verdict], results: list[dict]) -> str:
     lines += [f"{len(results)} result(s), {passed} check(s) passed, {len(failed)} failed, "
               f"{sum(v.passed is None for v in verdicts)} skipped.", "", "### Results", "", markdown(results)]
     return "\n".join(lines)
+
+
+def write_reports(paths: dict, verdicts: list[Verdict], results: list[dict]) -> None:
+    """Each report kind ("junit", "summary", "html") to its path; the markdown summary also to the
+    job summary of a GitHub Actions run ($GITHUB_STEP_SUMMARY)."""
+    from edgekit import output as out
+    from edgekit.report.formats import render
+
+    md = summary_markdown(verdicts, results)
+    for kind, path in paths.items():
+        out.write_file(path, md if kind == "summary" else render(kind, results, verdicts))
+        out.note(f"{kind}: {path}")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        try:
+            with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as f:
+                f.write(md + "\n")
+        except OSError as e:
+            out.note(f"cannot append to $GITHUB_STEP_SUMMARY: {e.strerror or e}")
 
 
 def _md(text: str) -> str:

@@ -17,11 +17,8 @@ def check(
     fresh: Annotated[bool, typer.Option("--fresh", help="measure every combination again (exports stay cached)")] = False,
 ) -> None:
     """The CI gate: sweep, then judge every result. Exit 0 all pass, 1 a check failed, 2 bad config."""
-    import os
-
     from edgekit import output as out
-    from edgekit.check import against_baseline, evaluate, load_check, preflight, summary_markdown
-    from edgekit.cli.report import render
+    from edgekit.check import against_baseline, evaluate, load_check, preflight, write_reports
     from edgekit.cli.sweep import run_matrix
     from edgekit.errors import Failures
 
@@ -35,17 +32,8 @@ def check(
     if failed:
         out.table("failed checks", ("combination", "check", "why"), [(v.combination, v.name, v.message) for v in failed])
 
-    md = summary_markdown(verdicts, results)
     paths = {**cfg.reports, **{k: v for k, v in (("junit", junit), ("summary", summary), ("html", html)) if v}}
-    for kind, path in paths.items():
-        out.write_file(path, md if kind == "summary" else render(kind, results, verdicts))
-        out.note(f"{kind}: {path}")
-    if os.environ.get("GITHUB_STEP_SUMMARY"):
-        try:
-            with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as f:
-                f.write(md + "\n")
-        except OSError as e:
-            out.note(f"cannot append to $GITHUB_STEP_SUMMARY: {e.strerror or e}")
+    write_reports(paths, verdicts, results)
     passed = sum(v.passed is True for v in verdicts)
     if failed:
         names = "; ".join(f"{v.combination}: {v.name}" for v in failed[:3]) + ("; ..." if len(failed) > 3 else "")

@@ -39,7 +39,7 @@ def report(
         from edgekit.check import Rules, evaluate
 
         verdicts = evaluate(loaded, lambda target, recipe: Rules())
-        text = render(format, loaded, verdicts)
+        text = formats.render(format, loaded, verdicts)
     else:
         text = {"md": formats.markdown, "csv": formats.csv_text, "json": formats.json_text}[format](loaded)
     if output is None:
@@ -47,13 +47,3 @@ def report(
     else:
         out.write_file(output, text)
 
-
-def render(format: str, results: list[dict], verdicts: list) -> str:
-    """The junit or html report of results judged by ``verdicts`` (shared with `edgekit check`)."""
-    if format == "junit":
-        from edgekit.report.junit import junit_xml
-
-        return junit_xml(verdicts)
-    from edgekit.report.html import html_page
-
-    return html_page(results, verdicts)

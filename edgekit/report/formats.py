@@ -61,3 +61,14 @@ def csv_text(results: list[dict]) -> str:
 
 def json_text(results: list[dict]) -> str:
     return json.dumps(rows(results), indent=2) + "\n"
+
+
+def render(format: str, results: list[dict], verdicts: list) -> str:
+    """The junit or html report of results judged by ``verdicts`` (`edgekit report` and `edgekit check`)."""
+    if format == "junit":
+        from edgekit.report.junit import junit_xml
+
+        return junit_xml(verdicts)
+    from edgekit.report.html import html_page
+
+    return html_page(results, verdicts)
