@@ -41,7 +41,8 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore")
     import torch  # noqa: F401  (torch configures its loggers on import: quiet them after)
-    for name in ("transformers", "optimum", "torch", "onnxruntime", "torchao", "root"):
+    os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars of the exporters' own; ours is the stage display
+    for name in ("transformers", "optimum", "torch", "onnxruntime", "onnx_ir", "torchao", "root"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         import transformers

@@ -28,10 +28,11 @@ def export(
     allow_pickle: bool = False,
     max_context: int | None = None,
     compute_units: str | None = None,
+    exporter: str | None = None,
     parity: bool = True,
     on_stage: Callable[[str], None] = lambda name: None,
 ) -> artifact.Artifact:
-    rec = recipes.parse(target, recipe, max_context, compute_units)
+    rec = recipes.parse(target, recipe, max_context, compute_units, exporter)
     tgt = targets.get(target)
     out = Path(out)
     artifact.check_destination(out, overwrite)

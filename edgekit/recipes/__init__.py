@@ -53,6 +53,7 @@ class Recipe:
     max_context: int | None = None  # the artifact's context (KV cache) length; None: the target's default
     embedding_bits: int | None = None  # the embedding table quantized too (where the scheme allows it)
     compute_units: str | None = None  # where the runtime may run it (Core ML: all, cpu, ...); None: not a choice
+    exporter: str | None = None  # which exporter writes it (ONNX: auto, genai, optimum); None: not a choice
 
     @property
     def name(self) -> str:
@@ -68,6 +69,7 @@ class Recipe:
             "max_context": self.max_context,
             "embedding_bits": self.embedding_bits,
             "compute_units": self.compute_units,
+            "exporter": self.exporter,
             "parity_thresholds": self.parity.as_dict(),
         }
 
@@ -89,6 +91,7 @@ class TargetSpec:
     default: str
     schemes: dict[str, SchemeSpec]
     compute_units: tuple[str, ...] = ()  # choices of --compute-units, the first the default; none: not a choice
+    exporters: tuple[str, ...] = ()  # choices of --exporter, the first the default; none: not a choice
 
 
 @cache
@@ -108,7 +111,8 @@ def targets() -> dict[str, TargetSpec]:
                 parity=Thresholds(**spec.get("parity", {})),
             )
         out[path.stem] = TargetSpec(
-            path.stem, data["summary"], data["default"], schemes, tuple(data.get("compute_units", ()))
+            path.stem, data["summary"], data["default"], schemes,
+            tuple(data.get("compute_units", ())), tuple(data.get("exporters", ())),
         )
     return out
 
@@ -120,7 +124,13 @@ def target_spec(target: str) -> TargetSpec:
     return known[target]
 
 
-def parse(target: str, name: str | None, max_context: int | None = None, compute_units: str | None = None) -> Recipe:
+def parse(
+    target: str,
+    name: str | None,
+    max_context: int | None = None,
+    compute_units: str | None = None,
+    exporter: str | None = None,
+) -> Recipe:
     """Turn a recipe name such as ``int4-g128`` into a Recipe of ``target``."""
     spec = target_spec(target)
     name = name or spec.default
@@ -147,12 +157,20 @@ def parse(target: str, name: str | None, max_context: int | None = None, compute
             raise EdgekitError(f"unknown option '{opt}' in recipe '{name}' for target {target}")
     if max_context is not None and max_context < 2:
         raise EdgekitError(f"--max-context must be at least 2, got {max_context}")
-    if compute_units is not None and compute_units not in spec.compute_units:
-        if not spec.compute_units:
-            raise EdgekitError(f"--compute-units does not apply to target {target}")
-        raise EdgekitError(f"unknown compute units '{compute_units}'; choose one of {', '.join(spec.compute_units)}")
     return Recipe(
         target=target, scheme=scheme, summary=s.summary, group_size=group_size, parity=s.parity,
         max_context=max_context, embedding_bits=embedding_bits,
-        compute_units=compute_units or (spec.compute_units[0] if spec.compute_units else None),
+        compute_units=_choice("--compute-units", compute_units, spec.compute_units, target),
+        exporter=_choice("--exporter", exporter, spec.exporters, target),
     )
+
+
+def _choice(option: str, value: str | None, choices: tuple[str, ...], target: str) -> str | None:
+    """A target option's value: the first choice when not given; an error when not one of them."""
+    if value is None:
+        return choices[0] if choices else None
+    if not choices:
+        raise EdgekitError(f"{option} does not apply to target {target}")
+    if value not in choices:
+        raise EdgekitError(f"unknown {option.lstrip('-').replace('-', ' ')} '{value}'; choose one of {', '.join(choices)}")
+    return value

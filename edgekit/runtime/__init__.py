@@ -27,8 +27,9 @@ class LanguageModel(Protocol):
     def reset(self) -> None:
         """Forget the cache: the next ``forward`` starts a new sequence."""
 
-    def forward(self, ids: list[int]) -> np.ndarray:
-        """Append ``ids`` to the sequence; return float32 logits of shape (len(ids), vocab)."""
+    def forward(self, ids: list[int], *, last_only: bool = False) -> np.ndarray:
+        """Append ``ids`` to the sequence; return float32 logits of shape (len(ids), vocab), or
+        (1, vocab) for the last position when ``last_only`` (a backend may then skip the others)."""
 
 
 def load(folder: Path, threads: int | None = None) -> LanguageModel:
@@ -50,7 +51,7 @@ class WindowedLM:
     max_prefill: int
     length: int = 0
 
-    def forward(self, ids: list[int]) -> np.ndarray:
+    def forward(self, ids: list[int], *, last_only: bool = False) -> np.ndarray:
         if not ids:
             return np.zeros((0, self.vocab_size), dtype=np.float32)
         if self.length + len(ids) > self.max_context:
@@ -58,6 +59,8 @@ class WindowedLM:
         w = self.max_prefill
         out = [self._step(ids[i : i + w], self.length + i) for i in range(0, len(ids), w)]
         self.length += len(ids)
+        if last_only:
+            return out[-1][-1:]
         return out[0] if len(out) == 1 else np.concatenate(out)
 
     def _step(self, chunk: list[int], position: int) -> np.ndarray:

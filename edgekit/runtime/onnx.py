@@ -1,4 +1,11 @@
-"""ONNX Runtime backend: an optimum-style decoder with ``past_key_values.N.key/value`` inputs."""
+"""ONNX Runtime backend: a decoder with ``past_key_values.N.key/value`` inputs and ``present.N.*`` outputs.
+
+Everything stays in ONNX Runtime's memory between steps (IO binding): with ``kv_cache: shared`` (the
+GenAI builder's GroupQueryAttention graph) past and present are one preallocated buffer of the whole
+context, updated in place; with ``concat`` (optimum's graph) each step's present is bound as the next
+step's past. ``logits_to_keep`` asks the graph for the last position's logits only where that is all
+the caller needs.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
 class OnnxLM:
-    def __init__(self, model_file: Path, *, max_context: int, threads: int | None = None):
+    def __init__(self, model_file: Path, *, max_context: int, threads: int | None = None, kv_cache: str = "concat"):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -20,38 +27,58 @@ class OnnxLM:
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
         self.max_context = max_context
+        self.shared = kv_cache == "shared"
         inputs = {i.name: i for i in self.session.get_inputs()}
         self.input_names = set(inputs)
         self.past_names = [n for n in inputs if n.startswith("past_key_values.")]
         self.present_names = [n.replace("past_key_values.", "present.") for n in self.past_names]
-        self.output_names = ["logits", *self.present_names]
         self.vocab_size = int(self.session.get_outputs()[0].shape[-1])
-        self._empty = {}
+        self._shapes = {}
         for name in self.past_names:
             spec = inputs[name]
             _, heads, _, head_dim = spec.shape
-            self._empty[name] = np.zeros((1, heads, 0, head_dim), dtype=_DTYPES[spec.type])
+            self._shapes[name] = ((1, heads, max_context if self.shared else 0, head_dim), _DTYPES[spec.type])
+        self._ort = ort
+        self.past: dict = {}
         self.reset()
 
     def reset(self) -> None:
-        self.past = dict(self._empty)
+        # shared buffers are kept: a new sequence overwrites them from position 0, the mask hides the rest
+        if not (self.shared and self.past):
+            zeros = self._ort.OrtValue.ortvalue_from_numpy
+            self.past = {n: zeros(np.zeros(shape, dtype)) for n, (shape, dtype) in self._shapes.items()}
         self.length = 0
 
-    def forward(self, ids: list[int]) -> np.ndarray:
+    def forward(self, ids: list[int], *, last_only: bool = False) -> np.ndarray:
         n = len(ids)
         if self.length + n > self.max_context:
             raise ValueError(f"sequence of {self.length + n} tokens exceeds the context of {self.max_context}")
-        feed = {"input_ids": np.asarray([ids], dtype=np.int64)}
+        binding = self.session.io_binding()
+        binding.bind_cpu_input("input_ids", np.asarray([ids], dtype=np.int64))
         if "attention_mask" in self.input_names:
-            feed["attention_mask"] = np.ones((1, self.length + n), dtype=np.int64)
+            binding.bind_cpu_input("attention_mask", np.ones((1, self.length + n), dtype=np.int64))
         if "position_ids" in self.input_names:
-            feed["position_ids"] = np.arange(self.length, self.length + n, dtype=np.int64)[None, :]
-        feed.update(self.past)
-        logits, *present = self.session.run(self.output_names, feed)
-        self.past = dict(zip(self.past_names, present))
+            binding.bind_cpu_input("position_ids", np.arange(self.length, self.length + n, dtype=np.int64)[None, :])
+        if "logits_to_keep" in self.input_names:
+            binding.bind_cpu_input("logits_to_keep", np.array([1 if last_only else n], dtype=np.int64))
+        binding.bind_output("logits")
+        for past, present in zip(self.past_names, self.present_names):
+            binding.bind_ortvalue_input(past, self.past[past])
+            if self.shared:
+                binding.bind_ortvalue_output(present, self.past[past])
+            else:
+                binding.bind_output(present)
+        self.session.run_with_iobinding(binding)
+        logits, *present = binding.get_outputs()
+        if not self.shared:
+            self.past = dict(zip(self.past_names, present))
         self.length += n
-        return logits[0].astype(np.float32, copy=False)
+        out = logits.numpy()[0]
+        return (out[-1:] if last_only else out).astype(np.float32, copy=False)
 
 
 def open_artifact(folder: Path, runtime: dict, threads: int | None) -> OnnxLM:
-    return OnnxLM(folder / runtime["model_file"], max_context=runtime["max_context"], threads=threads)
+    return OnnxLM(
+        folder / runtime["model_file"], max_context=runtime["max_context"], threads=threads,
+        kv_cache=runtime.get("kv_cache", "concat"),
+    )

@@ -1,4 +1,12 @@
-"""ONNX target: optimum-onnx's exporter (decoder with KV cache), then ONNX Runtime's quantizers."""
+"""ONNX target: a decoder with a KV cache, written by ONNX Runtime GenAI's model builder or by
+optimum-onnx, then ONNX Runtime's quantizers.
+
+The builder's graph is the fast one: GroupQueryAttention with rotary embedding fused, the KV cache
+updated in place in a buffer of the whole context (the runner binds past and present to the same
+memory), fused norms and packed QKV, int4 MatMulNBits computing in int8. optimum covers more
+architectures (gpt2 here) with a plain graph whose cache grows by concatenation. Either way the graph
+gains a ``logits_to_keep`` input, so that prefill computes the head for the last position only.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +17,111 @@ from edgekit.recipes import Recipe
 from edgekit.source import ModelSource
 
 SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2")
+GENAI_SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma")  # checked by tests/targets/test_onnx.py
 MODEL_FILE = "model.onnx"
+LOGITS_TO_KEEP = "logits_to_keep"
 _EXTERNAL_DATA_ABOVE = 1_800_000_000  # protobuf's 2 GB limit, with margin
 
 
 def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
-    with stage("export"):
-        _optimum_export(source, folder)
-    if recipe.scheme != "fp32":
+    exporter = _exporter(source, recipe)
+    model_file = folder / MODEL_FILE
+    with stage(f"export ({exporter})"):
+        (_genai_export if exporter == "genai" else _optimum_export)(source, recipe, folder)
+    with stage("logits_to_keep"):
+        attention = _add_logits_to_keep(model_file)
+    if recipe.scheme != "fp32" and not (exporter == "genai" and recipe.scheme == "int4"):
         with stage(f"quantize {recipe.name}"):
-            _quantize(folder / MODEL_FILE, recipe)
-    return {"model_file": MODEL_FILE, "runtime": "onnxruntime"}
+            _quantize(model_file, recipe)
+    return {
+        "model_file": MODEL_FILE,
+        "runtime": "onnxruntime",
+        "exporter": exporter,
+        # shared: one buffer of max_context per layer that GroupQueryAttention updates in place (past and
+        # present bound to it); concat: present = past + new, handed back as the next step's past
+        "kv_cache": "shared" if attention == "GroupQueryAttention" else "concat",
+    }
 
 
-def _optimum_export(source: ModelSource, folder: Path) -> None:
+def _exporter(source: ModelSource, recipe: Recipe) -> str:
+    fits = source.model_type in GENAI_SUPPORTED and recipe.scheme in _GENAI_PRECISION
+    if recipe.exporter in (None, "auto"):
+        return "genai" if fits else "optimum"
+    if recipe.exporter == "genai" and not fits:
+        raise EdgekitError(
+            f"--exporter genai takes recipes {', '.join(_GENAI_PRECISION)} of model types {', '.join(GENAI_SUPPORTED)}, "
+            f"not {recipe.name} of '{source.model_type}' (use --exporter optimum)"
+        )
+    return recipe.exporter
+
+
+# recipe -> the builder's precision (int8: ONNX Runtime's dynamic quantization of its fp32 graph after).
+# No fp16: 0.11.4's fp16 graph for the CPU does not run (a cast it inserts reuses a buffer of another shape).
+_GENAI_PRECISION = {"fp32": "fp32", "int8": "fp32", "int4": "int4"}
+
+
+def _genai_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
+    """ONNX Runtime GenAI's model builder, for the CPU execution provider, its output quiet unless it fails."""
+    import contextlib
+    import io
+    import tempfile
+
+    options: dict = {"hf_token": "false", "hf_remote": source.trust_remote_code}
+    if recipe.scheme == "int4":
+        # int8 compute (accuracy level 4): the fast MatMulNBits kernels. The embedding gets its own
+        # int4 table (GatherBlockQuantized): 0.11.4's shared_embeddings writes an invalid graph when symmetric.
+        options.update(
+            int4_block_size=recipe.group_size, int4_is_symmetric=True, int4_accuracy_level=4,
+            int4_op_types_to_quantize=("MatMul", "Gather"),
+        )
+    log = io.StringIO()
+    try:
+        from onnxruntime_genai.models.builder import create_model
+
+        with tempfile.TemporaryDirectory(dir=folder) as cache, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            create_model(None, str(source.path), str(folder), _GENAI_PRECISION[recipe.scheme], "cpu", cache, **options)
+    except Exception as e:  # the builder raises whatever its steps raise
+        last = (str(e).strip() or type(e).__name__).splitlines()[0]
+        raise EdgekitError(f"ONNX export of {source.spec} (genai builder) failed: {last}") from None
+    for extra in ("genai_config.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
+        (folder / extra).unlink(missing_ok=True)  # ours come from the tokenizer stage; no genai runtime config
+    if not (folder / MODEL_FILE).is_file():
+        raise EdgekitError(f"ONNX export of {source.spec} (genai builder) produced no {MODEL_FILE}")
+
+
+def _add_logits_to_keep(model_file: Path) -> str:
+    """Give the graph an int64 input ``logits_to_keep`` [1]: the head runs on the last that many
+    positions only (a prefill needs one; scoring a text needs all, and any count >= length gives all).
+    Returns the graph's attention op: GroupQueryAttention where the builder fused it, else MatMul."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(model_file), load_external_data=False)
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    node = producer.get("logits")
+    while node is not None and node.op_type == "Cast":
+        node = producer.get(node.input[0])
+    if node is None or node.op_type not in ("MatMul", "MatMulNBits", "Gemm"):
+        raise EdgekitError(f"{model_file.name}: cannot find the output head feeding 'logits'")
+    hidden = node.input[0]
+    kept = f"{hidden}/{LOGITS_TO_KEEP}"
+    graph.input.append(helper.make_tensor_value_info(LOGITS_TO_KEEP, TensorProto.INT64, [1]))
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), f"{kept}/end"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), f"{kept}/axis"),
+    ])
+    at = list(graph.node).index(node)
+    graph.node.insert(at, helper.make_node("Neg", [LOGITS_TO_KEEP], [f"{kept}/start"], name=f"{kept}/Neg"))
+    graph.node.insert(at + 1, helper.make_node(
+        "Slice", [hidden, f"{kept}/start", f"{kept}/end", f"{kept}/axis"], [kept], name=f"{kept}/Slice"))
+    node.input[0] = kept
+    onnx.save_model(model, str(model_file))  # external data, if any, stays where it is
+    return "GroupQueryAttention" if any(n.op_type == "GroupQueryAttention" for n in graph.node) else "MatMul"
+
+
+def _optimum_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
     from optimum.exporters.onnx import main_export
     from optimum.utils import logging as optimum_logging
 

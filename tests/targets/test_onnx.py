@@ -14,12 +14,17 @@ def test_table_covers_supported_architectures():
     assert set(ARCHITECTURES) == set(onnx.SUPPORTED)
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_architecture_exports_with_parity(arch, tiny_models, tmp_path, cli):
+EXPORTS = [(arch, "optimum") for arch in sorted(ARCHITECTURES)] + [(arch, "genai") for arch in onnx.GENAI_SUPPORTED]
+
+
+@pytest.mark.parametrize(("arch", "exporter"), EXPORTS)
+def test_architecture_exports_with_parity(arch, exporter, tiny_models, tmp_path, cli):
     out = tmp_path / "art"
-    r = cli("export", tiny_models(arch), "-t", "onnx", "-r", "fp32", "-o", out, "--json")
+    r = cli("export", tiny_models(arch), "-t", "onnx", "-r", "fp32", "--exporter", exporter, "-o", out, "--json")
     assert r.code == 0, r.err
     manifest = json.loads(r.out)
+    assert manifest["runtime"]["exporter"] == exporter
+    assert manifest["runtime"]["kv_cache"] == ("shared" if exporter == "genai" else "concat")
     parity = manifest["parity"]
     assert parity["passed"], parity
     assert parity["max_abs_logit_diff"] < 1e-3
@@ -31,6 +36,37 @@ def test_architecture_exports_with_parity(arch, tiny_models, tmp_path, cli):
     assert r.code == 0, r.err
     assert r.out.startswith("Once upon a time")
     assert "tokens" in r.err
+
+
+def test_auto_exporter_picks_the_builder_where_it_can(tmp_path, cli):
+    r = cli("export", "builtin:tiny", "-r", "int4", "-o", tmp_path / "a", "--no-parity", "--json")
+    assert r.code == 0, r.err
+    runtime = json.loads(r.out)["runtime"]
+    assert runtime["exporter"] == "genai" and runtime["kv_cache"] == "shared"
+    r = cli("export", "builtin:tiny", "-r", "fp16", "-o", tmp_path / "b", "--no-parity", "--json")
+    assert json.loads(r.out)["runtime"]["exporter"] == "optimum"  # the builder's fp16 CPU graph does not run
+
+
+def test_genai_exporter_refusals(tiny_models, tmp_path, cli):
+    r = cli("export", tiny_models("gpt2"), "--exporter", "genai", "-o", tmp_path / "a")
+    assert r.code == 2 and "--exporter genai takes" in r.err and "gpt2" in r.err
+    r = cli("export", "builtin:tiny", "-t", "executorch", "--exporter", "genai", "-o", tmp_path / "b")
+    assert r.code == 2 and "--exporter does not apply to target executorch" in r.err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_logits_to_keep_gives_the_last_positions(tmp_path, cli):
+    from edgekit.runtime import load
+
+    out = tmp_path / "art"
+    assert cli("export", "builtin:tiny", "-o", out, "--no-parity").code == 0
+    lm = load(out)
+    ids = [5, 6, 7, 8, 9]
+    full = lm.forward(ids)
+    lm.reset()
+    last = lm.forward(ids, last_only=True)
+    assert full.shape == (5, lm.vocab_size) and last.shape == (1, lm.vocab_size)
+    assert abs(full[-1] - last[0]).max() < 1e-4
 
 
 @pytest.mark.parametrize("recipe", ["fp16", "int8", "int4-g16"])
