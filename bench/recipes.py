@@ -1,11 +1,19 @@
-"""Every recipe of every target, for builtin:tiny and a SmolLM2-135M-shaped random model, measured in
-one run on this machine: export cost (each export in its own process; its peak RSS against the fp32
-weights) and every profile metric. All exports come first, then all profiles back to back, so the
-rows that are compared are measured close together. Ends with the decode speed of ExecuTorch 8da4w
-over ONNX Runtime int4.
+"""Every recipe of every target that runs here, for builtin:tiny and a SmolLM2-135M-shaped random model,
+profiled on `local` with the same settings, in one run. One table and one JSON.
 
-    .venv/bin/python bench/recipes.py [--models tiny,smollm] [--onnx fp32,fp16,int8,int4]
-                                      [--executorch fp32,fp16,int8,8da4w,8da8w] [--runs 5] [--json out.json]
+Per row: export cost (each export in its own process; its peak RSS against the fp32 weights), file
+size, parity, every profile metric, and two ratios:
+- `vs q4_0`: decode (and prefill) tok/s over llama.cpp q4_0's, measured in the same run;
+- `roofline`: decode tok/s over this machine's bound for it, the memory read bandwidth (measured here
+  with the benchmark's thread count) divided by the bytes each decoded token must stream: the
+  artifact's weights, less an embedding table that is only gathered from (a table that is also the
+  output head counts).
+
+All exports come first, then all profiles back to back, so the rows compared are measured close
+together. Core ML is left out: its runtime needs macOS.
+
+    .venv/bin/python bench/recipes.py [--models tiny,smollm] [--onnx fp32,int8,int4] [--executorch 8da4w]
+        [--gguf q4_0,q8_0] [--prompt-len 64] [--gen 128] [--runs 3] [--threads 2] [--work DIR] [--json out.json]
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -23,12 +33,16 @@ from rich.table import Table
 from edgekit.devices import load_profile
 from edgekit.profile.session import Settings, profile
 
+RECIPES = {
+    "onnx": "fp32,fp16,int8,int4,int4-g64,int4-g128",
+    "executorch": "fp32,fp16,int8,8da4w,8da8w,8da4w-emb4",
+    "gguf": "fp32,fp16,q8_0,q4_0,q4_k_m",
+}
 COLUMNS = [
-    ("export_s", "export s"), ("export_rss_mb", "export RSS MiB"), ("export_rss_x", "RSS / fp32 weights"),
-    ("file_mb", "MB"), ("parity", "parity"), ("delegated", "XNNPACK share"),
-    ("load_s", "load s"), ("ttft_ms", "TTFT ms"), ("prefill_tok_s", "prefill tok/s"), ("decode_tok_s", "decode tok/s"),
-    ("token_ms_p50", "p50 ms"), ("token_ms_p90", "p90 ms"), ("peak_rss_mb", "RSS MiB"), ("ppl", "ppl"),
-    ("dppl_pct", "Δppl %"), ("top1_agree", "top-1"), ("kl_mean", "KL"),
+    ("export_s", "export s"), ("export_rss_x", "export RSS / w"), ("file_mb", "MB"), ("parity", "parity"),
+    ("ttft_ms", "TTFT ms"), ("prefill_tok_s", "prefill tok/s"), ("decode_tok_s", "decode tok/s"),
+    ("token_ms_p50", "p50 ms"), ("peak_rss_mb", "RSS MiB"), ("dppl_pct", "Δppl %"), ("top1_agree", "top-1"),
+    ("decode_vs_q4_0", "decode vs q4_0"), ("prefill_vs_q4_0", "prefill vs q4_0"), ("roofline", "roofline"),
 ]
 
 
@@ -44,8 +58,63 @@ def export(model: str, target: str, recipe: str, out: Path) -> dict:
     return {
         "recipe": m["recipe"]["name"], "export_s": m["export"]["wall_s"], "stages": m["export"]["stages"],
         "export_rss_mb": m["export"]["peak_rss_mb"], "parity": m["parity"]["passed"],
-        "delegated": m["runtime"].get("delegation", {}).get("share"),
+        "exporter": m["runtime"].get("exporter"), "delegated": m["runtime"].get("delegation", {}).get("share"),
+        "decode_mb": round(decode_bytes(out, m) / 1e6, 1),
     }
+
+
+def decode_bytes(folder: Path, manifest: dict) -> int:
+    """Bytes of weights one decoded token streams: all of them but an embedding table only gathered from."""
+    target, model_file = manifest["target"], folder / manifest["runtime"]["model_file"]
+    if target == "onnx":
+        import onnx
+
+        graph = onnx.load(str(model_file), load_external_data=False).graph
+        size = {i.name: _initializer_bytes(i) for i in graph.initializer}
+        users: dict[str, set[str]] = {}
+        for node in graph.node:
+            for name in node.input:
+                users.setdefault(name, set()).add(node.op_type)
+        gathered = {  # tables read by a Gather of the token ids and by nothing else
+            name for node in graph.node if node.op_type in ("Gather", "GatherBlockQuantized")
+            for name in node.input if name in size and users[name] <= {"Gather", "GatherBlockQuantized"}
+        }
+        return sum(b for name, b in size.items() if name not in gathered)
+    if target == "gguf":
+        from gguf import GGUFReader
+
+        tensors = {t.name: int(t.n_bytes) for t in GGUFReader(str(model_file)).tensors}
+        tied = "output.weight" not in tensors  # the head reads token_embd
+        return sum(b for name, b in tensors.items() if tied or name != "token_embd.weight")
+    # ExecuTorch: the .pte holds a separate head; its embedding table is float unless -embB quantized it
+    config = json.loads(Path(manifest["source"]["path"], "config.json").read_text())
+    bits = manifest["recipe"].get("embedding_bits") or (16 if manifest["recipe"]["scheme"] == "fp16" else 32)
+    return model_file.stat().st_size - config["vocab_size"] * config["hidden_size"] * bits // 8
+
+
+def _initializer_bytes(init) -> int:
+    for entry in init.external_data:
+        if entry.key == "length":
+            return int(entry.value)
+    return len(init.raw_data)
+
+
+def read_bandwidth_gbs(threads: int, gib: int = 1, repeats: int = 7) -> float:
+    """Memory read bandwidth: the best of ``repeats`` sums of a ``gib`` GiB array split over ``threads``."""
+    import numpy as np
+
+    data = np.ones(gib << 28, dtype=np.float32)
+    parts = np.array_split(data, threads)
+    best = 0.0
+    for _ in range(repeats):
+        workers = [threading.Thread(target=np.sum, args=(p,)) for p in parts]  # numpy sums without the GIL
+        t = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        best = max(best, data.nbytes / (time.perf_counter() - t) / 1e9)
+    return best
 
 
 def _weights_mb(model: str) -> float:
@@ -57,10 +126,12 @@ def _weights_mb(model: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="tiny,smollm")
-    ap.add_argument("--onnx", default="fp32,fp16,int8,int4", help="ONNX recipes ('' for none)")
-    ap.add_argument("--executorch", default="fp32,fp16,int8,8da4w,8da8w", help="ExecuTorch recipes ('' for none)")
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None)
+    for target, names in RECIPES.items():
+        ap.add_argument(f"--{target}", default=names, help=f"{target} recipes ('' for none)")
+    ap.add_argument("--prompt-len", type=int, default=64)
+    ap.add_argument("--gen", type=int, default=128)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=None, help="keep artifacts here (default: a temp folder)")
     ap.add_argument("--json", type=Path, help="also write the report here")
     args = ap.parse_args()
@@ -75,7 +146,7 @@ def main() -> None:
         if not (folder / "config.json").is_file():
             make_model("llama", folder, **SMOLLM_135M)
         models["smollm"] = str(folder)
-    plan = [(t, r) for t, names in (("onnx", args.onnx), ("executorch", args.executorch)) for r in names.split(",") if r]
+    plan = [(t, r) for t in RECIPES for r in getattr(args, t).split(",") if r]
 
     rows = []
     for name in args.models.split(","):
@@ -87,7 +158,7 @@ def main() -> None:
                 row["export_rss_x"] = round(row["export_rss_mb"] / _weights_mb(models[name]), 2)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
-    settings = Settings(runs=args.runs, threads=args.threads)
+    settings = Settings(prompt_len=args.prompt_len, gen=args.gen, runs=args.runs, threads=args.threads)
     for row in rows:
         if "error" not in row:
             result = profile(Path(row["artifact"]), load_profile("local"), settings).data
@@ -96,20 +167,25 @@ def main() -> None:
                 row["error"] = result["error"]
             print(json.dumps(row), file=sys.stderr)
 
-    ratios = {}
+    bandwidth = read_bandwidth_gbs(args.threads)
     for name in args.models.split(","):
-        pick = lambda target, scheme: next(  # noqa: E731
-            (r.get("decode_tok_s") for r in rows if r["model"] == name and r["target"] == target
-             and r["recipe"].split("-")[0] == scheme), None)
-        et, ort = pick("executorch", "8da4w"), pick("onnx", "int4")
-        if et and ort:
-            ratios[name] = round(et / ort, 2)
+        base = next((r for r in rows if r["model"] == name and r["target"] == "gguf"
+                     and r["recipe"] == "q4_0" and r.get("decode_tok_s")), None)
+        for r in rows:
+            if r["model"] != name or not r.get("decode_tok_s"):
+                continue
+            r["roofline"] = round(r["decode_tok_s"] / (bandwidth * 1e9 / (r["decode_mb"] * 1e6)), 2)
+            if base:
+                r["decode_vs_q4_0"] = round(r["decode_tok_s"] / base["decode_tok_s"], 2)
+                r["prefill_vs_q4_0"] = round(r["prefill_tok_s"] / base["prefill_tok_s"], 2)
 
-    table = Table(title=f"recipes on this machine (P={settings.prompt_len}, G={settings.gen}, R={settings.runs})")
+    title = (f"every recipe on this machine: P={settings.prompt_len}, G={settings.gen}, R={settings.runs}, "
+             f"threads={settings.threads}; read bandwidth {bandwidth:.1f} GB/s")
+    table = Table(title=title)
     for col in ("model", "target", "recipe"):
         table.add_column(col)
-    for _, title in COLUMNS:
-        table.add_column(title, justify="right")
+    for _, heading in COLUMNS:
+        table.add_column(heading, justify="right")
     for r in rows:
         table.add_row(r["model"], r["target"], r["recipe"], *(_fmt(r.get(key)) for key, _ in COLUMNS))
     console = Console(width=None if sys.stdout.isatty() else 260)
@@ -117,9 +193,7 @@ def main() -> None:
     for r in rows:
         if r.get("error"):
             console.print(f"{r['model']} {r['target']} {r['recipe']}: {r['error']}", markup=False)
-    for name, ratio in ratios.items():
-        console.print(f"{name}: decode tok/s, ExecuTorch 8da4w / ONNX Runtime int4 = {ratio}x")
-    report = {"settings": vars(settings), "rows": rows, "decode_ratio_8da4w_over_onnx_int4": ratios}
+    report = {"settings": vars(settings), "read_bandwidth_gbs": round(bandwidth, 2), "rows": rows}
     print(json.dumps(report, indent=2, default=str))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -43,17 +43,24 @@ class OnnxLM:
         self.reset()
 
     def reset(self) -> None:
-        # shared buffers are kept: a new sequence overwrites them from position 0, the mask hides the rest
+        # shared buffers are kept, and so is their binding: a new sequence overwrites them from
+        # position 0, the mask hides the rest
         if not (self.shared and self.past):
             zeros = self._ort.OrtValue.ortvalue_from_numpy
             self.past = {n: zeros(np.zeros(shape, dtype)) for n, (shape, dtype) in self._shapes.items()}
+            self.binding = self.session.io_binding()
+            self.binding.bind_output("logits")  # first: outputs come back in the order first bound
+            for past, present in zip(self.past_names, self.present_names):
+                self.binding.bind_ortvalue_input(past, self.past[past])
+                if self.shared:
+                    self.binding.bind_ortvalue_output(present, self.past[past])
         self.length = 0
 
     def forward(self, ids: list[int], *, last_only: bool = False) -> np.ndarray:
         n = len(ids)
         if self.length + n > self.max_context:
             raise ValueError(f"sequence of {self.length + n} tokens exceeds the context of {self.max_context}")
-        binding = self.session.io_binding()
+        binding = self.binding  # inputs and outputs bound again replace the previous step's
         binding.bind_cpu_input("input_ids", np.asarray([ids], dtype=np.int64))
         if "attention_mask" in self.input_names:
             binding.bind_cpu_input("attention_mask", np.ones((1, self.length + n), dtype=np.int64))
@@ -62,11 +69,9 @@ class OnnxLM:
         if "logits_to_keep" in self.input_names:
             binding.bind_cpu_input("logits_to_keep", np.array([1 if last_only else n], dtype=np.int64))
         binding.bind_output("logits")
-        for past, present in zip(self.past_names, self.present_names):
-            binding.bind_ortvalue_input(past, self.past[past])
-            if self.shared:
-                binding.bind_ortvalue_output(present, self.past[past])
-            else:
+        if not self.shared:
+            for past, present in zip(self.past_names, self.present_names):
+                binding.bind_ortvalue_input(past, self.past[past])
                 binding.bind_output(present)
         self.session.run_with_iobinding(binding)
         logits, *present = binding.get_outputs()
