@@ -7,7 +7,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-TOOLCHAIN = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "executorch", "torchao", "coremltools")
+TOOLCHAIN = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-genai", "executorch", "torchao", "coremltools")
 
 
 def versions() -> dict[str, str]:

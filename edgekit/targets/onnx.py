@@ -64,6 +64,7 @@ def _genai_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
     """ONNX Runtime GenAI's model builder, for the CPU execution provider, its output quiet unless it fails."""
     import contextlib
     import io
+    import shutil
     import tempfile
 
     options: dict = {"hf_token": "false", "hf_remote": source.trust_remote_code}
@@ -85,6 +86,9 @@ def _genai_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
         raise EdgekitError(f"ONNX export of {source.spec} (genai builder) failed: {last}") from None
     for extra in ("genai_config.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
         (folder / extra).unlink(missing_ok=True)  # ours come from the tokenizer stage; no genai runtime config
+    for name in ("config.json", "generation_config.json"):  # as optimum's export has them
+        if (source.path / name).is_file():
+            shutil.copyfile(source.path / name, folder / name)
     if not (folder / MODEL_FILE).is_file():
         raise EdgekitError(f"ONNX export of {source.spec} (genai builder) produced no {MODEL_FILE}")
 
