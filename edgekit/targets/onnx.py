@@ -64,16 +64,22 @@ def _genai_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
     """ONNX Runtime GenAI's model builder, for the CPU execution provider, its output quiet unless it fails."""
     import contextlib
     import io
+    import json
     import shutil
     import tempfile
 
     options: dict = {"hf_token": "false", "hf_remote": source.trust_remote_code}
     if recipe.scheme == "int4":
-        # int8 compute (accuracy level 4): the fast MatMulNBits kernels. The embedding gets its own
-        # int4 table (GatherBlockQuantized): 0.11.4's shared_embeddings writes an invalid graph when symmetric.
+        config = json.loads((source.path / "config.json").read_text())
+        config = config.get("text_config", config)
+        # 0.11.4 shares a tied table only when rows split into whole blocks (else its reshape fails)
+        tied = bool(config.get("tie_word_embeddings")) and config["hidden_size"] % recipe.group_size == 0
+        # int8 compute (accuracy level 4): the fast MatMulNBits kernels. The output head at 8 bits
+        # (rtn_last), as llama.cpp's q4_0 keeps its head above 4 bits; a tied embedding gathers from
+        # the head's int8 table (the builder's default for tied models).
         options.update(
             int4_block_size=recipe.group_size, int4_is_symmetric=True, int4_accuracy_level=4,
-            int4_op_types_to_quantize=("MatMul", "Gather"),
+            int4_op_types_to_quantize=("MatMul", "Gather"), int4_algo_config="rtn_last", shared_embeddings=tied,
         )
     log = io.StringIO()
     try:
@@ -103,6 +109,7 @@ def _add_logits_to_keep(model_file: Path) -> str:
 
     model = onnx.load(str(model_file), load_external_data=False)
     graph = model.graph
+    _drop_missing_zero_points(graph)
     producer = {out: node for node in graph.node for out in node.output}
     node = producer.get("logits")
     while node is not None and node.op_type == "Cast":
@@ -123,6 +130,16 @@ def _add_logits_to_keep(model_file: Path) -> str:
     node.input[0] = kept
     onnx.save_model(model, str(model_file))  # external data, if any, stays where it is
     return "GroupQueryAttention" if any(n.op_type == "GroupQueryAttention" for n in graph.node) else "MatMul"
+
+
+def _drop_missing_zero_points(graph) -> None:
+    """The builder (0.11.4) gives a symmetric shared embedding's GatherBlockQuantized a zero-point
+    input it never writes; zero points are optional there (symmetric: the type's midpoint)."""
+    known = {i.name for i in graph.initializer} | {i.name for i in graph.input}
+    known |= {out for node in graph.node for out in node.output}
+    for node in graph.node:
+        if node.op_type == "GatherBlockQuantized" and len(node.input) == 4 and node.input[3] not in known:
+            del node.input[3]
 
 
 def _optimum_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
