@@ -1,9 +1,9 @@
 """ONNX Runtime backend: a decoder with ``past_key_values.N.key/value`` inputs and ``present.N.*`` outputs.
 
 Everything stays in ONNX Runtime's memory between steps (IO binding): with ``kv_cache: shared`` (the
-GenAI builder's GroupQueryAttention graph) past and present are one preallocated buffer of the whole
-context, updated in place; with ``concat`` (optimum's graph) each step's present is bound as the next
-step's past. ``logits_to_keep`` asks the graph for the last position's logits only where that is all
+GenAI builder's GroupQueryAttention graph) past and present are one buffer per layer, updated in place,
+grown (doubled, up to the context) only when a sequence outgrows it; with ``concat`` (optimum's graph)
+each step's present is bound as the next step's past. ``logits_to_keep`` asks the graph for the last position's logits only where that is all
 the caller needs.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+_FIRST_CACHE = 256  # positions the shared cache starts with
 
 
 class OnnxLM:
@@ -33,33 +34,47 @@ class OnnxLM:
         self.past_names = [n for n in inputs if n.startswith("past_key_values.")]
         self.present_names = [n.replace("past_key_values.", "present.") for n in self.past_names]
         self.vocab_size = int(self.session.get_outputs()[0].shape[-1])
-        self._shapes = {}
+        self._kv_spec = {}
         for name in self.past_names:
             spec = inputs[name]
             _, heads, _, head_dim = spec.shape
-            self._shapes[name] = ((1, heads, max_context if self.shared else 0, head_dim), _DTYPES[spec.type])
+            self._kv_spec[name] = (heads, head_dim, _DTYPES[spec.type])
         self._ort = ort
-        self.past: dict = {}
+        self.kv: dict[str, np.ndarray] = {}  # shared: the buffers (ONNX Runtime writes into their memory)
         self.reset()
 
     def reset(self) -> None:
         # shared buffers are kept, and so is their binding: a new sequence overwrites them from
         # position 0, the mask hides the rest
-        if not (self.shared and self.past):
-            zeros = self._ort.OrtValue.ortvalue_from_numpy
-            self.past = {n: zeros(np.zeros(shape, dtype)) for n, (shape, dtype) in self._shapes.items()}
+        if not (self.shared and self.kv):
             self.binding = self.session.io_binding()
             self.binding.bind_output("logits")  # first: outputs come back in the order first bound
-            for past, present in zip(self.past_names, self.present_names):
-                self.binding.bind_ortvalue_input(past, self.past[past])
-                if self.shared:
-                    self.binding.bind_ortvalue_output(present, self.past[past])
+            self.past = {}
+            self._bind_cache(min(self.max_context, _FIRST_CACHE) if self.shared else 0)
         self.length = 0
+
+    def _bind_cache(self, capacity: int) -> None:
+        """(Re)allocate the cache at ``capacity`` positions, keeping what it holds, and bind it."""
+        for past, present in zip(self.past_names, self.present_names):
+            heads, head_dim, dtype = self._kv_spec[past]
+            buf = np.zeros((1, heads, capacity, head_dim), dtype)
+            if past in self.kv:
+                buf[:, :, : self.length] = self.kv[past][:, :, : self.length]
+            self.past[past] = self._ort.OrtValue.ortvalue_from_numpy(buf)  # shares buf's memory
+            self.binding.bind_ortvalue_input(past, self.past[past])
+            if self.shared:
+                self.kv[past] = buf
+                self.binding.bind_ortvalue_output(present, self.past[past])
 
     def forward(self, ids: list[int], *, last_only: bool = False) -> np.ndarray:
         n = len(ids)
         if self.length + n > self.max_context:
             raise ValueError(f"sequence of {self.length + n} tokens exceeds the context of {self.max_context}")
+        if self.shared and self.length + n > self.kv[self.past_names[0]].shape[2]:
+            capacity = self.kv[self.past_names[0]].shape[2]
+            while capacity < self.length + n:
+                capacity *= 2
+            self._bind_cache(min(capacity, self.max_context))
         binding = self.binding  # inputs and outputs bound again replace the previous step's
         binding.bind_cpu_input("input_ids", np.asarray([ids], dtype=np.int64))
         if "attention_mask" in self.input_names:

@@ -30,7 +30,11 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         (_genai_export if exporter == "genai" else _optimum_export)(source, recipe, folder)
     with stage("logits_to_keep"):
         attention = _add_logits_to_keep(model_file)
-    if recipe.scheme != "fp32" and not (exporter == "genai" and recipe.scheme == "int4"):
+    if exporter == "genai" and recipe.scheme == "int4":
+        if _float_embedding(model_file):  # not gathered from the head's table: int4 as optimum's recipe has it
+            with stage("quantize embedding"):
+                _quantize(model_file, recipe, op_types=("Gather",), block_size=32)
+    elif recipe.scheme != "fp32":
         with stage(f"quantize {recipe.name}"):
             _quantize(model_file, recipe)
     return {
@@ -163,7 +167,17 @@ def _optimum_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
         raise EdgekitError(f"ONNX export of {source.spec} produced no {MODEL_FILE}")
 
 
-def _quantize(model_file: Path, recipe: Recipe) -> None:
+def _float_embedding(model_file: Path) -> bool:
+    import onnx
+
+    graph = onnx.load(str(model_file), load_external_data=False).graph
+    floats = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    return any(n.op_type == "Gather" and n.input[0] in floats for n in graph.node)
+
+
+def _quantize(model_file: Path, recipe: Recipe, op_types=("MatMul", "Gather"), block_size: int | None = None) -> None:
+    """The recipe's quantization of the graph; int4: of ``op_types`` (the embedding table too, as
+    GatherBlockQuantized), in blocks of ``block_size`` (default: the recipe's group size)."""
     import onnx
 
     model = onnx.load(str(model_file))
@@ -180,9 +194,9 @@ def _quantize(model_file: Path, recipe: Recipe) -> None:
         q = MatMulNBitsQuantizer(
             model,
             bits=4,
-            block_size=recipe.group_size,
+            block_size=block_size or recipe.group_size,
             is_symmetric=True,
-            op_types_to_quantize=("MatMul", "Gather"),  # the embedding table too (GatherBlockQuantized)
+            op_types_to_quantize=op_types,
             quant_axes=(("MatMul", 0), ("Gather", 1)),
         )
         q.process()
@@ -236,8 +250,8 @@ def _save(model, model_file: Path) -> None:
     """Save in place: one file when it fits protobuf's limit, else with an external data file."""
     import onnx
 
-    for old in model_file.parent.glob(model_file.name + "_data"):
-        old.unlink()
+    for old in (*model_file.parent.glob(model_file.name + "_data"), *model_file.parent.glob(model_file.name + ".data")):
+        old.unlink()  # optimum's and the builder's names for it; the model in memory holds its weights
     external = model.ByteSize() > _EXTERNAL_DATA_ABOVE if _fits_bytesize(model) else True
     onnx.save_model(
         model,

@@ -69,6 +69,25 @@ def test_logits_to_keep_gives_the_last_positions(tmp_path, cli):
     assert abs(full[-1] - last[0]).max() < 1e-4
 
 
+def test_shared_cache_grows_past_its_first_size(tmp_path, cli):
+    """The in-place cache starts small and doubles: a sequence across the boundary scores as in one go."""
+    import numpy as np
+
+    from edgekit.runtime import load
+    from edgekit.runtime.onnx import _FIRST_CACHE
+
+    out = tmp_path / "art"
+    assert cli("export", "builtin:tiny", "-o", out, "--no-parity").code == 0
+    lm = load(out)
+    assert lm.shared and lm.max_context > _FIRST_CACHE + 8
+    ids = [(7 * i) % 2000 + 1 for i in range(_FIRST_CACHE + 8)]
+    whole = lm.forward(ids)
+    lm.reset()
+    steps = [lm.forward(ids[: _FIRST_CACHE - 4])] + [lm.forward([t]) for t in ids[_FIRST_CACHE - 4 :]]
+    assert np.abs(np.concatenate(steps) - whole).max() < 1e-3
+    assert lm.kv[lm.past_names[0]].shape[2] == 2 * _FIRST_CACHE
+
+
 @pytest.mark.parametrize("recipe", ["fp16", "int8", "int4-g16"])
 def test_quantized_recipes_run(recipe, tiny_models, tmp_path, cli):
     out = tmp_path / "art"
