@@ -15,7 +15,9 @@ from typing import Protocol
 import numpy as np
 
 MANIFEST = "edgekit.json"
-BACKENDS = {"onnx": ".onnx", "executorch": ".executorch", "coreml": ".coreml"}  # target -> backend module of this package
+BACKENDS = {
+    "onnx": ".onnx", "executorch": ".executorch", "coreml": ".coreml", "gguf": ".llamacpp",
+}  # target -> backend module of this package
 
 
 class LanguageModel(Protocol):
@@ -29,6 +31,15 @@ class LanguageModel(Protocol):
 
     def forward(self, ids: list[int]) -> np.ndarray:
         """Append ``ids`` to the sequence; return float32 logits of shape (len(ids), vocab)."""
+
+    # Optional: ``forward_last(ids) -> (vocab,)``, the same but the last position's logits only, for
+    # runtimes that can skip the other rows (generation reads only the last); see ``last_logits``.
+
+
+def last_logits(lm: LanguageModel, ids: list[int]) -> np.ndarray:
+    """Append ``ids``; the last position's logits, through the backend's ``forward_last`` when it has one."""
+    fast = getattr(lm, "forward_last", None)
+    return fast(ids) if fast is not None else lm.forward(ids)[-1]
 
 
 def load(folder: Path, threads: int | None = None) -> LanguageModel:
@@ -69,7 +80,7 @@ def versions() -> dict:
     from importlib import metadata
 
     out = {"numpy": np.__version__}
-    for dist in ("onnxruntime", "executorch", "coremltools"):
+    for dist in ("onnxruntime", "executorch", "coremltools", "llama_cpp_python"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

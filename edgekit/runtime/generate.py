@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from . import LanguageModel
+from . import LanguageModel, last_logits
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,14 @@ def greedy(
     if max_new_tokens <= 0:
         raise ValueError(f"prompt of {len(prompt)} tokens leaves no room in the context of {lm.max_context}")
     t0 = time.perf_counter()
-    token = int(lm.forward(prompt)[-1].argmax())
+    token = int(last_logits(lm, prompt).argmax())
     prefill_s = time.perf_counter() - t0
     tokens, steps = [token], []
     if on_token:
         on_token(token)
     while len(tokens) < max_new_tokens and token not in stop:
         t = time.perf_counter()
-        token = int(lm.forward([token])[-1].argmax())
+        token = int(last_logits(lm, [token]).argmax())
         steps.append(time.perf_counter() - t)
         tokens.append(token)
         if on_token:
