@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 _KV_TYPES = {"f32": 0, "f16": 1}  # ggml_type codes of the KV cache
+_FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}  # llama_flash_attn_type
 _log: list[str] = []
 _callback = None  # the ctypes callback must outlive every call into llama.cpp
 
@@ -60,7 +61,8 @@ def _last_log_line() -> str:
 
 
 class LlamaCppLM:
-    def __init__(self, model_file: Path, *, max_context: int, kv_cache: str = "f16", threads: int | None = None):
+    def __init__(self, model_file: Path, *, max_context: int, kv_cache: str = "f16", flash_attn: str = "auto",
+                 threads: int | None = None):
         with native_log_on_error():
             lc = _llama_cpp()
             mparams = lc.llama_model_default_params()
@@ -73,6 +75,7 @@ class LlamaCppLM:
             cparams.n_seq_max = 1
             cparams.n_threads = cparams.n_threads_batch = threads or _cpu_count()
             cparams.type_k = cparams.type_v = _KV_TYPES[kv_cache]
+            cparams.flash_attn_type = _FLASH_ATTN[flash_attn]
             cparams.no_perf = True
             self.ctx = lc.llama_init_from_model(self.model, cparams)
             if not self.ctx:
@@ -146,5 +149,6 @@ def open_artifact(folder: Path, runtime: dict, threads: int | None) -> LlamaCppL
         folder / runtime["model_file"],
         max_context=runtime["max_context"],
         kv_cache=runtime.get("kv_cache", "f16"),
+        flash_attn=runtime.get("flash_attn", "auto"),
         threads=threads,
     )

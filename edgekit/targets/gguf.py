@@ -68,7 +68,10 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "max_context": max_context,
         "gguf_arch": _arch_name(gguf, source.model_type),
         "file_type": "ALL_F32" if recipe.scheme == "fp32" else _FTYPES[recipe.scheme],
+        # fp32 is the exact reference: float32 cache and no flash attention (llama.cpp's CPU kernel
+        # rounds Q to float16: |dlogit| 5e-3 on builtin:tiny instead of 1e-5); the rest: llama.cpp's defaults
         "kv_cache": "f32" if recipe.scheme == "fp32" else "f16",
+        "flash_attn": "off" if recipe.scheme == "fp32" else "auto",
         "tokenizer": tokenizer,
     }
 
@@ -121,7 +124,8 @@ def _write(gguf, source: ModelSource, model, path: Path) -> dict:
 
 def _hyperparameters(w, gguf, source: ModelSource, cfg) -> None:
     mt = source.model_type
-    w.add_name(Path(source.spec).name if source.spec != "builtin:tiny" else "edgekit-tiny")
+    # no general.name: llama.cpp keys per-token quirks on it (a name with "phi3" needs a "</s>" token);
+    # the manifest says where the model came from
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
     w.add_vocab_size(cfg.vocab_size)
     w.add_block_count(cfg.num_hidden_layers)

@@ -33,10 +33,9 @@ def test_architecture_exports_with_parity(arch, tiny_models, tmp_path, cli):
     assert parity["greedy_match_tokens"] == parity["greedy_total_tokens"] > 0
     runtime = manifest["runtime"]
     assert runtime["max_context"] == int(CONTEXT) and runtime["kv_cache"] == "f32"
-    assert runtime["tokenizer"] == {"model": "gpt2", "pre": "gpt-2", "tokens": runtime["tokenizer"]["tokens"], "matches_hf": True}
-    assert [f["path"] for f in manifest["files"]] == ["model.gguf", "tokenizer.json", "tokenizer_config.json"] or (
-        "model.gguf" in [f["path"] for f in manifest["files"]]
-    )
+    assert runtime["tokenizer"]["model"] == "gpt2" and runtime["tokenizer"]["pre"] == "gpt-2"
+    assert runtime["tokenizer"]["matches_hf"]  # llama.cpp's own tokenization of sample text equals HF's
+    assert "model.gguf" in [f["path"] for f in manifest["files"]]
 
     r = cli("run", out, "--prompt", "Once upon a time", "--max-new-tokens", "8")
     assert r.code == 0, r.err
@@ -88,8 +87,11 @@ def test_quantized_files_hold_llama_cpp_types(tiny_exports, cli):
         meta = report["metadata"]
         assert meta["general.architecture"] == "llama" and meta["llama.block_count"] == 4
         assert meta["tokenizer.ggml.model"] == "gpt2" and meta["tokenizer.ggml.pre"] == "gpt-2"
-        assert "output.weight" not in report.get("tensor_names", [])  # tied head: token_embd serves both
     assert json.loads(cli("inspect", tiny_exports["q4_0"].path, "--json").out)["weights"]["q4_0"]["bits"] == 4.5
+    from gguf import GGUFReader
+
+    names = {t.name for t in GGUFReader(str(tiny_exports["fp32"].path / "model.gguf")).tensors}
+    assert "token_embd.weight" in names and "output.weight" not in names  # tied head: token_embd serves both
     r = cli("inspect", tiny_exports["q4_k_m"].path)
     assert r.code == 0 and "metadata" in r.out and "q4_k" in r.out
 
