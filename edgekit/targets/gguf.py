@@ -211,7 +211,11 @@ def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
     added = {t["id"]: t for t in spec.get("added_tokens", [])}
     for i, t in added.items():
         vocab[t["content"]] = i
-    size = max(cfg.vocab_size, max(vocab.values()) + 1)
+    size = cfg.vocab_size  # the embedding's rows; a model may have more than its tokenizer uses
+    if max(vocab.values()) >= size:
+        raise EdgekitError(
+            f"the tokenizer of {source.spec} has ids up to {max(vocab.values())}, past the model's vocab_size {size}"
+        )
     tokens = [f"[PAD{i}]" for i in range(size)]
     types = [gguf.TokenType.UNUSED] * size
     for text, i in vocab.items():

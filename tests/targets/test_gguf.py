@@ -176,3 +176,17 @@ def test_llama3_rope_scaling_is_written_as_frequency_factors(tiny_models, tmp_pa
     r = cli("export", model, "-t", "gguf", "--max-context", CONTEXT, "-o", tmp_path / "out", "--json")
     assert r.code == 0, r.err
     assert json.loads(r.out)["parity"]["max_abs_logit_diff"] < 1e-3
+
+
+def test_sentencepiece_tokenizer_is_written_as_llama_vocabulary(tmp_path, cli):
+    """A Llama-2/Gemma-style tokenizer (▁, byte fallback) becomes llama.cpp's SPM vocabulary, and
+    llama.cpp tokenizes as HF does."""
+    from edgekit.synthetic import make_model
+
+    model = make_model("gemma", tmp_path / "gemma-spm", spm=True)
+    r = cli("export", model, "-t", "gguf", "--max-context", CONTEXT, "-o", tmp_path / "out", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    tokenizer = manifest["runtime"]["tokenizer"]
+    assert (tokenizer["model"], tokenizer["matches_hf"]) == ("llama", True)
+    assert manifest["parity"]["passed"] and manifest["parity"]["max_abs_logit_diff"] < 1e-3
