@@ -24,8 +24,8 @@ if [ "$(cat "$marker" 2>/dev/null)" = "$version-$key" ] &&
 fi
 wheel=$(ls "$dir"/llama_cpp_python-*.whl 2>/dev/null | head -1 || true)
 if [ -z "$wheel" ]; then
-  command -v cmake >/dev/null && command -v c++ >/dev/null ||
-    { echo "llama_cpp.sh: building llama-cpp-python needs cmake and a C++ compiler" >&2; exit 1; }
+  command -v c++ >/dev/null ||  # (cmake: the system's, else scikit-build-core fetches one from PyPI)
+    { echo "llama_cpp.sh: building llama-cpp-python needs a C++ compiler" >&2; exit 1; }
   echo "setup: building llama-cpp-python $version for this CPU (once; several minutes on 2 cores)" >&2
   mkdir -p "$dir"
   tmp=$(mktemp -d "$dir/.build.XXXXXX")
