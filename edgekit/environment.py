@@ -7,7 +7,10 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-TOOLCHAIN = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-genai", "executorch", "torchao", "coremltools")
+TOOLCHAIN = (
+    "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-genai", "executorch",
+    "torchao", "coremltools", "gguf", "llama_cpp_python",
+)
 
 
 def versions() -> dict[str, str]:

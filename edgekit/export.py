@@ -82,7 +82,11 @@ def export(
         elif parity:
             artifact.write_manifest(tmp, manifest)  # the runtime opens the artifact from its manifest
             with stage("parity"):
-                manifest["parity"] = _parity(source, tokenizer, runtime_load(tmp), rec)
+                try:
+                    lm = runtime_load(tmp)
+                except ValueError as e:  # the backend's own words on why the runtime refused the file
+                    raise EdgekitError(f"the exported {target} artifact does not load: {e}") from None
+                manifest["parity"] = _parity(source, tokenizer, lm, rec)
         else:
             manifest["parity"] = {"passed": None, "skipped": True}
         manifest["export"]["stages"] = stages

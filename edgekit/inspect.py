@@ -2,7 +2,8 @@
 
 Every target answers with the same keys where it can: ``inputs``/``outputs`` (and ``states``) as
 name, shape and dtype; ``ops`` (op type -> count); ``weights`` (stored type -> bits, tensors,
-elements, bytes); plus what is particular to it (ExecuTorch: ``delegation``).
+elements, bytes); plus what is particular to it (ExecuTorch: ``delegation``; GGUF: ``metadata``, the
+file's key/values, where a GGUF has no graph inputs, outputs or ops).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def show(report: dict) -> None:
     rows = [(k, report[k]) for k in head]
     rows.append(("size", f"{report['size_bytes'] / 1e6:.2f} MB"))
     output.table(None, ("", ""), rows)
+    if report.get("metadata"):
+        output.table("metadata", ("key", "value"), list(report["metadata"].items()))
     for kind in ("inputs", "outputs", "states"):
         if report.get(kind):
             output.table(kind, ("name", "shape", "dtype"), [(f["name"], _shape(f["shape"]), f["dtype"]) for f in report[kind]])

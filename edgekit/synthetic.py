@@ -42,6 +42,24 @@ def make_tokenizer(folder: Path) -> int:
     return tok.get_vocab_size()
 
 
+def make_spm_tokenizer(folder: Path) -> int:
+    """A SentencePiece-style BPE tokenizer (``▁`` for spaces, byte fallback, <unk>/<s>/</s>) like
+    Llama 2's and Gemma's, saved as a fast HF tokenizer; returns its vocab size."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>", fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    special = ["<unk>", "<s>", "</s>", *(f"<0x{i:02X}>" for i in range(256))]
+    tok.train_from_iterator(SENTENCES * 20, trainers.BpeTrainer(vocab_size=600, special_tokens=special))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    fast.save_pretrained(folder)
+    return tok.get_vocab_size()
+
+
 # SmolLM2-135M's shape (hidden 576, 30 layers, 9 heads, 3 KV heads, vocab 49152): the benchmark model
 SMOLLM_135M = dict(
     hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
@@ -49,18 +67,20 @@ SMOLLM_135M = dict(
 )
 
 
-def make_model(arch: str, folder: Path, *, seed: int = 0, **overrides) -> Path:
+def make_model(arch: str, folder: Path, *, seed: int = 0, spm: bool = False, **overrides) -> Path:
     """Save a random checkpoint of ``arch`` (safetensors + tokenizer) into ``folder``.
 
-    ``overrides`` replace the tiny table's config values (e.g. ``**SMOLLM_135M``).
+    ``spm``: a SentencePiece-style tokenizer instead of the byte-level one. ``overrides`` replace
+    the tiny table's config values (e.g. ``**SMOLLM_135M``).
     """
     import torch
     import transformers
 
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = make_tokenizer(folder)
+    vocab = make_spm_tokenizer(folder) if spm else make_tokenizer(folder)
     cls_name, kwargs = ARCHITECTURES[arch]
-    kwargs = {"vocab_size": vocab, "bos_token_id": 0, "eos_token_id": 0, **kwargs, **overrides}
+    special = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0} if spm else {"bos_token_id": 0, "eos_token_id": 0}
+    kwargs = {"vocab_size": vocab, **special, **kwargs, **overrides}
     config = getattr(transformers, cls_name)(**kwargs)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config)

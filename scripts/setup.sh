@@ -10,4 +10,11 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first, pinned, so nothing below pulls a different build of it
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[test]"
+# llama-cpp-python (the gguf target) before the rest, from a wheel built for this CPU (see llama_cpp.sh)
+extras=test
+if bash scripts/llama_cpp.sh .venv/bin/python; then
+  extras=test,gguf
+else
+  echo "setup: llama-cpp-python could not be built; the gguf target and its tests are unavailable" >&2
+fi
+.venv/bin/python -m pip install -q -e ".[$extras]"

@@ -15,7 +15,9 @@ from typing import Protocol
 import numpy as np
 
 MANIFEST = "edgekit.json"
-BACKENDS = {"onnx": ".onnx", "executorch": ".executorch", "coreml": ".coreml"}  # target -> backend module of this package
+BACKENDS = {
+    "onnx": ".onnx", "executorch": ".executorch", "coreml": ".coreml", "gguf": ".llamacpp",
+}  # target -> backend module of this package
 
 
 class LanguageModel(Protocol):
@@ -72,7 +74,7 @@ def versions() -> dict:
     from importlib import metadata
 
     out = {"numpy": np.__version__}
-    for dist in ("onnxruntime", "executorch", "coremltools"):
+    for dist in ("onnxruntime", "executorch", "coremltools", "llama_cpp_python"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

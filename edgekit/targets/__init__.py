@@ -20,6 +20,7 @@ MODULES = {
     "onnx": "edgekit.targets.onnx",
     "executorch": "edgekit.targets.executorch",
     "coreml": "edgekit.targets.coreml",
+    "gguf": "edgekit.targets.gguf",
 }
 
 # target -> (sys.platform its runtime needs, that system's name, where else to run it)

@@ -47,6 +47,17 @@ def test_inspect_coreml(cli, tiny_artifacts):
     assert r.code == 0 and "states" in r.out and "k_cache" in r.out and "1 x 1..128" in r.out
 
 
+def test_inspect_gguf(cli, tiny_artifacts):
+    pytest.importorskip("llama_cpp")
+    path = tiny_artifacts("qwen2", "gguf", "q8_0")
+    report = _inspect(cli, path)
+    assert report["target"] == "gguf" and report["recipe"] == "q8_0"
+    assert report["metadata"]["general.architecture"] == "qwen2" and report["metadata"]["tokenizer.ggml.model"] == "gpt2"
+    assert report["weights"]["q8_0"]["bits"] == 8.5 and report["weights"]["f32"]["tensors"] > 0  # norms, biases
+    r = cli("inspect", path)
+    assert r.code == 0 and "metadata" in r.out and "qwen2.block_count" in r.out and "q8_0" in r.out
+
+
 def test_inspect_needs_an_artifact(cli, tmp_path):
     r = cli("inspect", tmp_path)
     assert r.code == 2 and "not an edgekit artifact" in r.err

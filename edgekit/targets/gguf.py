@@ -1,0 +1,359 @@
+"""GGUF target: llama.cpp's file format, written with the ``gguf`` package, quantized by llama.cpp.
+
+The HF model (loaded as every target loads it) is written as a float32 GGUF: tensor names from the
+gguf package's own maps (``get_tensor_name_map``), the hyper-parameters and the tokenizer llama.cpp
+reads, and llama.cpp's conventions (Q/K rows permuted for its rotary layout on the llama
+architecture, Gemma's norms as 1 + w, GPT-2's Conv1D weights transposed, no ``output.weight`` when
+the head is tied to the embedding). Every recipe but fp32 then runs llama.cpp's own quantizer
+(``llama_model_quantize``, default parameters) on that file and removes it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+from edgekit.recipes import Recipe
+from edgekit.source import ModelSource
+
+SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2")
+MODEL_FILE = "model.gguf"
+DEFAULT_MAX_CONTEXT = 2048
+
+# HF model_type -> gguf MODEL_ARCH member (Mistral's dense models are llama.cpp's llama architecture)
+_ARCH = {"llama": "LLAMA", "mistral": "LLAMA", "qwen2": "QWEN2", "qwen3": "QWEN3", "phi3": "PHI3",
+         "gemma": "GEMMA", "gpt2": "GPT2"}
+_PERMUTED_QK = ("llama", "mistral")  # llama.cpp's llama graph rotates interleaved pairs: permute Q/K rows
+# recipe scheme -> llama.cpp file type (llama_ftype) made by its quantizer
+_FTYPES = {"fp16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "int8": "MOSTLY_Q8_0", "q4_0": "MOSTLY_Q4_0",
+           "int4": "MOSTLY_Q4_0", "q4_k_m": "MOSTLY_Q4_K_M"}
+# tokenizer.json split regexes of byte-level BPE tokenizers -> llama.cpp's pre-tokenizer of the same rule
+_SPLIT_PRE = {
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "qwen2",
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "llama-bpe",
+}
+_SKIPPED = ("rotary_emb.inv_freq", ".attn.bias", ".attn.masked_bias")  # buffers, not weights
+
+
+def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
+    gguf, llama_cpp = _packages()
+    import torch
+
+    from edgekit.export import model_context
+    from edgekit.targets.decoder import cache_length, load_model
+
+    limit = model_context(source.path)
+    final = folder / MODEL_FILE
+    written = final if recipe.scheme == "fp32" else folder / ".model.f32.gguf"
+    try:
+        with stage("load"):
+            model = load_model(source, torch.float32)
+            max_context = cache_length(model.config, min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit))
+        with stage("write gguf"):
+            tokenizer = _write(gguf, source, model, written)
+            del model
+        if recipe.scheme != "fp32":
+            with stage(f"quantize {recipe.name}"):
+                _quantize(llama_cpp, written, final, _FTYPES[recipe.scheme])
+        with stage("tokenizer check"):
+            tokenizer["matches_hf"] = _tokenizer_matches(source, final)
+    finally:
+        if written != final:
+            written.unlink(missing_ok=True)
+    return {
+        "model_file": MODEL_FILE,
+        "runtime": "llama.cpp",
+        "max_context": max_context,
+        "gguf_arch": _arch_name(gguf, source.model_type),
+        "file_type": "ALL_F32" if recipe.scheme == "fp32" else _FTYPES[recipe.scheme],
+        # fp32 is the exact reference: float32 cache and no flash attention (llama.cpp's CPU kernel
+        # rounds Q to float16: |dlogit| 5e-3 on builtin:tiny instead of 1e-5); the rest: llama.cpp's defaults
+        "kv_cache": "f32" if recipe.scheme == "fp32" else "f16",
+        "flash_attn": "off" if recipe.scheme == "fp32" else "auto",
+        "tokenizer": tokenizer,
+    }
+
+
+def _packages():
+    try:
+        import gguf
+        import llama_cpp
+    except ImportError as e:
+        raise EdgekitError(
+            f"the gguf target needs the gguf package and llama-cpp-python: bash scripts/setup.sh ({e})"
+        ) from None
+    return gguf, llama_cpp
+
+
+def _arch_name(gguf, model_type: str) -> str:
+    return gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH[_ARCH[model_type]]]
+
+
+# ---------------------------------------------------------------- writing the float32 GGUF
+
+
+def _write(gguf, source: ModelSource, model, path: Path) -> dict:
+    """Write ``model`` as a float32 GGUF at ``path``; returns what was written about the tokenizer."""
+    cfg = model.config
+    arch = _ARCH[source.model_type]
+    writer = gguf.GGUFWriter(str(path), _arch_name(gguf, source.model_type))
+    _hyperparameters(writer, gguf, source, cfg)
+    tokenizer = _tokenizer(writer, gguf, source, cfg)
+    n_layers = cfg.num_hidden_layers
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH[arch], n_layers)
+    tied = bool(getattr(cfg, "tie_word_embeddings", False))
+    for name, tensor in model.state_dict().items():
+        if name.endswith(_SKIPPED) or (tied and name == "lm_head.weight"):
+            continue
+        gguf_name = names.get_name(name, try_suffixes=(".weight", ".bias"))
+        if gguf_name is None:
+            raise EdgekitError(f"no GGUF tensor name for {name} of {source.spec} ({source.model_type})")
+        writer.add_tensor(gguf_name, _convert(source.model_type, cfg, name, tensor.float().numpy()))
+    for name, factors in _rope_freqs(source, cfg).items():
+        writer.add_tensor(name, factors)
+    try:
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+    finally:
+        writer.close()
+    return tokenizer
+
+
+def _hyperparameters(w, gguf, source: ModelSource, cfg) -> None:
+    mt = source.model_type
+    # no general.name: llama.cpp keys per-token quirks on it (a name with "phi3" needs a "</s>" token);
+    # the manifest says where the model came from
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_vocab_size(cfg.vocab_size)
+    w.add_block_count(cfg.num_hidden_layers)
+    if mt == "gpt2":
+        w.add_context_length(cfg.n_positions)
+        w.add_embedding_length(cfg.n_embd)
+        w.add_feed_forward_length(cfg.n_inner or 4 * cfg.n_embd)
+        w.add_head_count(cfg.n_head)
+        w.add_head_count_kv(cfg.n_head)
+        w.add_layer_norm_eps(cfg.layer_norm_epsilon)
+        return
+    heads = cfg.num_attention_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_head_count(heads)
+    w.add_head_count_kv(getattr(cfg, "num_key_value_heads", None) or heads)
+    w.add_key_length(head_dim)
+    w.add_value_length(head_dim)
+    w.add_rope_dimension_count(int(head_dim * (getattr(cfg, "partial_rotary_factor", None) or 1.0)))
+    w.add_rope_freq_base(float(getattr(cfg, "rope_theta", 10000.0)))
+    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    scaling = _rope_scaling(source, cfg)
+    if scaling == "linear":
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(float(cfg.rope_scaling["factor"]))
+
+
+def _rope_scaling(source: ModelSource, cfg) -> str:
+    """The checkpoint's rope scaling, when llama.cpp can reproduce it: default, linear, or llama3
+    (as per-frequency factors, on the llama architecture). Others are refused."""
+    rs = getattr(cfg, "rope_scaling", None) or {}
+    kind = rs.get("rope_type") or rs.get("type") or "default"
+    if kind in ("default", "linear") or (kind == "llama3" and source.model_type in _PERMUTED_QK):
+        return kind
+    raise EdgekitError(f"{source.spec} uses '{kind}' rope scaling, which the gguf target does not write")
+
+
+def _rope_freqs(source: ModelSource, cfg) -> dict:
+    """llama3 rope scaling as llama.cpp's ``rope_freqs`` tensor: per frequency, base / scaled."""
+    if _rope_scaling(source, cfg) != "llama3":
+        return {}
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    scaled, _ = ROPE_INIT_FUNCTIONS["llama3"](cfg, "cpu")
+    base, _ = ROPE_INIT_FUNCTIONS["default"](cfg, "cpu")
+    return {"rope_freqs.weight": (base / scaled).float().numpy()}
+
+
+def _convert(model_type: str, cfg, name: str, w):
+    """An HF tensor in llama.cpp's convention for its architecture."""
+    if model_type in _PERMUTED_QK and name.endswith(("q_proj.weight", "q_proj.bias", "k_proj.weight", "k_proj.bias")):
+        heads = cfg.num_attention_heads if ".q_proj." in name else (cfg.num_key_value_heads or cfg.num_attention_heads)
+        w = w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+    elif model_type == "gemma" and name.endswith("norm.weight"):
+        w = w + 1.0  # HF Gemma's RMSNorm scales by (1 + w); llama.cpp's by w
+    elif model_type == "gpt2" and name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
+        w = w.T  # HF GPT-2 keeps these as Conv1D (in, out)
+    import numpy as np
+
+    return np.ascontiguousarray(w, dtype=np.float32)
+
+
+# ---------------------------------------------------------------- tokenizer
+
+
+def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
+    """The HF fast tokenizer as llama.cpp's vocabulary: byte-level BPE as ``gpt2`` (tokens, merges
+    and the pre-tokenizer of the same splitting rule), SentencePiece-style BPE (byte fallback) as
+    ``llama``. The runner feeds token ids and never tokenizes; this makes the file whole for llama.cpp."""
+    from transformers import AutoTokenizer
+
+    try:
+        hf = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
+        spec = json.loads(hf.backend_tokenizer.to_str())
+    except (OSError, ValueError, AttributeError) as e:
+        raise EdgekitError(f"{source.spec} has no usable fast tokenizer: {str(e).splitlines()[0]}") from None
+    model = spec["model"]
+    if model.get("type") != "BPE":
+        raise EdgekitError(f"{source.spec} has a {model.get('type')} tokenizer; the gguf target writes BPE tokenizers")
+    vocab = dict(model["vocab"])
+    added = {t["id"]: t for t in spec.get("added_tokens", [])}
+    for i, t in added.items():
+        vocab[t["content"]] = i
+    size = cfg.vocab_size  # the embedding's rows; a model may have more than its tokenizer uses
+    if max(vocab.values()) >= size:
+        raise EdgekitError(
+            f"the tokenizer of {source.spec} has ids up to {max(vocab.values())}, past the model's vocab_size {size}"
+        )
+    tokens = [f"[PAD{i}]" for i in range(size)]
+    types = [gguf.TokenType.UNUSED] * size
+    for text, i in vocab.items():
+        tokens[i] = text
+        types[i] = gguf.TokenType.NORMAL
+    for i, t in added.items():
+        types[i] = gguf.TokenType.CONTROL if t.get("special") else gguf.TokenType.USER_DEFINED
+    spm = bool(model.get("byte_fallback"))
+    if spm:
+        kind, pre = "llama", None
+        for i, text in enumerate(tokens):
+            if len(text) == 6 and text.startswith("<0x") and text.endswith(">"):
+                types[i] = gguf.TokenType.BYTE
+        if model.get("unk_token") in vocab:
+            types[vocab[model["unk_token"]]] = gguf.TokenType.UNKNOWN
+            w.add_unk_token_id(vocab[model["unk_token"]])
+        w.add_tokenizer_model(kind)
+        w.add_tokenizer_pre("default")
+        w.add_token_list(tokens)
+        w.add_token_scores([-float(i) for i in range(size)])  # SentencePiece BPE ranks merges by id order
+        w.add_token_types(types)
+    else:
+        kind, pre = "gpt2", _pre_tokenizer(spec)
+        merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
+        w.add_tokenizer_model(kind)
+        w.add_tokenizer_pre(pre)
+        w.add_token_list(tokens)
+        w.add_token_types(types)
+        w.add_token_merges(merges)
+    special = {}
+    for key in ("bos", "eos", "pad"):
+        token_id = getattr(hf, f"{key}_token_id", None)
+        if token_id is not None:
+            getattr(w, f"add_{key}_token_id")(token_id)
+            special[key] = token_id
+    plain, full = hf("a", add_special_tokens=False).input_ids, hf("a").input_ids  # what the tokenizer adds
+    n = len(plain)
+    w.add_add_bos_token(len(full) > n and full[0] == special.get("bos") and full[1 : n + 1] == plain)
+    w.add_add_eos_token(len(full) > n and full[-1] == special.get("eos") and full[-n - 1 : -1] == plain)
+    return {"model": kind, "pre": pre or "default", "tokens": size}
+
+
+def _pre_tokenizer(spec: dict) -> str:
+    """llama.cpp's name for the tokenizer's pre-tokenization, or ``default`` when it has none that
+    matches (the export then records that llama.cpp's own tokenization may differ)."""
+    pre = spec.get("pre_tokenizer") or {}
+    parts = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    kinds = [p.get("type") for p in parts]
+    if kinds == ["ByteLevel"] and parts[0].get("use_regex", True):
+        return "gpt-2"
+    if kinds == ["Digits", "ByteLevel"] and parts[0].get("individual_digits") and parts[1].get("use_regex", True):
+        return "smollm"
+    if kinds == ["Split", "ByteLevel"] and not parts[1].get("use_regex", True):
+        return _SPLIT_PRE.get(parts[0].get("pattern", {}).get("Regex"), "default")
+    return "default"
+
+
+def _tokenizer_matches(source: ModelSource, path: Path) -> bool:
+    """Whether llama.cpp tokenizes sample text (the parity prompts, a slice of the evaluation text)
+    to the same ids as the HF tokenizer, reading only the vocabulary of the written file."""
+    from transformers import AutoTokenizer
+
+    from edgekit.data import eval_text
+    from edgekit.parity import PROMPTS
+    from edgekit.runtime.llamacpp import native_log_on_error
+
+    hf = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
+    texts = [*PROMPTS, eval_text()[:2000]]
+    with native_log_on_error():
+        import llama_cpp as lc
+
+        params = lc.llama_model_default_params()
+        params.vocab_only = True
+        model = lc.llama_model_load_from_file(str(path).encode(), params)
+        if not model:
+            raise EdgekitError(f"llama.cpp cannot read the vocabulary of the written {path.name}")
+        try:
+            vocab = lc.llama_model_get_vocab(model)
+            for text in texts:
+                want = hf(text, add_special_tokens=False).input_ids
+                data = text.encode()
+                buf = (lc.llama_token * (len(data) + 8))()
+                n = lc.llama_tokenize(vocab, data, len(data), buf, len(buf), False, False)
+                if list(buf[: max(n, 0)]) != want:
+                    return False
+        finally:
+            lc.llama_model_free(model)
+    return True
+
+
+# ---------------------------------------------------------------- quantization
+
+
+def _quantize(llama_cpp, src: Path, dst: Path, ftype: str) -> None:
+    from edgekit.runtime.llamacpp import native_log_on_error
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_{ftype}")
+    with native_log_on_error():
+        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+        if rc != 0:
+            raise EdgekitError(f"llama.cpp's quantizer failed ({ftype}, code {rc})")
+
+
+# ---------------------------------------------------------------- inspect
+
+
+def inspect(folder: Path, runtime: dict) -> dict:
+    """The GGUF's metadata (hyper-parameters, tokenizer, file type) and its tensors by stored type."""
+    try:
+        from gguf import GGUFReader, GGUFValueType
+    except ImportError as e:
+        raise EdgekitError(f"inspecting a gguf artifact needs the gguf package ({e})") from None
+    path = folder / runtime["model_file"]
+    try:
+        reader = GGUFReader(str(path))
+    except (OSError, ValueError) as e:  # a missing, truncated or foreign file
+        raise EdgekitError(f"cannot read {path}: {str(e).strip().splitlines()[0]}") from None
+    metadata = {}
+    for field in reader.fields.values():
+        name = field.name
+        if name.startswith("GGUF.") or name == "tokenizer.chat_template":
+            continue
+        if field.types and field.types[0] == GGUFValueType.ARRAY:
+            metadata[name] = f"[{len(field.data)} items]"
+        else:
+            metadata[name] = field.contents()
+    weights: dict[str, dict] = {}
+    for t in reader.tensors:
+        dtype = t.tensor_type.name.lower()
+        entry = weights.setdefault(dtype, {"bits": None, "tensors": 0, "elements": 0, "bytes": 0})
+        entry["tensors"] += 1
+        entry["elements"] += int(t.n_elements)
+        entry["bytes"] += int(t.n_bytes)
+    for entry in weights.values():  # bits per weight, block scales included (q4_0: 4.5)
+        entry["bits"] = round(8 * entry["bytes"] / entry["elements"], 2) if entry["elements"] else None
+    return {
+        "metadata": metadata,
+        "weights": dict(sorted(weights.items(), key=lambda kv: -kv[1]["bytes"])),
+        "tensors": len(reader.tensors),
+    }
