@@ -33,7 +33,7 @@ from edgekit import recipes
 from edgekit.config import known_keys, relative_to, string_list, typed
 from edgekit.errors import EdgekitError
 from edgekit.output import fmt
-from edgekit.profile.metrics import METRICS
+from edgekit.profile.metrics import METRICS, is_emulated
 from edgekit.report.results import key
 from edgekit.sweep import SweepConfig, load_config
 
@@ -213,6 +213,9 @@ def evaluate(results: list[dict], rules_for: Callable[[str, str], Rules]) -> lis
                 verdicts.append(Verdict(k, "parity", None, "parity was not checked at export"))
         for limit in rules.limits:
             m = r["metrics"].get(limit.metric) or {}
+            if is_emulated(m):
+                verdicts.append(Verdict(k, limit.name, None, f"{limit.metric} is an emulator's figure on {k[3]}: not judged"))
+                continue
             passed, message = limit.judge(m.get("value"), m.get("unit", METRICS[limit.metric][0]))
             verdicts.append(Verdict(k, limit.name, passed, message))
     return verdicts
