@@ -176,11 +176,19 @@ def _scope(name: str, sweep: SweepConfig, where: str) -> str:
 
 
 def preflight(config: CheckConfig) -> list[dict]:
-    """What can be known bad before any work: every model resolves and suits its targets; the baseline
-    loads. Returns the baseline results (empty without one)."""
+    """What can be known bad before any work: every model resolves and suits its targets; every device
+    is set up on this machine (the emulated arm64 one's userland); the baseline loads. Returns the
+    baseline results (empty without one)."""
     from edgekit import targets
+    from edgekit.devices import connect
     from edgekit.report.results import load_results
     from edgekit.source import resolve
+
+    for device in config.sweep.devices:
+        try:
+            connect(device)  # nothing is reached yet: a transport only checks what it needs here
+        except EdgekitError as e:
+            raise EdgekitError(f"{config.sweep.file}: {e}") from None
 
     for model in config.sweep.models:
         for target in dict.fromkeys(r.target for r in config.sweep.recipes):

@@ -63,6 +63,11 @@ def test_profile_before_setup_says_what_to_run(cli, tmp_path, monkeypatch, tiny_
     r = cli("profile", tiny_int4, "--device", "arm64-emulated", *SMALL)
     assert r.code == 2 and "run `edgekit devices setup arm64-emulated` once" in r.err, r.err
     assert not (tmp_path / "userlands").exists()
+    config = tmp_path / "edgekit.toml"
+    config.write_text('models = ["builtin:tiny"]\ndevices = ["arm64-emulated"]\n[recipes]\nonnx = ["int4"]\n')
+    r = cli("check", config)
+    assert r.code == 2 and "edgekit.toml: device arm64-emulated: no arm64 userland" in r.err
+    assert not (tmp_path / "results").exists()  # refused before anything ran
     r = cli("devices", "--check", "--json")
     row = next(x for x in json.loads(r.out) if x["name"] == "arm64-emulated")
     assert "edgekit devices setup arm64-emulated" in row["status"]
