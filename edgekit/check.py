@@ -33,7 +33,7 @@ from edgekit import recipes
 from edgekit.config import known_keys, relative_to, string_list, typed
 from edgekit.errors import EdgekitError
 from edgekit.output import fmt
-from edgekit.profile.metrics import METRICS
+from edgekit.profile.metrics import METRICS, is_emulated
 from edgekit.report.results import key
 from edgekit.sweep import SweepConfig, load_config
 
@@ -176,11 +176,19 @@ def _scope(name: str, sweep: SweepConfig, where: str) -> str:
 
 
 def preflight(config: CheckConfig) -> list[dict]:
-    """What can be known bad before any work: every model resolves and suits its targets; the baseline
-    loads. Returns the baseline results (empty without one)."""
+    """What can be known bad before any work: every model resolves and suits its targets; every device
+    is set up on this machine (the emulated arm64 one's userland); the baseline loads. Returns the
+    baseline results (empty without one)."""
     from edgekit import targets
+    from edgekit.devices import connect
     from edgekit.report.results import load_results
     from edgekit.source import resolve
+
+    for device in config.sweep.devices:
+        try:
+            connect(device)  # nothing is reached yet: a transport only checks what it needs here
+        except EdgekitError as e:
+            raise EdgekitError(f"{config.sweep.file}: {e}") from None
 
     for model in config.sweep.models:
         for target in dict.fromkeys(r.target for r in config.sweep.recipes):
@@ -213,6 +221,9 @@ def evaluate(results: list[dict], rules_for: Callable[[str, str], Rules]) -> lis
                 verdicts.append(Verdict(k, "parity", None, "parity was not checked at export"))
         for limit in rules.limits:
             m = r["metrics"].get(limit.metric) or {}
+            if is_emulated(m):
+                verdicts.append(Verdict(k, limit.name, None, f"{limit.metric} is an emulator's figure on {k[3]}: not judged"))
+                continue
             passed, message = limit.judge(m.get("value"), m.get("unit", METRICS[limit.metric][0]))
             verdicts.append(Verdict(k, limit.name, passed, message))
     return verdicts

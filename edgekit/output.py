@@ -101,12 +101,19 @@ def fmt(value) -> str:
 
 def metrics_table(result: dict) -> None:
     """The figures of one result: median, spread and unit of every metric."""
+    from edgekit.profile.metrics import is_emulated
+
     a, d = result["artifact"], result["device"]
     rows = []
+    hidden = [name for name, m in result["metrics"].items() if is_emulated(m)]
     for name, m in result["metrics"].items():
+        if name in hidden:
+            continue
         spread = f"{fmt(m['min'])} .. {fmt(m['max'])}" if len(m["samples"]) > 1 else ""
         direction = "higher is better" if m["higher_is_better"] else "lower is better"
         rows.append((name, fmt(m["value"]), m["unit"], spread, len(m["samples"]), direction))
     status = "" if result["complete"] else " (INCOMPLETE)"
     table(f"{a['name']} ({a['target']} {a['recipe']}) on {d['name']}{status}",
           ("metric", "median", "unit", "min .. max", "n", ""), rows)
+    if hidden:
+        note(f"{d['name']} is emulated: {', '.join(hidden)} are the emulator's figures, kept in the result JSON only")

@@ -21,8 +21,9 @@ app = typer.Typer(
 )
 
 
-def command(name: str):
-    """Register a command; Ctrl-C inside it becomes a one-line error (typer would swallow it)."""
+def command(name: str, group: typer.Typer | None = None):
+    """Register a command (on ``group``, a command group, or the top level); Ctrl-C inside it becomes a
+    one-line error (typer would swallow it)."""
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -32,7 +33,7 @@ def command(name: str):
             except KeyboardInterrupt:
                 raise EdgekitError("interrupted; nothing half-written was left behind") from None
 
-        app.command(name)(wrapper)
+        (group or app).command(name)(wrapper)
         return fn
 
     return decorate

@@ -4,15 +4,22 @@ from typing import Annotated
 
 import typer
 
-from edgekit.cli import command
+from edgekit.cli import app, command
+
+group = typer.Typer(rich_markup_mode=None)
+app.add_typer(group, name="devices")
 
 
-@command("devices")
+@group.callback(invoke_without_command=True)
 def devices(
+    ctx: typer.Context,
     check: Annotated[bool, typer.Option("--check", help="ask each device whether it answers")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
-    """List device profiles (local and profiles/*.yaml), and with --check whether each answers."""
+    """List device profiles (local and profiles/*.yaml), and with --check whether each answers;
+    `edgekit devices setup NAME` prepares what a device needs once on this machine."""
+    if ctx.invoked_subcommand is not None:
+        return
     from edgekit import output
     from edgekit.devices import connect, load_profile, shipped
     from edgekit.devices.process import DeviceError
@@ -42,3 +49,26 @@ def devices(
     else:
         output.table("devices", ("name", "transport", "description", "status"),
                      [(r["name"], r["transport"], r["description"], r["status"]) for r in rows])
+
+
+@command("setup", group=group)
+def setup(
+    device: Annotated[str, typer.Argument(help="device name (see `edgekit devices`) or profile file")],
+    force: Annotated[bool, typer.Option("--force", help="build it again even if it is there")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print what was set up as JSON")] = False,
+) -> None:
+    """Prepare what a device needs once on this machine: for arm64-emulated (transport qemu), an arm64
+    userland with python, numpy and onnxruntime (downloaded once, no root)."""
+    from edgekit import output
+    from edgekit.devices import load_profile, setup as run_setup
+
+    done = run_setup(load_profile(device), output.note, force)
+    if json_out:
+        output.emit_json(done)
+        return
+    output.note(
+        f"{device}: userland in {done['folder']}: python {done['python']} ({done['machine']}), "
+        + ", ".join(f"{k} {v}" for k, v in done["wheels"].items())
+        + f"; downloaded {done['download_bytes'] / 1e6:.1f} MB, {done['unpacked_bytes'] / 1e6:.0f} MB on disk"
+        + (f", built in {done['setup_s']:.0f} s" if done["built"] else "")
+    )

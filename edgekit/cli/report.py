@@ -15,11 +15,13 @@ def report(
     results: Annotated[list[Path], typer.Argument(help="result files or folders")],
     format: Annotated[str, typer.Option("--format", "-f", help="table, md, csv, json, junit or html")] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
+    emulated: Annotated[bool, typer.Option("--emulated", help="show emulated devices' timings too (left out by default)")] = False,
 ) -> None:
     """Every result: speed, memory, size and accuracy per model, target, recipe and device.
 
     junit: a test case per result for its completion and its export's parity check; html: one
-    self-contained page with a summary, speed/size and speed/accuracy plots and the table."""
+    self-contained page with a summary, speed/size and speed/accuracy plots and the table. An emulated
+    device's (arm64-emulated) timings and memory are the emulator's: left out unless --emulated."""
     import sys
 
     from edgekit import output as out
@@ -33,15 +35,15 @@ def report(
     if format == "table":
         if output is not None:
             raise EdgekitError("--format table prints to the terminal; use md, csv or json with --output")
-        out.table(f"{len(loaded)} result(s)", *formats.text_table(loaded))
+        out.table(f"{len(loaded)} result(s)", *formats.text_table(loaded, emulated))
         return
     if format in ("junit", "html"):
         from edgekit.check import Rules, evaluate
 
         verdicts = evaluate(loaded, lambda target, recipe: Rules())
-        text = formats.render(format, loaded, verdicts)
+        text = formats.render(format, loaded, verdicts, emulated)
     else:
-        text = {"md": formats.markdown, "csv": formats.csv_text, "json": formats.json_text}[format](loaded)
+        text = {"md": formats.markdown, "csv": formats.csv_text, "json": formats.json_text}[format](loaded, emulated)
     if output is None:
         sys.stdout.write(text)
     else:

@@ -1,8 +1,9 @@
 """Devices: a profile (YAML) names a transport; a transport moves files and runs commands there.
 
 A transport implements ``push(local_dir, files) -> remote_dir``, ``run(argv, stdin, timeout)``
-(streaming the runner's stdout lines) and ``info()``. Everything above that is shared: see
-``edgekit.profile.session``.
+(streaming the runner's stdout lines) and ``info()``; its module may have a ``setup(profile, note,
+force)`` for what the device needs once on this machine (`edgekit devices setup`). Everything above
+that is shared: see ``edgekit.profile.session``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from pathlib import Path
 from edgekit.errors import EdgekitError
 
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
-TRANSPORTS = {"local": "edgekit.devices.local", "ssh": "edgekit.devices.ssh", "adb": "edgekit.devices.adb"}
+TRANSPORTS = {
+    "local": "edgekit.devices.local", "ssh": "edgekit.devices.ssh", "adb": "edgekit.devices.adb", "qemu": "edgekit.devices.qemu",
+}
+EMULATING = ("qemu",)  # transports whose device is emulated: its timings say nothing about real hardware
 FILL_IN = "FILL-IN"  # the value shipped profiles use for what a user must fill in
 
 
@@ -28,6 +32,7 @@ class DeviceProfile:
     python: str = "python3"  # the device's python (with numpy and the runtime installed)
     workdir: str = "~/.cache/edgekit"  # where artifacts and the runner live on the device
     timeout_s: float = 600.0  # per run (load, each latency run, the accuracy pass)
+    emulated: bool = False  # timings and memory are an emulator's: kept in the result, never shown or compared as a device's
     # ssh
     host: str | None = None
     user: str | None = None
@@ -38,17 +43,22 @@ class DeviceProfile:
     # adb
     serial: str | None = None
     adb: str = "adb"
+    # qemu
+    userland: str | None = None  # the arm64 userland folder (default: see edgekit.devices.userland)
+    mirror: str | None = None  # the Debian mirror the userland's packages come from
+    cpu: str | None = None  # the CPU qemu emulates (`qemu-aarch64-static -cpu help`; default: max, every extension)
     source: str | None = field(default=None, compare=False)  # the file it was read from
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
 
-_REQUIRED = {"local": (), "ssh": ("host",), "adb": ()}
+_REQUIRED = {"local": (), "ssh": ("host",), "adb": (), "qemu": ()}
 _TYPES = {
     "name": str, "transport": str, "description": str, "arch": str, "threads": int, "python": str,
     "workdir": str, "timeout_s": (int, float), "host": str, "user": str, "port": int, "identity_file": str,
-    "known_hosts_file": str, "accept_new_host_key": bool, "serial": str, "adb": str,
+    "known_hosts_file": str, "accept_new_host_key": bool, "serial": str, "adb": str, "emulated": bool,
+    "userland": str, "mirror": str, "cpu": str,
 }
 
 
@@ -79,6 +89,10 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
             raise EdgekitError(f"device profile {source}: transport {transport} needs '{key}'")
     if data.get("threads") is not None and data["threads"] < 1:
         raise EdgekitError(f"device profile {source}: 'threads' must be at least 1")
+    if transport in EMULATING:
+        if data.get("emulated") is False:
+            raise EdgekitError(f"device profile {source}: a {transport} device is emulated ('emulated: false' cannot be)")
+        data = {**data, "emulated": True}
     return DeviceProfile(**data, source=source)
 
 
@@ -126,3 +140,12 @@ def connect(profile: DeviceProfile):
     """The transport object for a profile."""
     module = importlib.import_module(TRANSPORTS[profile.transport])
     return module.Transport(profile)
+
+
+def setup(profile: DeviceProfile, note, force: bool = False) -> dict:
+    """What a device needs once on this machine (the qemu transport's userland): its transport's ``setup``."""
+    module = importlib.import_module(TRANSPORTS[profile.transport])
+    if not hasattr(module, "setup"):
+        raise EdgekitError(f"device {profile.name} ({profile.transport}) needs no setup here; "
+                           "see its profile for what it needs on the device")
+    return module.setup(profile, note, force)

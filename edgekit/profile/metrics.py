@@ -21,6 +21,9 @@ METRICS = {
     "kl_mean": ("nats", False),
 }
 LATENCY = ("ttft_ms", "prefill_tok_s", "decode_tok_s", "token_ms_p50", "token_ms_p90")
+# what an emulator measures of itself, not of the device: on an emulated device (a profile's
+# ``emulated``) these carry ``"emulated": true``; tables, plots, comparisons and checks leave them out
+EMULATED = ("load_s", *LATENCY, "peak_rss_mb")
 
 
 def metric(name: str, samples: list[float]) -> dict:
@@ -41,3 +44,15 @@ def latency_metrics(runs: list[dict]) -> dict[str, dict]:
     """Latency figures over the measured (non-warm-up) runs."""
     measured = [r for r in runs if not r.get("warmup")]
     return {name: metric(name, [r[name] for r in measured]) for name in LATENCY}
+
+
+def mark_emulated(metrics: dict[str, dict]) -> None:
+    """Flag the figures an emulated device's result holds of the emulator (``EMULATED``)."""
+    for name in EMULATED:
+        if name in metrics:
+            metrics[name]["emulated"] = True
+
+
+def is_emulated(record: dict | None) -> bool:
+    """Whether a metric record is an emulator's figure."""
+    return bool(record and record.get("emulated"))

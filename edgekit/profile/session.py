@@ -14,7 +14,7 @@ from edgekit import __version__, artifact as artifacts, targets
 from edgekit.devices import DeviceProfile, connect
 from edgekit.devices.process import DeviceError
 from edgekit.errors import EdgekitError
-from edgekit.profile.metrics import latency_metrics, metric
+from edgekit.profile.metrics import latency_metrics, mark_emulated, metric
 from edgekit.source import file_sha256
 
 RESULT_SCHEMA = 1
@@ -134,6 +134,8 @@ def profile(
             raise DeviceError("the runner stopped without finishing")
     except DeviceError as e:
         data["error"] = f"device {device.name}: {step}: {e}"
+    if device.emulated:
+        mark_emulated(data["metrics"])
     data["runs"] = runs
     data["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     on_step("done", total, total)

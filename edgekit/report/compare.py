@@ -27,13 +27,16 @@ class Change:
 
 
 def compare(base: list[dict], new: list[dict], tolerance_pct: float) -> tuple[list[Change], list[tuple], list[tuple]]:
-    """Changes for every (result, metric) present in both; and the keys only in base / only in new."""
+    """Changes for every (result, metric) present in both; and the keys only in base / only in new.
+    An emulator's figure (an emulated device's timings) is never compared, with anything."""
+    from edgekit.profile.metrics import is_emulated
+
     by_key_base = {key(r): r for r in base}
     by_key_new = {key(r): r for r in new}
     changes = []
     for k in sorted(by_key_base.keys() & by_key_new.keys()):
         b, n = by_key_base[k]["metrics"], by_key_new[k]["metrics"]
-        for metric in [m for m in b if m in n]:
+        for metric in [m for m in b if m in n and not (is_emulated(b[m]) or is_emulated(n[m]))]:
             changes.append(change(k, metric, b[metric], n[metric], tolerance_pct))
     only_base = sorted(by_key_base.keys() - by_key_new.keys())
     only_new = sorted(by_key_new.keys() - by_key_base.keys())

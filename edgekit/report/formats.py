@@ -15,15 +15,18 @@ COLUMNS = [
 KEY = ("model", "target", "recipe", "device")
 
 
-def rows(results: list[dict]) -> list[dict]:
-    """One flat row per result: its key, completeness and the median of every metric."""
+def rows(results: list[dict], emulated: bool = False) -> list[dict]:
+    """One flat row per result: its key, completeness and the median of every metric; an emulator's
+    figures (an emulated device's timings) are left out unless ``emulated``."""
+    from edgekit.profile.metrics import is_emulated
+
     out = []
     for r in sorted(results, key=key):
         row = dict(zip(KEY, key(r)))
         row["complete"] = r.get("complete", False)
         for name in COLUMNS:
             m = r["metrics"].get(name)
-            row[name] = None if m is None else m["value"]
+            row[name] = None if m is None or (is_emulated(m) and not emulated) else m["value"]
         out.append(row)
     return out
 
@@ -38,32 +41,32 @@ def cell(value) -> str:
     return fmt(value) if isinstance(value, float) else str(value)
 
 
-def text_table(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+def text_table(results: list[dict], emulated: bool = False) -> tuple[list[str], list[list[str]]]:
     """Header and formatted cells of the results table."""
     header = [*KEY, "complete", *COLUMNS]
-    return header, [[cell(r[h]) for h in header] for r in rows(results)]
+    return header, [[cell(r[h]) for h in header] for r in rows(results, emulated)]
 
 
-def markdown(results: list[dict]) -> str:
-    header, cells = text_table(results)
+def markdown(results: list[dict], emulated: bool = False) -> str:
+    header, cells = text_table(results, emulated)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines) + "\n"
 
 
-def csv_text(results: list[dict]) -> str:
+def csv_text(results: list[dict], emulated: bool = False) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[*KEY, "complete", *COLUMNS], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows(results))
+    writer.writerows(rows(results, emulated))
     return buf.getvalue()
 
 
-def json_text(results: list[dict]) -> str:
-    return json.dumps(rows(results), indent=2) + "\n"
+def json_text(results: list[dict], emulated: bool = False) -> str:
+    return json.dumps(rows(results, emulated), indent=2) + "\n"
 
 
-def render(format: str, results: list[dict], verdicts: list) -> str:
+def render(format: str, results: list[dict], verdicts: list, emulated: bool = False) -> str:
     """The junit or html report of results judged by ``verdicts`` (`edgekit report` and `edgekit check`)."""
     if format == "junit":
         from edgekit.report.junit import junit_xml
@@ -71,4 +74,4 @@ def render(format: str, results: list[dict], verdicts: list) -> str:
         return junit_xml(verdicts)
     from edgekit.report.html import html_page
 
-    return html_page(results, verdicts)
+    return html_page(results, verdicts, emulated=emulated)

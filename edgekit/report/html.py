@@ -30,22 +30,24 @@ tr.incomplete td { background: #fef2f2; }
 """
 
 
-def html_page(results: list[dict], verdicts: list, title: str = "edgekit report") -> str:
-    """``verdicts``: ``edgekit.check.Verdict`` records; the failed ones are listed under the summary."""
-    flat = rows(results)
+def html_page(results: list[dict], verdicts: list, title: str = "edgekit report", emulated: bool = False) -> str:
+    """``verdicts``: ``edgekit.check.Verdict`` records; the failed ones are listed under the summary.
+    An emulated device's timings are left out of the cards, plots and table unless ``emulated``."""
+    flat = rows(results, emulated)
     failed = [v for v in verdicts if v.passed is False]
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1><div class=meta>{len(results)} result(s), made {made}</div>",
+        _emulated_note(results, emulated),
         _summary(flat, failed),
         "<h2>Speed, size and accuracy</h2>",
         "<p class=meta>Each point is one model/recipe on one device: colour is the target, shape the device. "
         "Points on a device's Pareto front (outlined, joined by the dashed line) are not beaten on both axes "
         "by any other result on that device.</p>",
         "<div class=plots>", *_plots(flat), "</div>",
-        "<h2>All results</h2>", f"<div class=wide>{_table(results)}</div>",
+        "<h2>All results</h2>", f"<div class=wide>{_table(results, emulated)}</div>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -75,6 +77,14 @@ def _summary(flat: list[dict], failed: list) -> str:
     return out
 
 
+def _emulated_note(results: list[dict], shown: bool) -> str:
+    devices = sorted({r["device"]["name"] for r in results if r["device"].get("emulated")})
+    if not devices:
+        return ""
+    what = "shown (emulated, not comparable with devices)" if shown else "left out: their accuracy is shown"
+    return f"<p class=meta>Emulated device(s) {escape(', '.join(devices))}: timings and memory {what}.</p>"
+
+
 def _card(label: str, value: str, what: str, kind: str = "") -> str:
     return (f"<div class='card {kind}'><div class=label>{escape(label)}</div><div class=value>{value}</div>"
             f"<div class=what>{escape(what)}</div></div>")
@@ -102,11 +112,11 @@ def _point_label(row: dict, flat: list[dict]) -> str:
     return f"{row['model'].removeprefix('builtin:')} {row['recipe']}" if many else row["recipe"]
 
 
-def _table(results: list[dict]) -> str:
-    header, cells = text_table(results)
+def _table(results: list[dict], emulated: bool) -> str:
+    header, cells = text_table(results, emulated)
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = []
-    for flat, row in zip(rows(results), cells):
+    for flat, row in zip(rows(results, emulated), cells):
         cls = "" if flat["complete"] else " class=incomplete"
         body.append(f"<tr{cls}>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

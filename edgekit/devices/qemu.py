@@ -1,0 +1,107 @@
+"""An emulated arm64 board: the runner runs in an arm64 userland under qemu-aarch64-static (user mode).
+
+Accuracy figures come from the runtimes' ARM kernels (NEON, dotprod, ...): the point of this device.
+Timings and memory are the emulator's, so results mark them ``emulated`` (see
+``edgekit.profile.metrics.EMULATED``): kept in the JSON, never shown or compared as a device's.
+
+The userland is built once by ``setup`` (``edgekit devices setup NAME``; see ``edgekit.devices.userland``).
+The device is this machine seen through qemu: artifacts are read where they are, the runner package is
+installed in the userland folder by the shared machinery of ``remote.RemoteTransport`` (its shell is a
+local ``/bin/sh``), and its python is the userland's ``python`` (qemu running Debian's arm64 python).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from edgekit.devices import DeviceProfile
+from edgekit.devices import userland
+from edgekit.devices.process import DeviceError
+from edgekit.devices.remote import RemoteTransport
+from edgekit.errors import EdgekitError
+
+
+def folder(profile: DeviceProfile) -> Path:
+    """The profile's userland folder: its ``userland`` key, else this install's default."""
+    return Path(profile.userland).expanduser() if profile.userland else userland.default_folder()
+
+
+def setup(profile: DeviceProfile, note: Callable[[str], None], force: bool = False) -> dict:
+    """Build the profile's userland unless it is there already (``force``: build it again)."""
+    where = folder(profile)
+    found = userland.read(where)
+    if found and not force:
+        note(f"{profile.name}: the userland in {where} is set up already (--force builds it again)")
+        return {**found, "folder": str(where), "built": False}
+    note(f"{profile.name}: building an arm64 userland in {where}")
+    manifest = userland.build(where, profile.mirror, note)
+    return {**manifest, "folder": str(where), "built": True}
+
+
+class Transport(RemoteTransport):
+    def __init__(self, profile: DeviceProfile):
+        where = folder(profile)
+        self.manifest = userland.read(where)
+        if self.manifest is None:
+            raise EdgekitError(f"device {profile.name}: no arm64 userland in {where}; run `edgekit devices setup {profile.name}` once")
+        self.qemu = os.environ.get("EDGEKIT_QEMU") or userland.QEMU
+        if not shutil.which(self.qemu):
+            raise EdgekitError(f"device {profile.name}: {self.qemu} not found (Debian/Ubuntu: apt-get install qemu-user-static)")
+        # the shared machinery runs "python" in "workdir": here, the userland's emulated python and folder
+        super().__init__(replace(profile, python=str(where / "python"), workdir=str(where)))
+        self.device = profile
+
+    def shell(self, command: str) -> list[str]:
+        env = [f"QEMU_CPU={self.device.cpu}"] if self.device.cpu else []
+        return ["env", *env, "/bin/sh", "-c", command]
+
+    def copy(self, local_dir: Path, paths: list[str], remote_dir: str) -> None:
+        for path in paths:
+            dest = Path(remote_dir, path)
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(Path(local_dir, path), dest)
+            except OSError as e:
+                raise DeviceError(f"cannot copy {path}: {e.strerror or e}") from None
+
+    def push(self, local_dir: Path, files: list[dict]) -> str:
+        """Nothing to copy (the emulated python reads this machine's files); the artifact's target must
+        be one the userland has a runtime for."""
+        try:
+            target = json.loads((Path(local_dir) / "edgekit.json").read_text())["target"]
+        except (OSError, ValueError, KeyError):
+            target = None
+        runtimes = self.manifest.get("runtimes", {})
+        if target is not None and target not in runtimes:
+            raise DeviceError(f"runs {', '.join(runtimes)} artifacts only, not {target} ({_WHY_NOT.get(target, 'no aarch64 runtime')})")
+        return str(Path(local_dir).resolve())
+
+    def explain(self, error: DeviceError) -> DeviceError:
+        if "exited with code 127" in str(error):
+            return DeviceError(f"{self.qemu} or the userland's python is missing (run `edgekit devices setup {self.device.name} --force`)")
+        return super().explain(error)
+
+    def info(self) -> dict:
+        return {"transport": "qemu", "emulated": True, "qemu": _qemu_version(self.qemu), "cpu": self.device.cpu or "max",
+                "userland": self.profile.workdir}
+
+
+_WHY_NOT = {
+    "executorch": "ExecuTorch's Python runtime links libtorch, and PyPI's only aarch64 torch is a CUDA build of 430 MB",
+    "coreml": "Core ML runs on Apple devices only",
+}
+
+
+def _qemu_version(qemu: str) -> str | None:
+    try:
+        out = subprocess.run([qemu, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    words = out.split()
+    return words[2] if len(words) > 2 and words[1] == "version" else None
