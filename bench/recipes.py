@@ -35,7 +35,7 @@ from edgekit.profile.session import Settings, profile
 
 RECIPES = {
     "onnx": "fp32,fp16,int8,int4,int4-g64,int4-g128",
-    "executorch": "fp32,fp16,int8,8da4w,8da8w,8da4w-emb4",
+    "executorch": "fp32,fp16,int8,8da4w,8da8w",
     "gguf": "fp32,fp16,q8_0,q4_0,q4_k_m",
 }
 COLUMNS = [
