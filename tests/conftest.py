@@ -69,6 +69,26 @@ def tiny_artifacts(tiny_models, tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="session")
+def export_builtin():
+    return _export_builtin
+
+
+def _export_builtin(root: Path, target: str, recipes) -> dict:
+    """builtin:tiny exported in each of ``recipes`` of ``target`` (context 256) under ``root``, by name;
+    a failed parity check fails the test."""
+    from edgekit.errors import ParityError
+    from edgekit.export import export
+
+    out = {}
+    for name in recipes:
+        try:
+            out[name] = export("builtin:tiny", target, name, root / name, max_context=256)
+        except ParityError as e:
+            pytest.fail(str(e))
+    return out
+
+
 @pytest.fixture
 def prefill_windows_match():
     """Check a windowed backend: a prompt longer than max_prefill is cut into calls whose logits equal

@@ -91,19 +91,9 @@ def test_architecture_converts(arch, tiny_models, tmp_path, cli):
 
 
 @pytest.fixture(scope="module")
-def tiny_exports(tmp_path_factory):
+def tiny_exports(tmp_path_factory, export_builtin):
     """builtin:tiny in every Core ML recipe (parity runs on a Mac; elsewhere it is skipped)."""
-    from edgekit.errors import ParityError
-    from edgekit.export import export
-
-    root = tmp_path_factory.mktemp("tiny-coreml")
-    out = {}
-    for name in RECIPES:
-        try:
-            out[name] = export("builtin:tiny", "coreml", name, root / name, max_context=256)
-        except ParityError as e:
-            pytest.fail(str(e))
-    return out
+    return export_builtin(tmp_path_factory.mktemp("tiny-coreml"), "coreml", RECIPES)
 
 
 def _package_bytes(art) -> int:

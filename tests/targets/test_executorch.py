@@ -43,18 +43,8 @@ def test_architecture_exports_with_parity(arch, tiny_models, tmp_path, cli):
 
 
 @pytest.fixture(scope="module")
-def tiny_exports(tmp_path_factory):
-    from edgekit.errors import ParityError
-    from edgekit.export import export
-
-    root = tmp_path_factory.mktemp("tiny-et")
-    out = {}
-    for name in [*RECIPES, "8da4w-emb4"]:
-        try:
-            out[name] = export("builtin:tiny", "executorch", name, root / name, max_context=256)
-        except ParityError as e:
-            pytest.fail(str(e))
-    return out
+def tiny_exports(tmp_path_factory, export_builtin):
+    return export_builtin(tmp_path_factory.mktemp("tiny-et"), "executorch", [*RECIPES, "8da4w-emb4"])
 
 
 RECIPES = [s for s in recipes.target_spec("executorch").schemes]

@@ -43,18 +43,8 @@ def test_architecture_exports_with_parity(arch, tiny_models, tmp_path, cli):
 
 
 @pytest.fixture(scope="module")
-def tiny_exports(tmp_path_factory):
-    from edgekit.errors import ParityError
-    from edgekit.export import export
-
-    root = tmp_path_factory.mktemp("tiny-gguf")
-    out = {}
-    for name in RECIPES:
-        try:
-            out[name] = export("builtin:tiny", "gguf", name, root / name, max_context=256)
-        except ParityError as e:
-            pytest.fail(str(e))
-    return out
+def tiny_exports(tmp_path_factory, export_builtin):
+    return export_builtin(tmp_path_factory.mktemp("tiny-gguf"), "gguf", RECIPES)
 
 
 RECIPES = list(recipes.target_spec("gguf").schemes)
