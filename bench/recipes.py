@@ -13,7 +13,8 @@ All exports come first, then all profiles back to back, so the rows compared are
 together. Core ML is left out: its runtime needs macOS.
 
     .venv/bin/python bench/recipes.py [--models tiny,smollm] [--onnx fp32,int8,int4] [--executorch 8da4w]
-        [--gguf q4_0,q8_0] [--prompt-len 64] [--gen 128] [--runs 3] [--threads 2] [--work DIR] [--json out.json]
+        [--gguf q4_0,q8_0] [--prompt-len 64] [--gen 128] [--runs 3] [--threads 2] [--work DIR [--reuse]]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -46,14 +47,15 @@ COLUMNS = [
 ]
 
 
-def export(model: str, target: str, recipe: str, out: Path) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "edgekit", "export", model, "-t", target, "-r", recipe, "-o", str(out), "--overwrite"],
-        capture_output=True, text=True,
-    )
+def export(model: str, target: str, recipe: str, out: Path, reuse: bool = False) -> dict:
     manifest = out / "edgekit.json"
-    if proc.returncode not in (0, 1) or not manifest.is_file():  # 1: exported, parity failed
-        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
+    if not (reuse and manifest.is_file()):
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgekit", "export", model, "-t", target, "-r", recipe, "-o", str(out), "--overwrite"],
+            capture_output=True, text=True,
+        )
+        if proc.returncode not in (0, 1) or not manifest.is_file():  # 1: exported, parity failed
+            return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
     m = json.loads(manifest.read_text())
     return {
         "recipe": m["recipe"]["name"], "export_s": m["export"]["wall_s"], "stages": m["export"]["stages"],
@@ -133,6 +135,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=None, help="keep artifacts here (default: a temp folder)")
+    ap.add_argument("--reuse", action="store_true", help="keep artifacts already exported in --work")
     ap.add_argument("--json", type=Path, help="also write the report here")
     args = ap.parse_args()
 
@@ -153,7 +156,7 @@ def main() -> None:
         for target, recipe in plan:
             out = work / f"{name}-{target}-{recipe}"
             row = {"model": name, "target": target, "recipe": recipe, "artifact": str(out)}
-            row.update(export(models[name], target, recipe, out))
+            row.update(export(models[name], target, recipe, out, args.reuse))
             if "export_rss_mb" in row:
                 row["export_rss_x"] = round(row["export_rss_mb"] / _weights_mb(models[name]), 2)
             rows.append(row)
