@@ -10,7 +10,9 @@ the quantized recipes are ``executorch_quant``'s.
 
 from __future__ import annotations
 
+import copy
 import gc
+from contextlib import contextmanager
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
@@ -33,7 +35,9 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     from edgekit.targets import executorch_model as em
     from edgekit.targets import executorch_quant as eq
     from edgekit.targets.decoder import cache_length, load_model
+    from edgekit.targets.memory import drop_file_pages, release_heap
 
+    checkpoint = sorted(source.path.glob("*.safetensors"))
     limit = model_context(source.path)
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
     custom = em.custom_ops_available()
@@ -47,21 +51,21 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         gc.collect()
     if recipe.scheme not in ("fp32", "fp16") or recipe.embedding_bits:
         with stage("quantize"):
-            eq.quantize(decoder, recipe)
-            _release_memory()
+            eq.quantize(decoder, recipe, release=lambda: drop_file_pages(checkpoint))
+            release_heap()
     with stage("torch.export"):
         program = _torch_export(decoder, max_prefill)
         del decoder
-        _release_memory()
+        release_heap()
     with stage("to_edge + XNNPACK lower"):
         edge = _lower(program, dynamic_weights=recipe.scheme == "int8")
         del program
-        _release_memory()
+        release_heap()
         delegation = _delegation(edge.exported_program().graph_module)
     with stage("to_executorch"):
         et_program = _to_executorch(edge)
         del edge
-        _release_memory()
+        release_heap()
     with stage("save"):
         kernels = _kernel_libraries(et_program)
         with open(folder / MODEL_FILE, "wb") as f:
@@ -77,18 +81,6 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "kernel_libraries": kernels,
         "delegation": delegation,
     }
-
-
-def _release_memory() -> None:
-    """Collect, and hand freed heap back to the system (glibc keeps it otherwise), so the next
-    stage's peak starts from what is live."""
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def _torch_export(decoder, max_prefill: int):
@@ -113,14 +105,40 @@ def _lower(program, dynamic_weights: bool):
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
     try:
-        return to_edge_transform_and_lower(
-            program,
-            # one partitioner: whole layers per delegate call
-            partitioner=[XnnpackPartitioner(force_non_static_weights_for_f32_linear=dynamic_weights)],
-            compile_config=EdgeCompileConfig(_check_ir_validity=False),
-        )
+        with _preprocess_shares_weights():
+            return to_edge_transform_and_lower(
+                program,
+                # one partitioner: whole layers per delegate call
+                partitioner=[XnnpackPartitioner(force_non_static_weights_for_f32_linear=dynamic_weights)],
+                compile_config=EdgeCompileConfig(_check_ir_validity=False),
+            )
     except Exception as e:
         raise EdgekitError(f"lowering to XNNPACK failed: {str(e).strip().splitlines()[0]}") from None
+
+
+@contextmanager
+def _preprocess_shares_weights():
+    """XNNPACK's preprocess gets its own copy of every partition, all made before the first is
+    serialized: deep copies, so every delegated weight twice over, next to its serialized bytes.
+    Its passes replace state-dict entries and never write into a weight, so the copies can share
+    the weight tensors, as ExecuTorch's CUDA backend does in its low-memory mode."""
+    import torch
+    from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
+
+    def copy_sharing_weights(cls, program, compile_specs):
+        tensors = (*program.state_dict.values(), *program.constants.values())
+        return copy.deepcopy(program, {id(t): t for t in tensors if isinstance(t, torch.Tensor)})
+
+    name = "copy_exported_program_for_preprocess"
+    own = XnnpackBackend.__dict__.get(name)  # none in ExecuTorch 1.5: BackendDetails' deep copy
+    setattr(XnnpackBackend, name, classmethod(copy_sharing_weights))
+    try:
+        yield
+    finally:
+        if own is None:
+            delattr(XnnpackBackend, name)
+        else:
+            setattr(XnnpackBackend, name, own)
 
 
 def _to_executorch(edge):
