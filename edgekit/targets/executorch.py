@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import gc
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,6 +39,10 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     from edgekit.targets.memory import drop_file_pages, release_heap
 
     checkpoint = sorted(source.path.glob("*.safetensors"))
+
+    def release_checkpoint():  # the float weights still view the mapped checkpoint: see memory.py
+        drop_file_pages(checkpoint)
+
     limit = model_context(source.path)
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
     custom = em.custom_ops_available()
@@ -51,14 +56,14 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         gc.collect()
     if recipe.scheme not in ("fp32", "fp16") or recipe.embedding_bits:
         with stage("quantize"):
-            eq.quantize(decoder, recipe, release=lambda: drop_file_pages(checkpoint))
+            eq.quantize(decoder, recipe, release=release_checkpoint)
             release_heap()
     with stage("torch.export"):
         program = _torch_export(decoder, max_prefill)
         del decoder
         release_heap()
     with stage("to_edge + XNNPACK lower"):
-        edge = _lower(program, dynamic_weights=recipe.scheme == "int8")
+        edge = _lower(program, dynamic_weights=recipe.scheme == "int8", after_each=release_checkpoint)
         del program
         release_heap()
         delegation = _delegation(edge.exported_program().graph_module)
@@ -66,6 +71,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         et_program = _to_executorch(edge)
         del edge
         release_heap()
+        release_checkpoint()
     with stage("save"):
         kernels = _kernel_libraries(et_program)
         with open(folder / MODEL_FILE, "wb") as f:
@@ -98,14 +104,15 @@ def _torch_export(decoder, max_prefill: int):
         return program  # to_edge_transform_and_lower decomposes (and unwraps torchao's tensors) itself
 
 
-def _lower(program, dynamic_weights: bool):
+def _lower(program, dynamic_weights: bool, after_each: Callable[[], object]):
     """``dynamic_weights``: float linears take their weights as inputs (weight-only int8 dequantizes
-    them per call) instead of packing constants at load time."""
+    them per call) instead of packing constants at load time. ``after_each()`` runs after each
+    partition is serialized."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
     try:
-        with _preprocess_shares_weights():
+        with _lean_preprocess(after_each):
             return to_edge_transform_and_lower(
                 program,
                 # one partitioner: whole layers per delegate call
@@ -117,28 +124,46 @@ def _lower(program, dynamic_weights: bool):
 
 
 @contextmanager
-def _preprocess_shares_weights():
-    """XNNPACK's preprocess gets its own copy of every partition, all made before the first is
+def _lean_preprocess(after_each: Callable[[], object]):
+    """XNNPACK's preprocess, with less held at once.
+
+    ExecuTorch gives the preprocess its own copy of every partition, all made before the first is
     serialized: deep copies, so every delegated weight twice over, next to its serialized bytes.
-    Its passes replace state-dict entries and never write into a weight, so the copies can share
-    the weight tensors, as ExecuTorch's CUDA backend does in its low-memory mode."""
+    XNNPACK's passes replace state-dict entries and never write into a weight, so the copies share
+    the weight tensors here (ExecuTorch's CUDA backend does the same in its low-memory mode). And
+    ``after_each()`` runs once each partition is serialized (the caller lets go of the checkpoint
+    pages the serialization read). Both are classmethod hooks of ``BackendDetails``, set on
+    ``XnnpackBackend`` for the duration of the lowering.
+    """
     import torch
     from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
+
+    preprocess = XnnpackBackend.preprocess
 
     def copy_sharing_weights(cls, program, compile_specs):
         tensors = (*program.state_dict.values(), *program.constants.values())
         return copy.deepcopy(program, {id(t): t for t in tensors if isinstance(t, torch.Tensor)})
 
-    name = "copy_exported_program_for_preprocess"
-    own = XnnpackBackend.__dict__.get(name)  # none in ExecuTorch 1.5: BackendDetails' deep copy
-    setattr(XnnpackBackend, name, classmethod(copy_sharing_weights))
+    def preprocess_then_release(program, compile_specs):
+        result = preprocess(program, compile_specs)
+        after_each()
+        return result
+
+    hooks = {
+        "copy_exported_program_for_preprocess": classmethod(copy_sharing_weights),
+        "preprocess": staticmethod(preprocess_then_release),
+    }
+    own = {name: XnnpackBackend.__dict__.get(name) for name in hooks}
+    for name, hook in hooks.items():
+        setattr(XnnpackBackend, name, hook)
     try:
         yield
     finally:
-        if own is None:
-            delattr(XnnpackBackend, name)
-        else:
-            setattr(XnnpackBackend, name, own)
+        for name, attr in own.items():
+            if attr is None:
+                delattr(XnnpackBackend, name)
+            else:
+                setattr(XnnpackBackend, name, attr)
 
 
 def _to_executorch(edge):
