@@ -10,10 +10,8 @@ the quantized recipes are ``executorch_quant``'s.
 
 from __future__ import annotations
 
-import copy
 import gc
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
@@ -111,8 +109,10 @@ def _lower(program, dynamic_weights: bool, after_each: Callable[[], object]):
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
+    from edgekit.targets.executorch_lowering import lean_lowering
+
     try:
-        with _lean_preprocess(after_each):
+        with lean_lowering(after_each):
             return to_edge_transform_and_lower(
                 program,
                 # one partitioner: whole layers per delegate call
@@ -121,49 +121,6 @@ def _lower(program, dynamic_weights: bool, after_each: Callable[[], object]):
             )
     except Exception as e:
         raise EdgekitError(f"lowering to XNNPACK failed: {str(e).strip().splitlines()[0]}") from None
-
-
-@contextmanager
-def _lean_preprocess(after_each: Callable[[], object]):
-    """XNNPACK's preprocess, with less held at once.
-
-    ExecuTorch gives the preprocess its own copy of every partition, all made before the first is
-    serialized: deep copies, so every delegated weight twice over, next to its serialized bytes.
-    XNNPACK's passes replace state-dict entries and never write into a weight, so the copies share
-    the weight tensors here (ExecuTorch's CUDA backend does the same in its low-memory mode). And
-    ``after_each()`` runs once each partition is serialized (the caller lets go of the checkpoint
-    pages the serialization read). Both are classmethod hooks of ``BackendDetails``, set on
-    ``XnnpackBackend`` for the duration of the lowering.
-    """
-    import torch
-    from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
-
-    preprocess = XnnpackBackend.preprocess
-
-    def copy_sharing_weights(cls, program, compile_specs):
-        tensors = (*program.state_dict.values(), *program.constants.values())
-        return copy.deepcopy(program, {id(t): t for t in tensors if isinstance(t, torch.Tensor)})
-
-    def preprocess_then_release(program, compile_specs):
-        result = preprocess(program, compile_specs)
-        after_each()
-        return result
-
-    hooks = {
-        "copy_exported_program_for_preprocess": classmethod(copy_sharing_weights),
-        "preprocess": staticmethod(preprocess_then_release),
-    }
-    own = {name: XnnpackBackend.__dict__.get(name) for name in hooks}
-    for name, hook in hooks.items():
-        setattr(XnnpackBackend, name, hook)
-    try:
-        yield
-    finally:
-        for name, attr in own.items():
-            if attr is None:
-                delattr(XnnpackBackend, name)
-            else:
-                setattr(XnnpackBackend, name, attr)
 
 
 def _to_executorch(edge):
