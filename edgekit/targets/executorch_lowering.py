@@ -9,7 +9,7 @@ Three things make ``to_edge_transform_and_lower`` hold several times the weights
 - the preprocess gets its own deep copy of every partition, all made before the first is
   serialized: every delegated weight twice over, next to its serialized bytes. XNNPACK's passes
   replace state-dict entries and never write into a weight, so the copies share the weight tensors
-  (ExecuTorch's CUDA backend does the same in its low-memory mode);
+  that own their storage (ExecuTorch's CUDA backend does the same in its low-memory mode);
 - each serialization reads the float weights, which view the mapped checkpoint; ``after_each()``
   runs once each partition is serialized so the caller can let go of those pages.
 
@@ -76,8 +76,11 @@ def lean_lowering(after_each: Callable[[], object]):
     preprocess = XnnpackBackend.preprocess
 
     def copy_sharing_weights(cls, program, compile_specs):
+        # XNNPACK serializes a weight's whole storage: a view into a larger one (a split of a fused
+        # projection) must still become a compact copy, as the deep copy makes it
         tensors = (*program.state_dict.values(), *program.constants.values())
-        return copy.deepcopy(program, {id(t): t for t in tensors if isinstance(t, torch.Tensor)})
+        shared = {id(t): t for t in tensors if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() == t.nbytes}
+        return copy.deepcopy(program, shared)
 
     def preprocess_then_release(program, compile_specs):
         result = preprocess(program, compile_specs)

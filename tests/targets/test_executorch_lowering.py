@@ -61,4 +61,10 @@ def test_preprocess_copies_share_weights_and_release_after_each_partition():
         assert copied.state_dict["weight"] is program.state_dict["weight"]
         to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
     assert calls == [1]  # one partition, serialized once
+    view = nn.Parameter(torch.randn(6, 4)[3:], requires_grad=False)  # serialized whole storage: never shared
+    program.state_dict["weight"] = view
+    with lean_lowering(lambda: None):
+        copied = XnnpackBackend.copy_exported_program_for_preprocess(program, [])
+    assert copied.state_dict["weight"].untyped_storage().nbytes() == view.nbytes
+    assert torch.equal(copied.state_dict["weight"], view)
     assert XnnpackBackend.copy_exported_program_for_preprocess(program, []).state_dict["weight"] is not program.state_dict["weight"]
