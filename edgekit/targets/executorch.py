@@ -11,6 +11,7 @@ the quantized recipes are ``executorch_quant``'s.
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
@@ -33,6 +34,12 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     from edgekit.targets import executorch_model as em
     from edgekit.targets import executorch_quant as eq
     from edgekit.targets.decoder import cache_length, load_model
+    from edgekit.targets.memory import drop_file_pages, release_heap
+
+    checkpoint = sorted(source.path.glob("*.safetensors"))
+
+    def release_checkpoint():  # the float weights still view the mapped checkpoint: see memory.py
+        drop_file_pages(checkpoint)
 
     limit = model_context(source.path)
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
@@ -47,21 +54,22 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         gc.collect()
     if recipe.scheme not in ("fp32", "fp16") or recipe.embedding_bits:
         with stage("quantize"):
-            eq.quantize(decoder, recipe)
-            _release_memory()
+            eq.quantize(decoder, recipe, release=release_checkpoint)
+            release_heap()
     with stage("torch.export"):
         program = _torch_export(decoder, max_prefill)
         del decoder
-        _release_memory()
+        release_heap()
     with stage("to_edge + XNNPACK lower"):
-        edge = _lower(program, dynamic_weights=recipe.scheme == "int8")
+        edge = _lower(program, dynamic_weights=recipe.scheme == "int8", after_each=release_checkpoint)
         del program
-        _release_memory()
+        release_heap()
         delegation = _delegation(edge.exported_program().graph_module)
     with stage("to_executorch"):
         et_program = _to_executorch(edge)
         del edge
-        _release_memory()
+        release_heap()
+        release_checkpoint()
     with stage("save"):
         kernels = _kernel_libraries(et_program)
         with open(folder / MODEL_FILE, "wb") as f:
@@ -79,18 +87,6 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     }
 
 
-def _release_memory() -> None:
-    """Collect, and hand freed heap back to the system (glibc keeps it otherwise), so the next
-    stage's peak starts from what is live."""
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 def _torch_export(decoder, max_prefill: int):
     import torch
     from torch.export import Dim, export
@@ -106,19 +102,23 @@ def _torch_export(decoder, max_prefill: int):
         return program  # to_edge_transform_and_lower decomposes (and unwraps torchao's tensors) itself
 
 
-def _lower(program, dynamic_weights: bool):
+def _lower(program, dynamic_weights: bool, after_each: Callable[[], object]):
     """``dynamic_weights``: float linears take their weights as inputs (weight-only int8 dequantizes
-    them per call) instead of packing constants at load time."""
+    them per call) instead of packing constants at load time. ``after_each()`` runs after each
+    partition is serialized."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
+    from edgekit.targets.executorch_lowering import lean_lowering
+
     try:
-        return to_edge_transform_and_lower(
-            program,
-            # one partitioner: whole layers per delegate call
-            partitioner=[XnnpackPartitioner(force_non_static_weights_for_f32_linear=dynamic_weights)],
-            compile_config=EdgeCompileConfig(_check_ir_validity=False),
-        )
+        with lean_lowering(after_each):
+            return to_edge_transform_and_lower(
+                program,
+                # one partitioner: whole layers per delegate call
+                partitioner=[XnnpackPartitioner(force_non_static_weights_for_f32_linear=dynamic_weights)],
+                compile_config=EdgeCompileConfig(_check_ir_validity=False),
+            )
     except Exception as e:
         raise EdgekitError(f"lowering to XNNPACK failed: {str(e).strip().splitlines()[0]}") from None
 

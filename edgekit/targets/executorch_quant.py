@@ -16,6 +16,8 @@ quantized copy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -26,30 +28,48 @@ from edgekit.recipes import Recipe
 EMBEDDING_GROUP = 32  # int4 embedding rows are quantized in groups of this many values
 
 
-def quantize(decoder: nn.Module, recipe: Recipe) -> None:
-    group = recipe.group_size
-
-    def linear(module, fqn: str) -> bool:  # grouped schemes need whole groups along the input
-        return isinstance(module, nn.Linear) and (group is None or module.in_features % group == 0)
-
+def quantize(decoder: nn.Module, recipe: Recipe, release: Callable[[], object] = lambda: None) -> None:
+    """Quantize ``decoder`` in place. ``release()`` runs after each part (the head, each layer), once
+    the float weights it read are no longer needed: the caller lets go of the checkpoint's pages there."""
     if recipe.scheme == "int8" or recipe.embedding_bits:
         import executorch.kernels.quantized  # noqa: F401  (the dequantize / embedding kernels' out variants)
+    quantize_part = _linear_quantizer(recipe)
     _untie_head(decoder)
     with torch.no_grad():
-        if recipe.scheme == "int8":
-            _replace(decoder, lambda m: isinstance(m, nn.Linear), Int8WeightOnlyLinear)
-        elif recipe.scheme in ("8da4w", "8da8w"):
-            from torchao.quantization import quantize_
-
-            config = _torchao_config(recipe)
-            # the head first: its float temporaries (vocab x hidden) come while little else is resident
-            quantize_(decoder, config, filter_fn=lambda m, fqn: m is decoder.lm_head and linear(m, fqn))
-            quantize_(decoder, config, filter_fn=lambda m, fqn: m is not decoder.lm_head and linear(m, fqn))
-        elif recipe.scheme not in ("fp32", "fp16"):  # a recipe file names a scheme this module lacks
-            raise EdgekitError(f"executorch recipe '{recipe.name}' is not implemented")
+        if quantize_part is not None:
+            # the head first: its float temporaries (vocab x hidden) come while little else is resident;
+            # then layer by layer, so that one layer's float weights at a time are read
+            quantize_part(decoder, lambda m: m is decoder.lm_head)
+            release()
+            for layer in decoder.layers:
+                quantize_part(layer, lambda m: True)
+                release()
+            quantize_part(decoder, lambda m: True)  # any linear outside the layers
         if recipe.embedding_bits:
             decoder.embed = QuantizedEmbedding(decoder.embed, recipe.embedding_bits)
+    release()
     _own_float_weights(decoder)
+
+
+def _linear_quantizer(recipe: Recipe):
+    """``quantize_part(root, pick)``: quantize the float linears below ``root`` that ``pick`` selects
+    (grouped schemes: those with whole groups along the input). None for the float recipes."""
+    group = recipe.group_size
+
+    def float_linear(module) -> bool:
+        return (isinstance(module, nn.Linear) and type(module.weight.data) is torch.Tensor
+                and (group is None or module.in_features % group == 0))
+
+    if recipe.scheme == "int8":
+        return lambda root, pick: _replace(root, lambda m: float_linear(m) and pick(m), Int8WeightOnlyLinear)
+    if recipe.scheme in ("8da4w", "8da8w"):
+        from torchao.quantization import quantize_
+
+        config = _torchao_config(recipe)
+        return lambda root, pick: quantize_(root, config, filter_fn=lambda m, fqn: float_linear(m) and pick(m))
+    if recipe.scheme in ("fp32", "fp16"):
+        return None
+    raise EdgekitError(f"executorch recipe '{recipe.name}' is not implemented")  # a scheme this module lacks
 
 
 def _torchao_config(recipe: Recipe):

@@ -1,0 +1,106 @@
+"""ExecuTorch's XNNPACK lowering with less memory held at once; the same program comes out.
+
+Three things make ``to_edge_transform_and_lower`` hold several times the weights of a decoder:
+
+- the partitioners map every node to the set of all nodes downstream of it (ExecuTorch's
+  ``GroupBasedPartitioner`` builds the upstream sets too, and torch's ``CapabilityBasedPartitioner``
+  under it a second downstream map): N² set entries for N nodes, about 0.7 GB for a 30-layer
+  decoder. ``Downstreams`` keeps each node's downstream set as the bits of one integer (N² bits);
+- the preprocess gets its own deep copy of every partition, all made before the first is
+  serialized: every delegated weight twice over, next to its serialized bytes. XNNPACK's passes
+  replace state-dict entries and never write into a weight, so the copies share the weight tensors
+  that own their storage (ExecuTorch's CUDA backend does the same in its low-memory mode);
+- each serialization reads the float weights, which view the mapped checkpoint; ``after_each()``
+  runs once each partition is serialized so the caller can let go of those pages.
+
+``lean_lowering`` swaps these in (module attributes and ``BackendDetails`` classmethod hooks) for
+the duration of the lowering only, and puts the originals back.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Set
+from contextlib import ExitStack, contextmanager
+
+
+class Downstreams:
+    """The partitioners' ``_DependencyViewer``: ``downstreams_of(node)``, every node reachable from
+    ``node`` through its users, as a read-only set."""
+
+    def __init__(self, graph_module):
+        self.nodes = list(graph_module.graph.nodes)
+        self.index = {node: i for i, node in enumerate(self.nodes)}
+        self.bits: dict = {}
+        for node in reversed(self.nodes):
+            bits = 0
+            for user in node.users:
+                bits |= 1 << self.index[user] | self.bits[user]
+            self.bits[node] = bits
+
+    def downstreams_of(self, node) -> NodeSet:
+        return NodeSet(self, self.bits.get(node, 0))
+
+    def upstreams_of(self, node) -> set:  # not asked for by the partitioners: found on demand
+        i = self.index.get(node)
+        return set() if i is None else {n for n in self.nodes if self.bits[n] >> i & 1}
+
+
+class NodeSet(Set):
+    def __init__(self, graph: Downstreams, bits: int):
+        self.graph, self.bits = graph, bits
+
+    def __contains__(self, node) -> bool:
+        i = self.graph.index.get(node)
+        return i is not None and bool(self.bits >> i & 1)
+
+    def __iter__(self):
+        digits = bin(self.bits)[:1:-1]  # lowest bit first
+        return (self.graph.nodes[i] for i, d in enumerate(digits) if d == "1")
+
+    def __len__(self) -> int:
+        return self.bits.bit_count()
+
+    @classmethod
+    def _from_iterable(cls, nodes):  # results of &, |, - are plain sets
+        return set(nodes)
+
+
+@contextmanager
+def lean_lowering(after_each: Callable[[], object]):
+    import torch
+    import torch.fx.passes.infra.partitioner as fx_partitioner
+    from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
+    from executorch.exir.backend.canonical_partitioners import group_partitioner
+
+    preprocess = XnnpackBackend.preprocess
+
+    def copy_sharing_weights(cls, program, compile_specs):
+        # XNNPACK serializes a weight's whole storage: a view into a larger one (a split of a fused
+        # projection) must still become a compact copy, as the deep copy makes it
+        tensors = (*program.state_dict.values(), *program.constants.values())
+        shared = {id(t): t for t in tensors if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() == t.nbytes}
+        return copy.deepcopy(program, shared)
+
+    def preprocess_then_release(program, compile_specs):
+        result = preprocess(program, compile_specs)
+        after_each()
+        return result
+
+    with ExitStack() as undo:
+        for module in (fx_partitioner, group_partitioner):
+            _swap(undo, module, "_DependencyViewer", Downstreams)
+        _swap(undo, XnnpackBackend, "copy_exported_program_for_preprocess", classmethod(copy_sharing_weights))
+        _swap(undo, XnnpackBackend, "preprocess", staticmethod(preprocess_then_release))
+        yield
+
+
+def _swap(undo: ExitStack, owner, name: str, value) -> None:
+    """``owner.name = value`` until ``undo`` closes; then the attribute ``owner`` had itself, or none
+    (a class then inherits it again)."""
+    own = vars(owner).get(name)
+    setattr(owner, name, value)
+    if own is None:
+        undo.callback(delattr, owner, name)
+    else:
+        undo.callback(setattr, owner, name, own)
