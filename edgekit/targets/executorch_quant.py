@@ -39,7 +39,7 @@ def quantize(decoder: nn.Module, recipe: Recipe, release: Callable[[], object] =
         if quantize_part is not None:
             # the head first: its float temporaries (vocab x hidden) come while little else is resident;
             # then layer by layer, so that one layer's float weights at a time are read
-            quantize_part(decoder, lambda m: m is decoder.lm_head)
+            _linear_quantizer(recipe, head=True)(decoder, lambda m: m is decoder.lm_head)
             release()
             for layer in decoder.layers:
                 quantize_part(layer, lambda m: True)
@@ -51,10 +51,11 @@ def quantize(decoder: nn.Module, recipe: Recipe, release: Callable[[], object] =
     _own_float_weights(decoder)
 
 
-def _linear_quantizer(recipe: Recipe):
+def _linear_quantizer(recipe: Recipe, head: bool = False):
     """``quantize_part(root, pick)``: quantize the float linears below ``root`` that ``pick`` selects
-    (grouped schemes: those with whole groups along the input). None for the float recipes."""
-    group = recipe.group_size
+    (grouped schemes: those with whole groups along the input). None for the float recipes. The
+    output head of 8da4w gets 8-bit weights (as llama.cpp's q4_0 keeps its head above 4 bits)."""
+    group = None if head and recipe.scheme == "8da4w" else recipe.group_size
 
     def float_linear(module) -> bool:
         return (isinstance(module, nn.Linear) and type(module.weight.data) is torch.Tensor
@@ -65,18 +66,18 @@ def _linear_quantizer(recipe: Recipe):
     if recipe.scheme in ("8da4w", "8da8w"):
         from torchao.quantization import quantize_
 
-        config = _torchao_config(recipe)
+        config = _torchao_config(recipe, head)
         return lambda root, pick: quantize_(root, config, filter_fn=lambda m, fqn: float_linear(m) and pick(m))
     if recipe.scheme in ("fp32", "fp16"):
         return None
     raise EdgekitError(f"executorch recipe '{recipe.name}' is not implemented")  # a scheme this module lacks
 
 
-def _torchao_config(recipe: Recipe):
+def _torchao_config(recipe: Recipe, head: bool = False):
     from torchao.quantization import Int8DynamicActivationIntxWeightConfig
     from torchao.quantization.granularity import PerAxis, PerGroup
 
-    if recipe.scheme == "8da4w":
+    if recipe.scheme == "8da4w" and not head:
         return Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4, weight_granularity=PerGroup(recipe.group_size))
     return Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int8, weight_granularity=PerAxis(0))
 
