@@ -2,8 +2,7 @@
 optimum-onnx, then ONNX Runtime's quantizers.
 
 The builder's graph is the fast one: GroupQueryAttention with rotary embedding fused, the KV cache
-updated in place in a buffer of the whole context (the runner binds past and present to the same
-memory), fused norms and packed QKV, int4 MatMulNBits computing in int8. optimum covers more
+updated in place (the runner binds past and present to the same buffer), fused norms and packed QKV, int4 MatMulNBits computing in int8. optimum covers more
 architectures (gpt2 here) with a plain graph whose cache grows by concatenation. Either way the graph
 gains a ``logits_to_keep`` input, so that prefill computes the head for the last position only.
 """
@@ -29,9 +28,9 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     with stage(f"export ({exporter})"):
         (_genai_export if exporter == "genai" else _optimum_export)(source, recipe, folder)
     with stage("logits_to_keep"):
-        attention = _add_logits_to_keep(model_file)
+        graph = _finish_graph(model_file)
     if exporter == "genai" and recipe.scheme == "int4":
-        if _float_embedding(model_file):  # not gathered from the head's table: int4 as optimum's recipe has it
+        if graph["float_embedding"]:  # not gathered from the head's table: int4 as optimum's recipe has it
             with stage("quantize embedding"):
                 _quantize(model_file, recipe, op_types=("Gather",), block_size=32)
     elif recipe.scheme != "fp32":
@@ -41,9 +40,9 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "model_file": MODEL_FILE,
         "runtime": "onnxruntime",
         "exporter": exporter,
-        # shared: one buffer of max_context per layer that GroupQueryAttention updates in place (past and
-        # present bound to it); concat: present = past + new, handed back as the next step's past
-        "kv_cache": "shared" if attention == "GroupQueryAttention" else "concat",
+        # shared: one buffer per layer that GroupQueryAttention updates in place (past and present bound
+        # to it); concat: present = past + new, handed back as the next step's past
+        "kv_cache": "shared" if graph["fused_attention"] else "concat",
     }
 
 
@@ -103,10 +102,12 @@ def _genai_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
         raise EdgekitError(f"ONNX export of {source.spec} (genai builder) produced no {MODEL_FILE}")
 
 
-def _add_logits_to_keep(model_file: Path) -> str:
-    """Give the graph an int64 input ``logits_to_keep`` [1]: the head runs on the last that many
-    positions only (a prefill needs one; scoring a text needs all, and any count >= length gives all).
-    Returns the graph's attention op: GroupQueryAttention where the builder fused it, else MatMul."""
+def _finish_graph(model_file: Path) -> dict:
+    """One pass over the exported graph (weights stay on disk): give it an int64 input
+    ``logits_to_keep`` [1], so the head runs on the last that many positions only (a prefill needs
+    one; scoring a text needs all, and any count >= length gives all), and mend the builder's missing
+    zero points. Returns what the export needs to know of it: ``fused_attention`` (the builder's
+    GroupQueryAttention) and ``float_embedding`` (a float table gathered by the token ids)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -133,7 +134,11 @@ def _add_logits_to_keep(model_file: Path) -> str:
         "Slice", [hidden, f"{kept}/start", f"{kept}/end", f"{kept}/axis"], [kept], name=f"{kept}/Slice"))
     node.input[0] = kept
     onnx.save_model(model, str(model_file))  # external data, if any, stays where it is
-    return "GroupQueryAttention" if any(n.op_type == "GroupQueryAttention" for n in graph.node) else "MatMul"
+    floats = {i.name for i in graph.initializer if i.data_type == TensorProto.FLOAT}
+    return {
+        "fused_attention": any(n.op_type == "GroupQueryAttention" for n in graph.node),
+        "float_embedding": any(n.op_type == "Gather" and n.input[0] in floats for n in graph.node),
+    }
 
 
 def _drop_missing_zero_points(graph) -> None:
@@ -165,14 +170,6 @@ def _optimum_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
         raise EdgekitError(f"ONNX export of {source.spec} failed: {str(e).strip().splitlines()[0]}") from None
     if not (folder / MODEL_FILE).is_file():
         raise EdgekitError(f"ONNX export of {source.spec} produced no {MODEL_FILE}")
-
-
-def _float_embedding(model_file: Path) -> bool:
-    import onnx
-
-    graph = onnx.load(str(model_file), load_external_data=False).graph
-    floats = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
-    return any(n.op_type == "Gather" and n.input[0] in floats for n in graph.node)
 
 
 def _quantize(model_file: Path, recipe: Recipe, op_types=("MatMul", "Gather"), block_size: int | None = None) -> None:
