@@ -92,7 +92,8 @@ def _export_builtin(root: Path, target: str, recipes) -> dict:
 @pytest.fixture
 def prefill_windows_match():
     """Check a windowed backend: a prompt longer than max_prefill is cut into calls whose logits equal
-    the one-token-at-a-time ones (within ``tol``), and a sequence past the context is refused."""
+    the one-token-at-a-time ones (within ``tol``), ``last_only`` gives the last of them, and a
+    sequence past the context is refused."""
 
     def check(folder: Path, tol: float) -> None:
         import numpy as np
@@ -108,6 +109,9 @@ def prefill_windows_match():
         steps = np.concatenate([lm.forward([t]) for t in ids])
         assert whole.shape == (len(ids), lm.vocab_size) and whole.dtype == np.float32
         assert np.abs(whole - steps).max() < tol
+        lm.reset()
+        last = lm.forward(ids, last_only=True)
+        assert last.shape == (1, lm.vocab_size) and np.abs(last[0] - whole[-1]).max() < tol
         lm.reset()
         with pytest.raises(ValueError, match="exceeds the context"):
             lm.forward(list(range(lm.max_context + 1)))

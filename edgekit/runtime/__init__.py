@@ -46,7 +46,8 @@ def load(folder: Path, threads: int | None = None) -> LanguageModel:
 
 class WindowedLM:
     """A model whose cache lives in the program (static slots) and that takes at most ``max_prefill``
-    tokens per call: subclasses give ``_step(chunk, position) -> logits (len(chunk), vocab)``."""
+    tokens per call: subclasses give ``_step(chunk, position, last_only) -> logits (len(chunk), vocab)``,
+    or only the chunk's last row where ``last_only`` (a program may skip the others)."""
 
     vocab_size: int
     max_context: int
@@ -59,13 +60,13 @@ class WindowedLM:
         if self.length + len(ids) > self.max_context:
             raise ValueError(f"sequence of {self.length + len(ids)} tokens exceeds the context of {self.max_context}")
         w = self.max_prefill
-        out = [self._step(ids[i : i + w], self.length + i) for i in range(0, len(ids), w)]
+        out = [self._step(ids[i : i + w], self.length + i, last_only) for i in range(0, len(ids), w)]
         self.length += len(ids)
         if last_only:
             return out[-1][-1:]
         return out[0] if len(out) == 1 else np.concatenate(out)
 
-    def _step(self, chunk: list[int], position: int) -> np.ndarray:
+    def _step(self, chunk: list[int], position: int, last_only: bool) -> np.ndarray:
         raise NotImplementedError
 
 

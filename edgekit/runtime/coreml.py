@@ -35,7 +35,8 @@ class CoreMLLM(WindowedLM):
         self.state = self.model.make_state()  # a fresh (zeroed) cache
         self.length = 0
 
-    def _step(self, chunk: list[int], position: int) -> np.ndarray:
+    def _step(self, chunk: list[int], position: int, last_only: bool) -> np.ndarray:
+        # the program returns every row: last_only is the caller's to apply
         inputs = {"tokens": np.asarray([chunk], dtype=np.int32), "input_pos": np.asarray([position], dtype=np.int32)}
         logits = self.model.predict(inputs, state=self.state)["logits"]
         return np.asarray(logits, dtype=np.float32)[0]

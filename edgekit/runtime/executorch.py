@@ -1,5 +1,7 @@
-"""ExecuTorch backend: a ``.pte`` program ``forward(tokens[1, n], input_pos[1]) -> logits[1, n, vocab]``
-whose KV cache lives inside the program (mutable buffers); this side keeps only the position.
+"""ExecuTorch backend: a ``.pte`` program ``forward(tokens[1, n], input_pos[1], rows[m]) -> logits[1, m,
+vocab]`` (the logits of positions ``rows`` of the ``n``) whose KV cache lives inside the program
+(mutable buffers); this side keeps only the position. Programs exported before ``rows`` take two
+inputs and return every position.
 
 Run through ``executorch.runtime`` (the pip wheel's pybindings). Those bindings take and return torch
 tensors and import torch themselves, so torch is needed here: it is the one exception to "numpy and
@@ -43,16 +45,18 @@ class ExecuTorchLM(WindowedLM):
         self.max_prefill = max_prefill
         out = self.method.metadata.output_tensor_meta(0)
         self.vocab_size = int(vocab_size or out.sizes()[-1])
+        self.selects_rows = self.method.metadata.num_inputs() == 3
         self.reset()
 
     def reset(self) -> None:
         self.length = 0  # cache slots past the position are masked: nothing to clear
 
-    def _step(self, chunk: list[int], position: int) -> np.ndarray:
+    def _step(self, chunk: list[int], position: int, last_only: bool) -> np.ndarray:
         torch = self._torch
-        tokens = torch.tensor([chunk], dtype=torch.long)
-        pos = torch.tensor([position], dtype=torch.long)
-        (logits,) = self.method.execute((tokens, pos))
+        inputs = [torch.tensor([chunk], dtype=torch.long), torch.tensor([position], dtype=torch.long)]
+        if self.selects_rows:
+            inputs.append(torch.tensor([len(chunk) - 1]) if last_only else torch.arange(len(chunk)))
+        (logits,) = self.method.execute(inputs)
         return logits[0].numpy()
 
 

@@ -231,10 +231,13 @@ class Decoder(nn.Module):
             rope = (cos, sin, self.rope_rot.to(x.dtype))
         return x, rope
 
-    def decode(self, x: torch.Tensor, rope, attend: Attend) -> torch.Tensor:
-        """Every layer, the final norm and the head: float32 logits."""
+    def decode(self, x: torch.Tensor, rope, attend: Attend, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Every layer, the final norm and the head: float32 logits, of the positions ``rows`` only
+        when given (indices into the sequence)."""
         for layer in self.layers:
             x = layer(x, rope, attend)
+        if rows is not None:
+            x = x.index_select(1, rows)
         return self.lm_head(self.norm(x)).float()
 
 

@@ -1,7 +1,7 @@
 """ExecuTorch target: torch.export of a decoder with a static KV cache, lowered to XNNPACK.
 
-The HF model is wrapped by ``executorch_model.DecoderWithCache`` (tokens, input_pos) -> logits for
-every position, with the cache in buffers and ExecuTorch's LLM custom ops (``llama::update_cache``,
+The HF model is wrapped by ``executorch_model.DecoderWithCache`` (tokens, input_pos, rows) -> logits
+for the positions ``rows`` (all of them, or the last for a prefill), with the cache in buffers and ExecuTorch's LLM custom ops (``llama::update_cache``,
 ``llama::custom_sdpa``) when they are installed. The sequence dimension is dynamic up to
 ``MAX_PREFILL`` tokens, so a prompt is one call (longer ones are chunked by the runtime), not one
 call per token. ``fp16`` is float16 weights and compute (float32 logits out, float32 KV cache);
@@ -92,11 +92,14 @@ def _torch_export(decoder, max_prefill: int):
     from torch.export import Dim, export
 
     n = min(4, max_prefill)
-    example = (torch.zeros((1, n), dtype=torch.long), torch.tensor([0], dtype=torch.long))
+    # examples of sizes other than 0/1 and unequal, so that neither dimension is specialized or tied
+    example = (torch.zeros((1, n), dtype=torch.long), torch.tensor([0], dtype=torch.long),
+               torch.arange(n - 1 if n > 2 else n, dtype=torch.long))
     seq = Dim("seq", min=1, max=max_prefill)
+    rows = Dim("rows", min=1, max=max_prefill)
     with torch.no_grad(), torch.nn.attention.sdpa_kernel([torch.nn.attention.SDPBackend.MATH]):
         try:
-            program = export(decoder, example, dynamic_shapes=({1: seq}, None), strict=False)
+            program = export(decoder, example, dynamic_shapes=({1: seq}, None, {0: rows}), strict=False)
         except Exception as e:
             raise EdgekitError(f"torch.export failed: {str(e).strip().splitlines()[0]}") from None
         return program  # to_edge_transform_and_lower decomposes (and unwraps torchao's tensors) itself
@@ -189,11 +192,17 @@ def inspect(folder: Path, runtime: dict) -> dict:
     delegation = runtime.get("delegation", {})
     ops = {"delegated to XNNPACK": delegation.get("delegated_nodes", 0), **delegation.get("not_delegated", {})}
     return {
-        "inputs": [_tensor(f"input {i}", meta.input_tensor_meta(i)) for i in range(meta.num_inputs())],
+        "inputs": [_tensor(name, meta.input_tensor_meta(i)) for i, name in enumerate(_input_names(meta.num_inputs()))],
         "outputs": [_tensor(f"output {i}", meta.output_tensor_meta(i)) for i in range(meta.num_outputs())],
         "ops": ops,
         "delegation": delegation,
     }
+
+
+def _input_names(count: int) -> list[str]:
+    """The program's inputs are positional: named here after the exported module's arguments."""
+    names = ("tokens", "input_pos", "rows")
+    return list(names[:count]) if count <= len(names) else [f"input {i}" for i in range(count)]
 
 
 def _tensor(name: str, info) -> dict:

@@ -1,7 +1,8 @@
 """The module ExecuTorch exports: ``decoder.Decoder`` with a static KV cache in buffers.
 
-``DecoderWithCache(tokens[1, n], input_pos[1]) -> logits[1, n, vocab]`` appends ``n`` tokens at
-position ``input_pos`` and returns the logits of every one of them. The cache lives in buffers
+``DecoderWithCache(tokens[1, n], input_pos[1], rows[m]) -> logits[1, m, vocab]`` appends ``n`` tokens
+at position ``input_pos`` and returns the logits of the ``rows`` among them (indices into the ``n``):
+every one for perplexity, the last only for a prefill, whose head then runs on one row, not ``n``. The cache lives in buffers
 (``[1, max_context, kv_heads, head_dim]`` per layer, the layout ExecuTorch's LLM custom ops use);
 positions past the current one are masked, so the cache never needs clearing. With the custom ops
 (``llama::update_cache``, ``llama::custom_sdpa``) the cache update and attention are one kernel
@@ -39,7 +40,7 @@ class DecoderWithCache(Decoder):
             layer.register_buffer("k_cache", new(shape, dtype=cache_dtype), persistent=False)
             layer.register_buffer("v_cache", new(shape, dtype=cache_dtype), persistent=False)
 
-    def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         n = tokens.shape[1]
         start = input_pos[0].item()
         torch._check_is_size(start)
@@ -70,4 +71,4 @@ class DecoderWithCache(Decoder):
                 o = o.transpose(1, 2)
             return o.to(dtype)
 
-        return self.decode(x, rope, attend)
+        return self.decode(x, rope, attend, rows)
