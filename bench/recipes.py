@@ -14,7 +14,10 @@ together. Core ML is left out: its runtime needs macOS.
 
     .venv/bin/python bench/recipes.py [--models tiny,smollm] [--onnx fp32,int8,int4] [--executorch 8da4w]
         [--gguf q4_0,q8_0] [--prompt-len 64] [--gen 128] [--runs 3] [--threads 2] [--work DIR [--reuse]]
-        [--json out.json]
+        [--export-only] [--json out.json]
+
+Exports take long and do not need an idle machine; the profiles do. `--work DIR --export-only` then
+`--work DIR --reuse` splits the two.
 """
 
 from __future__ import annotations
@@ -136,8 +139,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=None, help="keep artifacts here (default: a temp folder)")
     ap.add_argument("--reuse", action="store_true", help="keep artifacts already exported in --work")
+    ap.add_argument("--export-only", action="store_true", help="export into --work and stop (profile later with --reuse)")
     ap.add_argument("--json", type=Path, help="also write the report here")
     args = ap.parse_args()
+    if args.export_only and not args.work:
+        ap.error("--export-only needs --work")
 
     work = args.work or Path(tempfile.mkdtemp(prefix="edgekit-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -161,6 +167,8 @@ def main() -> None:
                 row["export_rss_x"] = round(row["export_rss_mb"] / _weights_mb(models[name]), 2)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
+    if args.export_only:
+        return
     settings = Settings(prompt_len=args.prompt_len, gen=args.gen, runs=args.runs, threads=args.threads)
     for row in rows:
         if "error" not in row:
@@ -196,10 +204,44 @@ def main() -> None:
     for r in rows:
         if r.get("error"):
             console.print(f"{r['model']} {r['target']} {r['recipe']}: {r['error']}", markup=False)
-    report = {"settings": vars(settings), "read_bandwidth_gbs": round(bandwidth, 2), "rows": rows}
+    verdicts = best_4bit(rows)
+    for v in verdicts:
+        console.print(v["line"], markup=False)
+    report = {"settings": vars(settings), "read_bandwidth_gbs": round(bandwidth, 2), "rows": rows,
+              "best_4bit": verdicts}
     print(json.dumps(report, indent=2, default=str))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
+FOUR_BIT = ("int4", "8da4w", "q4")
+
+
+def best_4bit(rows: list[dict], model: str = "smollm", accuracy_model: str = "tiny") -> list[dict]:
+    """For ONNX and ExecuTorch, the 4-bit recipe that decodes fastest on ``model``, against llama.cpp
+    q4_0: decode and prefill ratios there, and dppl on ``accuracy_model`` (random weights say nothing
+    of accuracy) against q4_0's."""
+    def find(m, target, recipe):
+        return next((r for r in rows if r["model"] == m and r["target"] == target and r["recipe"] == recipe), {})
+
+    q4_dppl = find(accuracy_model, "gguf", "q4_0").get("dppl_pct")
+    out = []
+    for target in ("onnx", "executorch"):
+        timed = [r for r in rows if r["model"] == model and r["target"] == target and r.get("decode_vs_q4_0")
+                 and any(k in r["recipe"] for k in FOUR_BIT)]
+        if not timed:
+            continue
+        best = max(timed, key=lambda r: r["decode_vs_q4_0"])
+        dppl = find(accuracy_model, target, best["recipe"]).get("dppl_pct")
+        met = (best["decode_vs_q4_0"] >= 1.0 and best["prefill_vs_q4_0"] >= 1.0
+               and dppl is not None and q4_dppl is not None and abs(dppl) <= abs(q4_dppl))
+        line = (f"{target} best 4-bit on {model}: {best['recipe']}: decode {best['decode_vs_q4_0']}x, prefill "
+                f"{best['prefill_vs_q4_0']}x llama.cpp q4_0; dppl on {accuracy_model} {_fmt(dppl)}% against q4_0's "
+                f"{_fmt(q4_dppl)}%: {'meets' if met else 'misses'} the target")
+        out.append({"target": target, "recipe": best["recipe"], "decode_vs_q4_0": best["decode_vs_q4_0"],
+                    "prefill_vs_q4_0": best["prefill_vs_q4_0"], "dppl_pct": dppl, "q4_0_dppl_pct": q4_dppl,
+                    "met": met, "line": line})
+    return out
 
 
 def _fmt(v) -> str:
