@@ -233,9 +233,10 @@ def against_baseline(results: list[dict], baseline: list[dict], tolerance_pct: f
     """A verdict per metric compared with the baseline: worse by more than the tolerance fails."""
     from edgekit.report.compare import compare
 
-    changes, _, _ = compare(baseline, results, tolerance_pct)
-    verdicts = []
-    for c in changes:
+    comparison = compare(baseline, results, tolerance_pct)
+    verdicts = [Verdict(k, f"{metric} vs baseline", None, f"{metric} is an emulator's figure on {k[3]}: not compared")
+                for k, metric in comparison.emulated if metric in metrics]
+    for c in comparison.changes:
         if c.metric not in metrics or c.base is None or c.new is None:
             continue
         pct = "" if c.change_pct is None else f", {c.change_pct:+.1f}%"

@@ -20,24 +20,30 @@ def compare(
     from edgekit.report.compare import compare as run_compare
     from edgekit.report.results import load_results
 
-    changes, only_base, only_new = run_compare(load_results(base), load_results(new), tolerance)
+    result = run_compare(load_results(base), load_results(new), tolerance)
     if json_out:
         output.emit_json({
             "tolerance_pct": tolerance,
-            "changes": [c.as_dict() for c in changes],
-            "only_in_base": [list(k) for k in only_base],
-            "only_in_new": [list(k) for k in only_new],
+            "changes": [c.as_dict() for c in result.changes],
+            "only_in_base": [list(k) for k in result.only_base],
+            "only_in_new": [list(k) for k in result.only_new],
+            "emulated_not_compared": [[*k, metric] for k, metric in result.emulated],
         })
         return
     rows = []
-    for c in changes:
+    for c in result.changes:
         pct = "" if c.change_pct is None else f"{c.change_pct:+.1f}%"
         flag = "[bold red]REGRESSION[/]" if c.regression else ""
         rows.append((" / ".join(c.key), c.metric, output.fmt(c.base), output.fmt(c.new), c.unit, pct, flag))
     output.table(f"{base} -> {new} (tolerance {tolerance:g}%)",
                  ("model / target / recipe / device", "metric", "base", "new", "unit", "change", ""), rows, markup=True)
-    for label, keys in (("only in base", only_base), ("only in new", only_new)):
+    for label, keys in (("only in base", result.only_base), ("only in new", result.only_new)):
         for k in keys:
             output.note(f"{label}: {' / '.join(k)}")
-    regressions = sum(c.regression for c in changes)
-    output.note(f"{len(changes)} metrics compared, {regressions} regression(s) beyond {tolerance:g}%")
+    skipped: dict[tuple, list[str]] = {}
+    for k, metric in result.emulated:
+        skipped.setdefault(k, []).append(metric)
+    for k, metrics in skipped.items():
+        output.note(f"not compared, an emulator's figures: {' / '.join(k)}: {', '.join(metrics)}")
+    regressions = sum(c.regression for c in result.changes)
+    output.note(f"{len(result.changes)} metrics compared, {regressions} regression(s) beyond {tolerance:g}%")

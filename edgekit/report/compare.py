@@ -26,21 +26,31 @@ class Change:
         }
 
 
-def compare(base: list[dict], new: list[dict], tolerance_pct: float) -> tuple[list[Change], list[tuple], list[tuple]]:
-    """Changes for every (result, metric) present in both; and the keys only in base / only in new.
-    An emulator's figure (an emulated device's timings) is never compared, with anything."""
+@dataclass(frozen=True)
+class Comparison:
+    changes: list[Change]  # every (result, metric) present in both
+    only_base: list[tuple]  # keys of results only in base
+    only_new: list[tuple]
+    emulated: list[tuple[tuple, str]]  # (key, metric) left out: an emulator's figure on either side
+
+
+def compare(base: list[dict], new: list[dict], tolerance_pct: float) -> Comparison:
+    """Changes for every (result, metric) present in both. An emulator's figure (an emulated device's
+    timings) is never compared, with anything: those are listed apart."""
     from edgekit.profile.metrics import is_emulated
 
     by_key_base = {key(r): r for r in base}
     by_key_new = {key(r): r for r in new}
-    changes = []
+    changes, emulated = [], []
     for k in sorted(by_key_base.keys() & by_key_new.keys()):
         b, n = by_key_base[k]["metrics"], by_key_new[k]["metrics"]
-        for metric in [m for m in b if m in n and not (is_emulated(b[m]) or is_emulated(n[m]))]:
-            changes.append(change(k, metric, b[metric], n[metric], tolerance_pct))
-    only_base = sorted(by_key_base.keys() - by_key_new.keys())
-    only_new = sorted(by_key_new.keys() - by_key_base.keys())
-    return changes, only_base, only_new
+        for metric in [m for m in b if m in n]:
+            if is_emulated(b[metric]) or is_emulated(n[metric]):
+                emulated.append((k, metric))
+            else:
+                changes.append(change(k, metric, b[metric], n[metric], tolerance_pct))
+    return Comparison(changes, sorted(by_key_base.keys() - by_key_new.keys()),
+                      sorted(by_key_new.keys() - by_key_base.keys()), emulated)
 
 
 def change(k: tuple, metric: str, b: dict, n: dict, tolerance_pct: float) -> Change:

@@ -106,8 +106,12 @@ def test_emulated_figures_are_kept_but_not_shown_compared_or_judged(cli, standin
     assert "Emulated device(s) emu: timings and memory left out" in (tmp_path / "r.html").read_text()
 
     r = cli("compare", out, out, "--json")
-    compared = {c["metric"] for c in json.loads(r.out)["changes"]}
+    data = json.loads(r.out)
+    compared = {c["metric"] for c in data["changes"]}
     assert "top1_agree" in compared and not compared & set(EMULATED)
+    assert {row[-1] for row in data["emulated_not_compared"]} == set(EMULATED) & set(result["metrics"])
+    r = cli("compare", out, out)
+    assert "not compared, an emulator's figures: " in r.err and "decode_tok_s" in r.err
 
 
 def test_an_executorch_artifact_is_refused_in_one_line(cli, standin, tiny_int4, tmp_path):
@@ -140,6 +144,19 @@ def test_check_gates_on_accuracy_only(cli, standin, tmp_path, export_cache):
     assert cases["decode_tok_s >= 1e+09"].find("skipped").get("message") == "decode_tok_s is an emulator's figure on emu: not judged"
     assert cases["peak_rss_mb <= 1"].find("skipped") is not None
     assert cases["top1_agree >= 0.9"].find("failure") is None and cases["top1_agree >= 0.9"].find("skipped") is None
+
+    # against a baseline of the same device: the emulator's timings are not compared either, and say so
+    config = _check_file(tmp_path, str(standin), export_cache)
+    (tmp_path / "base").mkdir()
+    for f in (tmp_path / "results").glob("*.json"):
+        shutil.copy(f, tmp_path / "base")
+    config.write_text(config.read_text() + '[baseline]\nresults = "base"\nmetrics = ["decode_tok_s", "file_mb"]\n')
+    r = cli("check", config, "--junit", junit)
+    assert r.code == 0, r.out + r.err
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    skipped = cases["decode_tok_s vs baseline"].find("skipped")
+    assert skipped.get("message") == "decode_tok_s is an emulator's figure on emu: not compared"
+    assert cases["file_mb vs baseline"].find("failure") is None and cases["file_mb vs baseline"].find("skipped") is None
 
 
 # -- the real thing: Debian's arm64 python and onnxruntime's aarch64 wheel under qemu-aarch64-static --------------
