@@ -16,6 +16,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -171,12 +172,37 @@ def _artifact(config: SweepConfig, combo: Combination, key: str, on_step) -> tup
     folder = config.cache / f"{_slug(combo.model)}-{combo.recipe.target}-{combo.recipe.name}-{key}"
     if (folder / "edgekit.json").is_file():
         return folder, "cached"
-    try:
-        export(combo.model, combo.recipe.target, combo.recipe.name, folder, max_context=combo.recipe.max_context,
-               parity=config.parity, on_stage=lambda stage: on_step(f"export: {stage}", 0, 1))
-    except ParityError:
-        pass  # the artifact is kept with its failed parity in the manifest: profiled, and `edgekit check` fails it
+    config.cache.mkdir(parents=True, exist_ok=True)
+    with _exclusive(folder.with_name(folder.name + ".lock"), lambda: on_step("export: waiting for another sweep", 0, 1)):
+        if (folder / "edgekit.json").is_file():  # another sweep on the same cache made it meanwhile
+            return folder, "cached"
+        try:
+            export(combo.model, combo.recipe.target, combo.recipe.name, folder, max_context=combo.recipe.max_context,
+                   parity=config.parity, on_stage=lambda stage: on_step(f"export: {stage}", 0, 1))
+        except ParityError:
+            pass  # the artifact is kept with its failed parity in the manifest: profiled, and `edgekit check` fails it
     return folder, "exported"
+
+
+@contextmanager
+def _exclusive(lock: Path, on_wait: Callable[[], None]):
+    """Hold an exclusive lock on the file ``lock`` (made if missing) for the block: sweeps sharing an
+    export cache make each artifact once. Where the OS has no ``fcntl`` the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait()
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def export_key(source, recipe: recipes.Recipe, parity: bool) -> str:

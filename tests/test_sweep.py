@@ -111,3 +111,32 @@ def test_bad_sweep_file_is_one_line_and_exit_2(cli, tmp_path, text, message):
 def test_missing_sweep_file(cli, tmp_path):
     r = cli("sweep", tmp_path / "nope.toml")
     assert r.code == 2 and "config file not found" in r.err
+
+
+def test_sweeps_sharing_a_cache_make_an_artifact_once(tmp_path):
+    """The export of a combination holds a lock beside its cache folder: a second sweep waits, then
+    finds the artifact made."""
+    import fcntl
+    import threading
+    import time
+
+    lock, events = tmp_path / "a.lock", []
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        other = threading.Thread(target=lambda: _exclusive_block(lock, events))
+        other.start()
+        for _ in range(500):
+            if events:
+                break
+            time.sleep(0.01)
+        assert events == ["waiting"]
+        fcntl.flock(held, fcntl.LOCK_UN)
+    other.join(10)
+    assert events == ["waiting", "inside"]
+
+
+def _exclusive_block(lock, events):
+    from edgekit.sweep import _exclusive
+
+    with _exclusive(lock, lambda: events.append("waiting")):
+        events.append("inside")
