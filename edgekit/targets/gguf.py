@@ -44,6 +44,10 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     from edgekit.export import model_context
     from edgekit.targets.decoder import cache_length, load_model
 
+    from transformers import AutoConfig
+
+    # refused before the weights load
+    _rope_scaling(source, AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code))
     limit = model_context(source.path)
     final = folder / MODEL_FILE
     written = final if recipe.scheme == "fp32" else folder / ".model.f32.gguf"
