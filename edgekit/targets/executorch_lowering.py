@@ -1,6 +1,6 @@
 """ExecuTorch's XNNPACK lowering with less memory held at once; the same program comes out.
 
-Three things make ``to_edge_transform_and_lower`` hold several times the weights of a decoder:
+Four things make ``to_edge_transform_and_lower`` hold several times the weights of a decoder:
 
 - the partitioners map every node to the set of all nodes downstream of it (ExecuTorch's
   ``GroupBasedPartitioner`` builds the upstream sets too, and torch's ``CapabilityBasedPartitioner``
@@ -11,7 +11,11 @@ Three things make ``to_edge_transform_and_lower`` hold several times the weights
   replace state-dict entries and never write into a weight, so the copies share the weight tensors
   that own their storage (ExecuTorch's CUDA backend does the same in its low-memory mode);
 - each serialization reads the float weights, which view the mapped checkpoint; ``after_each()``
-  runs once each partition is serialized so the caller can let go of those pages.
+  runs once each partition is serialized so the caller can let go of those pages;
+- the serialized weights (XNNPACK's named data) are bytes held until the program is written: every
+  delegated weight once more, to the end of the export. With a ``spill`` folder, each partition's
+  large blobs go to files there as soon as it is serialized; ExecuTorch's program writer streams
+  them from there (its ``FileBackedData``). The caller removes the folder once the program is written.
 
 ``lean_lowering`` swaps these in (module attributes and ``BackendDetails`` classmethod hooks) for
 the duration of the lowering only, and puts the originals back.
@@ -20,8 +24,12 @@ the duration of the lowering only, and puts the originals back.
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable, Set
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+SPILL_MIN_BYTES = 1 << 16  # smaller blobs (norms, biases, scales) stay in memory
 
 
 class Downstreams:
@@ -67,7 +75,7 @@ class NodeSet(Set):
 
 
 @contextmanager
-def lean_lowering(after_each: Callable[[], object]):
+def lean_lowering(after_each: Callable[[], object], spill: Path | None = None):
     import torch
     import torch.fx.passes.infra.partitioner as fx_partitioner
     from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
@@ -82,8 +90,12 @@ def lean_lowering(after_each: Callable[[], object]):
         shared = {id(t): t for t in tensors if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() == t.nbytes}
         return copy.deepcopy(program, shared)
 
+    names = itertools.count()
+
     def preprocess_then_release(program, compile_specs):
         result = preprocess(program, compile_specs)
+        if spill is not None and result.data_store_output is not None:
+            _spill(result.data_store_output.buffers, spill, names)
         after_each()
         return result
 
@@ -93,6 +105,17 @@ def lean_lowering(after_each: Callable[[], object]):
         _swap(undo, XnnpackBackend, "copy_exported_program_for_preprocess", classmethod(copy_sharing_weights))
         _swap(undo, XnnpackBackend, "preprocess", staticmethod(preprocess_then_release))
         yield
+
+
+def _spill(buffers: list, folder: Path, names) -> None:
+    """Each large ``bytes`` blob of ``buffers`` replaced, in place, by a file of ``folder`` holding it."""
+    from executorch.exir._serialize._cord import FileBackedData  # ExecuTorch 1.5
+
+    for i, data in enumerate(buffers):
+        if isinstance(data, bytes) and len(data) >= SPILL_MIN_BYTES:
+            path = folder / f"{next(names)}.bin"
+            path.write_bytes(data)
+            buffers[i] = FileBackedData(str(path))
 
 
 def _swap(undo: ExitStack, owner, name: str, value) -> None:
