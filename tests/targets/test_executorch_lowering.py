@@ -9,7 +9,7 @@ pytest.importorskip("executorch")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from edgekit.targets.executorch_lowering import Downstreams, lean_lowering  # noqa: E402
+from edgekit.targets.executorch_lowering import SPILL_MIN_BYTES, Downstreams, lean_lowering  # noqa: E402
 
 
 class _Branchy(nn.Module):
@@ -68,3 +68,25 @@ def test_preprocess_copies_share_weights_and_release_after_each_partition():
     assert copied.state_dict["weight"].untyped_storage().nbytes() == view.nbytes
     assert torch.equal(copied.state_dict["weight"], view)
     assert XnnpackBackend.copy_exported_program_for_preprocess(program, []).state_dict["weight"] is not program.state_dict["weight"]
+
+
+def test_spilled_weights_are_written_to_the_same_program(tmp_path):
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.exir._serialize._cord import FileBackedData
+
+    torch.manual_seed(0)
+    program = torch.export.export(nn.Sequential(nn.Linear(256, 128), nn.Linear(128, 4)), (torch.randn(2, 256),))
+
+    def lower(spill):
+        with lean_lowering(lambda: None, spill):
+            edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        return edge, edge.to_executorch().buffer
+
+    _, plain = lower(None)
+    edge, spilled = lower(tmp_path)
+    assert spilled == plain
+    buffers = edge._named_data_store.buffers  # the first weight (128 KiB) spills, the rest is small
+    assert [type(b) for b in buffers if len(b) >= SPILL_MIN_BYTES] == [FileBackedData]
+    assert all(isinstance(b, bytes) for b in buffers if len(b) < SPILL_MIN_BYTES)
+    assert len(list(tmp_path.iterdir())) == 1
