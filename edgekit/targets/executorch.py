@@ -70,7 +70,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         release_heap()
         delegation = _delegation(edge.exported_program().graph_module)
     with stage("to_executorch"):
-        et_program = _to_executorch(edge)
+        et_program = _to_executorch(edge, after_each=release_checkpoint, spill=spill)
         del edge
         release_heap()
         release_checkpoint()
@@ -128,21 +128,25 @@ def _lower(program, dynamic_weights: bool, after_each: Callable[[], object], spi
         raise EdgekitError(f"lowering to XNNPACK failed: {str(e).strip().splitlines()[0]}") from None
 
 
-def _to_executorch(edge):
+def _to_executorch(edge, after_each: Callable[[], object], spill: Path):
+    """``after_each()`` runs after each constant the emitter copies (into a file of ``spill``)."""
     from executorch.backends.xnnpack._passes.convert_to_linear import ConvertToLinearPass
     from executorch.exir import ExecutorchBackendConfig
     from executorch.exir.passes import MemoryPlanningPass
     from executorch.exir.passes.sym_shape_eval_pass import ConstraintBasedSymShapeEvalPass
 
+    from edgekit.targets.executorch_lowering import lean_emission
+
     edge = edge.transform([ConvertToLinearPass()])
-    return edge.to_executorch(
-        ExecutorchBackendConfig(
-            extract_delegate_segments=True,
-            do_quant_fusion_and_const_prop=True,
-            memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False),
-            sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass(),
+    with lean_emission(after_each, spill):
+        return edge.to_executorch(
+            ExecutorchBackendConfig(
+                extract_delegate_segments=True,
+                do_quant_fusion_and_const_prop=True,
+                memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False),
+                sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass(),
+            )
         )
-    )
 
 
 def _kernel_libraries(et_program) -> list[str]:

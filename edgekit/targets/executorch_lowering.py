@@ -1,6 +1,7 @@
-"""ExecuTorch's XNNPACK lowering with less memory held at once; the same program comes out.
+"""ExecuTorch's XNNPACK lowering and emission with less memory held at once; the same program comes out.
 
-Four things make ``to_edge_transform_and_lower`` hold several times the weights of a decoder:
+Five things make ``to_edge_transform_and_lower`` and ``to_executorch`` hold several times the
+weights of a decoder:
 
 - the partitioners map every node to the set of all nodes downstream of it (ExecuTorch's
   ``GroupBasedPartitioner`` builds the upstream sets too, and torch's ``CapabilityBasedPartitioner``
@@ -13,18 +14,24 @@ Four things make ``to_edge_transform_and_lower`` hold several times the weights 
 - each serialization reads the float weights, which view the mapped checkpoint; ``after_each()``
   runs once each partition is serialized so the caller can let go of those pages;
 - the serialized weights (XNNPACK's named data) are bytes held until the program is written: every
-  delegated weight once more, to the end of the export. With a ``spill`` folder, each partition's
-  large blobs go to files there as soon as it is serialized; ExecuTorch's program writer streams
-  them from there (its ``FileBackedData``). The caller removes the folder once the program is written.
+  delegated weight once more, to the end of the export. Each partition's large blobs go to files of
+  a ``spill`` folder as soon as it is serialized, and ExecuTorch's program writer streams them from
+  there (its ``FileBackedData``, which its named-data store and ``Cord`` take in place of bytes);
+- the emitter copies every constant left outside the delegates (the embedding table, weight-only
+  int8 weights) into bytes, all held until the program is written. ``lean_emission`` sends each
+  large one to the ``spill`` folder too as it is made, and runs ``after_each()`` then.
 
-``lean_lowering`` swaps these in (module attributes and ``BackendDetails`` classmethod hooks) for
-the duration of the lowering only, and puts the originals back.
+``lean_lowering`` and ``lean_emission`` swap these in (module attributes, ``BackendDetails``
+classmethod hooks, an emitter method) for the duration of the lowering or of ``to_executorch``
+only, and put the originals back. The caller removes the spill folder once the program is written.
+Written against ExecuTorch 1.5.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
+import os
+import tempfile
 from collections.abc import Callable, Set
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -75,7 +82,7 @@ class NodeSet(Set):
 
 
 @contextmanager
-def lean_lowering(after_each: Callable[[], object], spill: Path | None = None):
+def lean_lowering(after_each: Callable[[], object], spill: Path):
     import torch
     import torch.fx.passes.infra.partitioner as fx_partitioner
     from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
@@ -90,12 +97,11 @@ def lean_lowering(after_each: Callable[[], object], spill: Path | None = None):
         shared = {id(t): t for t in tensors if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() == t.nbytes}
         return copy.deepcopy(program, shared)
 
-    names = itertools.count()
-
     def preprocess_then_release(program, compile_specs):
         result = preprocess(program, compile_specs)
-        if spill is not None and result.data_store_output is not None:
-            _spill(result.data_store_output.buffers, spill, names)
+        if result.data_store_output is not None:
+            buffers = result.data_store_output.buffers
+            buffers[:] = [_to_file(data, spill) for data in buffers]
         after_each()
         return result
 
@@ -107,15 +113,34 @@ def lean_lowering(after_each: Callable[[], object], spill: Path | None = None):
         yield
 
 
-def _spill(buffers: list, folder: Path, names) -> None:
-    """Each large ``bytes`` blob of ``buffers`` replaced, in place, by a file of ``folder`` holding it."""
-    from executorch.exir._serialize._cord import FileBackedData  # ExecuTorch 1.5
+@contextmanager
+def lean_emission(after_each: Callable[[], object], spill: Path):
+    from executorch.exir.emit._emitter import _Emitter
 
-    for i, data in enumerate(buffers):
-        if isinstance(data, bytes) and len(data) >= SPILL_MIN_BYTES:
-            path = folder / f"{next(names)}.bin"
-            path.write_bytes(data)
-            buffers[i] = FileBackedData(str(path))
+    save = _Emitter._save_new_const_tensor
+
+    def save_to_file(self, spec, buffer_data, *args, **kwargs):
+        spilled = _to_file(buffer_data, spill)
+        index = save(self, spec, spilled, *args, **kwargs)
+        if spilled is not buffer_data:
+            after_each()
+        return index
+
+    with ExitStack() as undo:
+        _swap(undo, _Emitter, "_save_new_const_tensor", save_to_file)
+        yield
+
+
+def _to_file(data, folder: Path):
+    """Large ``bytes`` as a new file of ``folder``, in ExecuTorch's ``FileBackedData``; anything else as it is."""
+    from executorch.exir._serialize._cord import FileBackedData
+
+    if not isinstance(data, bytes) or len(data) < SPILL_MIN_BYTES:
+        return data
+    fd, path = tempfile.mkstemp(suffix=".bin", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return FileBackedData(path)
 
 
 def _swap(undo: ExitStack, owner, name: str, value) -> None:
