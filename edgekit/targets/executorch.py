@@ -11,6 +11,7 @@ the quantized recipes are ``executorch_quant``'s.
 from __future__ import annotations
 
 import gc
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2")
 MODEL_FILE = "model.pte"
 DEFAULT_MAX_CONTEXT = 2048
 MAX_PREFILL = 128  # tokens per call; the memory plan (and the logits buffer) is sized for this
+SPILL_FOLDER = ".serialized-weights"  # in the staging folder until the .pte is written
 
 
 def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
@@ -60,13 +62,15 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         program = _torch_export(decoder, max_prefill)
         del decoder
         release_heap()
+    spill = folder / SPILL_FOLDER
+    spill.mkdir()
     with stage("to_edge + XNNPACK lower"):
-        edge = _lower(program, dynamic_weights=recipe.scheme == "int8", after_each=release_checkpoint)
+        edge = _lower(program, dynamic_weights=recipe.scheme == "int8", after_each=release_checkpoint, spill=spill)
         del program
         release_heap()
         delegation = _delegation(edge.exported_program().graph_module)
     with stage("to_executorch"):
-        et_program = _to_executorch(edge)
+        et_program = _to_executorch(edge, after_each=release_checkpoint, spill=spill)
         del edge
         release_heap()
         release_checkpoint()
@@ -76,6 +80,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
             et_program.write_to_file(f)
         del et_program
         gc.collect()
+        shutil.rmtree(spill)
     return {
         "model_file": MODEL_FILE,
         "runtime": "executorch",
@@ -105,17 +110,17 @@ def _torch_export(decoder, max_prefill: int):
         return program  # to_edge_transform_and_lower decomposes (and unwraps torchao's tensors) itself
 
 
-def _lower(program, dynamic_weights: bool, after_each: Callable[[], object]):
+def _lower(program, dynamic_weights: bool, after_each: Callable[[], object], spill: Path):
     """``dynamic_weights``: float linears take their weights as inputs (weight-only int8 dequantizes
     them per call) instead of packing constants at load time. ``after_each()`` runs after each
-    partition is serialized."""
+    partition is serialized; the serialized weights wait in files of the ``spill`` folder."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
     from edgekit.targets.executorch_lowering import lean_lowering
 
     try:
-        with lean_lowering(after_each):
+        with lean_lowering(after_each, spill):
             return to_edge_transform_and_lower(
                 program,
                 # one partitioner: whole layers per delegate call
@@ -126,21 +131,25 @@ def _lower(program, dynamic_weights: bool, after_each: Callable[[], object]):
         raise EdgekitError(f"lowering to XNNPACK failed: {str(e).strip().splitlines()[0]}") from None
 
 
-def _to_executorch(edge):
+def _to_executorch(edge, after_each: Callable[[], object], spill: Path):
+    """``after_each()`` runs after each constant the emitter copies (into a file of ``spill``)."""
     from executorch.backends.xnnpack._passes.convert_to_linear import ConvertToLinearPass
     from executorch.exir import ExecutorchBackendConfig
     from executorch.exir.passes import MemoryPlanningPass
     from executorch.exir.passes.sym_shape_eval_pass import ConstraintBasedSymShapeEvalPass
 
+    from edgekit.targets.executorch_lowering import lean_emission
+
     edge = edge.transform([ConvertToLinearPass()])
-    return edge.to_executorch(
-        ExecutorchBackendConfig(
-            extract_delegate_segments=True,
-            do_quant_fusion_and_const_prop=True,
-            memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False),
-            sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass(),
+    with lean_emission(after_each, spill):
+        return edge.to_executorch(
+            ExecutorchBackendConfig(
+                extract_delegate_segments=True,
+                do_quant_fusion_and_const_prop=True,
+                memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False),
+                sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass(),
+            )
         )
-    )
 
 
 def _kernel_libraries(et_program) -> list[str]:

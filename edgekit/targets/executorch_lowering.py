@@ -1,6 +1,7 @@
-"""ExecuTorch's XNNPACK lowering with less memory held at once; the same program comes out.
+"""ExecuTorch's XNNPACK lowering and emission with less memory held at once; the same program comes out.
 
-Three things make ``to_edge_transform_and_lower`` hold several times the weights of a decoder:
+Five things make ``to_edge_transform_and_lower`` and ``to_executorch`` hold several times the
+weights of a decoder:
 
 - the partitioners map every node to the set of all nodes downstream of it (ExecuTorch's
   ``GroupBasedPartitioner`` builds the upstream sets too, and torch's ``CapabilityBasedPartitioner``
@@ -11,17 +12,31 @@ Three things make ``to_edge_transform_and_lower`` hold several times the weights
   replace state-dict entries and never write into a weight, so the copies share the weight tensors
   that own their storage (ExecuTorch's CUDA backend does the same in its low-memory mode);
 - each serialization reads the float weights, which view the mapped checkpoint; ``after_each()``
-  runs once each partition is serialized so the caller can let go of those pages.
+  runs once each partition is serialized so the caller can let go of those pages;
+- the serialized weights (XNNPACK's named data) are bytes held until the program is written: every
+  delegated weight once more, to the end of the export. Each partition's large blobs go to files of
+  a ``spill`` folder as soon as it is serialized, and ExecuTorch's program writer streams them from
+  there (its ``FileBackedData``, which its named-data store and ``Cord`` take in place of bytes);
+- the emitter copies every constant left outside the delegates (the embedding table, weight-only
+  int8 weights) into bytes, all held until the program is written. ``lean_emission`` sends each
+  large one to the ``spill`` folder too as it is made, and runs ``after_each()`` then.
 
-``lean_lowering`` swaps these in (module attributes and ``BackendDetails`` classmethod hooks) for
-the duration of the lowering only, and puts the originals back.
+``lean_lowering`` and ``lean_emission`` swap these in (module attributes, ``BackendDetails``
+classmethod hooks, an emitter method) for the duration of the lowering or of ``to_executorch``
+only, and put the originals back. The caller removes the spill folder once the program is written.
+Written against ExecuTorch 1.5.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
 from collections.abc import Callable, Set
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+SPILL_MIN_BYTES = 1 << 16  # smaller blobs (norms, biases, scales) stay in memory
 
 
 class Downstreams:
@@ -67,7 +82,7 @@ class NodeSet(Set):
 
 
 @contextmanager
-def lean_lowering(after_each: Callable[[], object]):
+def lean_lowering(after_each: Callable[[], object], spill: Path):
     import torch
     import torch.fx.passes.infra.partitioner as fx_partitioner
     from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
@@ -84,6 +99,9 @@ def lean_lowering(after_each: Callable[[], object]):
 
     def preprocess_then_release(program, compile_specs):
         result = preprocess(program, compile_specs)
+        if result.data_store_output is not None:
+            buffers = result.data_store_output.buffers
+            buffers[:] = [_to_file(data, spill) for data in buffers]
         after_each()
         return result
 
@@ -93,6 +111,36 @@ def lean_lowering(after_each: Callable[[], object]):
         _swap(undo, XnnpackBackend, "copy_exported_program_for_preprocess", classmethod(copy_sharing_weights))
         _swap(undo, XnnpackBackend, "preprocess", staticmethod(preprocess_then_release))
         yield
+
+
+@contextmanager
+def lean_emission(after_each: Callable[[], object], spill: Path):
+    from executorch.exir.emit._emitter import _Emitter
+
+    save = _Emitter._save_new_const_tensor
+
+    def save_to_file(self, spec, buffer_data, *args, **kwargs):
+        spilled = _to_file(buffer_data, spill)
+        index = save(self, spec, spilled, *args, **kwargs)
+        if spilled is not buffer_data:
+            after_each()
+        return index
+
+    with ExitStack() as undo:
+        _swap(undo, _Emitter, "_save_new_const_tensor", save_to_file)
+        yield
+
+
+def _to_file(data, folder: Path):
+    """Large ``bytes`` as a new file of ``folder``, in ExecuTorch's ``FileBackedData``; anything else as it is."""
+    from executorch.exir._serialize._cord import FileBackedData
+
+    if not isinstance(data, bytes) or len(data) < SPILL_MIN_BYTES:
+        return data
+    fd, path = tempfile.mkstemp(suffix=".bin", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return FileBackedData(path)
 
 
 def _swap(undo: ExitStack, owner, name: str, value) -> None:

@@ -34,7 +34,7 @@ def test_architecture_exports_with_parity(arch, tiny_models, tmp_path, cli):
     runtime = manifest["runtime"]
     assert runtime["max_context"] == int(CONTEXT) and runtime["max_prefill"] > 1
     assert runtime["delegation"]["share"] > 0.7, runtime["delegation"]  # 2-layer models: fixed ops weigh more
-    assert (out / runtime["model_file"]).is_file()
+    assert (out / runtime["model_file"]).is_file() and not (out / executorch.SPILL_FOLDER).exists()
     assert {"load", "torch.export", "to_edge + XNNPACK lower", "to_executorch", "save"} <= set(manifest["export"]["stages"])
 
     r = cli("run", out, "--prompt", "Once upon a time", "--max-new-tokens", "8")

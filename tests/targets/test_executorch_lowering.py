@@ -9,7 +9,7 @@ pytest.importorskip("executorch")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from edgekit.targets.executorch_lowering import Downstreams, lean_lowering  # noqa: E402
+from edgekit.targets.executorch_lowering import SPILL_MIN_BYTES, Downstreams, lean_emission, lean_lowering  # noqa: E402
 
 
 class _Branchy(nn.Module):
@@ -33,14 +33,14 @@ def test_downstreams_match_the_partitioners_dependency_viewer():
         assert (down & {node}) == set()
 
 
-def test_lean_lowering_puts_the_originals_back():
+def test_lean_lowering_puts_the_originals_back(tmp_path):
     import torch.fx.passes.infra.partitioner as fx_partitioner
     from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
     from executorch.exir.backend.canonical_partitioners import group_partitioner
 
     before = (fx_partitioner._DependencyViewer, group_partitioner._DependencyViewer,
               vars(XnnpackBackend)["preprocess"], "copy_exported_program_for_preprocess" in vars(XnnpackBackend))
-    with pytest.raises(RuntimeError), lean_lowering(lambda: None):
+    with pytest.raises(RuntimeError), lean_lowering(lambda: None, tmp_path):
         assert group_partitioner._DependencyViewer is Downstreams
         raise RuntimeError("a failed lowering")
     after = (fx_partitioner._DependencyViewer, group_partitioner._DependencyViewer,
@@ -48,14 +48,14 @@ def test_lean_lowering_puts_the_originals_back():
     assert after == before
 
 
-def test_preprocess_copies_share_weights_and_release_after_each_partition():
+def test_preprocess_copies_share_weights_and_release_after_each_partition(tmp_path):
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
     from executorch.exir import to_edge_transform_and_lower
 
     program = torch.export.export(nn.Linear(4, 3), (torch.randn(2, 4),))
     calls = []
-    with lean_lowering(lambda: calls.append(1)):
+    with lean_lowering(lambda: calls.append(1), tmp_path):
         copied = XnnpackBackend.copy_exported_program_for_preprocess(program, [])
         assert copied.graph_module is not program.graph_module and copied.state_dict is not program.state_dict
         assert copied.state_dict["weight"] is program.state_dict["weight"]
@@ -63,8 +63,45 @@ def test_preprocess_copies_share_weights_and_release_after_each_partition():
     assert calls == [1]  # one partition, serialized once
     view = nn.Parameter(torch.randn(6, 4)[3:], requires_grad=False)  # serialized whole storage: never shared
     program.state_dict["weight"] = view
-    with lean_lowering(lambda: None):
+    with lean_lowering(lambda: None, tmp_path):
         copied = XnnpackBackend.copy_exported_program_for_preprocess(program, [])
     assert copied.state_dict["weight"].untyped_storage().nbytes() == view.nbytes
     assert torch.equal(copied.state_dict["weight"], view)
     assert XnnpackBackend.copy_exported_program_for_preprocess(program, []).state_dict["weight"] is not program.state_dict["weight"]
+
+
+def test_spilled_weights_and_constants_are_written_to_the_same_program(tmp_path):
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.exir._serialize._cord import FileBackedData
+    from executorch.exir.emit._emitter import _Emitter
+
+    class Model(nn.Module):  # XNNPACK takes the linears; the embedding table stays a program constant
+        def __init__(self):
+            super().__init__()
+            self.table, self.up, self.down = nn.Embedding(256, 128), nn.Linear(128, 256), nn.Linear(256, 4)
+
+        def forward(self, ids):
+            return self.down(self.up(self.table(ids)))
+
+    torch.manual_seed(0)
+    program = torch.export.export(Model(), (torch.tensor([[1, 2, 3]]),))
+    plain = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
+
+    calls = []
+    with lean_lowering(lambda: calls.append("partition"), tmp_path):
+        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    buffers = edge._named_data_store.buffers  # up's weight (128 KiB) spills, the rest is small
+    assert [type(b) for b in buffers if len(b) >= SPILL_MIN_BYTES] == [FileBackedData]
+    assert all(isinstance(b, bytes) for b in buffers if len(b) < SPILL_MIN_BYTES)
+    save = vars(_Emitter)["_save_new_const_tensor"]
+    with pytest.raises(RuntimeError), lean_emission(lambda: None, tmp_path):
+        raise RuntimeError("a failed emission")
+    assert vars(_Emitter)["_save_new_const_tensor"] is save
+    with lean_emission(lambda: calls.append("constant"), tmp_path):
+        et_program = edge.to_executorch()
+    tables = [b.storage for b in et_program.executorch_program.constant_buffer if len(b.storage) == 256 * 128 * 4]
+    assert [type(t) for t in tables] == [FileBackedData]
+    assert calls == ["partition", "constant"]
+    assert len(list(tmp_path.iterdir())) == 2
+    assert et_program.buffer == plain
