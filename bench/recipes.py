@@ -9,8 +9,11 @@ size, parity, every profile metric, and two ratios:
   artifact's weights, less an embedding table that is only gathered from (a table that is also the
   output head counts).
 
-All exports come first, then all profiles back to back, so the rows compared are measured close
-together. Core ML is left out: its runtime needs macOS.
+All exports come first, then the profiles in interleaved rounds: each round profiles every row once
+(one warm-up, one measured generation; accuracy in the first round only), and a row's latency
+figures are the median over the rounds. A slow spell of the machine (a cloud VM's neighbours swing
+tok/s by a quarter from one minute to the next here) then falls on every row alike instead of on
+whichever rows were being measured, which is what the ratios between rows need. Core ML is left out: its runtime needs macOS.
 
     .venv/bin/python bench/recipes.py [--models tiny,smollm] [--onnx fp32,int8,int4] [--executorch 8da4w]
         [--gguf q4_0,q8_0] [--prompt-len 64] [--gen 128] [--runs 3] [--threads 2] [--work DIR [--reuse]]
@@ -24,17 +27,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from edgekit.devices import load_profile
+from edgekit.profile.metrics import LATENCY
 from edgekit.profile.session import Settings, profile
 
 RECIPES = {
@@ -135,7 +141,7 @@ def main() -> None:
         ap.add_argument(f"--{target}", default=names, help=f"{target} recipes ('' for none)")
     ap.add_argument("--prompt-len", type=int, default=64)
     ap.add_argument("--gen", type=int, default=128)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=3, help="interleaved rounds of profiles")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=None, help="keep artifacts here (default: a temp folder)")
     ap.add_argument("--reuse", action="store_true", help="keep artifacts already exported in --work")
@@ -169,14 +175,27 @@ def main() -> None:
             print(json.dumps(row), file=sys.stderr)
     if args.export_only:
         return
-    settings = Settings(prompt_len=args.prompt_len, gen=args.gen, runs=args.runs, threads=args.threads)
-    for row in rows:
-        if "error" not in row:
-            result = profile(Path(row["artifact"]), load_profile("local"), settings).data
-            row.update({k: v["value"] for k, v in result["metrics"].items()})
+    settings = Settings(prompt_len=args.prompt_len, gen=args.gen, runs=1, threads=args.threads)
+    rounds: dict[int, list[dict]] = {}
+    for i in range(args.runs):
+        for n, row in enumerate(rows):
+            if "error" in row:
+                continue
+            result = profile(Path(row["artifact"]), load_profile("local"),
+                             settings if i == 0 else replace(settings, accuracy=False)).data
             if not result["complete"]:
                 row["error"] = result["error"]
-            print(json.dumps(row), file=sys.stderr)
+                continue
+            values = {k: v["value"] for k, v in result["metrics"].items()}
+            if i == 0:
+                row.update(values)
+            rounds.setdefault(n, []).append({k: values.get(k) for k in LATENCY})
+            print(json.dumps({**row, "round": i}), file=sys.stderr)
+    for n, samples in rounds.items():
+        for k in LATENCY:
+            got = [s[k] for s in samples if s[k] is not None]
+            rows[n][k] = statistics.median(got) if got else None
+        rows[n]["rounds"] = len(samples)
 
     bandwidth = read_bandwidth_gbs(args.threads)
     for name in args.models.split(","):
@@ -190,7 +209,7 @@ def main() -> None:
                 r["decode_vs_q4_0"] = round(r["decode_tok_s"] / base["decode_tok_s"], 2)
                 r["prefill_vs_q4_0"] = round(r["prefill_tok_s"] / base["prefill_tok_s"], 2)
 
-    title = (f"every recipe on this machine: P={settings.prompt_len}, G={settings.gen}, R={settings.runs}, "
+    title = (f"every recipe on this machine: P={settings.prompt_len}, G={settings.gen}, {args.runs} interleaved rounds, "
              f"threads={settings.threads}; read bandwidth {bandwidth:.1f} GB/s")
     table = Table(title=title)
     for col in ("model", "target", "recipe"):
@@ -207,7 +226,7 @@ def main() -> None:
     verdicts = best_4bit(rows)
     for v in verdicts:
         console.print(v["line"], markup=False)
-    report = {"settings": vars(settings), "read_bandwidth_gbs": round(bandwidth, 2), "rows": rows,
+    report = {"settings": {**vars(settings), "rounds": args.runs}, "read_bandwidth_gbs": round(bandwidth, 2), "rows": rows,
               "best_4bit": verdicts}
     print(json.dumps(report, indent=2, default=str))
     if args.json:
