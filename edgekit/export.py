@@ -29,6 +29,7 @@ def export(
     max_context: int | None = None,
     compute_units: str | None = None,
     exporter: str | None = None,
+    gguf_file: str | None = None,
     parity: bool = True,
     on_stage: Callable[[str], None] = lambda name: None,
 ) -> artifact.Artifact:
@@ -37,7 +38,13 @@ def export(
     out = Path(out)
     artifact.check_destination(out, overwrite)
     source = resolve(
-        model, revision=revision, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, supported=tgt.SUPPORTED
+        model,
+        revision=revision,
+        trust_remote_code=trust_remote_code,
+        allow_pickle=allow_pickle,
+        supported=tgt.SUPPORTED,
+        gguf_file=gguf_file,
+        on_stage=on_stage,
     )
     quiet_libraries()
     stages: dict[str, float] = {}

@@ -1,10 +1,10 @@
-"""Resolve a model argument (builtin name, local folder or hub id) to a checked local folder.
+"""Resolve a model argument (builtin name, local folder, GGUF file or hub id) to a checked local folder.
 
 Everything downstream (the exporters and the PyTorch reference) loads the model with
-``from_pretrained`` on the folder this module returns, so a hub id and a local folder take the
-same path. Checks done here, before any heavy work: the folder exists and has a config, the
-architecture is one edgekit supports, the weights are safetensors (pickle only with consent) and
-every safetensors file is whole.
+``from_pretrained`` on the folder this module returns, so a hub id, a local folder and a GGUF file
+(converted once into the cache by ``edgekit.gguf_source``) take the same path. Checks done here,
+before any heavy work: the folder exists and has a config, the architecture is one edgekit
+supports, the weights are safetensors (pickle only with consent) and every safetensors file is whole.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
-
-BUILTIN_DIR = Path(__file__).parent / "models"
-BUILTINS = {"tiny": BUILTIN_DIR / "tiny"}
+from edgekit.gguf_source import GGUFInfo
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _HUB_PATTERNS = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
@@ -35,15 +34,19 @@ class ModelSource:
     content_sha256: str  # hash over config and weight files
     trust_remote_code: bool = False
     allow_pickle: bool = False
+    gguf: GGUFInfo | None = None  # the GGUF file the folder was converted from, if any
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "model": self.spec,
             "path": str(self.path),
             "model_type": self.model_type,
             "revision": self.revision,
             "content_sha256": self.content_sha256,
         }
+        if self.gguf is not None:
+            out["gguf"] = self.gguf.as_dict()
+        return out
 
 
 def resolve(
@@ -53,25 +56,44 @@ def resolve(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     supported: tuple[str, ...] = (),
+    gguf_file: str | None = None,
+    on_stage: Callable[[str], None] = lambda name: None,
 ) -> ModelSource:
-    """Find ``spec`` locally (downloading a hub id through the HF cache) and check it."""
+    """Find ``spec`` locally (downloading a hub id through the HF cache, converting a GGUF file once
+    into the cache) and check it."""
+    from edgekit import builtins, gguf_source
+
     hub_revision = None
     local = spec.startswith("builtin:") or _looks_like_path(spec)
     if revision and local:
         raise EdgekitError("--revision applies to hub ids, not to builtin models or local folders")
+    if gguf_file and spec.startswith("builtin:"):
+        raise EdgekitError("--gguf-file applies to hub ids and local folders, not to builtin models")
+    gguf_path = None
     if spec.startswith("builtin:"):
-        name = spec.removeprefix("builtin:")
-        if name not in BUILTINS:
-            raise EdgekitError(f"unknown builtin model '{name}'; builtins: {', '.join(BUILTINS)}")
-        path = BUILTINS[name]
+        path = builtins.get(spec.removeprefix("builtin:")).path()
+        if path.is_file():
+            gguf_path = path
     elif _looks_like_path(spec):
         path = Path(spec).expanduser()
         if not path.exists():
-            raise EdgekitError(f"model folder not found: {spec}")
-        if not path.is_dir():
-            raise EdgekitError(f"model must be a folder with config.json and weights, got a file: {spec}")
+            raise EdgekitError(f"model not found: {spec}")
+        if path.is_file():
+            if path.suffix.lower() != ".gguf":
+                raise EdgekitError(f"a model is a folder with config.json and weights, or a .gguf file; got the file {spec}")
+            if gguf_file:
+                raise EdgekitError("--gguf-file names a file inside a folder or hub repo; the model is already a file")
+            gguf_path = path
+        else:
+            gguf_path = _gguf_in_folder(path, gguf_file)
+    elif gguf_file:
+        gguf_path, hub_revision = _download_file(spec, gguf_file, revision)
     else:
         path, hub_revision = _download(spec, revision, trust_remote_code, allow_pickle)
+
+    gguf = None
+    if gguf_path is not None:
+        path, gguf = gguf_source.convert(gguf_path, label=gguf_file or gguf_path.name, on_stage=on_stage)
 
     config = _read_config(path)
     model_type = config.get("model_type", "")
@@ -90,7 +112,26 @@ def resolve(
         content_sha256=_content_hash(path, weights),
         trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle,
+        gguf=gguf,
     )
+
+
+def _gguf_in_folder(folder: Path, name: str | None) -> Path | None:
+    """The GGUF file a folder stands for: ``name`` in it, else its only .gguf when it has no config.json."""
+    if name:
+        path = folder / name
+        if not path.is_file():
+            raise EdgekitError(f"--gguf-file {name}: no such file in {folder}")
+        return path
+    if (folder / "config.json").is_file():
+        return None
+    ggufs = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".gguf" and p.is_file())
+    if len(ggufs) > 1:
+        raise EdgekitError(
+            f"{folder} holds {len(ggufs)} GGUF files ({', '.join(p.name for p in ggufs[:4])}{', ...' if len(ggufs) > 4 else ''}); "
+            "name one with --gguf-file"
+        )
+    return ggufs[0] if ggufs else None
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -120,6 +161,32 @@ def _download(repo_id: str, revision: str | None, trust_remote_code: bool, allow
     except (HfHubHTTPError, OSError) as e:
         raise EdgekitError(f"cannot download '{repo_id}': {_first_line(e)}") from None
     return folder, folder.name  # snapshot folders are named after the commit hash
+
+
+def _download_file(repo_id: str, name: str, revision: str | None) -> tuple[Path, str | None]:
+    """One GGUF file of a hub repo, through the HF cache; and the commit it came from."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    if not name.lower().endswith(".gguf"):
+        raise EdgekitError(f"--gguf-file must name a .gguf file, got {name}")
+    try:
+        path = Path(hf_hub_download(repo_id, name, revision=revision))
+    except RepositoryNotFoundError:
+        raise EdgekitError(f"model '{repo_id}' not found on the hub (or it is private: log in with `hf auth login`)") from None
+    except RevisionNotFoundError:
+        raise EdgekitError(f"revision '{revision}' not found for {repo_id}") from None
+    except EntryNotFoundError:
+        raise EdgekitError(f"{repo_id} has no file {name}") from None
+    except LocalEntryNotFoundError:
+        raise EdgekitError(
+            f"'{repo_id}' is not a local folder, and {name} cannot be downloaded from the hub "
+            "(hub unreachable, not in the HF cache)"
+        ) from None
+    except (HfHubHTTPError, OSError) as e:
+        raise EdgekitError(f"cannot download {name} of '{repo_id}': {_first_line(e)}") from None
+    commit = path.parent.name if path.parent.parent.name == "snapshots" else None
+    return path, commit
 
 
 def _read_config(path: Path) -> dict:

