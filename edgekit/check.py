@@ -236,6 +236,9 @@ def against_baseline(results: list[dict], baseline: list[dict], tolerance_pct: f
     comparison = compare(baseline, results, tolerance_pct)
     verdicts = [Verdict(k, f"{metric} vs baseline", None, f"{metric} is an emulator's figure on {k[3]}: not compared")
                 for k, metric in comparison.emulated if metric in metrics]
+    verdicts += [Verdict(k, f"{metric} vs baseline", None,
+                         f"{metric} was scored on another evaluation text than the baseline's: not compared")
+                 for k, metric in comparison.other_text if metric in metrics]
     for c in comparison.changes:
         if c.metric not in metrics or c.base is None or c.new is None:
             continue

@@ -56,6 +56,18 @@ def test_check_passes_fails_on_a_threshold_and_on_a_baseline(cli, sweep_file, tm
     failures = _failures(junit)
     assert list(failures) == ["decode_tok_s vs baseline"] and "-90.0% (tolerance 20%)" in failures["decode_tok_s vs baseline"]
 
+    # a baseline scored on another evaluation text, far better: its accuracy is not compared, not a failure
+    data["metrics"]["decode_tok_s"]["value"] /= 10
+    data["metrics"]["dppl_pct"]["value"] -= 1000
+    data["settings"]["eval_text_sha256"] = "0" * 64
+    baseline.write_text(json.dumps(data))
+    extra = limits + f"[baseline]\nresults = \"{baseline}\"\ntolerance_pct = 20\nmetrics = [\"decode_tok_s\", \"dppl_pct\"]\n"
+    r = cli("check", sweep_file(recipes=("int4",), extra=extra), "--junit", junit)
+    assert r.code == 0, r.err
+    skipped = {case.get("name"): case.find("skipped").get("message") for case in ET.parse(junit).getroot().iter("testcase")
+               if case.find("skipped") is not None}
+    assert skipped == {"dppl_pct vs baseline": "dppl_pct was scored on another evaluation text than the baseline's: not compared"}
+
 
 @pytest.mark.parametrize(
     "extra, message",

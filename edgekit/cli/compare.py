@@ -28,6 +28,7 @@ def compare(
             "only_in_base": [list(k) for k in result.only_base],
             "only_in_new": [list(k) for k in result.only_new],
             "emulated_not_compared": [[*k, metric] for k, metric in result.emulated],
+            "other_eval_text_not_compared": [[*k, metric] for k, metric in result.other_text],
         })
         return
     rows = []
@@ -40,10 +41,12 @@ def compare(
     for label, keys in (("only in base", result.only_base), ("only in new", result.only_new)):
         for k in keys:
             output.note(f"{label}: {' / '.join(k)}")
-    skipped: dict[tuple, list[str]] = {}
-    for k, metric in result.emulated:
-        skipped.setdefault(k, []).append(metric)
-    for k, metrics in skipped.items():
-        output.note(f"not compared, an emulator's figures: {' / '.join(k)}: {', '.join(metrics)}")
+    left_out = (("an emulator's figures", result.emulated), ("scored on different evaluation texts", result.other_text))
+    for why, pairs in left_out:
+        skipped: dict[tuple, list[str]] = {}
+        for k, metric in pairs:
+            skipped.setdefault(k, []).append(metric)
+        for k, metrics in skipped.items():
+            output.note(f"not compared, {why}: {' / '.join(k)}: {', '.join(metrics)}")
     regressions = sum(c.regression for c in result.changes)
     output.note(f"{len(result.changes)} metrics compared, {regressions} regression(s) beyond {tolerance:g}%")

@@ -24,6 +24,20 @@ LATENCY = ("ttft_ms", "prefill_tok_s", "decode_tok_s", "token_ms_p50", "token_ms
 # what an emulator measures of itself, not of the device: on an emulated device (a profile's
 # ``emulated``) these carry ``"emulated": true``; tables, plots, comparisons and checks leave them out
 EMULATED = ("load_s", *LATENCY, "peak_rss_mb")
+# scored on the evaluation text: figures on two different texts (the result's settings.eval_text_sha256)
+# are never compared
+ACCURACY = ("ppl", "ppl_ref", "dppl_pct", "top1_agree", "kl_mean")
+
+
+def eval_text_sha256(result: dict) -> str | None:
+    """The sha256 of the evaluation text a result was scored on (None: not recorded, older results)."""
+    return result.get("settings", {}).get("eval_text_sha256")
+
+
+def other_texts(a: dict, b: dict) -> bool:
+    """Whether two results were scored on evaluation texts known to differ."""
+    sa, sb = eval_text_sha256(a), eval_text_sha256(b)
+    return sa is not None and sb is not None and sa != sb
 
 
 def metric(name: str, samples: list[float]) -> dict:

@@ -32,25 +32,30 @@ class Comparison:
     only_base: list[tuple]  # keys of results only in base
     only_new: list[tuple]
     emulated: list[tuple[tuple, str]]  # (key, metric) left out: an emulator's figure on either side
+    other_text: list[tuple[tuple, str]]  # (key, metric) left out: accuracy scored on two different evaluation texts
 
 
 def compare(base: list[dict], new: list[dict], tolerance_pct: float) -> Comparison:
     """Changes for every (result, metric) present in both. An emulator's figure (an emulated device's
-    timings) is never compared, with anything: those are listed apart."""
-    from edgekit.profile.metrics import is_emulated
+    timings) is never compared, with anything, nor accuracy scored on two different evaluation texts:
+    those are listed apart."""
+    from edgekit.profile.metrics import ACCURACY, is_emulated, other_texts
 
     by_key_base = {key(r): r for r in base}
     by_key_new = {key(r): r for r in new}
-    changes, emulated = [], []
+    changes, emulated, other_text = [], [], []
     for k in sorted(by_key_base.keys() & by_key_new.keys()):
         b, n = by_key_base[k]["metrics"], by_key_new[k]["metrics"]
+        texts_differ = other_texts(by_key_base[k], by_key_new[k])
         for metric in [m for m in b if m in n]:
             if is_emulated(b[metric]) or is_emulated(n[metric]):
                 emulated.append((k, metric))
+            elif texts_differ and metric in ACCURACY:
+                other_text.append((k, metric))
             else:
                 changes.append(change(k, metric, b[metric], n[metric], tolerance_pct))
     return Comparison(changes, sorted(by_key_base.keys() - by_key_new.keys()),
-                      sorted(by_key_new.keys() - by_key_base.keys()), emulated)
+                      sorted(by_key_new.keys() - by_key_base.keys()), emulated, other_text)
 
 
 def change(k: tuple, metric: str, b: dict, n: dict, tolerance_pct: float) -> Change:

@@ -25,6 +25,27 @@ def test_compare_flags_regressions_by_direction(cli, tmp_path, make_result, writ
     assert r.code == 0 and "REGRESSION" in r.out and "1 regression(s)" in r.err
 
 
+def test_compare_leaves_out_accuracy_scored_on_another_text(cli, tmp_path, make_result, write_results):
+    def on(sha, ppl, decode):
+        r = make_result("int4", decode_tok_s=decode, ppl=ppl, kl_mean=0.1)
+        r["settings"] = {"eval_text_name": "x.txt", "eval_text_sha256": sha}
+        return r
+
+    base = write_results(tmp_path / "base", on("a" * 64, 2.0, 100.0))
+    new = write_results(tmp_path / "new", on("b" * 64, 20.0, 100.0))
+    r = cli("compare", base, new, "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert [c["metric"] for c in data["changes"]] == ["decode_tok_s"]
+    assert sorted(m for *_, m in data["other_eval_text_not_compared"]) == ["kl_mean", "ppl"]
+    r = cli("compare", base, new)
+    assert r.code == 0 and "not compared, scored on different evaluation texts" in r.err and "0 regression(s)" in r.err
+
+    same = write_results(tmp_path / "same", on("a" * 64, 20.0, 100.0))  # the same text: compared, a regression
+    data = json.loads(cli("compare", base, same, "--json").out)
+    assert {c["metric"]: c["regression"] for c in data["changes"]}["ppl"] is True
+
+
 def test_compare_bad_input(cli, tmp_path):
     r = cli("compare", tmp_path / "nope.json", tmp_path / "nope2.json")
     assert r.code == 2 and "no such result file" in r.err
