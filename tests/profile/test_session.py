@@ -14,7 +14,7 @@ from edgekit import data
 from edgekit.devices import load_profile
 from edgekit.profile.metrics import METRICS
 from edgekit.profile.session import Settings, eval_text_for, profile
-from edgekit.source import BUILTINS
+from edgekit.builtins import BUILTINS
 
 FAST = Settings(prompt_len=16, gen=8, runs=2, warmup=1, eval_tokens=300, window=64)
 
@@ -48,7 +48,7 @@ def test_the_evaluation_text_follows_the_manifest_s_source_model(tmp_path):
     """builtin:tiny keeps its own held-out stories, any other model (even a copy of builtin:tiny
     given by path) gets the English prose; --eval-text overrides both."""
     assert eval_text_for("builtin:tiny", Settings()).name == "eval.txt"
-    assert eval_text_for(str(BUILTINS["tiny"]), Settings()).name == "eval_prose.txt"
+    assert eval_text_for(str(BUILTINS["tiny"].path()), Settings()).name == "eval_prose.txt"
     assert eval_text_for("HuggingFaceTB/SmolLM2-135M", Settings()).text == data.EVAL_PROSE.read_text()
     mine = tmp_path / "mine.txt"
     mine.write_text("my own text")
