@@ -7,6 +7,10 @@ saves the result as safetensors under ``<cache>/gguf/<sha256>/``, so every stage
 exporters, the parity and accuracy reference) sees a plain model folder. What the file was is kept
 beside it (``gguf.json``): its name, sha256, llama.cpp file type and tensor types; the manifest's
 ``source.gguf`` records it, and an export says when the reference is itself a quantized model.
+
+The tokenizer is the file's as llama.cpp reads it: transformers' rebuild is kept for byte-level BPE
+(``gpt2``) vocabularies, and replaced for SentencePiece (``llama``) ones, which it turns into a Unigram
+model for some architectures (Gemma) where llama.cpp runs SentencePiece-BPE (see ``_sentencepiece_bpe``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from edgekit.errors import EdgekitError
 
 INFO_FILE = "gguf.json"
 _FLOAT_TYPES = ("ALL_F32", "MOSTLY_F16", "MOSTLY_BF16")
-_FORMAT = 2  # bump when the conversion changes, so older cache entries are made again
+_FORMAT = 3  # bump when the conversion changes, so older cache entries are made again
 
 
 @dataclass(frozen=True)
@@ -60,12 +64,12 @@ def convert(gguf_path: Path, *, label: str | None = None, on_stage: Callable[[st
     if info_file.is_file() and (folder / "config.json").is_file():
         info = GGUFInfo(**{k: v for k, v in json.loads(info_file.read_text()).items() if k != "quantized"})
         return folder, replace(info, file=label or gguf_path.name)  # the same content under this name
-    info = _read_info(gguf_path, sha, label or gguf_path.name)
+    fields, info = _read_info(gguf_path, sha, label or gguf_path.name)
     on_stage(f"convert {info.file_type.removeprefix('MOSTLY_')} GGUF")
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        _write_folder(gguf_path, tmp, info)
+        _write_folder(gguf_path, tmp, info, fields)
         (tmp / INFO_FILE).write_text(json.dumps(info.as_dict(), indent=2) + "\n")
         try:
             os.rename(tmp, folder)
@@ -78,7 +82,8 @@ def convert(gguf_path: Path, *, label: str | None = None, on_stage: Callable[[st
     return folder, info
 
 
-def _read_info(path: Path, sha: str, label: str) -> GGUFInfo:
+def _read_info(path: Path, sha: str, label: str) -> tuple[dict, GGUFInfo]:
+    """The file's metadata fields (read once: a 262k-token vocabulary takes the reader a while) and what it is."""
     try:
         from gguf import GGUFReader, LlamaFileType
     except ImportError:
@@ -88,24 +93,23 @@ def _read_info(path: Path, sha: str, label: str) -> GGUFInfo:
     except Exception as e:  # the reader's own words: bad magic, truncated, unknown version
         raise EdgekitError(f"{path} is not a readable GGUF file: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
 
-    def field(key: str):
-        f = reader.fields.get(key)
-        if f is None or not f.data:
-            return None
-        value = f.parts[f.data[0]]
-        return bytes(value).decode() if f.types and f.types[0].name == "STRING" else value[0]
-
-    arch = field("general.architecture") or "?"
-    ftype = field("general.file_type")
+    arch = _field(reader.fields, "general.architecture") or "?"
+    ftype = _field(reader.fields, "general.file_type")
     try:
         file_type = LlamaFileType(int(ftype)).name if ftype is not None else "unknown"
     except ValueError:
         file_type = f"type {int(ftype)}"
     types = Counter(t.tensor_type.name for t in reader.tensors)
-    return GGUFInfo(label, sha, file_type, dict(types.most_common()), arch)
+    return reader.fields, GGUFInfo(label, sha, file_type, dict(types.most_common()), arch)
 
 
-def _write_folder(gguf_path: Path, folder: Path, info: GGUFInfo) -> None:
+def _field(fields: dict, key: str):
+    """A metadata value (a string, number, bool, or a list for arrays), None where the file lacks it."""
+    f = fields.get(key)
+    return f.contents() if f is not None and f.data else None
+
+
+def _write_folder(gguf_path: Path, folder: Path, info: GGUFInfo, fields: dict) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -128,7 +132,7 @@ def _write_folder(gguf_path: Path, folder: Path, info: GGUFInfo) -> None:
     except (ValueError, KeyError, OSError) as e:
         raise EdgekitError(f"transformers cannot rebuild the tokenizer of {gguf_path.name}: {str(e).splitlines()[0]}") from None
     tok.save_pretrained(folder)
-    _special_tokens_as_the_file_says(gguf_path, folder)
+    _tokenizer_as_the_file_says(fields, folder)
     # some tokenizer classes keep the GGUF itself as their vocabulary file: not a tokenizer, don't copy it
     size = gguf_path.stat().st_size
     for f in folder.iterdir():
@@ -150,25 +154,82 @@ def _no_progress_bar():
         loader.tqdm = original
 
 
-def _special_tokens_as_the_file_says(path: Path, folder: Path) -> None:
-    """Add BOS/EOS exactly as the GGUF's ``tokenizer.ggml.add_bos_token`` / ``add_eos_token`` say: transformers'
-    rebuilt tokenizer follows its own class defaults instead (SmolLM2's says no BOS; LlamaTokenizerFast adds one)."""
-    from gguf import GGUFReader
+def _tokenizer_as_the_file_says(fields: dict, folder: Path) -> None:
+    """Make ``folder/tokenizer.json`` (transformers' rebuild) tokenize as llama.cpp does with the file."""
+    sentencepiece = _field(fields, "tokenizer.ggml.model") == "llama"
+    if sentencepiece:
+        _sentencepiece_bpe(fields).save(str(folder / "tokenizer.json"))
+    # llama.cpp's defaults where the file does not say: BOS and no EOS for SentencePiece vocabularies
+    _special_tokens_as_the_file_says(fields, folder, defaults=(True, False) if sentencepiece else None)
+
+
+def _sentencepiece_bpe(fields: dict):
+    """A ``llama``-type vocabulary (SentencePiece: tokens, scores, token types, no merges) as llama.cpp
+    tokenizes it (``llm_tokenizer_spm``): a text fragment's spaces become ``▁`` (one is put in front when
+    ``tokenizer.ggml.add_space_prefix`` says so, llama.cpp's default), then the adjacent pair whose
+    concatenation is the vocabulary token of highest score is merged, again and again, and characters no
+    token covers fall back to ``<0xNN>`` byte tokens. That is a ``tokenizers`` BPE whose merges are every
+    split of a token into two tokens, ranked by the token's score, over the whole fragment (no
+    pre-tokenizer: merges may cross ``▁`` as llama.cpp's do). Control, unknown and user-defined tokens are
+    matched in the raw text first, as llama.cpp does (control ones when it parses specials); control and
+    unknown ones are special tokens.
+
+    Two differences remain by construction, both absent from SentencePiece vocabularies such as Gemma's
+    (distinct scores for normal tokens; every character of a token is a token): llama.cpp breaks a tie
+    between equal-scored tokens by their place in the text (leftmost first), a merge list by rank (here:
+    token id, then split point); and it can merge a character that is no token with a neighbour, where
+    BPE turns the character into bytes first."""
+    from gguf import TokenType
+    from tokenizers import AddedToken, Tokenizer, decoders, normalizers
+    from tokenizers.models import BPE
+
+    tokens = _field(fields, "tokenizer.ggml.tokens") or []
+    scores = _field(fields, "tokenizer.ggml.scores") or [0.0] * len(tokens)  # llama.cpp's defaults
+    types = _field(fields, "tokenizer.ggml.token_type") or [TokenType.NORMAL] * len(tokens)
+    vocab = {text: i for i, text in enumerate(tokens)}  # a text given twice is its last id, as in llama.cpp
+    ranked = []
+    for text, i in vocab.items():
+        for cut in range(1, len(text)):
+            if text[:cut] in vocab and text[cut:] in vocab:
+                ranked.append((-scores[i], i, cut))
+    ranked.sort()
+    merges = [(tokens[i][:cut], tokens[i][cut:]) for _, i, cut in ranked]
+    unk = _field(fields, "tokenizer.ggml.unknown_token_id")
+    unk_token = tokens[unk] if unk is not None and 0 <= unk < len(tokens) else None
+    tok = Tokenizer(BPE(vocab, merges, unk_token=unk_token, byte_fallback=True, fuse_unk=False))
+
+    prefix = _field(fields, "tokenizer.ggml.add_space_prefix")
+    prefix = True if prefix is None else bool(prefix)
+    escape = normalizers.Replace(" ", "▁")
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), escape]) if prefix else escape
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()] + ([decoders.Strip(" ", 1, 0)] if prefix else [])
+    )
+    special = {TokenType.CONTROL, TokenType.UNKNOWN}
+    tok.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t, k in zip(tokens, types) if k in special and t]
+    )
+    tok.add_tokens(
+        [AddedToken(t, special=False, normalized=False) for t, k in zip(tokens, types) if k == TokenType.USER_DEFINED and t]
+    )
+    return tok
+
+
+def _special_tokens_as_the_file_says(fields: dict, folder: Path, defaults: tuple[bool, bool] | None = None) -> None:
+    """Add BOS/EOS exactly as the GGUF's ``tokenizer.ggml.add_bos_token`` / ``add_eos_token`` say (``defaults``
+    where it says neither): transformers' rebuilt tokenizer follows its own class defaults instead
+    (SmolLM2's says no BOS; LlamaTokenizerFast adds one)."""
     from tokenizers import Tokenizer, processors
 
-    fields = GGUFReader(str(path)).fields
-
-    def value(key):
-        f = fields.get(key)
-        return f.parts[f.data[0]][0] if f is not None and f.data else None
-
-    add_bos, add_eos = value("tokenizer.ggml.add_bos_token"), value("tokenizer.ggml.add_eos_token")
+    add_bos, add_eos = _field(fields, "tokenizer.ggml.add_bos_token"), _field(fields, "tokenizer.ggml.add_eos_token")
     if add_bos is None and add_eos is None:
-        return  # the file does not say: keep what transformers made
+        if defaults is None:
+            return  # the file does not say: keep what transformers made
+        add_bos, add_eos = defaults
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
     specials = []
     for flag, key in ((add_bos, "tokenizer.ggml.bos_token_id"), (add_eos, "tokenizer.ggml.eos_token_id")):
-        token_id = value(key)
+        token_id = _field(fields, key)
         specials.append((tok.id_to_token(int(token_id)), int(token_id)) if flag and token_id is not None else None)
     bos, eos = specials
     single = ([f"{bos[0]}:0"] if bos else []) + ["$A:0"] + ([f"{eos[0]}:0"] if eos else [])

@@ -123,3 +123,135 @@ def test_smollm2_resolves_to_the_real_model(smollm2):
 
     ids = Tokenizer.from_file(str(src.path / "tokenizer.json")).encode("The capital of France is").ids
     assert ids == [504, 3575, 282, 4649, 314]  # no BOS: tokenizer.ggml.add_bos_token is false
+
+
+# ---------------------------------------------------------------- SentencePiece ("llama") vocabularies
+
+SAMPLES = [
+    "The capital of France is",
+    "the cat sat on the mat",
+    "The capital of cats then",
+    "thecatsat  on   the\n\nmat.",
+    "  leading, trailing  ",
+    "Digits 2024 and 3.14, punctuation!?",
+    "café ☕ 😀 東京",  # characters outside the vocabulary fall back to bytes
+    "<start_of_turn>user\nthe cat<end_of_turn>\n",
+    "\n",
+    "",
+]
+
+
+def _llama_cpp_ids(path, texts):
+    """llama.cpp's own tokenization of ``texts`` with the file's vocabulary (BOS as the file says, specials parsed)."""
+    lc = pytest.importorskip("llama_cpp")
+    from edgekit.runtime.llamacpp import native_log_on_error
+
+    with native_log_on_error():
+        params = lc.llama_model_default_params()
+        params.vocab_only = True
+        model = lc.llama_model_load_from_file(str(path).encode(), params)
+        assert model, f"llama.cpp cannot read {path}"
+        try:
+            vocab, out = lc.llama_model_get_vocab(model), []
+            for text in texts:
+                data = text.encode()
+                buf = (lc.llama_token * (len(data) + 8))()
+                n = lc.llama_tokenize(vocab, data, len(data), buf, len(buf), True, True)
+                out.append(list(buf[:n]))
+        finally:
+            lc.llama_model_free(model)
+    return out
+
+
+def _rebuilt_tokenizer(path, folder):
+    """The tokenizer.json the conversion makes from the GGUF's vocabulary, without loading its model."""
+    from gguf import GGUFReader
+    from tokenizers import Tokenizer
+
+    from edgekit import gguf_source
+
+    folder.mkdir()
+    gguf_source._tokenizer_as_the_file_says(GGUFReader(str(path)).fields, folder)
+    return Tokenizer.from_file(str(folder / "tokenizer.json"))
+
+
+def _sentencepiece_vocab(path, add_space_prefix):
+    """A 300-token SentencePiece vocabulary, tokenizer only (llama.cpp reads it with vocab_only): specials,
+    user-defined newlines, 256 byte tokens, letters and pieces with distinct scores, one piece across a
+    space (s▁t, the best), one no merge reaches (apital); no add_bos_token key (llama.cpp's default: BOS)."""
+    import gguf
+
+    T = gguf.TokenType
+    vocab = [("<unk>", 0.0, T.UNKNOWN), ("<s>", 0.0, T.CONTROL), ("</s>", 0.0, T.CONTROL),
+             ("<start_of_turn>", 0.0, T.CONTROL), ("<end_of_turn>", 0.0, T.CONTROL),
+             ("\n", 0.0, T.USER_DEFINED), ("\n\n", 0.0, T.USER_DEFINED)]
+    vocab += [(f"<0x{b:02X}>", 0.0, T.BYTE) for b in range(256)]
+    pieces = ["▁", *"abcdefghijklmnopqrstuvwxyzTF.,0123", "th", "he", "▁t", "▁th", "▁the", "at", "▁c", "▁cat", "ca",
+              "s▁t", "▁m", "▁mat", "on", "▁on", "▁s", "sat", "▁sat", "▁a", "an", "ap", "▁ca", "ta", "apital"]
+    scores = [-0.5 if p == "s▁t" else -float((i * 7919) % 97) - 1.0 - i / 1000 for i, p in enumerate(pieces)]  # distinct
+    vocab += [(p, score, T.NORMAL) for p, score in zip(pieces, scores)]
+    vocab += [(f"<unused{i}>", -1000.0, T.UNUSED) for i in range(300 - len(vocab))]
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_context_length(64)
+    w.add_embedding_length(8)
+    w.add_block_count(1)
+    w.add_feed_forward_length(16)
+    w.add_head_count(2)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_tokenizer_model("llama")
+    w.add_token_list([t for t, _, _ in vocab])
+    w.add_token_scores([s for _, s, _ in vocab])
+    w.add_token_types([k for _, _, k in vocab])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    if add_space_prefix is not None:
+        w.add_add_space_prefix(add_space_prefix)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.mark.parametrize("add_space_prefix", [None, False])
+def test_sentencepiece_vocabulary_tokenizes_as_llama_cpp(tmp_path, add_space_prefix):
+    path = _sentencepiece_vocab(tmp_path / "spm.gguf", add_space_prefix)
+    tok = _rebuilt_tokenizer(path, tmp_path / "hf")
+    assert [tok.encode(t).ids for t in SAMPLES] == _llama_cpp_ids(path, SAMPLES)
+    tokens = tok.encode("The capital of cats then").tokens
+    assert "s▁t" in tokens and "apital" not in tokens  # merges across spaces; no best-score segmentation (Unigram)
+    for text in (t for t in SAMPLES if "\n" not in t):  # decoded: the text back (but a prefix space follows "\n")
+        assert tok.decode(tok.encode(text).ids) == text
+
+
+def test_sentencepiece_checkpoint_keeps_its_tokenizer_through_gguf(tmp_path):
+    """A Llama-2-style checkpoint (▁, byte fallback) written by the gguf target as a "llama" vocabulary and
+    read back: the converted folder's tokenizer gives the original's ids, BOS included."""
+    from transformers import AutoTokenizer
+
+    from edgekit.export import export
+    from edgekit.synthetic import SENTENCES, make_model
+
+    model = make_model("llama", tmp_path / "spm", spm=True)
+    export(str(model), "gguf", "fp32", tmp_path / "out", parity=False)
+    src = resolve(str(tmp_path / "out" / "model.gguf"))
+    before, after = AutoTokenizer.from_pretrained(model), AutoTokenizer.from_pretrained(src.path)
+    for text in [*SENTENCES[:5], "café 😀  two  spaces\nnew line"]:
+        assert after(text).input_ids == before(text).input_ids
+
+
+def test_gemma3_tokenizes_as_llama_cpp(tmp_path):
+    """builtin:gemma3-270m's 262k-token vocabulary: the rebuilt tokenizer gives llama.cpp's ids (the model
+    itself is not converted here)."""
+    from edgekit.builtins import BUILTINS
+
+    b = BUILTINS["gemma3-270m"]
+    if not b.installed():
+        pytest.skip(f"builtin:gemma3-270m needs its packages ({b.install})")
+    path = b.path()
+    tok = _rebuilt_tokenizer(path, tmp_path / "hf")
+    texts = [*SAMPLES, "multiple   spaces\tand tabs\t\tand\n\n\nnewlines", "naïve résumé — 1,234.56 € 🎉👩‍👩‍👧",
+             "<table><tr><td>x</td></tr></table>", "def f(x):\n    return x ** 2\n"]
+    assert [tok.encode(t).ids for t in texts] == _llama_cpp_ids(path, texts)
+    assert tok.encode("The capital of France is").ids == [2, 818, 5279, 529, 7001, 563]
