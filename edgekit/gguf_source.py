@@ -202,16 +202,11 @@ def _sentencepiece_bpe(fields: dict):
     prefix = True if prefix is None else bool(prefix)
     escape = normalizers.Replace(" ", "▁")
     tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), escape]) if prefix else escape
-    tok.decoder = decoders.Sequence(
-        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()] + ([decoders.Strip(" ", 1, 0)] if prefix else [])
-    )
-    special = {TokenType.CONTROL, TokenType.UNKNOWN}
-    tok.add_special_tokens(
-        [AddedToken(t, special=True, normalized=False) for t, k in zip(tokens, types) if k in special and t]
-    )
-    tok.add_tokens(
-        [AddedToken(t, special=False, normalized=False) for t, k in zip(tokens, types) if k == TokenType.USER_DEFINED and t]
-    )
+    strip = [decoders.Strip(" ", 1, 0)] if prefix else []
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), *strip])
+    special, user = {TokenType.CONTROL, TokenType.UNKNOWN}, TokenType.USER_DEFINED
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, k in zip(tokens, types) if k in special and t])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t, k in zip(tokens, types) if k == user and t])
     return tok
 
 
