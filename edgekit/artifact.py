@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,11 +68,19 @@ def write_manifest(folder: Path, manifest: dict) -> None:
 
 
 def check_destination(out: Path, overwrite: bool) -> None:
-    """Refuse, before any work, an output that exists (without --overwrite) or cannot be written."""
+    """Refuse, before any work, an output that exists (without --overwrite), that is not an edgekit
+    artifact (--overwrite replaces only what edgekit wrote), that is or holds the current folder, or
+    that cannot be written."""
+    here = Path.cwd().resolve()
+    resolved = out.resolve()
+    if resolved == here or resolved in here.parents:
+        raise EdgekitError(f"-o {out} is the current folder or one above it; name a new folder for the artifact")
     if out.exists() and not overwrite:
         raise EdgekitError(f"{out} already exists; pass --overwrite to replace it")
     if out.exists() and not out.is_dir():
         raise EdgekitError(f"{out} exists and is not a folder")
+    if out.exists():
+        check_replaceable(out)
     parent = out.parent
     while not parent.exists():
         parent = parent.parent
@@ -80,12 +88,38 @@ def check_destination(out: Path, overwrite: bool) -> None:
         raise EdgekitError(f"cannot write to {out}: {parent} is not writable")
 
 
+def check_apart(out: Path, source: Path) -> None:
+    """Refuse an output that is, or holds, the model folder it is made from."""
+    source, resolved = Path(source).resolve(), out.resolve()
+    if source == resolved or resolved in source.parents:
+        raise EdgekitError(f"-o {out} is or holds the model being exported ({source}); name another folder")
+
+
+def check_replaceable(folder: Path) -> None:
+    """Refuse to replace a folder edgekit did not write: --overwrite replaces an empty folder or an
+    artifact holding only the files its manifest lists, never anything else of the user's."""
+    present = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
+    if not present:
+        return
+    hint = "; remove it yourself or choose another -o"
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        listed = {f["path"] for f in manifest["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise EdgekitError(f"--overwrite replaces only edgekit artifacts, and {folder} is not one (no valid {MANIFEST}){hint}") from None
+    others = [p for p in present if p != MANIFEST and p not in listed]
+    if others:
+        more = f" and {len(others) - 1} more" if len(others) > 1 else ""
+        raise EdgekitError(f"--overwrite replaces only what edgekit wrote, and {folder} also holds {others[0]}{more}{hint}")
+
+
 @contextmanager
-def staged(out: Path) -> Iterator[Path]:
+def staged(out: Path, replace: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """A temporary folder beside ``out`` that becomes ``out`` only if the block completes.
 
     On any error or interrupt the temporary folder is removed and ``out`` is left as it was. The
     folder's name carries the writer's pid: one left by a killed process is removed by the next.
+    ``replace``: called on an ``out`` found at the end, to refuse (raise) replacing it.
     """
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +134,8 @@ def staged(out: Path) -> Iterator[Path]:
         yield tmp
         old = None
         if out.exists():
+            if replace is not None:
+                replace(out)
             old = out.with_name(f".{out.name}.{os.getpid()}.old")
             out.rename(old)
         tmp.rename(out)

@@ -39,6 +39,7 @@ def export(
     source = resolve(
         model, revision=revision, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, supported=tgt.SUPPORTED
     )
+    artifact.check_apart(out, source.path)
     quiet_libraries()
     stages: dict[str, float] = {}
     stage_rss: dict[str, float] = {}
@@ -53,7 +54,7 @@ def export(
         stage_rss[name] = round(peak_rss_mb(), 1)
 
     started = time.perf_counter()
-    with artifact.staged(out) as tmp:
+    with artifact.staged(out, artifact.check_replaceable if overwrite else None) as tmp:
         runtime = tgt.export(source, rec, tmp, stage)
         with stage("tokenizer"):
             tokenizer = _save_tokenizer(source, tmp)

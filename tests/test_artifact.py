@@ -1,5 +1,8 @@
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 from edgekit import artifact
 
@@ -15,3 +18,17 @@ def test_staged_removes_the_staging_folders_of_dead_writers(tmp_path):
         (tmp / "f").write_text("x")
     assert (out / "f").read_text() == "x"
     assert not orphan.exists() and alive.exists()
+
+
+def test_overwrite_refuses_an_artifact_that_gained_files_during_the_export(tiny_artifacts, tmp_path):
+    from edgekit import artifact
+    from edgekit.errors import EdgekitError
+
+    out = tmp_path / "art"
+    shutil.copytree(tiny_artifacts("llama"), out)
+    with pytest.raises(EdgekitError, match="late.txt"):
+        with artifact.staged(out, artifact.check_replaceable) as tmp:
+            (tmp / "x").write_text("new")
+            (out / "late.txt").write_text("written while the export ran")
+    assert (out / "late.txt").is_file() and (out / "edgekit.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["art"]  # nothing staged is left

@@ -95,18 +95,53 @@ def test_remote_code_needs_consent(cli, tiny_models, tmp_path):
     _one_line_error(r, "--trust-remote-code")
 
 
-def test_existing_output_needs_overwrite(cli, tiny_models, tmp_path):
+def test_existing_output_needs_overwrite(cli, tiny_artifacts, tiny_models, tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
+    shutil.copytree(tiny_artifacts("llama"), out)
     r = cli("export", tiny_models("llama"), "-o", out)
     assert r.code == 2
     _one_line_error(r, "--overwrite")
-    assert (out / "keep.txt").read_text() == "mine"
-    r = cli("export", tiny_models("llama"), "-o", out, "--overwrite")
+    before = json.loads((out / "edgekit.json").read_text())["created"]
+    r = cli("export", tiny_models("llama"), "-o", out, "--overwrite", "--no-parity")
     assert r.code == 0, r.err
-    assert not (out / "keep.txt").exists() and (out / "edgekit.json").is_file()
+    assert (out / "edgekit.json").is_file() and json.loads((out / "edgekit.json").read_text())["created"] >= before
     assert _leftovers(tmp_path) == []
+
+
+def test_overwrite_never_replaces_what_edgekit_did_not_write(cli, tiny_artifacts, tiny_models, tmp_path):
+    """--overwrite replaces an artifact, never a folder of the user's, nor an artifact holding the user's files."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    r = cli("export", tiny_models("llama"), "-o", mine, "--overwrite")
+    assert r.code == 2
+    _one_line_error(r, "not one", str(mine))
+    assert (mine / "keep.txt").read_text() == "mine"
+
+    art = tmp_path / "art"
+    shutil.copytree(tiny_artifacts("llama"), art)
+    (art / "notes.md").write_text("my notes")
+    r = cli("export", tiny_models("llama"), "-o", art, "--overwrite")
+    assert r.code == 2
+    _one_line_error(r, "notes.md")
+    assert (art / "notes.md").read_text() == "my notes"
+    assert _leftovers(tmp_path) == []
+
+
+def test_overwrite_never_replaces_the_source_or_the_current_folder(cli, tiny_models, tmp_path, monkeypatch):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    names = sorted(p.name for p in model.iterdir())
+    r = cli("export", model, "-o", model, "--overwrite")
+    assert r.code == 2
+    _one_line_error(r)
+    assert sorted(p.name for p in model.iterdir()) == names
+    monkeypatch.chdir(model)
+    for out in (".", "..", str(tmp_path)):
+        r = cli("export", model, "-o", out, "--overwrite")
+        assert r.code == 2
+        _one_line_error(r, "current folder")
+    assert sorted(p.name for p in model.iterdir()) == names
 
 
 def test_unwritable_output(cli, tiny_models, tmp_path):
