@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ class Limit:
         unit = f" {unit}" if unit else ""
         if value is None:
             return False, f"{self.metric} was not measured"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False, f"{self.metric} is {value!r}, not a number"
         if self.min is not None and value < self.min:
             return False, f"{self.metric} {fmt(value)}{unit} is below the minimum {self.min:g}{unit}"
         if self.max is not None and value > self.max:
@@ -153,6 +156,9 @@ def _rule(name: str, value, where: str) -> dict:
     bounds = {k: typed(value, k, (int, float), f"{where} {name}") for k in ("min", "max") if k in value}
     if not bounds:
         raise EdgekitError(f"{where}: '{name}' needs a min or a max")
+    for k, bound in bounds.items():
+        if not math.isfinite(bound):
+            raise EdgekitError(f"{where}: '{name}' {k} must be a finite number, got {bound}")
     return {name: Limit(name, **bounds)}
 
 
@@ -237,12 +243,28 @@ def against_baseline(results: list[dict], baseline: list[dict], tolerance_pct: f
     verdicts = [Verdict(k, f"{metric} vs baseline", None, f"{metric} is an emulator's figure on {k[3]}: not compared")
                 for k, metric in comparison.emulated if metric in metrics]
     for c in comparison.changes:
-        if c.metric not in metrics or c.base is None or c.new is None:
+        if c.metric not in metrics or not _number(c.base):
+            continue  # nothing to compare with
+        if not _number(c.new):
+            verdicts.append(Verdict(c.key, f"{c.metric} vs baseline", False,
+                                    f"{c.metric} is {c.new!r}, not a number (baseline {fmt(c.base)} {c.unit})"))
             continue
         pct = "" if c.change_pct is None else f", {c.change_pct:+.1f}%"
         message = f"{c.metric} {fmt(c.new)} vs baseline {fmt(c.base)} {c.unit}{pct} (tolerance {tolerance_pct:g}%)"
         verdicts.append(Verdict(c.key, f"{c.metric} vs baseline", not c.regression, message))
+    base_by_key = {key(r): r for r in baseline}
+    for r in results:  # a figure the baseline has and a complete result lacks fails too
+        b = base_by_key.get(key(r))
+        if b is None or not r.get("complete"):
+            continue
+        for metric in metrics:
+            if _number((b["metrics"].get(metric) or {}).get("value")) and metric not in r["metrics"]:
+                verdicts.append(Verdict(key(r), f"{metric} vs baseline", False, f"{metric} was not measured"))
     return verdicts
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def summary_markdown(verdicts: list[Verdict], results: list[dict]) -> str:

@@ -69,6 +69,8 @@ def test_check_passes_fails_on_a_threshold_and_on_a_baseline(cli, sweep_file, tm
         ("[baseline]\nresults = 'nowhere'\n", "no such result file or folder"),
         ("[baseline]\nresults = 'b.json'\nmetrics = ['speed']\n", "unknown metric 'speed'"),
         ("[reports]\npdf = 'r.pdf'\n", "unknown key(s) pdf"),
+        ("[thresholds]\nppl = { max = nan }\n", "'ppl' max must be a finite number"),
+        ("[thresholds.onnx]\nkl_mean = { max = inf }\n", "'kl_mean' max must be a finite number"),
         ("[checks]\n", "unknown key(s) checks"),
     ],
 )
@@ -97,3 +99,22 @@ def test_examples_load():
     workflow = yaml.safe_load((EXAMPLES / "github-actions.yml").read_text())
     steps = " ".join(str(s.get("run", "")) for s in workflow["jobs"]["check"]["steps"])
     assert "edgekit check edgekit.toml" in steps and "gh pr comment" in steps
+
+
+def test_a_nan_or_missing_figure_fails_every_check_that_reads_it(make_result):
+    from edgekit.check import Rules, Limit, against_baseline, evaluate
+
+    nan = float("nan")
+    result = make_result("int4", ppl=nan, top1_agree=nan, decode_tok_s=10.0)
+    result["metrics"]["kl_mean"] = {"value": None, "unit": "nats"}
+    rules = Rules(limits=(Limit("ppl", max=3), Limit("kl_mean", max=0.01), Limit("top1_agree", min=0.9),
+                          Limit("dppl_pct", max=5)))
+    verdicts = {v.name: v for v in evaluate([result], lambda target, recipe: rules)}
+    for name in ("ppl <= 3", "kl_mean <= 0.01", "top1_agree >= 0.9", "dppl_pct <= 5"):
+        assert verdicts[name].passed is False, verdicts[name]
+
+    baseline = make_result("int4", ppl=2.0, top1_agree=0.95, decode_tok_s=10.0, file_mb=1.0)
+    verdicts = {v.name: v for v in against_baseline([result], [baseline], 5.0, ("ppl", "top1_agree", "decode_tok_s", "file_mb"))}
+    assert verdicts["ppl vs baseline"].passed is False and verdicts["top1_agree vs baseline"].passed is False
+    assert verdicts["file_mb vs baseline"].passed is False and "not measured" in verdicts["file_mb vs baseline"].message
+    assert verdicts["decode_tok_s vs baseline"].passed is True
