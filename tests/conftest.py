@@ -190,3 +190,29 @@ def write_results():
         return folder
 
     return write
+
+
+@pytest.fixture
+def forge_artifact(tiny_artifacts, tmp_path):
+    """A copy of a tiny ONNX artifact (tokenizer and all) whose manifest claims ``target``, with the
+    model file ``name`` holding ``data``, listed in the manifest with its true size and sha256: only
+    the file itself is bad, so what refuses it is the check of the file, not of the manifest."""
+    import hashlib
+    import shutil
+
+    def forge(target: str, name: str, data: bytes, **runtime) -> Path:
+        folder = tmp_path / f"forged-{target}"
+        shutil.copytree(tiny_artifacts("llama"), folder)
+        manifest = json.loads((folder / "edgekit.json").read_text())
+        for f in ("model.onnx", "model.onnx.data"):
+            (folder / f).unlink(missing_ok=True)
+        (folder / name).write_bytes(data)
+        manifest["target"] = target
+        manifest["recipe"]["target"] = target
+        manifest["runtime"] = {"model_file": name, "max_context": 64, **runtime}
+        manifest["files"] = [f for f in manifest["files"] if not f["path"].startswith("model.onnx")]
+        manifest["files"].append({"path": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        (folder / "edgekit.json").write_text(json.dumps(manifest, indent=2))
+        return folder
+
+    return forge
