@@ -10,14 +10,17 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 # piped (CI logs, files) a table is not squeezed into 80 columns: COLUMNS, or wide enough for every metric
-out = Console(highlight=False, soft_wrap=True,
+out = Console(highlight=False, emoji=False, soft_wrap=True,
               width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240)
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    """``error: message`` on stderr; the message is plain text (paths and names may hold ``[...]``)."""
+    from rich.text import Text
+
+    err.print(Text.assemble(("error:", "bold red"), " ", str(message)), soft_wrap=True)
 
 
 def note(message: str) -> None:
@@ -44,17 +47,17 @@ def emit_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]], markup: bool = False) -> None:
-    """A rich table on stdout; cells are plain text unless ``markup``."""
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A rich table on stdout. Title, headers and cells are plain text, never read as markup (they hold
+    user strings: paths, model and device names); a cell that is a ``rich.text.Text`` keeps its style."""
     from rich.table import Table
     from rich.text import Text
 
-    t = Table(title=title, title_justify="left")
+    t = Table(title=None if title is None else Text(str(title)), title_justify="left")
     for c in columns:
-        t.add_column(c)
+        t.add_column(Text(str(c)))
     for r in rows:
-        cells = ("" if v is None else str(v) for v in r)
-        t.add_row(*(c if markup else Text(c) for c in cells))
+        t.add_row(*(v if isinstance(v, Text) else Text("" if v is None else str(v)) for v in r))
     out.print(t)
 
 
@@ -67,7 +70,7 @@ def progress(description: str) -> Iterator:
         yield lambda text: None
         return
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+        SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(), console=err, transient=True
     ) as p:
         task = p.add_task(description)
         yield lambda text: p.update(task, description=f"{description}: {text}")
@@ -82,7 +85,7 @@ def steps(description: str) -> Iterator:
         yield lambda step, done, total: None
         return
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=True,
     ) as p:
         task = p.add_task(description, total=None)

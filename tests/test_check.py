@@ -63,7 +63,7 @@ def test_check_passes_fails_on_a_threshold_and_on_a_baseline(cli, sweep_file, tm
         ("[thresholds]\ndecode_speed = { min = 1 }\n", "unknown metric 'decode_speed'"),
         ("[thresholds]\ndecode_tok_s = 5\n", "'decode_tok_s' must be a table such as { min = 1 }"),
         ("[thresholds]\ndecode_tok_s = { least = 5 }\n", "unknown key(s) least"),
-        ("[thresholds.\"onnx/int8\"]\nfile_mb = { max = 1 }\n", "matches none of the recipes to check"),
+        ("[thresholds.\"onnx/int8\"]\nfile_mb = { max = 1 }\n", "[onnx/int8] matches none of the recipes to check"),
         ("[thresholds]\nparity = 'yes'\n", "'parity' must be true or false"),
         ("[baseline]\ntolerance_pct = 5\n", "'results' (a result file or folder) is required"),
         ("[baseline]\nresults = 'nowhere'\n", "no such result file or folder"),

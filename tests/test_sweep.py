@@ -89,7 +89,7 @@ M, R = "models = ['builtin:tiny']\n", "[recipes]\nonnx = ['fp32']\n"
     "text, message",
     [
         (M + "colour = 'blue'\n" + R, "unknown key(s) colour"),
-        (M + "[recipes]\nonnx = ['int3']\n", "unknown recipe 'int3'"),
+        (M + "[recipes]\nonnx = ['int3']\n", "sweep.toml [recipes]: unknown recipe 'int3'"),
         (M + "[recipes]\ntflite = ['fp32']\n", "unknown target 'tflite'"),
         (M + R + "[profile]\nruns = 'many'\n", "'runs' must be an integer"),
         (M + R + "[profile]\ngen = 1\n", "--gen at least 2"),

@@ -1,0 +1,44 @@
+"""The output layer prints user strings (paths, model and device names) as they are: never as rich markup."""
+
+from __future__ import annotations
+
+import pytest
+
+STRINGS = ["x[/]y", "a[/b]", "models/smol[v2]", "[bold]loud[/bold]", "my[/]phone", ":smile: [link=x]"]
+
+
+@pytest.mark.parametrize("text", STRINGS)
+def test_error_note_and_table_print_text_as_it_is(capsys, text):
+    from edgekit import output
+
+    output.error(f"not found: {text}")
+    output.note(text)
+    output.table(f"title {text}", (f"col {text}",), [(text,)])
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"error: not found: {text}", text]
+    assert captured.out.count(text) == 3, captured.out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", "x[/]y"),
+        ("inspect", "[bold]art"),
+        ("export", "models/smol[v2]", "-o", "out"),
+        ("compare", "a[/b]", "r.json"),
+        ("report", "res[/]ults"),
+        ("sweep", "sw[/]eep.toml"),
+        ("check", "[red]edgekit.toml"),
+        ("devices", "setup", "my[/]phone"),
+    ],
+)
+def test_user_strings_in_errors_are_not_markup(cli, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    r = cli(*args)
+    assert r.code == 2, r.err
+    assert r.err.startswith("error:") and r.err.count("\n") == 1 and args[1 if args[0] != "devices" else 2] in r.err, r.err
+
+
+def test_a_device_name_that_looks_like_markup(cli, tiny_artifacts):
+    r = cli("profile", tiny_artifacts("llama"), "-d", "my[/]phone")
+    assert r.code == 2 and r.err == "error: unknown device 'my[/]phone'; known: " + r.err.split("known: ")[1], r.err
