@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from edgekit.errors import EdgekitError
 from edgekit.source import file_sha256
@@ -52,6 +53,90 @@ def load(path: Path) -> Artifact:
     if manifest.get("schema") != SCHEMA:
         raise EdgekitError(f"{manifest_file} has schema {manifest.get('schema')!r}; this edgekit reads schema {SCHEMA}")
     return Artifact(path, manifest)
+
+
+def verify(art: Artifact, full: bool = False) -> None:
+    """Check an artifact's files against its manifest before anything runs or is pushed: every path
+    the manifest names stays inside the folder, the model file is one of the listed files, each file
+    is there with its size, and its sha256 matches. The sha256 is read once per file and remembered
+    (under the cache folder, by path, size, mtime and inode); ``full`` reads every file again."""
+    folder = art.path
+    files = {entry["path"]: entry for entry in art.manifest["files"]}
+    for rel in files:
+        inside(folder, rel, "a file")
+    model_file = art.manifest["runtime"].get("model_file")
+    if model_file is not None:
+        inside(folder, model_file, "the model file")
+        if model_file not in files and not any(p.startswith(model_file.rstrip("/") + "/") for p in files):
+            raise EdgekitError(f"{folder}: the model file {model_file} is not among the files its manifest lists")
+    again = "the artifact was changed or damaged after export; export it again"
+    for rel, entry in files.items():
+        path = folder / rel
+        try:
+            st = path.stat()
+        except OSError:
+            raise EdgekitError(f"{folder}: {rel} is missing; {again}") from None
+        if not path.is_file():
+            raise EdgekitError(f"{folder}: {rel} is not a file; {again}")
+        if st.st_size != entry["bytes"]:
+            raise EdgekitError(f"{folder}: {rel} has {st.st_size} bytes, its manifest says {entry['bytes']}; {again}")
+        stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "sha256": entry["sha256"]}
+        if not full and _verified(path) == stamp:
+            continue
+        if file_sha256(path) != entry["sha256"]:
+            raise EdgekitError(f"{folder}: {rel} does not match the sha256 its manifest records; {again}")
+        _remember(path, stamp)
+
+
+def remember_verified(folder: Path, files: list[dict]) -> None:
+    """Record files whose sha256 was just computed (by the export that wrote them) as verified."""
+    for entry in files:
+        path = folder / entry["path"]
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if st.st_size == entry["bytes"]:
+            _remember(path, {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "sha256": entry["sha256"]})
+
+
+def inside(folder: Path, rel: object, what: str) -> Path:
+    """``folder / rel`` where ``rel`` is a relative path that stays inside ``folder`` (links included)."""
+    parts = PurePosixPath(rel).parts if isinstance(rel, str) else ()
+    if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or "\\" in rel or "\0" in rel:
+        raise EdgekitError(f"{folder}/{MANIFEST}: {what} {rel!r} is not a path inside the artifact folder")
+    path = folder / rel
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise EdgekitError(f"{folder}/{MANIFEST}: {what} {rel} leads outside the artifact folder")
+    return path
+
+
+def _verified_record(path: Path) -> Path:
+    from edgekit.environment import cache_root
+
+    key = hashlib.sha256(str(path.resolve()).encode(errors="surrogateescape")).hexdigest()[:32]
+    return cache_root() / "verified" / f"{key}.json"
+
+
+def _verified(path: Path) -> dict | None:
+    try:
+        return json.loads(_verified_record(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _remember(path: Path, stamp: dict) -> None:
+    """Best effort: a cache that cannot be written only means the next check reads the file again."""
+    record, tmp = _verified_record(path), None
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".partial", dir=record.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump(stamp, f)
+        os.replace(tmp, record)
+    except OSError:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def file_entries(folder: Path) -> list[dict]:

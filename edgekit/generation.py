@@ -28,7 +28,8 @@ class RunOutput:
         return line
 
 
-def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | None = None, stream: TextIO | None = None) -> RunOutput:
+def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | None = None, stream: TextIO | None = None,
+             verify: bool = False) -> RunOutput:
     from tokenizers import Tokenizer
 
     from edgekit.runtime import load as runtime_load
@@ -36,6 +37,7 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
 
     art = artifact.load(path)
     targets.require_host(art.target, art.path)
+    artifact.verify(art, full=verify)
     tok_file = art.path / "tokenizer.json"
     if not tok_file.is_file():
         raise EdgekitError(f"{art.path} has no tokenizer.json")

@@ -23,6 +23,7 @@ def profile(
     accuracy: Annotated[bool, typer.Option("--accuracy/--no-accuracy", help="measure ppl, top-1 and KL")] = True,
     timeout: Annotated[float | None, typer.Option(min=1, help="seconds each step may take (default: the profile's)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the result JSON")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="read every file's sha256 again (by default read once, then remembered)")] = False,
 ) -> None:
     """Measure latency, memory and accuracy of an artifact on a device."""
     from edgekit import output as out
@@ -36,7 +37,7 @@ def profile(
         eval_tokens=eval_tokens, accuracy=accuracy, timeout_s=timeout,
     )
     with out.steps(f"profile {artifact.name} on {dev.name}") as step:
-        result = run_profile(artifact, dev, settings, on_step=step)
+        result = run_profile(artifact, dev, settings, on_step=step, verify=verify)
     if output is not None:
         write_result(result, output)
     if json_out:

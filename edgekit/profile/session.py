@@ -59,12 +59,15 @@ def profile(
     device: DeviceProfile,
     settings: Settings,
     on_step: Callable[[str, int, int], None] = lambda step, done, total: None,
+    verify: bool = False,
 ) -> RunResult:
     """Measure ``artifact_path`` on ``device``. Never raises for a device failure once runs have
-    started: the result is returned marked incomplete, with the error, and the runs measured."""
+    started: the result is returned marked incomplete, with the error, and the runs measured.
+    The artifact's files are checked against its manifest first (``verify``: every sha256 read again)."""
     art = artifacts.load(artifact_path)
     if device.transport == "local":
         targets.require_host(art.target, art.path)
+    artifacts.verify(art, full=verify)
     transport = connect(device)
     threads = settings.threads or device.threads
     prompt, eval_ids, window = _inputs(art, settings)
