@@ -28,19 +28,81 @@ def note(message: str) -> None:
 
 
 def write_file(path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file beside it, then a rename)."""
+    """Write ``text`` to ``path`` atomically (a temporary file beside it, then a rename); on any
+    failure (a full disk, Ctrl-C) the temporary file is removed and ``path`` is left as it was."""
+    import tempfile
     from pathlib import Path
 
     from edgekit.errors import EdgekitError
 
     path = Path(path)
+    check_writable(path)
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_text(text)
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+        tmp = None
     except OSError as e:
         raise EdgekitError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def check_writable(path) -> None:
+    """Refuse, before any work, a file destination that cannot be written: a folder, a path under a
+    file, a read-only file or folder."""
+    from pathlib import Path
+
+    from edgekit.errors import EdgekitError
+
+    path = Path(path)
+    if path.is_dir():
+        raise EdgekitError(f"cannot write {path}: it is a folder; name a file")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise EdgekitError(f"cannot write {path}: the file is read-only")
+    check_folder(path.parent, f"cannot write {path}")
+
+
+def check_folder(folder, what: str | None = None) -> None:
+    """Refuse, before any work, a folder that cannot be made or written to."""
+    from pathlib import Path
+
+    from edgekit.errors import EdgekitError
+
+    folder = Path(folder)
+    what = what or f"cannot write to {folder}"
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise EdgekitError(f"{what}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise EdgekitError(f"{what}: {parent} is not writable")
+
+
+def save_somewhere(name: str, text: str) -> str | None:
+    """Keep ``text`` that could not be written where it was asked for: a file in the temporary folder
+    (its path), or None where even that fails."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="edgekit-", suffix=f"-{name}")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return tmp
+    except OSError:
+        return None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def emit_json(data) -> None:

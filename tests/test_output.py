@@ -42,3 +42,29 @@ def test_user_strings_in_errors_are_not_markup(cli, tmp_path, monkeypatch, args)
 def test_a_device_name_that_looks_like_markup(cli, tiny_artifacts):
     r = cli("profile", tiny_artifacts("llama"), "-d", "my[/]phone")
     assert r.code == 2 and r.err == "error: unknown device 'my[/]phone'; known: " + r.err.split("known: ")[1], r.err
+
+
+def test_write_file_leaves_no_partial_file(tmp_path, monkeypatch):
+    import errno
+
+    from edgekit import output
+    from edgekit.errors import EdgekitError
+
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(EdgekitError, match="it is a folder"):
+        output.write_file(tmp_path / "folder", "text")
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(output.os, "replace", full)
+    with pytest.raises(EdgekitError, match="No space left on device"):
+        output.write_file(tmp_path / "r.json", "text")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
+def test_check_html_to_a_folder_leaves_nothing(cli, tmp_path, make_result, write_results):
+    folder = write_results(tmp_path / "res", make_result("int4", decode_tok_s=100.0))
+    r = cli("report", folder, "-f", "html", "-o", folder)
+    assert r.code == 2 and "it is a folder" in r.err and r.err.count("\n") == 1
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]

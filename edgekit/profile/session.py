@@ -53,6 +53,10 @@ class RunResult:
     def complete(self) -> bool:
         return self.data["complete"]
 
+    @property
+    def measured_runs(self) -> int:
+        return sum(not r.get("warmup") for r in self.data.get("runs", []))
+
 
 def profile(
     artifact_path: Path,
@@ -137,11 +141,26 @@ def profile(
             raise DeviceError("the runner stopped without finishing")
     except DeviceError as e:
         data["error"] = f"device {device.name}: {step}: {e}"
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what was measured goes back to the caller to keep
+        data["error"] = f"device {device.name}: {step}: interrupted"
+        raise Interrupted(_finish(data, runs, device)) from None
+    on_step("done", total, total)
+    return _finish(data, runs, device)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A profile stopped by Ctrl-C or SIGTERM; ``result`` holds the runs measured (incomplete)."""
+
+    def __init__(self, result: RunResult):
+        super().__init__(result.data["error"])
+        self.result = result
+
+
+def _finish(data: dict, runs: list[dict], device: DeviceProfile) -> RunResult:
     if device.emulated:
         mark_emulated(data["metrics"])
     data["runs"] = runs
     data["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    on_step("done", total, total)
     return RunResult(data)
 
 
@@ -231,7 +250,25 @@ def _digest(art) -> dict:
     }
 
 
+def result_json(result: RunResult) -> str:
+    return json.dumps(result.data, indent=2) + "\n"
+
+
 def write_result(result: RunResult, path: Path) -> None:
     from edgekit.output import write_file
 
-    write_file(path, json.dumps(result.data, indent=2) + "\n")
+    write_file(path, result_json(result))
+
+
+def keep_result(result: RunResult, path: Path | None) -> tuple[str | None, str | None]:
+    """Write the result to ``path``; where that fails, to a file in the temporary folder, so no
+    measured run is lost. Returns (where it is, None) or (where it is or None, why ``path`` failed)."""
+    from edgekit.output import save_somewhere
+
+    if path is None:
+        return None, None
+    try:
+        write_result(result, path)
+        return str(path), None
+    except EdgekitError as e:
+        return save_somewhere(Path(path).name, result_json(result)), str(e)
