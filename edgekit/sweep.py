@@ -121,7 +121,19 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
         output=output, cache=relative_to(path, cache) if cache else export_cache(),
         parity=typed(data, "parity", bool, where, True),
     )
+    _unique_result_files(config, where)
     return config, {k: data[k] for k in extra if k in data}
+
+
+def _unique_result_files(config: SweepConfig, where: str) -> None:
+    """Two combinations must never share a result file (``models/m-x`` and ``models/m/x`` slug alike;
+    a case-insensitive file system folds ``M`` and ``m``): one result would silently replace the other."""
+    seen: dict[str, Combination] = {}
+    for combo in config.combinations():
+        other = seen.setdefault(combo.filename.lower(), combo)
+        if other is not combo:
+            raise EdgekitError(f"{where}: '{other.label}' and '{combo.label}' would write the same result file "
+                               f"{combo.filename}; rename a model folder or a device")
 
 
 def run(

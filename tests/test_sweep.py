@@ -172,3 +172,12 @@ def test_a_result_folder_that_is_a_file_is_refused_before_any_work(cli, sweep_fi
     monkeypatch.setattr(edgekit.sweep, "resolve", lambda *a, **k: pytest.fail("work began"), raising=False)
     r = cli("sweep", config)
     assert r.code == 2 and "cannot write" in r.err and r.err.count("\n") == 1, r.err
+
+
+def test_combinations_that_would_share_a_result_file_are_a_bad_config(cli, tmp_path):
+    for models in ("['models/m-x', 'models/m/x']", "['models/M', 'models/m']"):
+        config = tmp_path / "sweep.toml"
+        config.write_text(f"models = {models}\n" + R)
+        r = cli("sweep", config)
+        assert r.code == 2 and "would write the same result file" in r.err and r.err.count("\n") == 1, r.err
+        assert not (tmp_path / "results").exists()
