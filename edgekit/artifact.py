@@ -204,7 +204,9 @@ def staged(out: Path, replace: Callable[[Path], None] | None = None) -> Iterator
 
     On any error or interrupt the temporary folder is removed and ``out`` is left as it was. The
     folder's name carries the writer's pid: one left by a killed process is removed by the next.
-    ``replace``: called on an ``out`` found at the end, to refuse (raise) replacing it.
+    ``replace``: called on an ``out`` found at the end, to refuse (raise) replacing it; None: an
+    ``out`` that appeared meanwhile (another writer) is never replaced. The final rename cannot
+    replace a folder another writer has just put there: this one is then discarded.
     """
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -218,14 +220,27 @@ def staged(out: Path, replace: Callable[[Path], None] | None = None) -> Iterator
     try:
         yield tmp
         old = None
-        if out.exists():
-            if replace is not None:
-                replace(out)
+        if out.exists() or out.is_symlink():
+            if replace is None:
+                raise EdgekitError(f"{out} appeared while this one was written (another export to the same folder?); "
+                                   "it is left as it is, and this one discarded")
+            replace(out)
             old = out.with_name(f".{out.name}.{os.getpid()}.old")
-            out.rename(old)
-        tmp.rename(out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                out.rename(old)
+            except FileNotFoundError:  # another writer moved it away first
+                old = None
+        try:
+            tmp.rename(out)  # never replaces a non-empty folder: another writer's result stays
+        except OSError as e:
+            if old is not None and not out.exists():
+                old.rename(out)
+                old = None
+            raise EdgekitError(f"cannot write {out}: another writer put a folder there meanwhile "
+                               f"({e.strerror or e}); this one is discarded") from None
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

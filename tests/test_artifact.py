@@ -125,3 +125,49 @@ def test_damaged_artifact_is_refused_before_it_runs_or_is_profiled(art, cli):
     for args in (("run", art, "-n", "2"), ("profile", art, "--runs", "1", "--no-accuracy"), ("inspect", art)):
         r = cli(*args)
         assert r.code == 2 and "does not match the sha256" in r.err and r.err.count("\n") == 1, (args, r.err)
+
+
+def test_two_exports_to_one_folder_at_once_never_both_succeed(tiny_models, tmp_path):
+    """The second export finishes while the first is still writing: the first must not replace it
+    (nor claim success) without --overwrite."""
+    import json
+
+    from edgekit.errors import EdgekitError
+    from edgekit.export import export
+
+    out = tmp_path / "out"
+    done = []
+
+    def meanwhile(stage: str) -> None:
+        if stage == "tokenizer" and not done:
+            done.append(export(str(tiny_models("llama")), "onnx", "fp32", out, parity=False))
+
+    with pytest.raises(EdgekitError, match="appeared while this one was written"):
+        export(str(tiny_models("llama")), "onnx", "int8", out, parity=False, on_stage=meanwhile)
+    assert json.loads((out / "edgekit.json").read_text())["recipe"]["name"] == "fp32"  # the one that finished first
+    assert artifact.verify(artifact.load(out)) is None
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith((".partial", ".old"))]
+
+
+def test_the_final_rename_never_replaces_a_folder_another_writer_put_there(tmp_path, monkeypatch):
+    """Between the last check and the rename another writer may still arrive: the rename itself
+    refuses to replace a non-empty folder."""
+    from edgekit.errors import EdgekitError
+
+    out = tmp_path / "art"
+    real_exists = type(out).exists
+
+    def arrives_after_the_check(self, *args, **kwargs):
+        seen = real_exists(self, *args, **kwargs)
+        if self == out and not seen:
+            out.mkdir()
+            (out / "theirs").write_text("x")
+        return seen
+
+    with pytest.raises(EdgekitError, match="another writer put a folder there"):
+        with artifact.staged(out) as tmp:
+            (tmp / "mine").write_text("y")
+            monkeypatch.setattr(type(out), "exists", arrives_after_the_check)
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.iterdir()) == ["theirs"]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith((".partial", ".old"))]
