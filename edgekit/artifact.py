@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from edgekit import jsonfile
 from edgekit.errors import EdgekitError
 from edgekit.source import file_sha256
 
@@ -47,7 +48,7 @@ def load(path: Path) -> Artifact:
     if not manifest_file.is_file():
         raise EdgekitError(f"{path} is not an edgekit artifact (no {MANIFEST}); make one with `edgekit export`")
     try:
-        manifest = json.loads(manifest_file.read_text())
+        manifest = jsonfile.loads(manifest_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise EdgekitError(f"{manifest_file} is not valid JSON: {e}") from None
     if manifest.get("schema") != SCHEMA:
@@ -149,7 +150,7 @@ def file_entries(folder: Path) -> list[dict]:
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    (folder / MANIFEST).write_text(jsonfile.dumps(manifest) + "\n")
 
 
 def check_destination(out: Path, overwrite: bool) -> None:

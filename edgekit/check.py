@@ -56,7 +56,7 @@ class Limit:
     def judge(self, value: float | None, unit: str) -> tuple[bool, str]:
         unit = f" {unit}" if unit else ""
         if value is None:
-            return False, f"{self.metric} was not measured"
+            return False, f"{self.metric} was not measured (or is not a number)"
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return False, f"{self.metric} is {value!r}, not a number"
         if self.min is not None and value < self.min:

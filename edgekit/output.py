@@ -106,7 +106,9 @@ def _umask() -> int:
 
 
 def emit_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    from edgekit import jsonfile
+
+    sys.stdout.write(jsonfile.dumps(data, default=str) + "\n")
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

@@ -251,7 +251,9 @@ def _digest(art) -> dict:
 
 
 def result_json(result: RunResult) -> str:
-    return json.dumps(result.data, indent=2) + "\n"
+    from edgekit import jsonfile
+
+    return jsonfile.dumps(result.data) + "\n"
 
 
 def write_result(result: RunResult, path: Path) -> None:

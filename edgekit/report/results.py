@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edgekit import jsonfile
 from edgekit.errors import EdgekitError
 from edgekit.profile.session import RESULT_SCHEMA
 
@@ -23,7 +24,7 @@ def load_results(path: Path) -> list[dict]:
 
 def _read(file: Path, strict: bool) -> dict | None:
     try:
-        data = json.loads(file.read_text())
+        data = jsonfile.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         if strict:
             raise EdgekitError(f"{file} is not a readable JSON file: {e}") from None
