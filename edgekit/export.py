@@ -41,6 +41,7 @@ def export(
     )
     artifact.check_apart(out, source.path)
     quiet_libraries()
+    hf_tokenizer = load_tokenizer(source)
     stages: dict[str, float] = {}
     stage_rss: dict[str, float] = {}
 
@@ -57,7 +58,7 @@ def export(
     with artifact.staged(out, artifact.check_replaceable if overwrite else None) as tmp:
         runtime = tgt.export(source, rec, tmp, stage)
         with stage("tokenizer"):
-            tokenizer = _save_tokenizer(source, tmp)
+            tokenizer = _save_tokenizer(hf_tokenizer, source, tmp)
         limit = model_context(source.path)
         runtime.setdefault("max_context", min(rec.max_context or limit, limit))
         export_info = {
@@ -109,20 +110,57 @@ def _parity(source, tokenizer, lm, rec) -> dict:
     return parity.compare(ref, lm, rec.parity)
 
 
-def _save_tokenizer(source, folder: Path):
-    """Copy the model's tokenizer into the artifact as tokenizer.json (what the runner reads)."""
-    from tokenizers import Tokenizer
+VOCABULARY_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "vocab.txt")  # or *.tiktoken
+
+
+def load_tokenizer(source):
+    """The model's fast tokenizer, loaded before any heavy work, so that a missing, corrupt or
+    remote-code tokenizer is said in one line, naming what is missing and where, before the export
+    rather than after it."""
+    import json
+
     from transformers import AutoTokenizer
 
-    if not (folder / "tokenizer.json").is_file():
+    path = source.path
+    config = path / "tokenizer_config.json"
+    try:
+        remote = config.is_file() and bool(json.loads(config.read_text()).get("auto_map"))
+    except (OSError, ValueError, AttributeError):
+        raise EdgekitError(f"{config} is not a valid tokenizer config (not a JSON object)") from None
+    if remote and not source.trust_remote_code:
+        raise EdgekitError(f"the tokenizer of {source.spec} ships its own code (auto_map in {config.name}); "
+                           "pass --trust-remote-code if you trust it")
+    if not remote and not any((path / name).is_file() for name in VOCABULARY_FILES) and not any(path.glob("*.tiktoken")):
+        raise EdgekitError(f"{source.spec} has no tokenizer: none of {', '.join(VOCABULARY_FILES)} in {path}")
+    if (path / "tokenizer.json").is_file():
+        from tokenizers import Tokenizer
+
         try:
-            tok = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
-        except (OSError, ValueError) as e:
-            raise EdgekitError(f"{source.spec} has no usable tokenizer: {str(e).splitlines()[0]}") from None
+            Tokenizer.from_file(str(path / "tokenizer.json"))
+        except Exception as e:  # the tokenizers library's own parse error (a bare Exception)
+            raise EdgekitError(f"{path / 'tokenizer.json'} is not a valid tokenizer: {_first_line(e)}") from None
+    try:
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=source.trust_remote_code)
+    except Exception as e:  # transformers' words for what it could not find or read
+        raise EdgekitError(f"cannot load the tokenizer of {source.spec} from {path}: {_first_line(e)}") from None
+    if not getattr(tok, "is_fast", False):
+        raise EdgekitError(f"{source.spec} has no fast tokenizer (tokenizer.json), which edgekit's runner needs")
+    return tok
+
+
+def _save_tokenizer(tok, source, folder: Path):
+    """Copy the model's tokenizer into the artifact as tokenizer.json (what the runner reads)."""
+    from tokenizers import Tokenizer
+
+    if not (folder / "tokenizer.json").is_file():
         tok.save_pretrained(folder)
     if not (folder / "tokenizer.json").is_file():
         raise EdgekitError(f"{source.spec} has no fast tokenizer (tokenizer.json), which edgekit's runner needs")
     return Tokenizer.from_file(str(folder / "tokenizer.json"))
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def model_context(model_path: Path) -> int:

@@ -217,3 +217,37 @@ def test_manifest_contents(cli, tiny_models, tmp_path):
     assert m["runtime"]["exporter"] == "genai"  # int4 is quantized by the builder itself
     assert {"export (genai)", "logits_to_keep", "tokenizer", "parity"} <= set(m["export"]["stages"])
     assert {"passed", "max_abs_logit_diff", "greedy_match_tokens", "top1_agree", "kl_mean", "thresholds"} <= set(m["parity"])
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("none", "has no tokenizer: none of tokenizer.json"),
+        ("config-only", "has no tokenizer: none of tokenizer.json"),
+        ("corrupt", "tokenizer.json is not a valid tokenizer: "),
+        ("remote-code", "ships its own code (auto_map in tokenizer_config.json); pass --trust-remote-code"),
+    ],
+)
+@pytest.mark.parametrize("target", ["onnx", "gguf"])
+def test_tokenizer_problems_are_said_before_the_export(cli, tiny_models, tmp_path, monkeypatch, damage, message, target):
+    import importlib
+
+    from edgekit.targets import MODULES
+
+    if target == "gguf":
+        pytest.importorskip("gguf")
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    for f in model.glob("tokenizer*"):
+        if damage in ("none", "config-only") and not (damage == "config-only" and f.name == "tokenizer_config.json"):
+            f.unlink()
+    if damage == "corrupt":
+        (model / "tokenizer.json").write_text('{"version": "1.0", "model": {')
+    if damage == "remote-code":
+        cfg = json.loads((model / "tokenizer_config.json").read_text())
+        (model / "tokenizer_config.json").write_text(json.dumps({**cfg, "auto_map": {"AutoTokenizer": ["tok.MyTok", None]}}))
+    monkeypatch.setattr(importlib.import_module(MODULES[target]), "export", lambda *a: pytest.fail("the export began"))
+    r = cli("export", model, "-t", target, "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, message)
+    assert not (tmp_path / "out").exists()
