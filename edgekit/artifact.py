@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import json
@@ -51,9 +52,48 @@ def load(path: Path) -> Artifact:
         manifest = jsonfile.loads(manifest_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise EdgekitError(f"{manifest_file} is not valid JSON: {e}") from None
+    if not isinstance(manifest, dict):
+        raise EdgekitError(f"{manifest_file} is not an edgekit manifest (not a JSON object); export the artifact again")
     if manifest.get("schema") != SCHEMA:
         raise EdgekitError(f"{manifest_file} has schema {manifest.get('schema')!r}; this edgekit reads schema {SCHEMA}")
+    problem = _shape_problem(manifest)
+    if problem:
+        raise EdgekitError(f"{manifest_file} is not a whole edgekit manifest ({problem}); export the artifact again")
     return Artifact(path, manifest)
+
+
+# what every reader of a manifest relies on: key -> type, and the keys of the tables within
+_SHAPE = {
+    "target": str, "recipe": {"name": str}, "source": {"model": str, "model_type": str},
+    "runtime": {"model_file": str, "max_context": int}, "files": list,
+}
+_FILE = {"path": str, "bytes": int, "sha256": str}
+
+
+def _shape_problem(manifest: dict) -> str | None:
+    def wrong(table: dict, spec: dict, where: str) -> str | None:
+        for key, kind in spec.items():
+            value = table.get(key)
+            if isinstance(kind, dict):
+                if not isinstance(value, dict):
+                    return f"'{where}{key}' is missing or not an object"
+                if problem := wrong(value, kind, f"{where}{key}."):
+                    return problem
+            elif not isinstance(value, kind) or isinstance(value, bool):
+                return f"'{where}{key}' is missing or not {_KINDS[kind]}"
+        return None
+
+    if problem := wrong(manifest, _SHAPE, ""):
+        return problem
+    for i, entry in enumerate(manifest["files"]):
+        if not isinstance(entry, dict):
+            return f"'files[{i}]' is not an object"
+        if problem := wrong(entry, _FILE, f"files[{i}]."):
+            return problem
+    return None
+
+
+_KINDS = {str: "a string", int: "an integer", list: "a list"}
 
 
 def verify(art: Artifact, full: bool = False) -> None:
@@ -140,6 +180,19 @@ def _remember(path: Path, stamp: dict) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
+def tokenizer(folder: Path):
+    """The artifact's tokenizer.json, or a one-line error naming it."""
+    from tokenizers import Tokenizer
+
+    tok_file = folder / "tokenizer.json"
+    if not tok_file.is_file():
+        raise EdgekitError(f"{folder} has no tokenizer.json")
+    try:
+        return Tokenizer.from_file(str(tok_file))
+    except Exception as e:  # the tokenizers library raises a bare Exception for a file it cannot parse
+        raise EdgekitError(f"{tok_file} is not a valid tokenizer: {(str(e).strip().splitlines() or [type(e).__name__])[0]}") from None
+
+
 def file_entries(folder: Path) -> list[dict]:
     """Every file of the folder but the manifest, with its size and sha256."""
     return [
@@ -219,7 +272,12 @@ def staged(out: Path, replace: Callable[[Path], None] | None = None) -> Iterator
     except OSError as e:
         raise EdgekitError(f"cannot write to {out}: {e.strerror or e}") from None
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as e:
+            if e.errno in _NO_ROOM:  # a full disk or quota, a read-only file system, a file too big
+                raise EdgekitError(f"cannot write {out}: {e.strerror or e}") from None
+            raise
         old = None
         if out.exists() or out.is_symlink():
             if replace is None:
@@ -245,6 +303,9 @@ def staged(out: Path, replace: Callable[[Path], None] | None = None) -> Iterator
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 def _remove_orphans(out: Path) -> None:

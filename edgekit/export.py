@@ -42,6 +42,8 @@ def export(
     artifact.check_apart(out, source.path)
     quiet_libraries()
     hf_tokenizer = load_tokenizer(source)
+    if parity:
+        _check_parity_fits(hf_tokenizer, min(rec.max_context or model_context(source.path), model_context(source.path)))
     stages: dict[str, float] = {}
     stage_rss: dict[str, float] = {}
 
@@ -146,6 +148,17 @@ def load_tokenizer(source):
     if not getattr(tok, "is_fast", False):
         raise EdgekitError(f"{source.spec} has no fast tokenizer (tokenizer.json), which edgekit's runner needs")
     return tok
+
+
+def _check_parity_fits(tok, context: int) -> None:
+    """The parity check runs prompts and their continuations through the artifact's KV cache: a
+    context too short for them is refused before the export, not found in the parity check after it."""
+    from edgekit import parity
+
+    need = max(len(tok(p).input_ids) for p in parity.PROMPTS) + parity.NEW_TOKENS
+    if context < need:
+        raise EdgekitError(f"a context of {context} tokens is too short for the parity check's sequences of up to "
+                           f"{need} tokens; give --max-context {need} or more, or --no-parity")
 
 
 def _save_tokenizer(tok, source, folder: Path):

@@ -36,7 +36,10 @@ class Reference:
     logits: tuple[np.ndarray, ...]
 
 
-def reference(source: ModelSource, tokenize: Callable[[str], list[int]], new_tokens: int = 16) -> Reference:
+NEW_TOKENS = 16  # the reference's greedy continuation of each prompt
+
+
+def reference(source: ModelSource, tokenize: Callable[[str], list[int]], new_tokens: int = NEW_TOKENS) -> Reference:
     import torch
 
     model = load_reference_model(source)

@@ -166,8 +166,6 @@ def _finish(data: dict, runs: list[dict], device: DeviceProfile) -> RunResult:
 
 def _inputs(art, settings: Settings) -> tuple[list[int], list[int], int]:
     """The latency prompt (prompt_len tokens) and the evaluation tokens, from the artifact's tokenizer."""
-    from tokenizers import Tokenizer
-
     from edgekit.data import eval_text
 
     max_context = art.manifest["runtime"]["max_context"]
@@ -181,10 +179,7 @@ def _inputs(art, settings: Settings) -> tuple[list[int], list[int], int]:
             raise EdgekitError(f"cannot read --eval-text {settings.eval_text}: {getattr(e, 'strerror', None) or e}") from None
     else:
         text = eval_text()
-    tok_file = art.path / "tokenizer.json"
-    if not tok_file.is_file():
-        raise EdgekitError(f"{art.path} has no tokenizer.json")
-    ids = Tokenizer.from_file(str(tok_file)).encode(text).ids
+    ids = artifacts.tokenizer(art.path).encode(text).ids
     if len(ids) < 16:
         raise EdgekitError(f"the evaluation text has only {len(ids)} tokens; give at least 16")
     prompt = (ids * (settings.prompt_len // len(ids) + 1))[: settings.prompt_len]
@@ -246,7 +241,7 @@ def _digest(art) -> dict:
         "content_sha256": m["source"]["content_sha256"],
         "manifest_sha256": hashlib.sha256((art.path / artifacts.MANIFEST).read_bytes()).hexdigest(),
         "parity_passed": m.get("parity", {}).get("passed"),
-        "toolchain": m["toolchain"],
+        "toolchain": m.get("toolchain", {}),
     }
 
 

@@ -251,3 +251,35 @@ def test_tokenizer_problems_are_said_before_the_export(cli, tiny_models, tmp_pat
     assert r.code == 2
     _one_line_error(r, message)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("model", ["org/na me", "org/-bad-", "org/a..b"])
+def test_invalid_hub_id(cli, tmp_path, hf_cache, model):
+    r = cli("export", model, "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "neither a local model folder nor a valid hub id")
+
+
+def test_a_full_disk_during_the_export(cli, tiny_models, tmp_path, monkeypatch):
+    import errno
+
+    import edgekit.targets.onnx
+
+    def full(source, recipe, folder, stage):
+        (folder / "model.onnx").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(edgekit.targets.onnx, "export", full)
+    r = cli("export", tiny_models("llama"), "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "cannot write", "No space left on device")
+    assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []
+
+
+def test_a_context_too_short_for_the_parity_check_is_refused_before_the_export(cli, tiny_models, tmp_path, monkeypatch):
+    import edgekit.targets.onnx
+
+    monkeypatch.setattr(edgekit.targets.onnx, "export", lambda *a: pytest.fail("the export began"))
+    r = cli("export", tiny_models("llama"), "--max-context", "2", "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "too short for the parity check", "--no-parity")
