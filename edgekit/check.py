@@ -159,7 +159,20 @@ def _rule(name: str, value, where: str) -> dict:
     for k, bound in bounds.items():
         if not math.isfinite(bound):
             raise EdgekitError(f"{where}: '{name}' {k} must be a finite number, got {bound}")
+    lo, hi = bounds.get("min"), bounds.get("max")
+    floor, ceiling = _RANGE.get(name, (0.0, math.inf))
+    impossible = "no value can pass"
+    if lo is not None and hi is not None and lo > hi:
+        raise EdgekitError(f"{where}: '{name}' min {lo:g} is above its max {hi:g}: {impossible}")
+    if hi is not None and hi < floor:
+        raise EdgekitError(f"{where}: '{name}' max {hi:g} is below {floor:g}, the least {name} can be: {impossible}")
+    if lo is not None and lo > ceiling:
+        raise EdgekitError(f"{where}: '{name}' min {lo:g} is above {ceiling:g}, the most {name} can be: {impossible}")
     return {name: Limit(name, **bounds)}
+
+
+# the values a metric can take where they are not [0, inf): what a limit outside them can never meet
+_RANGE = {"ppl": (1.0, math.inf), "ppl_ref": (1.0, math.inf), "dppl_pct": (-100.0, math.inf), "top1_agree": (0.0, 1.0)}
 
 
 def _metric_name(name: str, where: str, scopes: bool = False) -> str:
@@ -181,14 +194,23 @@ def _scope(name: str, sweep: SweepConfig, where: str) -> str:
     return scope
 
 
-def preflight(config: CheckConfig) -> list[dict]:
-    """What can be known bad before any work: every model resolves and suits its targets; every device
-    is set up on this machine (the emulated arm64 one's userland); the baseline loads. Returns the
-    baseline results (empty without one)."""
+def report_paths(config: CheckConfig, **given: Path | None) -> dict:
+    """The reports to write: the config's [reports], each replaced by a path given on the command line."""
+    return {**config.reports, **{k: Path(v) for k, v in given.items() if v is not None}}
+
+
+def preflight(config: CheckConfig, reports: dict | None = None) -> list[dict]:
+    """What can be known bad before any work: every report can be written; every model resolves and
+    suits its targets; every device is set up on this machine (the emulated arm64 one's userland);
+    the baseline loads. Returns the baseline results (empty without one)."""
     from edgekit import targets
     from edgekit.devices import connect
+    from edgekit.output import check_writable
     from edgekit.report.results import load_results
     from edgekit.source import resolve
+
+    for path in (reports or {}).values():
+        check_writable(path)
 
     for device in config.sweep.devices:
         try:

@@ -71,6 +71,13 @@ def test_check_passes_fails_on_a_threshold_and_on_a_baseline(cli, sweep_file, tm
         ("[reports]\npdf = 'r.pdf'\n", "unknown key(s) pdf"),
         ("[thresholds]\nppl = { max = nan }\n", "'ppl' max must be a finite number"),
         ("[thresholds.onnx]\nkl_mean = { max = inf }\n", "'kl_mean' max must be a finite number"),
+        ("[thresholds]\nfile_mb = { min = 10, max = 5 }\n", "'file_mb' min 10 is above its max 5: no value can pass"),
+        ("[thresholds.onnx]\nfile_mb = { max = -1 }\n", "'file_mb' max -1 is below 0"),
+        ("[thresholds]\ntop1_agree = { min = 1.5 }\n", "'top1_agree' min 1.5 is above 1"),
+        ("[thresholds]\nppl = { max = 0.5 }\n", "'ppl' max 0.5 is below 1"),
+        ("[thresholds]\ndppl_pct = { max = -200 }\n", "'dppl_pct' max -200 is below -100"),
+        ("[reports]\nhtml = '.'\n", "it is a folder"),
+        ("[reports]\njunit = 'sweep.toml/r.xml'\n", "is a file, not a folder"),
         ("[checks]\n", "unknown key(s) checks"),
     ],
 )
@@ -118,3 +125,18 @@ def test_a_nan_or_missing_figure_fails_every_check_that_reads_it(make_result):
     assert verdicts["ppl vs baseline"].passed is False and verdicts["top1_agree vs baseline"].passed is False
     assert verdicts["file_mb vs baseline"].passed is False and "not measured" in verdicts["file_mb vs baseline"].message
     assert verdicts["decode_tok_s vs baseline"].passed is True
+
+
+def test_unwritable_report_options_are_refused_before_anything_runs(cli, sweep_file, tmp_path):
+    (tmp_path / "folder").mkdir()
+    for option in ("--html", "--junit", "--summary"):
+        r = cli("check", sweep_file(recipes=("fp32",)), option, tmp_path / "folder")
+        assert r.code == 2 and "it is a folder" in r.err and r.err.count("\n") == 1, r.err
+    assert not (tmp_path / "results").exists()
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
+
+
+def test_a_negative_dppl_limit_is_possible():
+    from edgekit.check import _rule
+
+    assert _rule("dppl_pct", {"max": -1}, "here")["dppl_pct"].max == -1  # an improvement may be asked for
