@@ -114,7 +114,7 @@ def load_profile(name_or_path: str) -> DeviceProfile:
             return DeviceProfile(name="local", transport="local", description="this machine")
         found = shipped()
         if name_or_path not in found:
-            raise EdgekitError(f"unknown device '{name_or_path}'; known: {', '.join(['local', *sorted(found)])}")
+            raise EdgekitError(f"unknown device '{name_or_path}'; known: {', '.join(dict.fromkeys(['local', *sorted(found)]))}")
         path = found[name_or_path]
     if not path.is_file():
         raise EdgekitError(f"device profile not found: {path}")

@@ -103,3 +103,10 @@ def test_a_bad_device_in_a_sweep_is_a_config_error_before_any_export(cli, tmp_pa
     monkeypatch.setattr(edgekit.sweep, "_artifact", lambda *a: pytest.fail("exported before the config was checked"))
     r = cli("sweep", tmp_path / "sweep.toml")
     assert r.code == 2 and "'timeout_s' must be a number of seconds above 0" in r.err and r.err.count("\n") == 1, r.err
+
+
+def test_an_unknown_device_lists_each_known_one_once():
+    with pytest.raises(EdgekitError) as e:
+        load_profile("nowhere")
+    known = str(e.value).split("known: ")[1].split(", ")
+    assert known[0] == "local" and len(known) == len(set(known)) and set(shipped()) <= set(known)
