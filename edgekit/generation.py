@@ -17,6 +17,7 @@ class RunOutput:
     new_tokens: int
     prefill_s: float
     decode_tok_s: float | None
+    context_limit: int | None = None  # set where generation stopped because the context was full
 
     def summary(self) -> str:
         line = (
@@ -25,6 +26,8 @@ class RunOutput:
         )
         if self.decode_tok_s:
             line += f"; decode {self.decode_tok_s:.1f} tok/s"
+        if self.context_limit:
+            line += f"; stopped at the model's context limit of {self.context_limit} tokens"
         return line
 
 
@@ -75,7 +78,9 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
     if stream is not None:
         stream.write(text[len(shown):] + "\n")
         stream.flush()
-    return RunOutput(prompt + text, len(ids), len(gen.tokens), gen.prefill_s, gen.decode_tok_s)
+    full = len(gen.tokens) < max_new_tokens and len(ids) + len(gen.tokens) >= lm.max_context and gen.tokens[-1] not in stop
+    return RunOutput(prompt + text, len(ids), len(gen.tokens), gen.prefill_s, gen.decode_tok_s,
+                     lm.max_context if full else None)
 
 
 def _first_line(e: BaseException) -> str:

@@ -120,3 +120,12 @@ def test_manifest_of_the_wrong_shape(cli, copy, manifest, message):
     for command in ("run", "inspect", "profile"):
         r = cli(command, copy)
         assert r.code == 2 and message in r.err and r.err.count("\n") == 1, (command, r.err)
+
+
+def test_run_says_when_it_stops_at_the_context_limit(cli, artifact):
+    context = json.loads((artifact / "edgekit.json").read_text())["runtime"]["max_context"]
+    r = cli("run", artifact, "--prompt", "The cat", "-n", str(context + 50))
+    assert r.code == 0, r.err
+    assert f"stopped at the model's context limit of {context} tokens" in r.err
+    r = cli("run", artifact, "--prompt", "The cat", "-n", "3")
+    assert "context limit" not in r.err
