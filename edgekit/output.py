@@ -17,14 +17,30 @@ out = Console(highlight=False, emoji=False, soft_wrap=True,
 
 
 def error(message: str) -> None:
-    """``error: message`` on stderr; the message is plain text (paths and names may hold ``[...]``)."""
+    """``error: message``, one line on stderr, whatever the message holds: it is plain text (paths and
+    names may hold ``[...]``), its line breaks and control characters are shown escaped, and bytes
+    that are not UTF-8 (a path or argument from the OS) as U+FFFD."""
     from rich.text import Text
 
-    err.print(Text.assemble(("error:", "bold red"), " ", str(message)), soft_wrap=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", printable(str(message), one_line=True)), soft_wrap=True)
 
 
 def note(message: str) -> None:
-    err.print(message, markup=False, soft_wrap=True)
+    err.print(printable(message), markup=False, soft_wrap=True)
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c not in (0x09, 0x0A)}
+
+
+def printable(text: str, one_line: bool = False) -> str:
+    """``text`` safe to print: the undecodable bytes of OS strings (surrogate escapes) as U+FFFD,
+    control characters escaped, and with ``one_line`` line breaks too."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        raw = text.encode("utf-8", "replace")
+    text = raw.decode("utf-8", "replace").translate(_CONTROL)
+    return text.replace("\n", "\\n") if one_line else text
 
 
 def write_file(path, text: str) -> None:
@@ -117,11 +133,11 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[obj
     from rich.table import Table
     from rich.text import Text
 
-    t = Table(title=None if title is None else Text(str(title)), title_justify="left")
+    t = Table(title=None if title is None else Text(printable(str(title))), title_justify="left")
     for c in columns:
-        t.add_column(Text(str(c)))
+        t.add_column(Text(printable(str(c))))
     for r in rows:
-        t.add_row(*(v if isinstance(v, Text) else Text("" if v is None else str(v)) for v in r))
+        t.add_row(*(v if isinstance(v, Text) else Text(printable("" if v is None else str(v))) for v in r))
     out.print(t)
 
 

@@ -68,3 +68,17 @@ def test_check_html_to_a_folder_leaves_nothing(cli, tmp_path, make_result, write
     r = cli("report", folder, "-f", "html", "-o", folder)
     assert r.code == 2 and "it is a folder" in r.err and r.err.count("\n") == 1
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
+
+
+@pytest.mark.parametrize("text", ["a\nb", "a\r\nb", "\x1b[31mred", "\udcff\udcfe bytes", "\ud800 lone", "tab\there"])
+def test_an_error_is_one_line_whatever_it_holds(capsys, text):
+    from edgekit import output
+
+    output.error(f"not found: {text}")
+    err = capsys.readouterr().err
+    assert err.startswith("error: not found: ") and err.count("\n") == 1 and "\x1b" not in err, repr(err)
+
+
+def test_a_path_that_is_not_utf8_is_one_line(cli, tmp_path):
+    r = cli("run", str(tmp_path) + "/\udcff\udcfe\nx")
+    assert r.code == 2 and r.err.startswith("error: artifact not found") and r.err.count("\n") == 1, repr(r.err)
