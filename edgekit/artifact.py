@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import glob
+import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from edgekit import jsonfile
 from edgekit.errors import EdgekitError
 from edgekit.source import file_sha256
 
@@ -46,12 +49,148 @@ def load(path: Path) -> Artifact:
     if not manifest_file.is_file():
         raise EdgekitError(f"{path} is not an edgekit artifact (no {MANIFEST}); make one with `edgekit export`")
     try:
-        manifest = json.loads(manifest_file.read_text())
+        manifest = jsonfile.loads(manifest_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise EdgekitError(f"{manifest_file} is not valid JSON: {e}") from None
+    if not isinstance(manifest, dict):
+        raise EdgekitError(f"{manifest_file} is not an edgekit manifest (not a JSON object); export the artifact again")
     if manifest.get("schema") != SCHEMA:
         raise EdgekitError(f"{manifest_file} has schema {manifest.get('schema')!r}; this edgekit reads schema {SCHEMA}")
+    problem = _shape_problem(manifest)
+    if problem:
+        raise EdgekitError(f"{manifest_file} is not a whole edgekit manifest ({problem}); export the artifact again")
     return Artifact(path, manifest)
+
+
+# what every reader of a manifest relies on: key -> type, and the keys of the tables within
+_SHAPE = {
+    "target": str, "recipe": {"name": str}, "source": {"model": str, "model_type": str},
+    "runtime": {"model_file": str, "max_context": int}, "files": list,
+}
+_FILE = {"path": str, "bytes": int, "sha256": str}
+
+
+def _shape_problem(manifest: dict) -> str | None:
+    def wrong(table: dict, spec: dict, where: str) -> str | None:
+        for key, kind in spec.items():
+            value = table.get(key)
+            if isinstance(kind, dict):
+                if not isinstance(value, dict):
+                    return f"'{where}{key}' is missing or not an object"
+                if problem := wrong(value, kind, f"{where}{key}."):
+                    return problem
+            elif not isinstance(value, kind) or isinstance(value, bool):
+                return f"'{where}{key}' is missing or not {_KINDS[kind]}"
+        return None
+
+    if problem := wrong(manifest, _SHAPE, ""):
+        return problem
+    for i, entry in enumerate(manifest["files"]):
+        if not isinstance(entry, dict):
+            return f"'files[{i}]' is not an object"
+        if problem := wrong(entry, _FILE, f"files[{i}]."):
+            return problem
+    return None
+
+
+_KINDS = {str: "a string", int: "an integer", list: "a list"}
+
+
+def verify(art: Artifact, full: bool = False) -> None:
+    """Check an artifact's files against its manifest before anything runs or is pushed: every path
+    the manifest names stays inside the folder, the model file is one of the listed files, each file
+    is there with its size, and its sha256 matches. The sha256 is read once per file and remembered
+    (under the cache folder, by path, size, mtime and inode); ``full`` reads every file again."""
+    folder = art.path
+    files = {entry["path"]: entry for entry in art.manifest["files"]}
+    for rel in files:
+        inside(folder, rel, "a file")
+    model_file = art.manifest["runtime"].get("model_file")
+    if model_file is not None:
+        inside(folder, model_file, "the model file")
+        if model_file not in files and not any(p.startswith(model_file.rstrip("/") + "/") for p in files):
+            raise EdgekitError(f"{folder}: the model file {model_file} is not among the files its manifest lists")
+    again = "the artifact was changed or damaged after export; export it again"
+    for rel, entry in files.items():
+        path = folder / rel
+        try:
+            st = path.stat()
+        except OSError:
+            raise EdgekitError(f"{folder}: {rel} is missing; {again}") from None
+        if not path.is_file():
+            raise EdgekitError(f"{folder}: {rel} is not a file; {again}")
+        if st.st_size != entry["bytes"]:
+            raise EdgekitError(f"{folder}: {rel} has {st.st_size} bytes, its manifest says {entry['bytes']}; {again}")
+        stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "sha256": entry["sha256"]}
+        if not full and _verified(path) == stamp:
+            continue
+        if file_sha256(path) != entry["sha256"]:
+            raise EdgekitError(f"{folder}: {rel} does not match the sha256 its manifest records; {again}")
+        _remember(path, stamp)
+
+
+def remember_verified(folder: Path, files: list[dict]) -> None:
+    """Record files whose sha256 was just computed (by the export that wrote them) as verified."""
+    for entry in files:
+        path = folder / entry["path"]
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if st.st_size == entry["bytes"]:
+            _remember(path, {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "sha256": entry["sha256"]})
+
+
+def inside(folder: Path, rel: object, what: str) -> Path:
+    """``folder / rel`` where ``rel`` is a relative path that stays inside ``folder`` (links included)."""
+    parts = PurePosixPath(rel).parts if isinstance(rel, str) else ()
+    if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or "\\" in rel or "\0" in rel:
+        raise EdgekitError(f"{folder}/{MANIFEST}: {what} {rel!r} is not a path inside the artifact folder")
+    path = folder / rel
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise EdgekitError(f"{folder}/{MANIFEST}: {what} {rel} leads outside the artifact folder")
+    return path
+
+
+def _verified_record(path: Path) -> Path:
+    from edgekit.environment import cache_root
+
+    key = hashlib.sha256(str(path.resolve()).encode(errors="surrogateescape")).hexdigest()[:32]
+    return cache_root() / "verified" / f"{key}.json"
+
+
+def _verified(path: Path) -> dict | None:
+    try:
+        return json.loads(_verified_record(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _remember(path: Path, stamp: dict) -> None:
+    """Best effort: a cache that cannot be written only means the next check reads the file again."""
+    record, tmp = _verified_record(path), None
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".partial", dir=record.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump(stamp, f)
+        os.replace(tmp, record)
+    except OSError:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def tokenizer(folder: Path):
+    """The artifact's tokenizer.json, or a one-line error naming it."""
+    from tokenizers import Tokenizer
+
+    tok_file = folder / "tokenizer.json"
+    if not tok_file.is_file():
+        raise EdgekitError(f"{folder} has no tokenizer.json")
+    try:
+        return Tokenizer.from_file(str(tok_file))
+    except Exception as e:  # the tokenizers library raises a bare Exception for a file it cannot parse
+        raise EdgekitError(f"{tok_file} is not a valid tokenizer: {(str(e).strip().splitlines() or [type(e).__name__])[0]}") from None
 
 
 def file_entries(folder: Path) -> list[dict]:
@@ -64,15 +203,23 @@ def file_entries(folder: Path) -> list[dict]:
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    (folder / MANIFEST).write_text(jsonfile.dumps(manifest) + "\n")
 
 
 def check_destination(out: Path, overwrite: bool) -> None:
-    """Refuse, before any work, an output that exists (without --overwrite) or cannot be written."""
+    """Refuse, before any work, an output that exists (without --overwrite), that is not an edgekit
+    artifact (--overwrite replaces only what edgekit wrote), that is or holds the current folder, or
+    that cannot be written."""
+    here = Path.cwd().resolve()
+    resolved = out.resolve()
+    if resolved == here or resolved in here.parents:
+        raise EdgekitError(f"-o {out} is the current folder or one above it; name a new folder for the artifact")
     if out.exists() and not overwrite:
         raise EdgekitError(f"{out} already exists; pass --overwrite to replace it")
     if out.exists() and not out.is_dir():
         raise EdgekitError(f"{out} exists and is not a folder")
+    if out.exists():
+        check_replaceable(out)
     parent = out.parent
     while not parent.exists():
         parent = parent.parent
@@ -80,12 +227,40 @@ def check_destination(out: Path, overwrite: bool) -> None:
         raise EdgekitError(f"cannot write to {out}: {parent} is not writable")
 
 
+def check_apart(out: Path, source: Path) -> None:
+    """Refuse an output that is, or holds, the model folder it is made from."""
+    source, resolved = Path(source).resolve(), out.resolve()
+    if source == resolved or resolved in source.parents:
+        raise EdgekitError(f"-o {out} is or holds the model being exported ({source}); name another folder")
+
+
+def check_replaceable(folder: Path) -> None:
+    """Refuse to replace a folder edgekit did not write: --overwrite replaces an empty folder or an
+    artifact holding only the files its manifest lists, never anything else of the user's."""
+    present = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
+    if not present:
+        return
+    hint = "; remove it yourself or choose another -o"
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        listed = {f["path"] for f in manifest["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise EdgekitError(f"--overwrite replaces only edgekit artifacts, and {folder} is not one (no valid {MANIFEST}){hint}") from None
+    others = [p for p in present if p != MANIFEST and p not in listed]
+    if others:
+        more = f" and {len(others) - 1} more" if len(others) > 1 else ""
+        raise EdgekitError(f"--overwrite replaces only what edgekit wrote, and {folder} also holds {others[0]}{more}{hint}")
+
+
 @contextmanager
-def staged(out: Path) -> Iterator[Path]:
+def staged(out: Path, replace: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """A temporary folder beside ``out`` that becomes ``out`` only if the block completes.
 
     On any error or interrupt the temporary folder is removed and ``out`` is left as it was. The
     folder's name carries the writer's pid: one left by a killed process is removed by the next.
+    ``replace``: called on an ``out`` found at the end, to refuse (raise) replacing it; None: an
+    ``out`` that appeared meanwhile (another writer) is never replaced. The final rename cannot
+    replace a folder another writer has just put there: this one is then discarded.
     """
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -97,17 +272,40 @@ def staged(out: Path) -> Iterator[Path]:
     except OSError as e:
         raise EdgekitError(f"cannot write to {out}: {e.strerror or e}") from None
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as e:
+            if e.errno in _NO_ROOM:  # a full disk or quota, a read-only file system, a file too big
+                raise EdgekitError(f"cannot write {out}: {e.strerror or e}") from None
+            raise
         old = None
-        if out.exists():
+        if out.exists() or out.is_symlink():
+            if replace is None:
+                raise EdgekitError(f"{out} appeared while this one was written (another export to the same folder?); "
+                                   "it is left as it is, and this one discarded")
+            replace(out)
             old = out.with_name(f".{out.name}.{os.getpid()}.old")
-            out.rename(old)
-        tmp.rename(out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                out.rename(old)
+            except FileNotFoundError:  # another writer moved it away first
+                old = None
+        try:
+            tmp.rename(out)  # never replaces a non-empty folder: another writer's result stays
+        except OSError as e:
+            if old is not None and not out.exists():
+                old.rename(out)
+                old = None
+            raise EdgekitError(f"cannot write {out}: another writer put a folder there meanwhile "
+                               f"({e.strerror or e}); this one is discarded") from None
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 def _remove_orphans(out: Path) -> None:

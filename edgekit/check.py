@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,7 +56,9 @@ class Limit:
     def judge(self, value: float | None, unit: str) -> tuple[bool, str]:
         unit = f" {unit}" if unit else ""
         if value is None:
-            return False, f"{self.metric} was not measured"
+            return False, f"{self.metric} was not measured (or is not a number)"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False, f"{self.metric} is {value!r}, not a number"
         if self.min is not None and value < self.min:
             return False, f"{self.metric} {fmt(value)}{unit} is below the minimum {self.min:g}{unit}"
         if self.max is not None and value > self.max:
@@ -153,7 +156,23 @@ def _rule(name: str, value, where: str) -> dict:
     bounds = {k: typed(value, k, (int, float), f"{where} {name}") for k in ("min", "max") if k in value}
     if not bounds:
         raise EdgekitError(f"{where}: '{name}' needs a min or a max")
+    for k, bound in bounds.items():
+        if not math.isfinite(bound):
+            raise EdgekitError(f"{where}: '{name}' {k} must be a finite number, got {bound}")
+    lo, hi = bounds.get("min"), bounds.get("max")
+    floor, ceiling = _RANGE.get(name, (0.0, math.inf))
+    impossible = "no value can pass"
+    if lo is not None and hi is not None and lo > hi:
+        raise EdgekitError(f"{where}: '{name}' min {lo:g} is above its max {hi:g}: {impossible}")
+    if hi is not None and hi < floor:
+        raise EdgekitError(f"{where}: '{name}' max {hi:g} is below {floor:g}, the least {name} can be: {impossible}")
+    if lo is not None and lo > ceiling:
+        raise EdgekitError(f"{where}: '{name}' min {lo:g} is above {ceiling:g}, the most {name} can be: {impossible}")
     return {name: Limit(name, **bounds)}
+
+
+# the values a metric can take where they are not [0, inf): what a limit outside them can never meet
+_RANGE = {"ppl": (1.0, math.inf), "ppl_ref": (1.0, math.inf), "dppl_pct": (-100.0, math.inf), "top1_agree": (0.0, 1.0)}
 
 
 def _metric_name(name: str, where: str, scopes: bool = False) -> str:
@@ -175,14 +194,23 @@ def _scope(name: str, sweep: SweepConfig, where: str) -> str:
     return scope
 
 
-def preflight(config: CheckConfig) -> list[dict]:
-    """What can be known bad before any work: every model resolves and suits its targets; every device
-    is set up on this machine (the emulated arm64 one's userland); the baseline loads. Returns the
-    baseline results (empty without one)."""
+def report_paths(config: CheckConfig, **given: Path | None) -> dict:
+    """The reports to write: the config's [reports], each replaced by a path given on the command line."""
+    return {**config.reports, **{k: Path(v) for k, v in given.items() if v is not None}}
+
+
+def preflight(config: CheckConfig, reports: dict | None = None) -> list[dict]:
+    """What can be known bad before any work: every report can be written; every model resolves and
+    suits its targets; every device is set up on this machine (the emulated arm64 one's userland);
+    the baseline loads. Returns the baseline results (empty without one)."""
     from edgekit import targets
     from edgekit.devices import connect
+    from edgekit.output import check_writable
     from edgekit.report.results import load_results
     from edgekit.source import resolve
+
+    for path in (reports or {}).values():
+        check_writable(path)
 
     for device in config.sweep.devices:
         try:
@@ -240,12 +268,28 @@ def against_baseline(results: list[dict], baseline: list[dict], tolerance_pct: f
                          f"{metric} was scored on another evaluation text than the baseline's: not compared")
                  for k, metric in comparison.other_text if metric in metrics]
     for c in comparison.changes:
-        if c.metric not in metrics or c.base is None or c.new is None:
+        if c.metric not in metrics or not _number(c.base):
+            continue  # nothing to compare with
+        if not _number(c.new):
+            verdicts.append(Verdict(c.key, f"{c.metric} vs baseline", False,
+                                    f"{c.metric} is {c.new!r}, not a number (baseline {fmt(c.base)} {c.unit})"))
             continue
         pct = "" if c.change_pct is None else f", {c.change_pct:+.1f}%"
         message = f"{c.metric} {fmt(c.new)} vs baseline {fmt(c.base)} {c.unit}{pct} (tolerance {tolerance_pct:g}%)"
         verdicts.append(Verdict(c.key, f"{c.metric} vs baseline", not c.regression, message))
+    base_by_key = {key(r): r for r in baseline}
+    for r in results:  # a figure the baseline has and a complete result lacks fails too
+        b = base_by_key.get(key(r))
+        if b is None or not r.get("complete"):
+            continue
+        for metric in metrics:
+            if _number((b["metrics"].get(metric) or {}).get("value")) and metric not in r["metrics"]:
+                verdicts.append(Verdict(key(r), f"{metric} vs baseline", False, f"{metric} was not measured"))
     return verdicts
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def summary_markdown(verdicts: list[Verdict], results: list[dict]) -> str:

@@ -47,6 +47,11 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars of the exporters' own; ours is the stage display
     for name in ("transformers", "optimum", "torch", "onnxruntime", "onnx_ir", "torchao", "root"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    root = logging.getLogger()
+    if not root.handlers:  # a library's logging.basicConfig(level=INFO) on import (ONNX Runtime's
+        handler = logging.StreamHandler()  # MatMulNBits quantizer) then finds one and changes nothing
+        handler.setLevel(logging.ERROR)
+        root.addHandler(handler)
     try:
         import transformers
 

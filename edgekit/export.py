@@ -46,7 +46,11 @@ def export(
         gguf_file=gguf_file,
         on_stage=on_stage,
     )
+    artifact.check_apart(out, source.path)
     quiet_libraries()
+    hf_tokenizer = load_tokenizer(source)
+    if parity:
+        _check_parity_fits(hf_tokenizer, min(rec.max_context or model_context(source.path), model_context(source.path)))
     stages: dict[str, float] = {}
     stage_rss: dict[str, float] = {}
 
@@ -60,10 +64,10 @@ def export(
         stage_rss[name] = round(peak_rss_mb(), 1)
 
     started = time.perf_counter()
-    with artifact.staged(out) as tmp:
+    with artifact.staged(out, artifact.check_replaceable if overwrite else None) as tmp:
         runtime = tgt.export(source, rec, tmp, stage)
         with stage("tokenizer"):
-            tokenizer = _save_tokenizer(source, tmp)
+            tokenizer = _save_tokenizer(hf_tokenizer, source, tmp)
         limit = model_context(source.path)
         runtime.setdefault("max_context", min(rec.max_context or limit, limit))
         export_info = {
@@ -99,6 +103,7 @@ def export(
         manifest["export"]["stages"] = stages
         manifest["export"]["stage_peak_rss_mb"] = stage_rss
         artifact.write_manifest(tmp, manifest)
+    artifact.remember_verified(out, manifest["files"])  # their sha256 were just taken: a run needs not read them again
     result = artifact.Artifact(out, manifest)
     if manifest["parity"]["passed"] is False:
         raise ParityError(
@@ -114,20 +119,68 @@ def _parity(source, tokenizer, lm, rec) -> dict:
     return parity.compare(ref, lm, rec.parity)
 
 
-def _save_tokenizer(source, folder: Path):
-    """Copy the model's tokenizer into the artifact as tokenizer.json (what the runner reads)."""
-    from tokenizers import Tokenizer
+VOCABULARY_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "vocab.txt")  # or *.tiktoken
+
+
+def load_tokenizer(source):
+    """The model's fast tokenizer, loaded before any heavy work, so that a missing, corrupt or
+    remote-code tokenizer is said in one line, naming what is missing and where, before the export
+    rather than after it."""
+    import json
+
     from transformers import AutoTokenizer
 
-    if not (folder / "tokenizer.json").is_file():
+    path = source.path
+    config = path / "tokenizer_config.json"
+    try:
+        remote = config.is_file() and bool(json.loads(config.read_text()).get("auto_map"))
+    except (OSError, ValueError, AttributeError):
+        raise EdgekitError(f"{config} is not a valid tokenizer config (not a JSON object)") from None
+    if remote and not source.trust_remote_code:
+        raise EdgekitError(f"the tokenizer of {source.spec} ships its own code (auto_map in {config.name}); "
+                           "pass --trust-remote-code if you trust it")
+    if not remote and not any((path / name).is_file() for name in VOCABULARY_FILES) and not any(path.glob("*.tiktoken")):
+        raise EdgekitError(f"{source.spec} has no tokenizer: none of {', '.join(VOCABULARY_FILES)} in {path}")
+    if (path / "tokenizer.json").is_file():
+        from tokenizers import Tokenizer
+
         try:
-            tok = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
-        except (OSError, ValueError) as e:
-            raise EdgekitError(f"{source.spec} has no usable tokenizer: {str(e).splitlines()[0]}") from None
+            Tokenizer.from_file(str(path / "tokenizer.json"))
+        except Exception as e:  # the tokenizers library's own parse error (a bare Exception)
+            raise EdgekitError(f"{path / 'tokenizer.json'} is not a valid tokenizer: {_first_line(e)}") from None
+    try:
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=source.trust_remote_code)
+    except Exception as e:  # transformers' words for what it could not find or read
+        raise EdgekitError(f"cannot load the tokenizer of {source.spec} from {path}: {_first_line(e)}") from None
+    if not getattr(tok, "is_fast", False):
+        raise EdgekitError(f"{source.spec} has no fast tokenizer (tokenizer.json), which edgekit's runner needs")
+    return tok
+
+
+def _check_parity_fits(tok, context: int) -> None:
+    """The parity check runs prompts and their continuations through the artifact's KV cache: a
+    context too short for them is refused before the export, not found in the parity check after it."""
+    from edgekit import parity
+
+    need = max(len(tok(p).input_ids) for p in parity.PROMPTS) + parity.NEW_TOKENS
+    if context < need:
+        raise EdgekitError(f"a context of {context} tokens is too short for the parity check's sequences of up to "
+                           f"{need} tokens; give --max-context {need} or more, or --no-parity")
+
+
+def _save_tokenizer(tok, source, folder: Path):
+    """Copy the model's tokenizer into the artifact as tokenizer.json (what the runner reads)."""
+    from tokenizers import Tokenizer
+
+    if not (folder / "tokenizer.json").is_file():
         tok.save_pretrained(folder)
     if not (folder / "tokenizer.json").is_file():
         raise EdgekitError(f"{source.spec} has no fast tokenizer (tokenizer.json), which edgekit's runner needs")
     return Tokenizer.from_file(str(folder / "tokenizer.json"))
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def model_context(model_path: Path) -> int:

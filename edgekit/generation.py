@@ -17,6 +17,7 @@ class RunOutput:
     new_tokens: int
     prefill_s: float
     decode_tok_s: float | None
+    context_limit: int | None = None  # set where generation stopped because the context was full
 
     def summary(self) -> str:
         line = (
@@ -25,25 +26,28 @@ class RunOutput:
         )
         if self.decode_tok_s:
             line += f"; decode {self.decode_tok_s:.1f} tok/s"
+        if self.context_limit:
+            line += f"; stopped at the model's context limit of {self.context_limit} tokens"
         return line
 
 
-def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | None = None, stream: TextIO | None = None) -> RunOutput:
-    from tokenizers import Tokenizer
-
+def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | None = None, stream: TextIO | None = None,
+             verify: bool = False) -> RunOutput:
     from edgekit.runtime import load as runtime_load
     from edgekit.runtime.generate import greedy
 
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EdgekitError("--prompt is not valid UTF-8 text") from None
     art = artifact.load(path)
     targets.require_host(art.target, art.path)
-    tok_file = art.path / "tokenizer.json"
-    if not tok_file.is_file():
-        raise EdgekitError(f"{art.path} has no tokenizer.json")
-    tokenizer = Tokenizer.from_file(str(tok_file))
+    artifact.verify(art, full=verify)
+    tokenizer = artifact.tokenizer(art.path)
     try:
         lm = runtime_load(art.path, threads)
-    except ValueError as e:
-        raise EdgekitError(f"cannot run {art.path}: {e}") from None
+    except Exception as e:  # the runtime's own words on why it refused the file, whatever their type
+        raise EdgekitError(f"cannot run {art.path}: {_first_line(e)}") from None
     ids = tokenizer.encode(prompt).ids
     if not ids:
         raise EdgekitError("the prompt is empty after tokenization")
@@ -74,7 +78,13 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
     if stream is not None:
         stream.write(text[len(shown):] + "\n")
         stream.flush()
-    return RunOutput(prompt + text, len(ids), len(gen.tokens), gen.prefill_s, gen.decode_tok_s)
+    full = len(gen.tokens) < max_new_tokens and len(ids) + len(gen.tokens) >= lm.max_context and gen.tokens[-1] not in stop
+    return RunOutput(prompt + text, len(ids), len(gen.tokens), gen.prefill_s, gen.decode_tok_s,
+                     lm.max_context if full else None)
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def _stop_tokens(folder: Path, tokenizer) -> set[int]:
@@ -83,7 +93,10 @@ def _stop_tokens(folder: Path, tokenizer) -> set[int]:
     stop: set[int] = set()
     gen_cfg = folder / "generation_config.json"
     if gen_cfg.is_file():
-        eos = json.loads(gen_cfg.read_text()).get("eos_token_id")
+        try:
+            eos = json.loads(gen_cfg.read_text()).get("eos_token_id")
+        except (OSError, ValueError, AttributeError):
+            raise EdgekitError(f"{gen_cfg} is not a valid generation config (a JSON object)") from None
         stop.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
     for name in ("<|endoftext|>", "</s>", "<|im_end|>", "<|end_of_text|>", "<eos>"):
         t = tokenizer.token_to_id(name)

@@ -13,8 +13,9 @@ from pathlib import Path
 from edgekit import artifact, output, targets
 
 
-def inspect(path: Path) -> dict:
+def inspect(path: Path, verify: bool = False) -> dict:
     art = artifact.load(path)
+    artifact.verify(art, full=verify)
     m = art.manifest
     parity = m.get("parity", {})
     return {

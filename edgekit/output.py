@@ -10,51 +10,134 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 # piped (CI logs, files) a table is not squeezed into 80 columns: COLUMNS, or wide enough for every metric
-out = Console(highlight=False, soft_wrap=True,
+out = Console(highlight=False, emoji=False, soft_wrap=True,
               width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240)
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    """``error: message``, one line on stderr, whatever the message holds: it is plain text (paths and
+    names may hold ``[...]``), its line breaks and control characters are shown escaped, and bytes
+    that are not UTF-8 (a path or argument from the OS) as U+FFFD."""
+    from rich.text import Text
+
+    err.print(Text.assemble(("error:", "bold red"), " ", printable(str(message), one_line=True)), soft_wrap=True)
 
 
 def note(message: str) -> None:
-    err.print(message, markup=False, soft_wrap=True)
+    err.print(printable(message), markup=False, soft_wrap=True)
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c not in (0x09, 0x0A)}
+
+
+def printable(text: str, one_line: bool = False) -> str:
+    """``text`` safe to print: the undecodable bytes of OS strings (surrogate escapes) as U+FFFD,
+    control characters escaped, and with ``one_line`` line breaks too."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        raw = text.encode("utf-8", "replace")
+    text = raw.decode("utf-8", "replace").translate(_CONTROL)
+    return text.replace("\n", "\\n") if one_line else text
 
 
 def write_file(path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file beside it, then a rename)."""
+    """Write ``text`` to ``path`` atomically (a temporary file beside it, then a rename); on any
+    failure (a full disk, Ctrl-C) the temporary file is removed and ``path`` is left as it was."""
+    import tempfile
     from pathlib import Path
 
     from edgekit.errors import EdgekitError
 
     path = Path(path)
+    check_writable(path)
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_text(text)
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+        tmp = None
     except OSError as e:
         raise EdgekitError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def check_writable(path) -> None:
+    """Refuse, before any work, a file destination that cannot be written: a folder, a path under a
+    file, a read-only file or folder."""
+    from pathlib import Path
+
+    from edgekit.errors import EdgekitError
+
+    path = Path(path)
+    if path.is_dir():
+        raise EdgekitError(f"cannot write {path}: it is a folder; name a file")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise EdgekitError(f"cannot write {path}: the file is read-only")
+    check_folder(path.parent, f"cannot write {path}")
+
+
+def check_folder(folder, what: str | None = None) -> None:
+    """Refuse, before any work, a folder that cannot be made or written to."""
+    from pathlib import Path
+
+    from edgekit.errors import EdgekitError
+
+    folder = Path(folder)
+    what = what or f"cannot write to {folder}"
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise EdgekitError(f"{what}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise EdgekitError(f"{what}: {parent} is not writable")
+
+
+def save_somewhere(name: str, text: str) -> str | None:
+    """Keep ``text`` that could not be written where it was asked for: a file in the temporary folder
+    (its path), or None where even that fails."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="edgekit-", suffix=f"-{name}")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return tmp
+    except OSError:
+        return None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def emit_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    from edgekit import jsonfile
+
+    sys.stdout.write(jsonfile.dumps(data, default=str) + "\n")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]], markup: bool = False) -> None:
-    """A rich table on stdout; cells are plain text unless ``markup``."""
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A rich table on stdout. Title, headers and cells are plain text, never read as markup (they hold
+    user strings: paths, model and device names); a cell that is a ``rich.text.Text`` keeps its style."""
     from rich.table import Table
     from rich.text import Text
 
-    t = Table(title=title, title_justify="left")
+    t = Table(title=None if title is None else Text(printable(str(title))), title_justify="left")
     for c in columns:
-        t.add_column(c)
+        t.add_column(Text(printable(str(c))))
     for r in rows:
-        cells = ("" if v is None else str(v) for v in r)
-        t.add_row(*(c if markup else Text(c) for c in cells))
+        t.add_row(*(v if isinstance(v, Text) else Text(printable("" if v is None else str(v))) for v in r))
     out.print(t)
 
 
@@ -67,7 +150,7 @@ def progress(description: str) -> Iterator:
         yield lambda text: None
         return
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+        SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(), console=err, transient=True
     ) as p:
         task = p.add_task(description)
         yield lambda text: p.update(task, description=f"{description}: {text}")
@@ -82,7 +165,7 @@ def steps(description: str) -> Iterator:
         yield lambda step, done, total: None
         return
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=True,
     ) as p:
         task = p.add_task(description, total=None)

@@ -36,7 +36,10 @@ class Reference:
     logits: tuple[np.ndarray, ...]
 
 
-def reference(source: ModelSource, tokenize: Callable[[str], list[int]], new_tokens: int = 16) -> Reference:
+NEW_TOKENS = 16  # the reference's greedy continuation of each prompt
+
+
+def reference(source: ModelSource, tokenize: Callable[[str], list[int]], new_tokens: int = NEW_TOKENS) -> Reference:
     import torch
 
     model = load_reference_model(source)
@@ -77,7 +80,7 @@ def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:
         got = [lm.forward(list(seq[:plen]))]
         got += [lm.forward([t]) for t in seq[plen:]]
         got = np.concatenate(got)[: len(seq)]
-        max_diff = max(max_diff, float(np.abs(got - want).max()))
+        max_diff = float(np.max([max_diff, np.abs(got - want).max()]))  # a NaN stays NaN (max() would drop it)
         agree += int((got.argmax(-1) == want.argmax(-1)).sum())
         kls.append(kl(want, got))
         positions += len(seq)

@@ -140,7 +140,9 @@ def _looks_like_path(spec: str) -> bool:
 
 def _download(repo_id: str, revision: str | None, trust_remote_code: bool, allow_pickle: bool) -> tuple[Path, str]:
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        HFValidationError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError,
+    )
 
     patterns = list(_HUB_PATTERNS)
     if trust_remote_code:
@@ -149,6 +151,8 @@ def _download(repo_id: str, revision: str | None, trust_remote_code: bool, allow
         patterns += [f"*{s}" for s in PICKLE_SUFFIXES]
     try:
         folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
+    except HFValidationError:
+        raise EdgekitError(f"'{repo_id}' is neither a local model folder nor a valid hub id (org/name)") from None
     except RepositoryNotFoundError:
         raise EdgekitError(f"model '{repo_id}' not found on the hub (or it is private: log in with `hf auth login`)") from None
     except RevisionNotFoundError:

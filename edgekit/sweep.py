@@ -16,7 +16,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +25,8 @@ from edgekit import recipes
 from edgekit.config import known_keys, read_toml, relative_to, string_list, typed
 from edgekit.devices import DeviceProfile, load_profile
 from edgekit.errors import EdgekitError, ParityError
-from edgekit.profile.session import RESULT_SCHEMA, RunResult, Settings, eval_text_for, profile, write_result
+from edgekit.output import check_folder
+from edgekit.profile.session import RESULT_SCHEMA, Interrupted, RunResult, Settings, eval_text_for, profile, write_result
 
 KEYS = ("models", "recipes", "devices", "profile", "output", "cache", "parity", "max_context")
 _SETTINGS_TYPES = {
@@ -113,13 +114,26 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
     except EdgekitError as e:
         raise EdgekitError(f"{where} [profile]: {e}") from None
     output = relative_to(path, typed(data, "output", str, where, "results"))
+    check_folder(output, f"{where}: cannot write results to {output}")
     cache = typed(data, "cache", str, where)
     config = SweepConfig(
         file=path, models=models, recipes=tuple(dict.fromkeys(parsed)), devices=tuple(devices), settings=settings,
         output=output, cache=relative_to(path, cache) if cache else export_cache(),
         parity=typed(data, "parity", bool, where, True),
     )
+    _unique_result_files(config, where)
     return config, {k: data[k] for k in extra if k in data}
+
+
+def _unique_result_files(config: SweepConfig, where: str) -> None:
+    """Two combinations must never share a result file (``models/m-x`` and ``models/m/x`` slug alike;
+    a case-insensitive file system folds ``M`` and ``m``): one result would silently replace the other."""
+    seen: dict[str, Combination] = {}
+    for combo in config.combinations():
+        other = seen.setdefault(combo.filename.lower(), combo)
+        if other is not combo:
+            raise EdgekitError(f"{where}: '{other.label}' and '{combo.label}' would write the same result file "
+                               f"{combo.filename}; rename a model folder or a device")
 
 
 def run(
@@ -152,7 +166,13 @@ def run(
                 status, error = "kept", None
             else:
                 folder, export = _artifact(config, combo, key, step)
-                result = profile(folder, combo.device, config.settings, on_step=step)
+                try:
+                    result = profile(folder, combo.device, config.settings, on_step=step)
+                except Interrupted as e:  # the sweep stops; the runs measured are kept (a rerun measures it again)
+                    e.result.data["sweep"] = stamp
+                    with suppress(EdgekitError):
+                        write_result(e.result, result_path)
+                    raise
                 result.data["sweep"] = stamp
                 write_result(result, result_path)
                 status, error = ("measured", None) if result.complete else ("failed", result.data["error"])

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from edgekit.profile.metrics import metric
 from edgekit.synthetic import make_model
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # no test reaches the hub; set before huggingface_hub is imported
@@ -178,3 +180,60 @@ def sweep_file(tmp_path, export_cache):
         return path
 
     return write
+
+
+@pytest.fixture
+def make_result():
+    """A result dict as `edgekit profile` writes it, with the given metric values."""
+
+    def make(recipe: str, target: str = "onnx", device: str = "local", complete: bool = True,
+             parity: bool | None = True, **values) -> dict:
+        return {
+            "schema": 1, "complete": complete, "error": None if complete else f"device {device}: load: it broke",
+            "artifact": {"model": "builtin:tiny", "target": target, "recipe": recipe, "name": recipe,
+                         "parity_passed": parity},
+            "device": {"name": device},
+            "metrics": {name: metric(name, [v]) for name, v in values.items()},
+        }
+
+    return make
+
+
+@pytest.fixture
+def write_results():
+    """Write results as a folder of result files (plus a JSON file that is not a result)."""
+
+    def write(folder, *results):
+        folder.mkdir()
+        for i, r in enumerate(results):
+            (folder / f"{i}.json").write_text(json.dumps(r))
+        (folder / "notes.json").write_text('{"not": "a result"}')  # other JSON in a results folder is ignored
+        return folder
+
+    return write
+
+
+@pytest.fixture
+def forge_artifact(tiny_artifacts, tmp_path):
+    """A copy of a tiny ONNX artifact (tokenizer and all) whose manifest claims ``target``, with the
+    model file ``name`` holding ``data``, listed in the manifest with its true size and sha256: only
+    the file itself is bad, so what refuses it is the check of the file, not of the manifest."""
+    import hashlib
+    import shutil
+
+    def forge(target: str, name: str, data: bytes, **runtime) -> Path:
+        folder = tmp_path / f"forged-{target}"
+        shutil.copytree(tiny_artifacts("llama"), folder)
+        manifest = json.loads((folder / "edgekit.json").read_text())
+        for f in ("model.onnx", "model.onnx.data"):
+            (folder / f).unlink(missing_ok=True)
+        (folder / name).write_bytes(data)
+        manifest["target"] = target
+        manifest["recipe"]["target"] = target
+        manifest["runtime"] = {"model_file": name, "max_context": 64, **runtime}
+        manifest["files"] = [f for f in manifest["files"] if not f["path"].startswith("model.onnx")]
+        manifest["files"].append({"path": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        (folder / "edgekit.json").write_text(json.dumps(manifest, indent=2))
+        return folder
+
+    return forge

@@ -75,12 +75,21 @@ def test_check_passes_fails_on_a_threshold_and_on_a_baseline(cli, sweep_file, tm
         ("[thresholds]\ndecode_speed = { min = 1 }\n", "unknown metric 'decode_speed'"),
         ("[thresholds]\ndecode_tok_s = 5\n", "'decode_tok_s' must be a table such as { min = 1 }"),
         ("[thresholds]\ndecode_tok_s = { least = 5 }\n", "unknown key(s) least"),
-        ("[thresholds.\"onnx/int8\"]\nfile_mb = { max = 1 }\n", "matches none of the recipes to check"),
+        ("[thresholds.\"onnx/int8\"]\nfile_mb = { max = 1 }\n", "[onnx/int8] matches none of the recipes to check"),
         ("[thresholds]\nparity = 'yes'\n", "'parity' must be true or false"),
         ("[baseline]\ntolerance_pct = 5\n", "'results' (a result file or folder) is required"),
         ("[baseline]\nresults = 'nowhere'\n", "no such result file or folder"),
         ("[baseline]\nresults = 'b.json'\nmetrics = ['speed']\n", "unknown metric 'speed'"),
         ("[reports]\npdf = 'r.pdf'\n", "unknown key(s) pdf"),
+        ("[thresholds]\nppl = { max = nan }\n", "'ppl' max must be a finite number"),
+        ("[thresholds.onnx]\nkl_mean = { max = inf }\n", "'kl_mean' max must be a finite number"),
+        ("[thresholds]\nfile_mb = { min = 10, max = 5 }\n", "'file_mb' min 10 is above its max 5: no value can pass"),
+        ("[thresholds.onnx]\nfile_mb = { max = -1 }\n", "'file_mb' max -1 is below 0"),
+        ("[thresholds]\ntop1_agree = { min = 1.5 }\n", "'top1_agree' min 1.5 is above 1"),
+        ("[thresholds]\nppl = { max = 0.5 }\n", "'ppl' max 0.5 is below 1"),
+        ("[thresholds]\ndppl_pct = { max = -200 }\n", "'dppl_pct' max -200 is below -100"),
+        ("[reports]\nhtml = '.'\n", "it is a folder"),
+        ("[reports]\njunit = 'sweep.toml/r.xml'\n", "is a file, not a folder"),
         ("[checks]\n", "unknown key(s) checks"),
     ],
 )
@@ -109,3 +118,37 @@ def test_examples_load():
     workflow = yaml.safe_load((EXAMPLES / "github-actions.yml").read_text())
     steps = " ".join(str(s.get("run", "")) for s in workflow["jobs"]["check"]["steps"])
     assert "edgekit check edgekit.toml" in steps and "gh pr comment" in steps
+
+
+def test_a_nan_or_missing_figure_fails_every_check_that_reads_it(make_result):
+    from edgekit.check import Rules, Limit, against_baseline, evaluate
+
+    nan = float("nan")
+    result = make_result("int4", ppl=nan, top1_agree=nan, decode_tok_s=10.0)
+    result["metrics"]["kl_mean"] = {"value": None, "unit": "nats"}
+    rules = Rules(limits=(Limit("ppl", max=3), Limit("kl_mean", max=0.01), Limit("top1_agree", min=0.9),
+                          Limit("dppl_pct", max=5)))
+    verdicts = {v.name: v for v in evaluate([result], lambda target, recipe: rules)}
+    for name in ("ppl <= 3", "kl_mean <= 0.01", "top1_agree >= 0.9", "dppl_pct <= 5"):
+        assert verdicts[name].passed is False, verdicts[name]
+
+    baseline = make_result("int4", ppl=2.0, top1_agree=0.95, decode_tok_s=10.0, file_mb=1.0)
+    verdicts = {v.name: v for v in against_baseline([result], [baseline], 5.0, ("ppl", "top1_agree", "decode_tok_s", "file_mb"))}
+    assert verdicts["ppl vs baseline"].passed is False and verdicts["top1_agree vs baseline"].passed is False
+    assert verdicts["file_mb vs baseline"].passed is False and "not measured" in verdicts["file_mb vs baseline"].message
+    assert verdicts["decode_tok_s vs baseline"].passed is True
+
+
+def test_unwritable_report_options_are_refused_before_anything_runs(cli, sweep_file, tmp_path):
+    (tmp_path / "folder").mkdir()
+    for option in ("--html", "--junit", "--summary"):
+        r = cli("check", sweep_file(recipes=("fp32",)), option, tmp_path / "folder")
+        assert r.code == 2 and "it is a folder" in r.err and r.err.count("\n") == 1, r.err
+    assert not (tmp_path / "results").exists()
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
+
+
+def test_a_negative_dppl_limit_is_possible():
+    from edgekit.check import _rule
+
+    assert _rule("dppl_pct", {"max": -1}, "here")["dppl_pct"].max == -1  # an improvement may be asked for

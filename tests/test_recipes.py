@@ -42,3 +42,12 @@ def test_thresholds_tighter_for_fp32_than_quantized():
     assert fp32.top1_agree > int4.top1_agree
     assert fp32.failures({"max_abs_logit_diff": 0.0, "top1_agree": 1.0, "kl_mean": 0.0}) == []
     assert fp32.failures({"max_abs_logit_diff": 1.0, "top1_agree": 1.0, "kl_mean": 0.0})
+
+
+@pytest.mark.parametrize("field", ["max_abs_logit_diff", "top1_agree", "kl_mean"])
+def test_a_nan_figure_fails_parity(field):
+    """NaN compares false with every limit: it must fail, not slip through."""
+    good = {"max_abs_logit_diff": 0.0, "top1_agree": 1.0, "kl_mean": 0.0}
+    for thresholds in (recipes.parse("onnx", "fp32").parity, recipes.Thresholds()):
+        failures = thresholds.failures({**good, field: float("nan")})
+        assert failures and field in failures[0]

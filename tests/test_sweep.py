@@ -104,7 +104,7 @@ M, R = "models = ['builtin:tiny']\n", "[recipes]\nonnx = ['fp32']\n"
     "text, message",
     [
         (M + "colour = 'blue'\n" + R, "unknown key(s) colour"),
-        (M + "[recipes]\nonnx = ['int3']\n", "unknown recipe 'int3'"),
+        (M + "[recipes]\nonnx = ['int3']\n", "sweep.toml [recipes]: unknown recipe 'int3'"),
         (M + "[recipes]\ntflite = ['fp32']\n", "unknown target 'tflite'"),
         (M + R + "[profile]\nruns = 'many'\n", "'runs' must be an integer"),
         (M + R + "[profile]\ngen = 1\n", "--gen at least 2"),
@@ -155,3 +155,44 @@ def _exclusive_block(lock, events):
 
     with _exclusive(lock, lambda: events.append("waiting")):
         events.append("inside")
+
+
+def test_an_interrupted_profile_keeps_its_runs_in_the_sweep(cli, sweep_file, monkeypatch):
+    import edgekit.sweep
+    from edgekit.profile.session import Interrupted, RunResult
+
+    config = sweep_file(recipes=("fp32",))
+    real = edgekit.sweep.profile
+
+    def interrupted(*args, **kwargs):
+        data = real(*args, **kwargs).data
+        data.update(complete=False, error="device local: run 2/2: interrupted", runs=data["runs"][:1])
+        raise Interrupted(RunResult(data))
+
+    monkeypatch.setattr(edgekit.sweep, "profile", interrupted)
+    r = cli("sweep", config)
+    assert r.code == 2 and "interrupted" in r.err
+    data = json.loads((config.parent / "results" / "builtin-tiny__onnx-fp32__local.json").read_text())
+    assert data["complete"] is False and len(data["runs"]) == 1 and data["sweep"]["fingerprint"]
+    monkeypatch.setattr(edgekit.sweep, "profile", real)
+    r = cli("sweep", config)  # an incomplete result is measured again
+    assert r.code == 0 and "1 measured, 0 kept" in r.err, r.err
+
+
+def test_a_result_folder_that_is_a_file_is_refused_before_any_work(cli, sweep_file, monkeypatch):
+    import edgekit.sweep
+
+    config = sweep_file(recipes=("fp32",))
+    (config.parent / "results").write_text("not a folder")
+    monkeypatch.setattr(edgekit.sweep, "resolve", lambda *a, **k: pytest.fail("work began"), raising=False)
+    r = cli("sweep", config)
+    assert r.code == 2 and "cannot write" in r.err and r.err.count("\n") == 1, r.err
+
+
+def test_combinations_that_would_share_a_result_file_are_a_bad_config(cli, tmp_path):
+    for models in ("['models/m-x', 'models/m/x']", "['models/M', 'models/m']"):
+        config = tmp_path / "sweep.toml"
+        config.write_text(f"models = {models}\n" + R)
+        r = cli("sweep", config)
+        assert r.code == 2 and "would write the same result file" in r.err and r.err.count("\n") == 1, r.err
+        assert not (tmp_path / "results").exists()

@@ -60,9 +60,14 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, Abort):
         output.error("interrupted; nothing half-written was left behind")
         sys.exit(2)
-    except TyperException as e:  # usage errors: typer prints them the way it always does
-        e.show() if hasattr(e, "show") else output.error(e.format_message())
-        sys.exit(e.exit_code)
+    except TyperException as e:  # usage errors: one line too, saying where the usage is
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare `edgekit` or group: the help is the answer
+            e.show()
+            sys.exit(e.exit_code)
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        output.error(" ".join(e.format_message().split()) + hint)
+        sys.exit(getattr(e, "exit_code", 2))
     except Exit as e:
         sys.exit(e.exit_code)
     except BrokenPipeError:

@@ -18,12 +18,13 @@ def check(
 ) -> None:
     """The CI gate: sweep, then judge every result. Exit 0 all pass, 1 a check failed, 2 bad config."""
     from edgekit import output as out
-    from edgekit.check import against_baseline, evaluate, load_check, preflight, write_reports
+    from edgekit.check import against_baseline, evaluate, load_check, preflight, report_paths, write_reports
     from edgekit.cli.sweep import run_matrix
     from edgekit.errors import Failures
 
     cfg = load_check(config)
-    baseline = preflight(cfg)
+    paths = report_paths(cfg, junit=junit, summary=summary, html=html)
+    baseline = preflight(cfg, paths)
     _, results = run_matrix(cfg.sweep, fresh)
     verdicts = evaluate(results, cfg.rules_for)
     if baseline:
@@ -32,7 +33,6 @@ def check(
     if failed:
         out.table("failed checks", ("combination", "check", "why"), [(v.combination, v.name, v.message) for v in failed])
 
-    paths = {**cfg.reports, **{k: v for k, v in (("junit", junit), ("summary", summary), ("html", html)) if v}}
     write_reports(paths, verdicts, results)
     passed = sum(v.passed is True for v in verdicts)
     if failed:

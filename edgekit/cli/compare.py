@@ -31,13 +31,15 @@ def compare(
             "other_eval_text_not_compared": [[*k, metric] for k, metric in result.other_text],
         })
         return
+    from rich.text import Text
+
     rows = []
     for c in result.changes:
         pct = "" if c.change_pct is None else f"{c.change_pct:+.1f}%"
-        flag = "[bold red]REGRESSION[/]" if c.regression else ""
+        flag = Text("REGRESSION", style="bold red") if c.regression else ""
         rows.append((" / ".join(c.key), c.metric, output.fmt(c.base), output.fmt(c.new), c.unit, pct, flag))
     output.table(f"{base} -> {new} (tolerance {tolerance:g}%)",
-                 ("model / target / recipe / device", "metric", "base", "new", "unit", "change", ""), rows, markup=True)
+                 ("model / target / recipe / device", "metric", "base", "new", "unit", "change", ""), rows)
     for label, keys in (("only in base", result.only_base), ("only in new", result.only_new)):
         for k in keys:
             output.note(f"{label}: {' / '.join(k)}")

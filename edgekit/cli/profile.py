@@ -23,26 +23,35 @@ def profile(
     accuracy: Annotated[bool, typer.Option("--accuracy/--no-accuracy", help="measure ppl, top-1 and KL")] = True,
     timeout: Annotated[float | None, typer.Option(min=1, help="seconds each step may take (default: the profile's)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the result JSON")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="read every file's sha256 again (by default read once, then remembered)")] = False,
 ) -> None:
     """Measure latency, memory and accuracy of an artifact on a device."""
     from edgekit import output as out
     from edgekit.devices import load_profile
     from edgekit.errors import EdgekitError
-    from edgekit.profile.session import Settings, profile as run_profile, write_result
+    from edgekit.profile.session import Interrupted, Settings, keep_result, profile as run_profile
 
     dev = load_profile(device)
     settings = Settings(
         prompt_len=prompt_len, gen=gen, runs=runs, warmup=warmup, threads=threads, eval_text=eval_text,
         eval_tokens=eval_tokens, accuracy=accuracy, timeout_s=timeout,
     )
-    with out.steps(f"profile {artifact.name} on {dev.name}") as step:
-        result = run_profile(artifact, dev, settings, on_step=step)
     if output is not None:
-        write_result(result, output)
+        out.check_writable(output)  # before the work, not after it
+    interrupted = False
+    try:
+        with out.steps(f"profile {artifact.name} on {dev.name}") as step:
+            result = run_profile(artifact, dev, settings, on_step=step, verify=verify)
+    except Interrupted as e:  # Ctrl-C or SIGTERM: what was measured is kept all the same
+        result, interrupted = e.result, True
+    where, problem = keep_result(result, output)
     if json_out:
         out.emit_json(result.data)
     else:
         out.metrics_table(result.data)
-    if not result.complete:
-        saved = f"; the runs measured are in {output}" if output is not None else ""
-        raise EdgekitError(f"{result.data['error']}{saved}")
+    n = result.measured_runs
+    kept = (f"the {n} run(s) measured are in {where}" if n else f"the result (no run measured) is in {where}") if where else ""
+    if problem:
+        raise EdgekitError(f"{problem}; " + (f"{kept} instead" if where else "nothing else could be written (the figures are above)"))
+    if interrupted or not result.complete:
+        raise EdgekitError(f"{result.data['error']}" + (f"; {kept}" if kept else ""))

@@ -89,6 +89,10 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
             raise EdgekitError(f"device profile {source}: transport {transport} needs '{key}'")
     if data.get("threads") is not None and data["threads"] < 1:
         raise EdgekitError(f"device profile {source}: 'threads' must be at least 1")
+    if data.get("timeout_s") is not None and not 0 < data["timeout_s"] < float("inf"):
+        raise EdgekitError(f"device profile {source}: 'timeout_s' must be a number of seconds above 0, got {data['timeout_s']!r}")
+    if data.get("port") is not None and not 0 < data["port"] < 65536:
+        raise EdgekitError(f"device profile {source}: 'port' must be between 1 and 65535, got {data['port']}")
     if transport in EMULATING:
         if data.get("emulated") is False:
             raise EdgekitError(f"device profile {source}: a {transport} device is emulated ('emulated: false' cannot be)")
@@ -110,7 +114,7 @@ def load_profile(name_or_path: str) -> DeviceProfile:
             return DeviceProfile(name="local", transport="local", description="this machine")
         found = shipped()
         if name_or_path not in found:
-            raise EdgekitError(f"unknown device '{name_or_path}'; known: {', '.join(['local', *sorted(found)])}")
+            raise EdgekitError(f"unknown device '{name_or_path}'; known: {', '.join(dict.fromkeys(['local', *sorted(found)]))}")
         path = found[name_or_path]
     if not path.is_file():
         raise EdgekitError(f"device profile not found: {path}")

@@ -102,7 +102,7 @@ def build(folder: Path, mirror: str | None = None, note: Callable[[str], None] =
     _require_tools()
     wheels = pins()
     started = time.monotonic()
-    with staged(Path(folder)) as tmp:
+    with staged(Path(folder), replace=lambda old: None) as tmp:  # a userland is always ours to replace
         root = tmp / "root"
         debs = _debian_packages(tmp / "apt", mirror, note)
         note(f"unpacking {len(debs)} packages with dpkg -x")

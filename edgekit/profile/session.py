@@ -53,18 +53,25 @@ class RunResult:
     def complete(self) -> bool:
         return self.data["complete"]
 
+    @property
+    def measured_runs(self) -> int:
+        return sum(not r.get("warmup") for r in self.data.get("runs", []))
+
 
 def profile(
     artifact_path: Path,
     device: DeviceProfile,
     settings: Settings,
     on_step: Callable[[str, int, int], None] = lambda step, done, total: None,
+    verify: bool = False,
 ) -> RunResult:
     """Measure ``artifact_path`` on ``device``. Never raises for a device failure once runs have
-    started: the result is returned marked incomplete, with the error, and the runs measured."""
+    started: the result is returned marked incomplete, with the error, and the runs measured.
+    The artifact's files are checked against its manifest first (``verify``: every sha256 read again)."""
     art = artifacts.load(artifact_path)
     if device.transport == "local":
         targets.require_host(art.target, art.path)
+    artifacts.verify(art, full=verify)
     transport = connect(device)
     threads = settings.threads or device.threads
     text = eval_text_for(art.manifest["source"]["model"], settings)
@@ -136,11 +143,26 @@ def profile(
             raise DeviceError("the runner stopped without finishing")
     except DeviceError as e:
         data["error"] = f"device {device.name}: {step}: {e}"
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what was measured goes back to the caller to keep
+        data["error"] = f"device {device.name}: {step}: interrupted"
+        raise Interrupted(_finish(data, runs, device)) from None
+    on_step("done", total, total)
+    return _finish(data, runs, device)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A profile stopped by Ctrl-C or SIGTERM; ``result`` holds the runs measured (incomplete)."""
+
+    def __init__(self, result: RunResult):
+        super().__init__(result.data["error"])
+        self.result = result
+
+
+def _finish(data: dict, runs: list[dict], device: DeviceProfile) -> RunResult:
     if device.emulated:
         mark_emulated(data["metrics"])
     data["runs"] = runs
     data["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    on_step("done", total, total)
     return RunResult(data)
 
 
@@ -160,16 +182,12 @@ def eval_text_for(model: str, settings: Settings):
 def _inputs(art, settings: Settings, text: str) -> tuple[list[int], list[int], int]:
     """The latency prompt (prompt_len tokens) and the evaluation tokens of ``text``, from the
     artifact's tokenizer."""
-    from tokenizers import Tokenizer
 
     max_context = art.manifest["runtime"]["max_context"]
     settings.check()
     if settings.prompt_len + settings.gen > max_context:
         raise EdgekitError(f"--prompt-len + --gen = {settings.prompt_len + settings.gen} exceeds the model's context of {max_context}")
-    tok_file = art.path / "tokenizer.json"
-    if not tok_file.is_file():
-        raise EdgekitError(f"{art.path} has no tokenizer.json")
-    ids = Tokenizer.from_file(str(tok_file)).encode(text).ids
+    ids = artifacts.tokenizer(art.path).encode(text).ids
     if len(ids) < 16:
         raise EdgekitError(f"the evaluation text has only {len(ids)} tokens; give at least 16")
     prompt = (ids * (settings.prompt_len // len(ids) + 1))[: settings.prompt_len]
@@ -231,11 +249,31 @@ def _digest(art) -> dict:
         "content_sha256": m["source"]["content_sha256"],
         "manifest_sha256": hashlib.sha256((art.path / artifacts.MANIFEST).read_bytes()).hexdigest(),
         "parity_passed": m.get("parity", {}).get("passed"),
-        "toolchain": m["toolchain"],
+        "toolchain": m.get("toolchain", {}),
     }
+
+
+def result_json(result: RunResult) -> str:
+    from edgekit import jsonfile
+
+    return jsonfile.dumps(result.data) + "\n"
 
 
 def write_result(result: RunResult, path: Path) -> None:
     from edgekit.output import write_file
 
-    write_file(path, json.dumps(result.data, indent=2) + "\n")
+    write_file(path, result_json(result))
+
+
+def keep_result(result: RunResult, path: Path | None) -> tuple[str | None, str | None]:
+    """Write the result to ``path``; where that fails, to a file in the temporary folder, so no
+    measured run is lost. Returns (where it is, None) or (where it is or None, why ``path`` failed)."""
+    from edgekit.output import save_somewhere
+
+    if path is None:
+        return None, None
+    try:
+        write_result(result, path)
+        return str(path), None
+    except EdgekitError as e:
+        return save_somewhere(Path(path).name, result_json(result)), str(e)

@@ -8,6 +8,7 @@ parity thresholds an export must meet against the fp32 PyTorch reference.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -30,7 +31,14 @@ class Thresholds:
     kl_mean: float | None = None
 
     def failures(self, measured: dict) -> list[str]:
+        """What fails; a NaN (or missing) figure always does: broken numbers never pass."""
         out = []
+        for name in ("max_abs_logit_diff", "top1_agree", "kl_mean"):
+            value = measured.get(name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                out.append(f"{name} is {value} (not a number: the logits hold NaN or infinity)")
+        if out:
+            return out
         if self.max_abs_logit_diff is not None and measured["max_abs_logit_diff"] > self.max_abs_logit_diff:
             out.append(f"max_abs_logit_diff {measured['max_abs_logit_diff']:.3g} > {self.max_abs_logit_diff:g}")
         if self.top1_agree is not None and measured["top1_agree"] < self.top1_agree:

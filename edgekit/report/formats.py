@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import math
 
 from edgekit.report.results import key
 
@@ -26,7 +26,8 @@ def rows(results: list[dict], emulated: bool = False) -> list[dict]:
         row["complete"] = r.get("complete", False)
         for name in COLUMNS:
             m = r["metrics"].get(name)
-            row[name] = None if m is None or (is_emulated(m) and not emulated) else m["value"]
+            value = None if m is None or (is_emulated(m) and not emulated) else m.get("value")
+            row[name] = value if isinstance(value, (int, float)) and math.isfinite(value) else None
         out.append(row)
     return out
 
@@ -63,7 +64,9 @@ def csv_text(results: list[dict], emulated: bool = False) -> str:
 
 
 def json_text(results: list[dict], emulated: bool = False) -> str:
-    return json.dumps(rows(results, emulated), indent=2) + "\n"
+    from edgekit import jsonfile
+
+    return jsonfile.dumps(rows(results, emulated)) + "\n"
 
 
 def render(format: str, results: list[dict], verdicts: list, emulated: bool = False) -> str:

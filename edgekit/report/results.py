@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edgekit import jsonfile
 from edgekit.errors import EdgekitError
 from edgekit.profile.session import RESULT_SCHEMA
 
@@ -23,7 +24,7 @@ def load_results(path: Path) -> list[dict]:
 
 def _read(file: Path, strict: bool) -> dict | None:
     try:
-        data = json.loads(file.read_text())
+        data = jsonfile.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         if strict:
             raise EdgekitError(f"{file} is not a readable JSON file: {e}") from None
@@ -32,8 +33,32 @@ def _read(file: Path, strict: bool) -> dict | None:
         if strict:
             raise EdgekitError(f"{file} is not an edgekit result (schema {RESULT_SCHEMA})")
         return None  # other JSON files in a results folder are not ours
+    problem = _shape_problem(data)
+    if problem:
+        raise EdgekitError(f"{file} is a damaged edgekit result ({problem})")
     data.setdefault("_file", str(file))
     return data
+
+
+def _shape_problem(data: dict) -> str | None:
+    """What report, compare and check rely on, checked once here: the key strings, completeness, and
+    each metric an object whose value is a number or null (null, like NaN, is a missing figure)."""
+    artifact, device, metrics = data.get("artifact"), data.get("device"), data.get("metrics")
+    if not isinstance(artifact, dict) or not isinstance(device, dict) or not isinstance(metrics, dict):
+        return "'artifact', 'device' and 'metrics' must be objects"
+    for where, table, key in (("artifact", artifact, "model"), ("artifact", artifact, "target"),
+                              ("artifact", artifact, "recipe"), ("device", device, "name")):
+        if not isinstance(table.get(key), str):
+            return f"'{where}.{key}' is missing or not a string"
+    if not isinstance(data.get("complete", False), bool):
+        return "'complete' must be true or false"
+    for name, m in metrics.items():
+        if not isinstance(m, dict):
+            return f"metric '{name}' is not an object"
+        value = m.get("value")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"metric '{name}' has the value {value!r}, not a number"
+    return None
 
 
 def key(result: dict) -> tuple[str, str, str, str]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
+import struct
 import sys
 import tempfile
 import types
@@ -32,6 +34,7 @@ _KERNEL_LIBRARIES = {  # runtime-info name -> folder of the executorch package h
 class ExecuTorchLM(WindowedLM):
     def __init__(self, program_file: Path, *, max_context: int, max_prefill: int, vocab_size: int | None = None,
                  kernel_libraries: tuple[str, ...] = (), threads: int | None = None):
+        check_program(Path(program_file))
         import torch
 
         with _native_log_on_error():
@@ -60,8 +63,30 @@ class ExecuTorchLM(WindowedLM):
         return logits[0].numpy()
 
 
+def check_program(path: Path) -> None:
+    """Refuse a file that is not a whole ExecuTorch program before the runtime reads it: on some
+    malformed headers (an identifier that is not text) the runtime aborts the process instead of
+    raising. The header: a flatbuffer root offset, the identifier ``ETnn``, then an optional extended
+    header ``eh00`` with the program's size and where its segments start and how long they are."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(40)
+    except OSError as e:
+        raise ValueError(f"cannot read {path.name}: {e.strerror or e}") from None
+    if len(head) < 8 or not re.fullmatch(rb"ET[0-9]{2}", head[4:8]):
+        raise ValueError(f"{path.name} is not an ExecuTorch program (no ETnn identifier in its header)")
+    if head[8:12] == b"eh00" and len(head) >= 32:
+        length, program_size, segment_base = struct.unpack_from("<IQQ", head, 12)
+        segments = struct.unpack_from("<Q", head, 32)[0] if length >= 32 and len(head) >= 40 else 0
+        if program_size > size or segment_base + segments > size:
+            raise ValueError(f"{path.name} is truncated or corrupt: its header describes "
+                             f"{max(program_size, segment_base + segments)} bytes, the file has {size}")
+
+
 def program_method_meta(program_file: Path, method: str = "forward"):
     """The method's metadata (inputs, outputs) as the runtime reads it from the program, nothing run."""
+    check_program(Path(program_file))
     return _runtime(None).load_program(Path(program_file)).metadata(method)
 
 

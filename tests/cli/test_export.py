@@ -95,18 +95,53 @@ def test_remote_code_needs_consent(cli, tiny_models, tmp_path):
     _one_line_error(r, "--trust-remote-code")
 
 
-def test_existing_output_needs_overwrite(cli, tiny_models, tmp_path):
+def test_existing_output_needs_overwrite(cli, tiny_artifacts, tiny_models, tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
+    shutil.copytree(tiny_artifacts("llama"), out)
     r = cli("export", tiny_models("llama"), "-o", out)
     assert r.code == 2
     _one_line_error(r, "--overwrite")
-    assert (out / "keep.txt").read_text() == "mine"
-    r = cli("export", tiny_models("llama"), "-o", out, "--overwrite")
+    before = json.loads((out / "edgekit.json").read_text())["created"]
+    r = cli("export", tiny_models("llama"), "-o", out, "--overwrite", "--no-parity")
     assert r.code == 0, r.err
-    assert not (out / "keep.txt").exists() and (out / "edgekit.json").is_file()
+    assert (out / "edgekit.json").is_file() and json.loads((out / "edgekit.json").read_text())["created"] >= before
     assert _leftovers(tmp_path) == []
+
+
+def test_overwrite_never_replaces_what_edgekit_did_not_write(cli, tiny_artifacts, tiny_models, tmp_path):
+    """--overwrite replaces an artifact, never a folder of the user's, nor an artifact holding the user's files."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    r = cli("export", tiny_models("llama"), "-o", mine, "--overwrite")
+    assert r.code == 2
+    _one_line_error(r, "not one", str(mine))
+    assert (mine / "keep.txt").read_text() == "mine"
+
+    art = tmp_path / "art"
+    shutil.copytree(tiny_artifacts("llama"), art)
+    (art / "notes.md").write_text("my notes")
+    r = cli("export", tiny_models("llama"), "-o", art, "--overwrite")
+    assert r.code == 2
+    _one_line_error(r, "notes.md")
+    assert (art / "notes.md").read_text() == "my notes"
+    assert _leftovers(tmp_path) == []
+
+
+def test_overwrite_never_replaces_the_source_or_the_current_folder(cli, tiny_models, tmp_path, monkeypatch):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    names = sorted(p.name for p in model.iterdir())
+    r = cli("export", model, "-o", model, "--overwrite")
+    assert r.code == 2
+    _one_line_error(r)
+    assert sorted(p.name for p in model.iterdir()) == names
+    monkeypatch.chdir(model)
+    for out in (".", "..", str(tmp_path)):
+        r = cli("export", model, "-o", out, "--overwrite")
+        assert r.code == 2
+        _one_line_error(r, "current folder")
+    assert sorted(p.name for p in model.iterdir()) == names
 
 
 def test_unwritable_output(cli, tiny_models, tmp_path):
@@ -182,3 +217,69 @@ def test_manifest_contents(cli, tiny_models, tmp_path):
     assert m["runtime"]["exporter"] == "genai"  # int4 is quantized by the builder itself
     assert {"export (genai)", "logits_to_keep", "tokenizer", "parity"} <= set(m["export"]["stages"])
     assert {"passed", "max_abs_logit_diff", "greedy_match_tokens", "top1_agree", "kl_mean", "thresholds"} <= set(m["parity"])
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("none", "has no tokenizer: none of tokenizer.json"),
+        ("config-only", "has no tokenizer: none of tokenizer.json"),
+        ("corrupt", "tokenizer.json is not a valid tokenizer: "),
+        ("remote-code", "ships its own code (auto_map in tokenizer_config.json); pass --trust-remote-code"),
+    ],
+)
+@pytest.mark.parametrize("target", ["onnx", "gguf"])
+def test_tokenizer_problems_are_said_before_the_export(cli, tiny_models, tmp_path, monkeypatch, damage, message, target):
+    import importlib
+
+    from edgekit.targets import MODULES
+
+    if target == "gguf":
+        pytest.importorskip("gguf")
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    for f in model.glob("tokenizer*"):
+        if damage in ("none", "config-only") and not (damage == "config-only" and f.name == "tokenizer_config.json"):
+            f.unlink()
+    if damage == "corrupt":
+        (model / "tokenizer.json").write_text('{"version": "1.0", "model": {')
+    if damage == "remote-code":
+        cfg = json.loads((model / "tokenizer_config.json").read_text())
+        (model / "tokenizer_config.json").write_text(json.dumps({**cfg, "auto_map": {"AutoTokenizer": ["tok.MyTok", None]}}))
+    monkeypatch.setattr(importlib.import_module(MODULES[target]), "export", lambda *a: pytest.fail("the export began"))
+    r = cli("export", model, "-t", target, "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, message)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("model", ["org/na me", "org/-bad-", "org/a..b"])
+def test_invalid_hub_id(cli, tmp_path, hf_cache, model):
+    r = cli("export", model, "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "neither a local model folder nor a valid hub id")
+
+
+def test_a_full_disk_during_the_export(cli, tiny_models, tmp_path, monkeypatch):
+    import errno
+
+    import edgekit.targets.onnx
+
+    def full(source, recipe, folder, stage):
+        (folder / "model.onnx").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(edgekit.targets.onnx, "export", full)
+    r = cli("export", tiny_models("llama"), "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "cannot write", "No space left on device")
+    assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []
+
+
+def test_a_context_too_short_for_the_parity_check_is_refused_before_the_export(cli, tiny_models, tmp_path, monkeypatch):
+    import edgekit.targets.onnx
+
+    monkeypatch.setattr(edgekit.targets.onnx, "export", lambda *a: pytest.fail("the export began"))
+    r = cli("export", tiny_models("llama"), "--max-context", "2", "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "too short for the parity check", "--no-parity")

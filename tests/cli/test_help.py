@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("torch", "transformers", "onnxruntime", "optimum", "onnx", "executorch", "coremltools")
 
 
@@ -18,3 +20,30 @@ def test_help_imports_nothing_heavy():
 def test_unknown_command_is_a_usage_error(cli):
     r = cli("frobnicate")
     assert r.code == 2
+
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("export", "--max-context", "0", "builtin:tiny", "-o", "x"), "Invalid value for '--max-context'"),
+        (("profile", "art", "--threads", "0"), "Invalid value for '--threads'"),
+        (("profile", "art", "--timeout", "0"), "Invalid value for '--timeout'"),
+        (("profile", "art", "--runs", "many"), "Invalid value for '--runs'"),
+        (("compare", "a", "b", "--tolerance", "-1"), "Invalid value for '--tolerance'"),
+        (("run",), "Missing argument 'artifact'"),
+        (("run", "art", "--frobnicate"), "No such option: --frobnicate"),
+        (("frobnicate",), "No such command 'frobnicate'"),
+        (("devices", "setup"), "Missing argument 'device'"),
+    ],
+)
+def test_usage_errors_are_one_line(cli, args, message):
+    r = cli(*args)
+    assert r.code == 2 and r.out == ""
+    assert r.err.startswith("error: ") and message in r.err and r.err.count("\n") == 1, r.err
+    assert r.err.rstrip().endswith(" --help`)")  # where the usage is
+
+
+def test_bare_edgekit_shows_the_help(cli):
+    r = cli()
+    assert "Usage: edgekit" in r.out + r.err and "export" in r.out + r.err

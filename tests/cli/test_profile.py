@@ -78,3 +78,84 @@ def test_devices_lists_local(cli):
     assert r.code == 0
     rows = json.loads(r.out)
     assert rows[0]["name"] == "local" and rows[0]["status"] == "ok"
+
+
+def _no_partials(folder) -> bool:
+    return not [p for p in folder.rglob("*") if p.name.endswith(".partial")]
+
+
+@pytest.mark.parametrize("where", ["folder", "under-a-file"])
+def test_a_bad_output_is_refused_before_measuring(cli, artifact, tmp_path, monkeypatch, where):
+    import edgekit.profile.session
+
+    monkeypatch.setattr(edgekit.profile.session, "profile", lambda *a, **k: pytest.fail("measured before -o was checked"))
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x")
+    out = {"folder": tmp_path / "folder", "under-a-file": tmp_path / "file" / "r.json"}[where]
+    r = cli("profile", artifact, *FAST, "-o", out, "--json")
+    assert r.code == 2 and r.err.startswith(f"error: cannot write {out}") and r.err.count("\n") == 1, r.err
+    assert _no_partials(tmp_path) and list((tmp_path / "folder").iterdir()) == []
+
+
+def test_a_failed_write_keeps_the_result(cli, artifact, tmp_path, monkeypatch):
+    """A full disk at the end: the result goes to stdout and to a file in the temporary folder, never nowhere."""
+    import errno
+    import os
+
+    import edgekit.output
+
+    real_replace = os.replace
+
+    def full(src, dst):
+        if str(dst).endswith("r.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(edgekit.output.os, "replace", full)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    r = cli("profile", artifact, *FAST, "--no-accuracy", "-o", tmp_path / "out" / "r.json", "--json")
+    assert r.code == 2 and "No space left on device" in r.err and r.err.count("\n") == 1, r.err
+    assert json.loads(r.out)["complete"] is True
+    kept = list((tmp_path / "tmp").glob("edgekit-*-r.json"))
+    assert len(kept) == 1 and str(kept[0]) in r.err and json.loads(kept[0].read_text())["complete"] is True
+    assert _no_partials(tmp_path) and not (tmp_path / "out" / "r.json").exists()
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_profile_keeps_the_runs_measured(cli, artifact, tmp_path, monkeypatch, signum):
+    import os
+    import signal
+
+    from edgekit.devices import local
+
+    real_run = local.Transport.run
+
+    def run_then_signal(self, argv, stdin, timeout):
+        runs = 0
+        for line in real_run(self, argv, stdin, timeout):
+            yield line
+            runs += '"event": "run"' in line
+            if runs == 3:
+                os.kill(os.getpid(), getattr(signal, signum))  # as Ctrl-C or `kill` would, mid-profile
+
+    monkeypatch.setattr(local.Transport, "run", run_then_signal)
+    out = tmp_path / "r.json"
+    r = cli("profile", artifact, "--prompt-len", "16", "--gen", "8", "--runs", "20", "--warmup", "0", "--no-accuracy",
+            "-o", out)
+    assert r.code == 2 and "interrupted" in r.err and "the 3 run(s) measured are in" in r.err, r.err
+    assert r.err.count("\n") == 1
+    data = json.loads(out.read_text())
+    assert data["complete"] is False and len(data["runs"]) == 3 and "interrupted" in data["error"]
+    assert data["metrics"]["decode_tok_s"]["value"] > 0
+    assert _no_partials(tmp_path)
+
+
+def test_a_failure_before_any_run_does_not_claim_runs(cli, artifact, tmp_path):
+    impatient = tmp_path / "impatient.yaml"
+    impatient.write_text("name: impatient\ntransport: local\ntimeout_s: 0.01\n")
+    r = cli("profile", artifact, *FAST, "--device", impatient, "-o", tmp_path / "r.json")
+    assert r.code == 2 and "no run measured" in r.err and "runs measured" not in r.err, r.err

@@ -37,3 +37,95 @@ def test_run_prompt_longer_than_context(cli, artifact):
     context = json.loads((artifact / "edgekit.json").read_text())["runtime"]["max_context"]
     r = cli("run", artifact, "--prompt", "cat " * (context + 10))
     assert r.code == 2 and "context" in r.err
+
+
+def _relist(folder, name):
+    """Record ``name``'s present size and sha256 in the manifest: the file is bad, the manifest agrees."""
+    import hashlib
+
+    manifest = json.loads((folder / "edgekit.json").read_text())
+    data = (folder / name).read_bytes()
+    for f in manifest["files"]:
+        if f["path"] == name:
+            f.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (folder / "edgekit.json").write_text(json.dumps(manifest))
+
+
+@pytest.fixture
+def copy(artifact, tmp_path):
+    import shutil
+
+    folder = tmp_path / "art"
+    shutil.copytree(artifact, folder)
+    return folder
+
+
+def test_run_bad_prompt_bytes(cli, artifact):
+    r = cli("run", artifact, "--prompt", b"\xff\xfeabc".decode("utf-8", "surrogateescape"))
+    assert r.code == 2 and r.err == "error: --prompt is not valid UTF-8 text\n", r.err
+
+
+def test_run_corrupt_tokenizer(cli, copy):
+    (copy / "tokenizer.json").write_text('{"version": "1.0", "model": {')
+    _relist(copy, "tokenizer.json")
+    for command in ("run", "profile"):
+        r = cli(command, copy)
+        assert r.code == 2 and "tokenizer.json is not a valid tokenizer" in r.err and r.err.count("\n") == 1, r.err
+
+
+@pytest.mark.parametrize("swap", ["garbage", "truncated", "data gone"])
+def test_run_model_file_the_runtime_refuses(cli, copy, swap):
+    """A model file that matches its manifest but not the runtime (a bad export, an edited manifest)."""
+    model = copy / "model.onnx"
+    if swap == "data gone":
+        data = [p for p in copy.iterdir() if p.name.startswith("model.onnx") and p != model]
+        if not data:
+            pytest.skip("this artifact keeps its weights inside model.onnx")
+        manifest = json.loads((copy / "edgekit.json").read_text())
+        manifest["files"] = [f for f in manifest["files"] if f["path"] != data[0].name]
+        (copy / "edgekit.json").write_text(json.dumps(manifest))
+        data[0].unlink()
+    else:
+        model.write_bytes(b"\x00garbage" * 1000 if swap == "garbage" else model.read_bytes()[:5000])
+        _relist(copy, "model.onnx")
+    r = cli("run", copy, "-n", "2")
+    assert r.code == 2 and r.err.startswith(f"error: cannot run {copy}: ") and r.err.count("\n") == 1, r.err
+    assert "unexpected" not in r.err
+
+
+@pytest.mark.parametrize(
+    "manifest, message",
+    [
+        ([], "not an edgekit manifest (not a JSON object)"),
+        ({"schema": 1}, "'target' is missing"),
+        ("drop files", "'files' is missing or not a list"),
+        ("files of strings", "'files[0]' is not an object"),
+        ("no model file", "'runtime.model_file' is missing"),
+        ("bytes as text", "'files[0].bytes' is missing or not an integer"),
+    ],
+)
+def test_manifest_of_the_wrong_shape(cli, copy, manifest, message):
+    m = json.loads((copy / "edgekit.json").read_text())
+    if manifest == "drop files":
+        del m["files"]
+    elif manifest == "files of strings":
+        m["files"] = [f["path"] for f in m["files"]]
+    elif manifest == "no model file":
+        del m["runtime"]["model_file"]
+    elif manifest == "bytes as text":
+        m["files"][0]["bytes"] = str(m["files"][0]["bytes"])
+    else:
+        m = manifest
+    (copy / "edgekit.json").write_text(json.dumps(m))
+    for command in ("run", "inspect", "profile"):
+        r = cli(command, copy)
+        assert r.code == 2 and message in r.err and r.err.count("\n") == 1, (command, r.err)
+
+
+def test_run_says_when_it_stops_at_the_context_limit(cli, artifact):
+    context = json.loads((artifact / "edgekit.json").read_text())["runtime"]["max_context"]
+    r = cli("run", artifact, "--prompt", "The cat", "-n", str(context + 50))
+    assert r.code == 0, r.err
+    assert f"stopped at the model's context limit of {context} tokens" in r.err
+    r = cli("run", artifact, "--prompt", "The cat", "-n", "3")
+    assert "context limit" not in r.err

@@ -78,3 +78,35 @@ def test_not_a_mapping_and_unknown_name(tmp_path):
         load_profile(str(path))
     with pytest.raises(EdgekitError, match="unknown device 'nope'; known: local, "):
         load_profile("nope")
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"timeout_s": -5}, "'timeout_s' must be a number of seconds above 0"),
+        ({"timeout_s": 0}, "'timeout_s' must be a number of seconds above 0"),
+        ({"timeout_s": float("nan")}, "'timeout_s' must be a number of seconds above 0"),
+        ({"port": 0}, "'port' must be between 1 and 65535"),
+        ({"port": 70000}, "'port' must be between 1 and 65535"),
+    ],
+)
+def test_numbers_out_of_range_are_errors(extra, message):
+    with pytest.raises(EdgekitError, match=re.escape(message)):
+        parse_profile({"name": "x", "transport": "ssh", "host": "board", **extra}, "x.yaml")
+
+
+def test_a_bad_device_in_a_sweep_is_a_config_error_before_any_export(cli, tmp_path, monkeypatch):
+    import edgekit.sweep
+
+    (tmp_path / "dev.yaml").write_text("name: dev\ntransport: local\ntimeout_s: -5\n")
+    (tmp_path / "sweep.toml").write_text("models = ['builtin:tiny']\ndevices = ['dev.yaml']\n[recipes]\nonnx = ['fp32']\n")
+    monkeypatch.setattr(edgekit.sweep, "_artifact", lambda *a: pytest.fail("exported before the config was checked"))
+    r = cli("sweep", tmp_path / "sweep.toml")
+    assert r.code == 2 and "'timeout_s' must be a number of seconds above 0" in r.err and r.err.count("\n") == 1, r.err
+
+
+def test_an_unknown_device_lists_each_known_one_once():
+    with pytest.raises(EdgekitError) as e:
+        load_profile("nowhere")
+    known = str(e.value).split("known: ")[1].split(", ")
+    assert known[0] == "local" and len(known) == len(set(known)) and set(shipped()) <= set(known)

@@ -68,3 +68,22 @@ def test_report_formats(cli, tmp_path, make_result, write_results):
     assert {r["recipe"] for r in rows} == {"int4", "fp32"}
     r = cli("report", folder, "-f", "pdf")
     assert r.code == 2 and "unknown format 'pdf'" in r.err
+
+
+def test_damaged_result_files_are_one_line(cli, tmp_path, make_result):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(make_result("int4", decode_tok_s=10.0)))
+    for name, change in (
+        ("metric-not-object", lambda r: r["metrics"].update(ppl=3)),
+        ("value-text", lambda r: r["metrics"]["decode_tok_s"].update(value="fast")),
+        ("no-device", lambda r: r.pop("device")),
+        ("metrics-list", lambda r: r.update(metrics=[])),
+        ("recipe-number", lambda r: r["artifact"].update(recipe=4)),
+    ):
+        result = make_result("int4", decode_tok_s=10.0)
+        change(result)
+        bad = tmp_path / f"{name}.json"
+        bad.write_text(json.dumps(result))
+        for args in (("report", bad), ("report", bad, "-f", "html"), ("compare", good, bad), ("compare", bad, good)):
+            r = cli(*args)
+            assert r.code == 2 and "is a damaged edgekit result" in r.err and r.err.count("\n") == 1, (name, args, r.err)

@@ -1,0 +1,288 @@
+"""Every command, fed bad input: bad paths, bad manifests, bad result files, bad configs, bad strings.
+
+The rule each case is held to (the README's "Exit codes"): exit 2, exactly one line on stderr that
+starts with ``error:`` and says what is wrong (never a traceback, never the catch-all "unexpected"),
+nothing on stdout, and the workspace exactly as it was: nothing left behind (no partial files or
+folders), nothing of the user's changed or deleted. ``test_every_command_has_cases`` holds a command
+added later to the same rule: it fails until the command has rows in the table.
+
+Everything here is refused before any real work (no export, no profile runs): the module takes
+seconds. The workspace: ``art`` (a tiny ONNX artifact), ``mine`` (a user's folder), ``plain.txt`` (a
+file), ``good.json`` (a result file), and for the case that needs it ``model`` (a tiny checkpoint); a case's ``prepare`` adds what it
+needs (a damaged artifact ``bad``, a config ``c.toml``, a device ``dev.yaml``, a result ``bad.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+NOT_UTF8 = b"\xff\xfe".decode("utf-8", "surrogateescape")  # what the OS hands over for bytes that are not UTF-8
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple[str, ...]  # "{ws}" stands for the workspace folder (the current folder too)
+    says: str  # a fragment the error line must hold
+    prepare: Callable[[Path], None] | None = None
+
+
+# ----------------------------------------------------------------------------- what cases prepare
+
+
+def manifest(change) -> Callable[[Path], None]:
+    """``bad``: the artifact with its manifest changed (a function of the dict, or the raw text)."""
+
+    def prepare(ws: Path) -> None:
+        shutil.copytree(ws / "art", ws / "bad")
+        path = ws / "bad" / "edgekit.json"
+        if isinstance(change, str):
+            path.write_text(change)
+        else:
+            data = json.loads(path.read_text())
+            path.write_text(json.dumps(change(data)))
+
+    return prepare
+
+
+def damaged(name: str, data: bytes | None, relist: bool = False, **runtime) -> Callable[[Path], None]:
+    """``bad``: the artifact with file ``name`` replaced by ``data`` (removed where None); with
+    ``relist`` the manifest records the new file, so only the file itself is wrong."""
+
+    def prepare(ws: Path) -> None:
+        shutil.copytree(ws / "art", ws / "bad")
+        path = ws / "bad" / name
+        if data is None:
+            path.unlink()
+        else:
+            path.write_bytes(data)
+        if relist or runtime:
+            m = json.loads((ws / "bad" / "edgekit.json").read_text())
+            m["files"] = [f for f in m["files"] if f["path"] != name]
+            if data is not None:
+                m["files"].append({"path": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+            m["runtime"].update(runtime)
+            if runtime.get("model_file", "").endswith(".pte"):
+                m["target"] = "executorch"
+            (ws / "bad" / "edgekit.json").write_text(json.dumps(m))
+
+    return prepare
+
+
+def writes(name: str, text: str | bytes) -> Callable[[Path], None]:
+    def prepare(ws: Path) -> None:
+        (ws / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+
+    return prepare
+
+
+def result(change) -> Callable[[Path], None]:
+    """``bad.json``: the good result with ``change`` applied."""
+
+    def prepare(ws: Path) -> None:
+        data = json.loads((ws / "good.json").read_text())
+        change(data)
+        (ws / "bad.json").write_text(json.dumps(data))
+
+    return prepare
+
+
+SWEEP = "models = ['builtin:tiny']\noutput = 'results'\ncache = 'cache'\n[recipes]\nonnx = ['fp32']\n"
+
+
+def config(text: str) -> Callable[[Path], None]:
+    return writes("c.toml", text)
+
+
+def both(*prepares) -> Callable[[Path], None]:
+    def prepare(ws: Path) -> None:
+        for p in prepares:
+            p(ws)
+
+    return prepare
+
+
+# ----------------------------------------------------------------------------- the table
+
+BAD_MANIFESTS = {
+    "not-json": (manifest("{not json"), "is not valid JSON"),
+    "a-list": (manifest("[]"), "not an edgekit manifest"),
+    "schema-only": (manifest('{"schema": 1}'), "'target' is missing"),
+    "schema-2": (manifest(lambda m: {**m, "schema": 2}), "has schema 2"),
+    "no-files": (manifest(lambda m: {k: v for k, v in m.items() if k != "files"}), "'files' is missing"),
+    "model-file-outside": (manifest(lambda m: {**m, "runtime": {**m["runtime"], "model_file": "../../other/model.onnx"}}),
+                           "is not a path inside the artifact"),
+    "file-outside": (manifest(lambda m: {**m, "files": [*m["files"], {"path": "/etc/passwd", "bytes": 1, "sha256": "0" * 64}]}),
+                     "is not a path inside the artifact"),
+    "changed-file": (damaged("tokenizer.json", b"{}" + b" " * 10), "tokenizer.json has 12 bytes, its manifest says"),
+    "missing-file": (damaged("config.json", None), "config.json is missing"),
+    "corrupt-tokenizer": (damaged("tokenizer.json", b'{"version": "1.0", "model": {', relist=True), "is not a valid tokenizer"),
+    "garbage-pte": (damaged("model.pte", b"\xff" * 4096, model_file="model.pte"), "not an ExecuTorch program"),
+}
+
+CASES: dict[str, Case] = {
+    # export
+    "export-missing-model": Case(("export", "{ws}/nope", "-o", "{ws}/out"), "model folder not found"),
+    "export-model-is-a-file": Case(("export", "{ws}/plain.txt", "-o", "{ws}/out"), "got a file"),
+    "export-markup-model": Case(("export", "models/smol[v2]", "-o", "{ws}/out"), "models/smol[v2]"),
+    "export-not-utf8-model": Case(("export", f"./{NOT_UTF8}", "-o", "{ws}/out"), "model folder not found"),
+    "export-invalid-hub-id": Case(("export", "org/na me", "-o", "{ws}/out"), "nor a valid hub id"),
+    "export-unknown-target": Case(("export", "builtin:tiny", "-t", "tflite", "-o", "{ws}/out"), "unknown target 'tflite'"),
+    "export-unknown-recipe": Case(("export", "builtin:tiny", "-r", "int3", "-o", "{ws}/out"), "unknown recipe 'int3'"),
+    "export-existing-output": Case(("export", "builtin:tiny", "-o", "{ws}/mine"), "pass --overwrite"),
+    "export-overwrite-users-folder": Case(("export", "builtin:tiny", "-o", "{ws}/mine", "--overwrite"), "not one"),
+    "export-overwrite-the-source": Case(("export", "{ws}/model", "-o", "{ws}/model", "--overwrite"), "{ws}/model"),
+    "export-overwrite-current-folder": Case(("export", "builtin:tiny", "-o", ".", "--overwrite"), "current folder"),
+    "export-output-under-a-file": Case(("export", "builtin:tiny", "-o", "{ws}/plain.txt/out"), "cannot write"),
+    "export-context-0": Case(("export", "builtin:tiny", "--max-context", "0", "-o", "{ws}/out"), "--max-context"),
+    "export-context-2": Case(("export", "builtin:tiny", "--max-context", "2", "-o", "{ws}/out"), "too short for the parity"),
+    "export-no-output": Case(("export", "builtin:tiny"), "Missing option '--output'"),
+    # run
+    "run-missing": Case(("run", "{ws}/nope"), "artifact not found"),
+    "run-a-users-folder": Case(("run", "{ws}/mine"), "not an edgekit artifact"),
+    "run-markup-path": Case(("run", "x[/]y"), "x[/]y"),
+    "run-not-utf8-prompt": Case(("run", "{ws}/art", "--prompt", NOT_UTF8), "--prompt is not valid UTF-8"),
+    "run-zero-tokens": Case(("run", "{ws}/art", "-n", "0"), "--max-new-tokens"),
+    "run-long-prompt": Case(("run", "{ws}/art", "--prompt", "cat " * 600), "context"),
+    **{f"run-{name}": Case(("run", "{ws}/bad"), says, prep) for name, (prep, says) in BAD_MANIFESTS.items()},
+    # inspect
+    "inspect-missing": Case(("inspect", "{ws}/nope"), "artifact not found"),
+    "inspect-a-file": Case(("inspect", "{ws}/plain.txt"), "not an edgekit artifact"),
+    **{f"inspect-{name}": Case(("inspect", "{ws}/bad"), says, prep) for name, (prep, says) in BAD_MANIFESTS.items()
+       if name != "corrupt-tokenizer"},
+    # profile
+    "profile-missing": Case(("profile", "{ws}/nope"), "artifact not found"),
+    **{f"profile-{name}": Case(("profile", "{ws}/bad"), says, prep) for name, (prep, says) in BAD_MANIFESTS.items()
+       if name not in ("garbage-pte",)},
+    "profile-unknown-device": Case(("profile", "{ws}/art", "-d", "my[/]phone"), "unknown device 'my[/]phone'"),
+    "profile-device-bad-yaml": Case(("profile", "{ws}/art", "-d", "{ws}/dev.yaml"), "not valid YAML",
+                                    writes("dev.yaml", "name: x\ntransport: ssh\nhost: [unclosed\n")),
+    "profile-device-timeout": Case(("profile", "{ws}/art", "-d", "{ws}/dev.yaml"), "'timeout_s' must be",
+                                   writes("dev.yaml", "name: x\ntransport: local\ntimeout_s: -5\n")),
+    "profile-output-is-a-folder": Case(("profile", "{ws}/art", "-o", "{ws}/mine", "--json"), "it is a folder"),
+    "profile-output-under-a-file": Case(("profile", "{ws}/art", "-o", "{ws}/plain.txt/r.json"), "is a file, not a folder"),
+    "profile-prompt-too-long": Case(("profile", "{ws}/art", "--prompt-len", "500", "--gen", "100"), "exceeds the model's context"),
+    "profile-eval-text-missing": Case(("profile", "{ws}/art", "--eval-text", "{ws}/nope.txt"), "cannot read --eval-text"),
+    "profile-eval-text-binary": Case(("profile", "{ws}/art", "--eval-text", "{ws}/bin.txt"), "cannot read --eval-text",
+                                     writes("bin.txt", b"\xff\xfe\x00binary")),
+    "profile-threads-0": Case(("profile", "{ws}/art", "--threads", "0"), "--threads"),
+    # recipes and devices
+    "recipes-unknown-option": Case(("recipes", "--colour"), "No such option: --colour"),
+    "devices-unknown-option": Case(("devices", "--colour"), "No such option: --colour"),
+    "devices-setup-unknown": Case(("devices", "setup", "nowhere"), "unknown device 'nowhere'"),
+    "devices-setup-local": Case(("devices", "setup", "local"), "needs no setup here"),
+    "devices-setup-bad-file": Case(("devices", "setup", "{ws}/dev.yaml"), "unknown key(s) colour",
+                                   writes("dev.yaml", "name: x\ntransport: local\ncolour: blue\n")),
+    # sweep
+    "sweep-missing": Case(("sweep", "{ws}/nope.toml"), "config file not found"),
+    "sweep-not-toml": Case(("sweep", "{ws}/c.toml"), "not valid TOML", config("models = 'x' = 1\n")),
+    "sweep-binary": Case(("sweep", "{ws}/c.toml"), "not valid TOML", writes("c.toml", b"\xff\xfe\x00")),
+    "sweep-unknown-key": Case(("sweep", "{ws}/c.toml"), "unknown key(s) colour", config("colour = 1\n" + SWEEP)),
+    "sweep-bad-recipe": Case(("sweep", "{ws}/c.toml"), "c.toml [recipes]: unknown recipe 'int3'",
+                             config(SWEEP.replace("'fp32'", "'int3'"))),
+    "sweep-bad-device": Case(("sweep", "{ws}/c.toml"), "'timeout_s' must be",
+                             both(config("devices = ['dev.yaml']\n" + SWEEP),
+                                  writes("dev.yaml", "name: x\ntransport: local\ntimeout_s: -5\n"))),
+    "sweep-colliding-results": Case(("sweep", "{ws}/c.toml"), "would write the same result file",
+                                    config(SWEEP.replace("['builtin:tiny']", "['m/x', 'm-x']"))),
+    "sweep-output-is-a-file": Case(("sweep", "{ws}/c.toml"), "is a file, not a folder",
+                                   config(SWEEP.replace("'results'", "'plain.txt'"))),
+    "sweep-threads-0": Case(("sweep", "{ws}/c.toml"), "--threads must be at least 1", config(SWEEP + "[profile]\nthreads = 0\n")),
+    "sweep-no-models": Case(("sweep", "{ws}/c.toml"), "'models' must be a non-empty list", config(SWEEP.replace("['builtin:tiny']", "[]"))),
+    # check
+    "check-missing": Case(("check", "{ws}/nope.toml"), "config file not found"),
+    "check-missing-model": Case(("check", "{ws}/c.toml"), "model folder not found",
+                                config(SWEEP.replace("builtin:tiny", "./no-model"))),
+    "check-nan-threshold": Case(("check", "{ws}/c.toml"), "must be a finite number", config(SWEEP + "[thresholds]\nppl = { max = nan }\n")),
+    "check-min-above-max": Case(("check", "{ws}/c.toml"), "no value can pass",
+                                config(SWEEP + "[thresholds]\nfile_mb = { min = 10, max = 5 }\n")),
+    "check-negative-max": Case(("check", "{ws}/c.toml"), "no value can pass", config(SWEEP + "[thresholds]\nfile_mb = { max = -1 }\n")),
+    "check-unknown-metric": Case(("check", "{ws}/c.toml"), "unknown metric 'speed'", config(SWEEP + "[thresholds]\nspeed = { min = 1 }\n")),
+    "check-unmatched-scope": Case(("check", "{ws}/c.toml"), "[onnx/int8] matches none",
+                                  config(SWEEP + "[thresholds.\"onnx/int8\"]\nfile_mb = { max = 1 }\n")),
+    "check-report-is-a-folder": Case(("check", "{ws}/c.toml"), "it is a folder", config(SWEEP + "[reports]\nhtml = 'mine'\n")),
+    "check-html-option-is-a-folder": Case(("check", "{ws}/c.toml", "--html", "{ws}/mine"), "it is a folder", config(SWEEP)),
+    "check-missing-baseline": Case(("check", "{ws}/c.toml"), "no such result file",
+                                   config(SWEEP + "[baseline]\nresults = 'nowhere.json'\n")),
+    "check-damaged-baseline": Case(("check", "{ws}/c.toml"), "is a damaged edgekit result",
+                                   both(config(SWEEP + "[baseline]\nresults = 'bad.json'\n"),
+                                        result(lambda r: r["metrics"].update(ppl="low")))),
+    # report
+    "report-missing": Case(("report", "{ws}/nope.json"), "no such result file"),
+    "report-not-json": Case(("report", "{ws}/plain.txt"), "not a readable JSON file"),
+    "report-not-a-result": Case(("report", "{ws}/bad.json"), "is not an edgekit result", writes("bad.json", '{"not": "a result"}')),
+    "report-no-results-in-folder": Case(("report", "{ws}/mine"), "no edgekit result files"),
+    "report-metric-not-a-number": Case(("report", "{ws}/bad.json"), "is a damaged edgekit result",
+                                       result(lambda r: r["metrics"]["decode_tok_s"].update(value="fast"))),
+    "report-metrics-a-list": Case(("report", "{ws}/bad.json", "-f", "html"), "is a damaged edgekit result",
+                                  result(lambda r: r.update(metrics=[]))),
+    "report-unknown-format": Case(("report", "{ws}/good.json", "-f", "pdf"), "unknown format 'pdf'"),
+    "report-output-is-a-folder": Case(("report", "{ws}/good.json", "-f", "html", "-o", "{ws}/mine"), "it is a folder"),
+    "report-markup-path": Case(("report", "res[/]ults"), "res[/]ults"),
+    # compare
+    "compare-missing": Case(("compare", "{ws}/nope.json", "{ws}/good.json"), "no such result file"),
+    "compare-markup-path": Case(("compare", "a[/b]", "{ws}/good.json"), "a[/b]"),
+    "compare-damaged": Case(("compare", "{ws}/good.json", "{ws}/bad.json"), "is a damaged edgekit result",
+                            result(lambda r: r.pop("device"))),
+    "compare-negative-tolerance": Case(("compare", "{ws}/good.json", "{ws}/good.json", "--tolerance", "-1"), "--tolerance"),
+}
+
+
+# ----------------------------------------------------------------------------- the rule
+
+
+@pytest.fixture
+def workspace(request, tmp_path, tiny_artifacts, tiny_models, make_result, monkeypatch) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    shutil.copytree(tiny_artifacts("llama"), ws / "art")
+    if request.node.callspec.params.get("name") == "export-overwrite-the-source":
+        shutil.copytree(tiny_models("llama"), ws / "model")
+    (ws / "mine").mkdir()
+    (ws / "mine" / "notes.txt").write_text("the user's own notes")
+    (ws / "mine" / "data.bin").write_bytes(bytes(range(256)))
+    (ws / "plain.txt").write_text("just a file")
+    (ws / "good.json").write_text(json.dumps(make_result("fp32", decode_tok_s=10.0, file_mb=1.0, ppl=2.0)))
+    monkeypatch.chdir(ws)
+    return ws
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder")
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input(cli, workspace, name):
+    case = CASES[name]
+    if case.prepare:
+        case.prepare(workspace)
+    before = _snapshot(workspace)
+    r = cli(*(a.replace("{ws}", str(workspace)) for a in case.args))
+    says = case.says.replace("{ws}", str(workspace))
+    assert r.code == 2, (r.code, r.err)
+    assert r.err.startswith("error: ") and r.err.count("\n") == 1, r.err
+    assert says in r.err, r.err
+    assert "Traceback" not in r.err and "unexpected" not in r.err, r.err
+    assert r.out == "", r.out
+    assert _snapshot(workspace) == before  # nothing left behind, nothing of the user's changed or lost
+
+
+def test_every_command_has_cases():
+    """A command added later gets rows above, or this fails: every command is held to the rule."""
+    from edgekit.cli import _register, app
+
+    _register()
+    commands = {c.name for c in app.registered_commands}
+    for group in app.registered_groups:
+        commands.add(group.name)
+        commands.update(f"{group.name} {c.name}" for c in group.typer_instance.registered_commands)
+    covered = {" ".join(case.args[:2]) if case.args[0] in {g.name for g in app.registered_groups} and len(case.args) > 1
+               and not case.args[1].startswith("-") else case.args[0] for case in CASES.values()}
+    assert commands - covered == set(), f"commands without bad-input cases: {sorted(commands - covered)}"

@@ -1,0 +1,84 @@
+"""The output layer prints user strings (paths, model and device names) as they are: never as rich markup."""
+
+from __future__ import annotations
+
+import pytest
+
+STRINGS = ["x[/]y", "a[/b]", "models/smol[v2]", "[bold]loud[/bold]", "my[/]phone", ":smile: [link=x]"]
+
+
+@pytest.mark.parametrize("text", STRINGS)
+def test_error_note_and_table_print_text_as_it_is(capsys, text):
+    from edgekit import output
+
+    output.error(f"not found: {text}")
+    output.note(text)
+    output.table(f"title {text}", (f"col {text}",), [(text,)])
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"error: not found: {text}", text]
+    assert captured.out.count(text) == 3, captured.out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", "x[/]y"),
+        ("inspect", "[bold]art"),
+        ("export", "models/smol[v2]", "-o", "out"),
+        ("compare", "a[/b]", "r.json"),
+        ("report", "res[/]ults"),
+        ("sweep", "sw[/]eep.toml"),
+        ("check", "[red]edgekit.toml"),
+        ("devices", "setup", "my[/]phone"),
+    ],
+)
+def test_user_strings_in_errors_are_not_markup(cli, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    r = cli(*args)
+    assert r.code == 2, r.err
+    assert r.err.startswith("error:") and r.err.count("\n") == 1 and args[1 if args[0] != "devices" else 2] in r.err, r.err
+
+
+def test_a_device_name_that_looks_like_markup(cli, tiny_artifacts):
+    r = cli("profile", tiny_artifacts("llama"), "-d", "my[/]phone")
+    assert r.code == 2 and r.err == "error: unknown device 'my[/]phone'; known: " + r.err.split("known: ")[1], r.err
+
+
+def test_write_file_leaves_no_partial_file(tmp_path, monkeypatch):
+    import errno
+
+    from edgekit import output
+    from edgekit.errors import EdgekitError
+
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(EdgekitError, match="it is a folder"):
+        output.write_file(tmp_path / "folder", "text")
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(output.os, "replace", full)
+    with pytest.raises(EdgekitError, match="No space left on device"):
+        output.write_file(tmp_path / "r.json", "text")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
+def test_check_html_to_a_folder_leaves_nothing(cli, tmp_path, make_result, write_results):
+    folder = write_results(tmp_path / "res", make_result("int4", decode_tok_s=100.0))
+    r = cli("report", folder, "-f", "html", "-o", folder)
+    assert r.code == 2 and "it is a folder" in r.err and r.err.count("\n") == 1
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
+
+
+@pytest.mark.parametrize("text", ["a\nb", "a\r\nb", "\x1b[31mred", "\udcff\udcfe bytes", "\ud800 lone", "tab\there"])
+def test_an_error_is_one_line_whatever_it_holds(capsys, text):
+    from edgekit import output
+
+    output.error(f"not found: {text}")
+    err = capsys.readouterr().err
+    assert err.startswith("error: not found: ") and err.count("\n") == 1 and "\x1b" not in err, repr(err)
+
+
+def test_a_path_that_is_not_utf8_is_one_line(cli, tmp_path):
+    r = cli("run", str(tmp_path) + "/\udcff\udcfe\nx")
+    assert r.code == 2 and r.err.startswith("error: artifact not found") and r.err.count("\n") == 1, repr(r.err)

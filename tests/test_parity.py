@@ -1,0 +1,51 @@
+"""Parity against the PyTorch reference: a NaN anywhere fails it."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+
+from edgekit import parity
+from edgekit.recipes import Thresholds
+
+
+class _Constant:
+    """A stand-in language model whose logits are ``value`` everywhere."""
+
+    vocab_size, max_context = 8, 64
+
+    def __init__(self, value: float):
+        self.value = value
+
+    def reset(self) -> None:
+        pass
+
+    def forward(self, ids, *, last_only=False):
+        return np.full((1 if last_only else len(ids), self.vocab_size), self.value, np.float32)
+
+
+def test_nan_logits_fail_parity_even_where_the_reference_is_nan_too():
+    seq = (1, 2, 3, 4)
+    for ref_value in (0.0, float("nan")):
+        ref = parity.Reference((2,), (seq,), (np.full((len(seq), 8), ref_value, np.float32),))
+        result = parity.compare(ref, _Constant(float("nan")), Thresholds(max_abs_logit_diff=1.0, top1_agree=0.5))
+        assert result["passed"] is False
+        assert math.isnan(result["max_abs_logit_diff"]) and result["failures"]
+
+
+def test_a_checkpoint_with_nan_weights_fails_its_export(cli, tiny_models, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    weights = load_file(model / "model.safetensors")
+    name = next(k for k in weights if k.endswith("mlp.down_proj.weight"))
+    weights[name].fill_(float("nan"))
+    save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
+    r = cli("export", model, "-o", tmp_path / "out")
+    assert r.code == 1, r.err
+    assert "parity check failed" in r.err and r.err.count("\n") == 1, r.err
+    assert json.loads((tmp_path / "out" / "edgekit.json").read_text(), parse_constant=lambda c: None)["parity"]["passed"] is False
