@@ -16,22 +16,24 @@ ARCHITECTURES = {
     "gemma": ("GemmaConfig", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=256)),
     "gpt2": ("GPT2Config", dict(n_embd=64, n_layer=2, n_head=4, n_positions=256)),
     # Gemma 3: a sliding-window layer then a global one, the window (8) shorter than every parity
-    # sequence; q/k norms, four norms per layer, local and global rope bases, embedding scale, and a
-    # query scale that is not 1/sqrt(head_dim) (as Gemma 3 27B's)
+    # sequence; q/k norms, four norms per layer, local and global rope bases, an embedding scale
+    # sqrt(80) that is not a round number (as Gemma 3 270M's sqrt(640)), and a query scale that is
+    # not 1/sqrt(head_dim) (as Gemma 3 27B's)
     "gemma3_text": ("Gemma3TextConfig", dict(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        hidden_size=80, intermediate_size=160, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
         head_dim=16, max_position_embeddings=256, sliding_window=8, layer_types=["sliding_attention", "full_attention"],
         query_pre_attn_scalar=24)),
     # Gemma 2: sliding and global layers alternating (window 8), attention and final logit
     # soft-capping at values the random weights' scores and logits reach, so the caps bend them
+    # (transformers' default SDPA attention drops the attention cap: compare with eager attention)
     "gemma2": ("Gemma2Config", dict(
         hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
         head_dim=16, max_position_embeddings=256, sliding_window=8, layer_types=["sliding_attention", "full_attention"],
         query_pre_attn_scalar=24, attn_logit_softcapping=0.1, final_logit_softcapping=0.5)),
-    # Phi-2: parallel attention and MLP, LayerNorm, biases everywhere (the head's too), rotary on 40%
-    # of a 20-wide head (Phi-2's ratio), untied head
+    # Phi-2: parallel attention and MLP, LayerNorm, biases everywhere (the head's too), untied head,
+    # and Phi-2's head: 80 wide, rotary on 40% of it (32)
     "phi": ("PhiConfig", dict(
-        hidden_size=80, intermediate_size=160, num_hidden_layers=2, num_attention_heads=4, partial_rotary_factor=0.4,
+        hidden_size=160, intermediate_size=320, num_hidden_layers=2, num_attention_heads=2, partial_rotary_factor=0.4,
         max_position_embeddings=256)),
 }
 
@@ -54,8 +56,9 @@ VARIANTS = {
     "llama-tied": ("llama", dict(tie_word_embeddings=True)),
     "llama-mha": ("llama", dict(num_key_value_heads=4)),  # one KV head per query head
     "llama-mqa": ("llama", dict(num_key_value_heads=1)),  # one KV head for all
-    # SmolLM2-135M's 9 heads over 3 KV heads, an odd count and ratio, at hidden 72 (head_dim 8)
-    "llama-odd-heads": ("llama", dict(hidden_size=72, num_attention_heads=9, num_key_value_heads=3)),
+    # SmolLM2-135M's 9 heads over 3 KV heads, an odd count and ratio (head_dim 16)
+    "llama-odd-heads": ("llama", dict(hidden_size=144, num_attention_heads=9, num_key_value_heads=3)),
+    "llama-head-dim-8": ("llama", dict(num_attention_heads=8, num_key_value_heads=2)),  # a narrow head: 64 / 8
     # head_dim set apart from hidden / heads (as Qwen 3 and Gemma have it): q is 128 wide, hidden 64
     "llama-head-dim": ("llama", dict(head_dim=32)),
 }
