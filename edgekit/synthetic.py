@@ -35,6 +35,16 @@ ARCHITECTURES = {
     "phi": ("PhiConfig", dict(
         hidden_size=160, intermediate_size=320, num_hidden_layers=2, num_attention_heads=2, partial_rotary_factor=0.4,
         max_position_embeddings=256)),
+    # Granite 3: Granite 3.x 2B's scalars in place of 1/sqrt(head_dim) and plain sums (embedding,
+    # residual and attention multipliers, logits divided by a scale)
+    "granite": ("GraniteConfig", dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=256, embedding_multiplier=12.0, residual_multiplier=0.22, attention_multiplier=0.015625,
+        logits_scaling=8.0, tie_word_embeddings=True)),
+    # SmolLM3: a layer without rotary embedding (NoPE) every second layer
+    "smollm3": ("SmolLM3Config", dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=256, no_rope_layer_interval=2, pad_token_id=0)),
 }
 
 # Architectures whose norms and biases are what sets them apart: their random checkpoints draw the
