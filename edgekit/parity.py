@@ -59,12 +59,15 @@ def reference(source: ModelSource, tokenize: Callable[[str], list[int]], new_tok
 
 
 def load_reference_model(source: ModelSource):
+    """The fp32 model as transformers defines it: its eager attention (SDPA, the default, drops
+    what it cannot express, such as Gemma 2's attention soft-capping)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(
         source.path,
         dtype=torch.float32,
+        attn_implementation="eager",
         trust_remote_code=source.trust_remote_code,
         use_safetensors=None if source.allow_pickle else True,
     )

@@ -19,7 +19,7 @@ def export(
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="allow pickle (.bin) weights")] = False,
     max_context: Annotated[int | None, typer.Option(min=2, help="context length of the artifact (KV cache size); default: the target's")] = None,
     compute_units: Annotated[str | None, typer.Option(help="coreml: all (default), cpu, cpu-gpu or cpu-ne; recorded, used at load time")] = None,
-    exporter: Annotated[str | None, typer.Option(help="onnx: auto (default: genai where the builder supports the model, else optimum), genai or optimum")] = None,
+    exporter: Annotated[str | None, typer.Option(help="onnx: auto (default: genai where the builder reproduces the model, else optimum), genai or optimum")] = None,
     gguf_file: Annotated[str | None, typer.Option("--gguf-file", help="the GGUF file to convert, in a hub repo or a folder holding several")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output folder")] = False,
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="check against the PyTorch fp32 model")] = True,
@@ -60,6 +60,7 @@ def export(
     rows = [
         ("artifact", str(art.path)),
         ("target / recipe", f"{art.target} / {art.recipe}"),
+        *([("exporter", f"{m['runtime']['exporter']} ({m['runtime']['exporter_reason']})")] if m["runtime"].get("exporter_reason") else []),
         ("size", f"{art.size_bytes / 1e6:.2f} MB"),
         ("export", f"{m['export']['wall_s']:.1f} s, peak RSS {m['export']['peak_rss_mb']:.0f} MB"),
     ]

@@ -2,33 +2,80 @@
 optimum-onnx, then ONNX Runtime's quantizers.
 
 The builder's graph is the fast one: GroupQueryAttention with rotary embedding fused, the KV cache
-updated in place (the runner binds past and present to the same buffer), fused norms and packed QKV, int4 MatMulNBits computing in int8. optimum covers more
-architectures (gpt2 here) with a plain graph whose cache grows by concatenation. Either way the graph
-gains a ``logits_to_keep`` input, so that prefill computes the head for the last position only.
+updated in place (the runner binds past and present to the same buffer), fused norms and packed QKV,
+int4 MatMulNBits computing in int8. It takes a few architectures, and ``auto`` uses it only where it
+reproduces the model (``onnx_builder``). optimum takes every decoder-only architecture its registry
+exports for text generation with a cache, with a plain graph whose cache grows by concatenation.
+Either way the graph gains a ``logits_to_keep`` input, so that prefill computes the head for the
+last position only.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource
+from edgekit.targets import onnx_builder
 
-SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2")
-GENAI_SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma")  # checked by tests/targets/test_onnx.py
+GENAI_SUPPORTED = onnx_builder.ARCHITECTURES
+_OPTIMUM_TASK = "text-generation-with-past"
+
+
+class _Architectures:
+    """The model types this target takes: every decoder-only one optimum-onnx's registry exports for
+    text generation with a cache. The registry loads (seconds) only when a model type is not one
+    of the builder's."""
+
+    def __contains__(self, model_type: object) -> bool:
+        return model_type in GENAI_SUPPORTED or model_type in optimum_decoders()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(optimum_decoders())
+
+    def __len__(self) -> int:
+        return len(optimum_decoders())
+
+    def __bool__(self) -> bool:
+        return True
+
+
+SUPPORTED = _Architectures()
+
+
+@functools.cache
+def optimum_decoders() -> tuple[str, ...]:
+    """Model types optimum-onnx exports for text-generation-with-past, less the encoder-decoder ones
+    (their decoder alone is not the model)."""
+    import optimum.exporters.onnx.model_configs  # noqa: F401  (fills the registry)
+    from optimum.exporters.tasks import TasksManager
+    from transformers import CONFIG_MAPPING
+
+    names = TasksManager.get_supported_model_type_for_task(_OPTIMUM_TASK, exporter="onnx")
+    return tuple(sorted(
+        n for n in names if n not in CONFIG_MAPPING or not CONFIG_MAPPING[n]().is_encoder_decoder
+    ))
+
+
 MODEL_FILE = "model.onnx"
 LOGITS_TO_KEEP = "logits_to_keep"
 _EXTERNAL_DATA_ABOVE = 1_800_000_000  # protobuf's 2 GB limit, with margin
 
 
 def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
-    exporter = _exporter(source, recipe)
+    config = onnx_builder.load_config(source.path, source.trust_remote_code)
+    exporter, reason = _exporter(source, recipe, config)
     model_file = folder / MODEL_FILE
     with stage(f"export ({exporter})"):
-        (_genai_export if exporter == "genai" else _optimum_export)(source, recipe, folder)
+        if exporter == "genai":
+            _genai_export(source, recipe, folder, config)
+        else:
+            _optimum_export(source, recipe, folder)
     with stage("logits_to_keep"):
-        graph = _finish_graph(model_file)
+        graph = _finish_graph(model_file, (source.model_type, config) if exporter == "genai" else None)
     if exporter == "genai" and recipe.scheme == "int4":
         if graph["float_embedding"]:  # not gathered from the head's table: int4 as optimum's recipe has it
             with stage("quantize embedding"):
@@ -40,22 +87,32 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "model_file": MODEL_FILE,
         "runtime": "onnxruntime",
         "exporter": exporter,
+        "exporter_reason": reason,
         # shared: one buffer per layer that GroupQueryAttention updates in place (past and present bound
         # to it); concat: present = past + new, handed back as the next step's past
         "kv_cache": "shared" if graph["fused_attention"] else "concat",
     }
 
 
-def _exporter(source: ModelSource, recipe: Recipe) -> str:
-    fits = source.model_type in GENAI_SUPPORTED and recipe.scheme in _GENAI_PRECISION
-    if recipe.exporter in (None, "auto"):
-        return "genai" if fits else "optimum"
-    if recipe.exporter == "genai" and not fits:
-        raise EdgekitError(
-            f"--exporter genai takes recipes {', '.join(_GENAI_PRECISION)} of model types {', '.join(GENAI_SUPPORTED)}, "
-            f"not {recipe.name} of '{source.model_type}' (use --exporter optimum)"
-        )
-    return recipe.exporter
+def _exporter(source: ModelSource, recipe: Recipe, config) -> tuple[str, str]:
+    """The exporter for this model and recipe, and why (recorded in the manifest)."""
+    if recipe.exporter not in (None, "auto"):
+        if recipe.exporter == "genai":
+            if source.model_type not in GENAI_SUPPORTED or recipe.scheme not in _GENAI_PRECISION:
+                raise EdgekitError(
+                    f"--exporter genai takes recipes {', '.join(_GENAI_PRECISION)} of model types "
+                    f"{', '.join(GENAI_SUPPORTED)}, not {recipe.name} of '{source.model_type}' (use --exporter optimum)"
+                )
+            if gaps := onnx_builder.gaps(source.model_type, config):
+                raise EdgekitError(
+                    f"--exporter genai: the builder does not reproduce {source.spec}'s {', '.join(gaps)} (use --exporter optimum)"
+                )
+        return recipe.exporter, f"--exporter {recipe.exporter}"
+    if recipe.scheme not in _GENAI_PRECISION:
+        return "optimum", f"auto: the genai builder has no {recipe.name} CPU graph"
+    if gaps := onnx_builder.gaps(source.model_type, config):
+        return "optimum", f"auto: the genai builder does not reproduce {', '.join(gaps)}"
+    return "genai", "auto: the genai builder reproduces it"
 
 
 # recipe -> the builder's precision (int8: ONNX Runtime's dynamic quantization of its fp32 graph after).
@@ -63,13 +120,10 @@ def _exporter(source: ModelSource, recipe: Recipe) -> str:
 _GENAI_PRECISION = {"fp32": "fp32", "int8": "fp32", "int4": "int4"}
 
 
-def _genai_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
-    """ONNX Runtime GenAI's model builder, for the CPU execution provider, its output quiet unless it fails."""
-    import contextlib
-    import io
+def _genai_export(source: ModelSource, recipe: Recipe, folder: Path, config) -> None:
+    """ONNX Runtime GenAI's model builder, for the CPU execution provider (``onnx_builder.export``)."""
     import json
     import shutil
-    import tempfile
 
     options: dict = {"hf_token": "false", "hf_remote": source.trust_remote_code}
     if recipe.scheme == "int4":
@@ -84,15 +138,7 @@ def _genai_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
             int4_block_size=recipe.group_size, int4_is_symmetric=True, int4_accuracy_level=4,
             int4_op_types_to_quantize=("MatMul", "Gather"), int4_algo_config="rtn_last", shared_embeddings=tied,
         )
-    log = io.StringIO()
-    try:
-        from onnxruntime_genai.models.builder import create_model
-
-        with tempfile.TemporaryDirectory(dir=folder) as cache, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            create_model(None, str(source.path), str(folder), _GENAI_PRECISION[recipe.scheme], "cpu", cache, **options)
-    except Exception as e:  # the builder raises whatever its steps raise
-        last = (str(e).strip() or type(e).__name__).splitlines()[0]
-        raise EdgekitError(f"ONNX export of {source.spec} (genai builder) failed: {last}") from None
+    onnx_builder.export(source, _GENAI_PRECISION[recipe.scheme], folder, config, options)
     for extra in ("genai_config.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
         (folder / extra).unlink(missing_ok=True)  # ours come from the tokenizer stage; no genai runtime config
     for name in ("config.json", "generation_config.json"):  # as optimum's export has them
@@ -102,24 +148,25 @@ def _genai_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
         raise EdgekitError(f"ONNX export of {source.spec} (genai builder) produced no {MODEL_FILE}")
 
 
-def _finish_graph(model_file: Path) -> dict:
+def _finish_graph(model_file: Path, builder: tuple | None = None) -> dict:
     """One pass over the exported graph (weights stay on disk): give it an int64 input
     ``logits_to_keep`` [1], so the head runs on the last that many positions only (a prefill needs
-    one; scoring a text needs all, and any count >= length gives all), and mend the builder's missing
-    zero points. Returns what the export needs to know of it: ``fused_attention`` (the builder's
-    GroupQueryAttention) and ``float_embedding`` (a float table gathered by the token ids)."""
+    one; scoring a text needs all, and any count >= length gives all); for the builder's graph
+    (``builder``: model type and config), mend its missing zero points and what it does not
+    reproduce (``onnx_builder.mend``). Returns what the export needs to know of it:
+    ``fused_attention`` (the builder's GroupQueryAttention) and ``float_embedding`` (a float table
+    gathered by the token ids)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     model = onnx.load(str(model_file), load_external_data=False)
     graph = model.graph
-    _drop_missing_zero_points(graph)
-    producer = {out: node for node in graph.node for out in node.output}
-    node = producer.get("logits")
-    while node is not None and node.op_type == "Cast":
-        node = producer.get(node.input[0])
-    if node is None or node.op_type not in ("MatMul", "MatMulNBits", "Gemm"):
+    if builder:
+        _drop_missing_zero_points(graph)
+        onnx_builder.mend(graph, *builder)
+    node = _output_head(graph)
+    if node is None:
         raise EdgekitError(f"{model_file.name}: cannot find the output head feeding 'logits'")
     hidden = node.input[0]
     kept = f"{hidden}/{LOGITS_TO_KEEP}"
@@ -141,6 +188,24 @@ def _finish_graph(model_file: Path) -> dict:
     }
 
 
+# position-wise steps between the head's MatMul and the logits: casts, its bias, final soft-capping
+_AFTER_HEAD = ("Cast", "Add", "Sub", "Mul", "Div", "Tanh")
+
+
+def _output_head(graph):
+    """The MatMul (or Gemm) computing the logits, found back from the output through position-wise
+    steps whose other inputs are constants."""
+    constants = {i.name for i in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    producer = {out: node for node in graph.node for out in node.output}
+    node = producer.get("logits")
+    while node is not None and node.op_type in _AFTER_HEAD:
+        flowing = [i for i in node.input if i and i not in constants]
+        if len(flowing) != 1:
+            return None
+        node = producer.get(flowing[0])
+    return node if node is not None and node.op_type in ("MatMul", "MatMulNBits", "Gemm") else None
+
+
 def _drop_missing_zero_points(graph) -> None:
     """The builder (0.11.4) gives a symmetric shared embedding's GatherBlockQuantized a zero-point
     input it never writes; zero points are optional there (symmetric: the type's midpoint)."""
@@ -152,21 +217,20 @@ def _drop_missing_zero_points(graph) -> None:
 
 
 def _optimum_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
-    from optimum.exporters.onnx import main_export
+    """optimum-onnx's export of the model as the parity reference loads it (``load_reference_model``:
+    fp32, eager attention, which keeps what SDPA drops, such as Gemma 2's attention soft-capping)."""
+    from optimum.exporters.onnx import onnx_export_from_model
     from optimum.utils import logging as optimum_logging
+
+    from edgekit.parity import load_reference_model
 
     optimum_logging.set_verbosity_error()  # its root logger is set up (at WARNING) on first use, after ours
 
     try:
-        main_export(
-            str(source.path),
-            folder,
-            task="text-generation-with-past",
-            do_validation=False,
-            trust_remote_code=source.trust_remote_code,
-            local_files_only=True,
-        )
-    except (ValueError, KeyError, RuntimeError) as e:
+        model = load_reference_model(source)
+        model.config.use_cache = True
+        onnx_export_from_model(model, folder, task=_OPTIMUM_TASK, do_validation=False)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise EdgekitError(f"ONNX export of {source.spec} failed: {str(e).strip().splitlines()[0]}") from None
     if not (folder / MODEL_FILE).is_file():
         raise EdgekitError(f"ONNX export of {source.spec} produced no {MODEL_FILE}")
