@@ -118,9 +118,20 @@ def _save_tokenizer(source, folder: Path):
         except (OSError, ValueError) as e:
             raise EdgekitError(f"{source.spec} has no usable tokenizer: {str(e).splitlines()[0]}") from None
         tok.save_pretrained(folder)
+        _drop_gguf_copy(folder / "tokenizer.model")
     if not (folder / "tokenizer.json").is_file():
         raise EdgekitError(f"{source.spec} has no fast tokenizer (tokenizer.json), which edgekit's runner needs")
     return Tokenizer.from_file(str(folder / "tokenizer.json"))
+
+
+def _drop_gguf_copy(path: Path) -> None:
+    """A tokenizer that transformers rebuilt from a GGUF saves that whole GGUF (weights and all) as its
+    ``tokenizer.model``; the artifact's ``tokenizer.json`` already holds the tokenizer, so the copy goes."""
+    if path.is_file():
+        with open(path, "rb") as f:
+            is_gguf = f.read(4) == b"GGUF"
+        if is_gguf:
+            path.unlink()
 
 
 def model_context(model_path: Path) -> int:

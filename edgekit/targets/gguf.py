@@ -10,7 +10,6 @@ the head is tied to the embedding). Every recipe but fp32 then runs llama.cpp's 
 
 from __future__ import annotations
 
-import ctypes
 import json
 from pathlib import Path
 
@@ -34,11 +33,16 @@ _SPLIT_PRE = {
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "qwen2",
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "llama-bpe",
 }
+# what the writer takes from the original GGUF of a checkpoint that transformers rebuilt from one
+_KEPT_FROM_GGUF = {
+    "tokenizer.ggml.pre": str, "tokenizer.ggml.add_bos_token": bool, "tokenizer.ggml.add_eos_token": bool,
+    "tokenizer.ggml.bos_token_id": int, "tokenizer.ggml.eos_token_id": int, "tokenizer.ggml.padding_token_id": int,
+}
 _SKIPPED = ("rotary_emb.inv_freq", ".attn.bias", ".attn.masked_bias")  # buffers, not weights
 
 
 def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
-    gguf, llama_cpp = _packages()
+    gguf = _packages()
     import torch
 
     from edgekit.export import model_context
@@ -60,7 +64,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
             del model
         if recipe.scheme != "fp32":
             with stage(f"quantize {recipe.name}"):
-                _quantize(llama_cpp, written, final, _FTYPES[recipe.scheme])
+                _quantize(written, final, _FTYPES[recipe.scheme])
         with stage("tokenizer check"):
             tokenizer["matches_hf"] = _tokenizer_matches(source, final)
     finally:
@@ -83,12 +87,12 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
 def _packages():
     try:
         import gguf
-        import llama_cpp
+        import llama_cpp  # noqa: F401  (quantizing and checking run it in a child process)
     except ImportError as e:
         raise EdgekitError(
             f"the gguf target needs the gguf package and llama-cpp-python: bash scripts/setup.sh ({e})"
         ) from None
-    return gguf, llama_cpp
+    return gguf
 
 
 def _arch_name(gguf, model_type: str) -> str:
@@ -199,8 +203,10 @@ def _convert(model_type: str, cfg, name: str, w):
 
 def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
     """The HF fast tokenizer as llama.cpp's vocabulary: byte-level BPE as ``gpt2`` (tokens, merges
-    and the pre-tokenizer of the same splitting rule), SentencePiece-style BPE (byte fallback) as
-    ``llama``. The runner feeds token ids and never tokenizes; this makes the file whole for llama.cpp."""
+    and the pre-tokenizer of the same splitting rule), SentencePiece-style BPE (``▁`` for spaces,
+    byte fallback) as ``llama``. The runner feeds token ids and never tokenizes; this makes the file
+    whole for llama.cpp. Where transformers rebuilt the tokenizer from a GGUF, the original file's
+    pre-tokenizer name and BOS/EOS flags are kept (transformers' rebuild loses them)."""
     from transformers import AutoTokenizer
 
     try:
@@ -227,9 +233,13 @@ def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
         types[i] = gguf.TokenType.NORMAL
     for i, t in added.items():
         types[i] = gguf.TokenType.CONTROL if t.get("special") else gguf.TokenType.USER_DEFINED
-    spm = bool(model.get("byte_fallback"))
+    original = _original_gguf(source)
+    # byte-level BPE maps every byte to a printable character (a ByteLevel pre-tokenizer), whether or
+    # not the model also sets byte_fallback (transformers' rebuild of a GGUF's gpt2 vocabulary does):
+    # llama.cpp's SPM loader would look for <0xNN> byte tokens such a vocabulary does not have
+    spm = bool(model.get("byte_fallback")) and not _byte_level(spec)
     if spm:
-        kind, pre = "llama", None
+        kind, pre = "llama", "default"
         for i, text in enumerate(tokens):
             if len(text) == 6 and text.startswith("<0x") and text.endswith(">"):
                 types[i] = gguf.TokenType.BYTE
@@ -237,12 +247,13 @@ def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
             types[vocab[model["unk_token"]]] = gguf.TokenType.UNKNOWN
             w.add_unk_token_id(vocab[model["unk_token"]])
         w.add_tokenizer_model(kind)
-        w.add_tokenizer_pre("default")
+        w.add_tokenizer_pre(pre)
         w.add_token_list(tokens)
         w.add_token_scores([-float(i) for i in range(size)])  # SentencePiece BPE ranks merges by id order
         w.add_token_types(types)
     else:
-        kind, pre = "gpt2", _pre_tokenizer(spec)
+        kind = "gpt2"
+        pre = original.get("tokenizer.ggml.pre") or _pre_tokenizer(spec)
         merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
         w.add_tokenizer_model(kind)
         w.add_tokenizer_pre(pre)
@@ -250,23 +261,63 @@ def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
         w.add_token_types(types)
         w.add_token_merges(merges)
     special = {}
-    for key in ("bos", "eos", "pad"):
-        token_id = getattr(hf, f"{key}_token_id", None)
+    for key, ggml_key in (("bos", "bos"), ("eos", "eos"), ("pad", "padding")):
+        token_id = original.get(f"tokenizer.ggml.{ggml_key}_token_id", getattr(hf, f"{key}_token_id", None))
         if token_id is not None:
             getattr(w, f"add_{key}_token_id")(token_id)
             special[key] = token_id
     plain, full = hf("a", add_special_tokens=False).input_ids, hf("a").input_ids  # what the tokenizer adds
     n = len(plain)
-    w.add_add_bos_token(len(full) > n and full[0] == special.get("bos") and full[1 : n + 1] == plain)
-    w.add_add_eos_token(len(full) > n and full[-1] == special.get("eos") and full[-n - 1 : -1] == plain)
-    return {"model": kind, "pre": pre or "default", "tokens": size}
+    add_bos = len(full) > n and full[0] == special.get("bos") and full[1 : n + 1] == plain
+    add_eos = len(full) > n and full[-1] == special.get("eos") and full[-n - 1 : -1] == plain
+    w.add_add_bos_token(original.get("tokenizer.ggml.add_bos_token", add_bos))
+    w.add_add_eos_token(original.get("tokenizer.ggml.add_eos_token", add_eos))
+    out = {"model": kind, "pre": pre, "tokens": size}
+    if original:
+        out["from_gguf"] = original["file"]
+    return out
+
+
+def _pre_parts(spec: dict) -> list[dict]:
+    """The tokenizer's pre-tokenizers, in order (a Sequence unpacked)."""
+    pre = spec.get("pre_tokenizer") or {}
+    return pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+
+
+def _byte_level(spec: dict) -> bool:
+    return any(p.get("type") == "ByteLevel" for p in _pre_parts(spec))
+
+
+def _original_gguf(source: ModelSource) -> dict:
+    """The tokenizer settings of the GGUF that transformers rebuilt this checkpoint's tokenizer from,
+    when it did (its ``save_pretrained`` keeps that file as ``tokenizer.model``); empty otherwise.
+    transformers 4.57's rebuild drops the pre-tokenizer name (SmolLM2's ``smollm`` splits digits one
+    by one) and gets the special tokens wrong (SmolLM2's EOS becomes ``<|im_start|>``, and a BOS is
+    added that the original does not add)."""
+    path = source.path / "tokenizer.model"
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"GGUF":
+                return {}
+    except OSError:
+        return {}
+    from gguf import GGUFReader
+
+    try:
+        fields = GGUFReader(str(path)).fields
+    except (OSError, ValueError):
+        return {}
+    out = {"file": path.name}
+    for key, kind in _KEPT_FROM_GGUF.items():
+        if key in fields:
+            out[key] = kind(fields[key].contents())
+    return out
 
 
 def _pre_tokenizer(spec: dict) -> str:
     """llama.cpp's name for the tokenizer's pre-tokenization, or ``default`` when it has none that
     matches (the export then records that llama.cpp's own tokenization may differ)."""
-    pre = spec.get("pre_tokenizer") or {}
-    parts = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    parts = _pre_parts(spec)
     kinds = [p.get("type") for p in parts]
     if kinds == ["ByteLevel"] and parts[0].get("use_regex", True):
         return "gpt-2"
@@ -279,49 +330,30 @@ def _pre_tokenizer(spec: dict) -> str:
 
 def _tokenizer_matches(source: ModelSource, path: Path) -> bool:
     """Whether llama.cpp tokenizes sample text (the parity prompts, a slice of the evaluation text)
-    to the same ids as the HF tokenizer, reading only the vocabulary of the written file."""
+    to the same ids as the HF tokenizer. llama.cpp runs in a child process (``gguf_native``), which
+    loads the whole file and decodes a token, so a file llama.cpp cannot read fails there in one line."""
     from transformers import AutoTokenizer
 
     from edgekit.data import eval_text
     from edgekit.parity import PROMPTS
-    from edgekit.runtime.llamacpp import native_log_on_error
+    from edgekit.targets import gguf_native
 
     hf = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
     texts = [*PROMPTS, eval_text()[:2000]]
-    with native_log_on_error():
-        import llama_cpp as lc
-
-        params = lc.llama_model_default_params()
-        params.vocab_only = True
-        model = lc.llama_model_load_from_file(str(path).encode(), params)
-        if not model:
-            raise EdgekitError(f"llama.cpp cannot read the vocabulary of the written {path.name}")
-        try:
-            vocab = lc.llama_model_get_vocab(model)
-            for text in texts:
-                want = hf(text, add_special_tokens=False).input_ids
-                data = text.encode()
-                buf = (lc.llama_token * (len(data) + 8))()
-                n = lc.llama_tokenize(vocab, data, len(data), buf, len(buf), False, False)
-                if list(buf[: max(n, 0)]) != want:
-                    return False
-        finally:
-            lc.llama_model_free(model)
-    return True
+    want = [hf(text, add_special_tokens=False).input_ids for text in texts]
+    answer = gguf_native.run("check", f"loading the written {path.name}", model=str(path), texts=texts, want=want)
+    return answer["matches"]
 
 
 # ---------------------------------------------------------------- quantization
 
 
-def _quantize(llama_cpp, src: Path, dst: Path, ftype: str) -> None:
-    from edgekit.runtime.llamacpp import native_log_on_error
+def _quantize(src: Path, dst: Path, ftype: str, imatrix: Path | None = None) -> None:
+    """llama.cpp's quantizer (``llama_model_quantize``), in a child process."""
+    from edgekit.targets import gguf_native
 
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_{ftype}")
-    with native_log_on_error():
-        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
-        if rc != 0:
-            raise EdgekitError(f"llama.cpp's quantizer failed ({ftype}, code {rc})")
+    request = {"src": str(src), "dst": str(dst), "ftype": ftype, "imatrix": str(imatrix) if imatrix else None}
+    gguf_native.run("quantize", f"quantizing to {ftype}", **request)
 
 
 # ---------------------------------------------------------------- inspect
