@@ -17,14 +17,18 @@ from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource
 
-SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2")
+SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2", "gemma2", "gemma3_text", "phi")
 MODEL_FILE = "model.gguf"
 DEFAULT_MAX_CONTEXT = 2048
 
 # HF model_type -> gguf MODEL_ARCH member (Mistral's dense models are llama.cpp's llama architecture)
 _ARCH = {"llama": "LLAMA", "mistral": "LLAMA", "qwen2": "QWEN2", "qwen3": "QWEN3", "phi3": "PHI3",
-         "gemma": "GEMMA", "gpt2": "GPT2"}
+         "gemma": "GEMMA", "gpt2": "GPT2", "gemma2": "GEMMA2", "gemma3_text": "GEMMA3", "phi": "PHI2"}
 _PERMUTED_QK = ("llama", "mistral")  # llama.cpp's llama graph rotates interleaved pairs: permute Q/K rows
+_GEMMAS = ("gemma", "gemma2", "gemma3_text")  # RMSNorm scaling by (1 + w) in HF
+# llama.cpp's graphs that have sliding-window layers, and which: layer i slides when i % period < period - 1
+_SWA_PERIOD = {"gemma2": 2, "gemma3_text": 6}
+_TANH_GELU = ("gelu_pytorch_tanh", "gelu_new", "gelu_fast")  # what llama.cpp's GELU computes
 # recipe scheme -> llama.cpp file type (llama_ftype) made by its quantizer
 _FTYPES = {"fp16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "int8": "MOSTLY_Q8_0", "q4_0": "MOSTLY_Q4_0",
            "int4": "MOSTLY_Q4_0", "q4_k_m": "MOSTLY_Q4_K_M"}
@@ -38,6 +42,8 @@ _KEPT_FROM_GGUF = {
     "tokenizer.ggml.pre": str, "tokenizer.ggml.add_bos_token": bool, "tokenizer.ggml.add_eos_token": bool,
     "tokenizer.ggml.bos_token_id": int, "tokenizer.ggml.eos_token_id": int, "tokenizer.ggml.padding_token_id": int,
 }
+_GEMMA3_LOCAL_ROPE_BASE = 10000.0  # llama.cpp's gemma3 sliding layers' rope base (no key read)
+_LAYERS_27B = {"gemma2": 46, "gemma3_text": 62}  # llama.cpp's 27B type, whose attention scale differs
 _SKIPPED = ("rotary_emb.inv_freq", ".attn.bias", ".attn.masked_bias")  # buffers, not weights
 
 
@@ -51,14 +57,16 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     from transformers import AutoConfig
 
     # refused before the weights load
-    _rope_scaling(source, AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code))
+    _check_reproducible(source, AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code))
     limit = model_context(source.path)
     final = folder / MODEL_FILE
     written = final if recipe.scheme == "fp32" else folder / ".model.f32.gguf"
     try:
         with stage("load"):
             model = load_model(source, torch.float32)
-            max_context = cache_length(model.config, min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit))
+            max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
+            if source.model_type not in _SWA_PERIOD:  # a graph without a window is exact within one
+                max_context = cache_length(model.config, max_context)
         with stage("write gguf"):
             tokenizer = _write(gguf, source, model, written)
             del model
@@ -156,11 +164,76 @@ def _hyperparameters(w, gguf, source: ModelSource, cfg) -> None:
     w.add_value_length(head_dim)
     w.add_rope_dimension_count(int(head_dim * (getattr(cfg, "partial_rotary_factor", None) or 1.0)))
     w.add_rope_freq_base(float(getattr(cfg, "rope_theta", 10000.0)))
-    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    if mt == "phi":
+        w.add_layer_norm_eps(cfg.layer_norm_eps)
+    else:
+        w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    if mt in _SWA_PERIOD:
+        w.add_sliding_window(cfg.sliding_window)
+    if mt == "gemma2":
+        w.add_attn_logit_softcapping(cfg.attn_logit_softcapping)
+        w.add_final_logit_softcapping(cfg.final_logit_softcapping)
     scaling = _rope_scaling(source, cfg)
     if scaling == "linear":
         w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         w.add_rope_scaling_factor(float(cfg.rope_scaling["factor"]))
+
+
+def _check_reproducible(source: ModelSource, cfg) -> None:
+    """Refuse, in one line naming the feature, a checkpoint that llama.cpp's graph for its
+    architecture would not compute as transformers does."""
+    _rope_scaling(source, cfg)
+    missing = _missing_feature(source.model_type, cfg)
+    if missing:
+        raise EdgekitError(f"{source.spec} ({source.model_type}) has {missing}; the gguf target cannot reproduce it")
+
+
+def _missing_feature(mt: str, cfg) -> str | None:
+    arch = _ARCH[mt].lower()
+    act = getattr(cfg, "hidden_activation", None) or getattr(cfg, "hidden_act", None)
+    if mt in ("phi", *_SWA_PERIOD) and act not in _TANH_GELU:
+        return f"activation '{act}', where llama.cpp's {arch} graph computes tanh-approximated GELU"
+    if mt == "phi" and getattr(cfg, "qk_layernorm", False):
+        return "q/k LayerNorms (qk_layernorm), which llama.cpp's phi2 graph does not have"
+    if mt in _SWA_PERIOD:
+        period = _SWA_PERIOD[mt]
+        if not cfg.sliding_window:
+            return f"no sliding window, where llama.cpp's {arch} graph has sliding layers"
+        slides = [t == "sliding_attention" for t in cfg.layer_types]
+        if slides != [i % period < period - 1 for i in range(cfg.num_hidden_layers)]:
+            global_layers = [i for i, s in enumerate(slides) if not s]
+            return (f"global attention on layers {global_layers}, where llama.cpp's {arch} makes every "
+                    f"{period}th layer global (layers {period - 1}, {2 * period - 1}, ...)")
+    if mt == "gemma2":
+        if not cfg.tie_word_embeddings:
+            return "an output head apart from the embedding, which llama.cpp's gemma2 does not load"
+        if not cfg.attn_logit_softcapping or not cfg.final_logit_softcapping:
+            return "no attention or final logit soft-capping, which llama.cpp's gemma2 graph always applies"
+    if mt == "gemma3_text":
+        if getattr(cfg, "attn_logit_softcapping", None):
+            return "attention logit soft-capping, which llama.cpp's gemma3 graph does not apply"
+        if getattr(cfg, "final_logit_softcapping", None):
+            return "final logit soft-capping, which llama.cpp's gemma3 graph with sliding layers does not apply"
+        if float(cfg.rope_local_base_freq) != _GEMMA3_LOCAL_ROPE_BASE:
+            return (f"a local rope base of {cfg.rope_local_base_freq:g}, where llama.cpp's gemma3 sets "
+                    f"{_GEMMA3_LOCAL_ROPE_BASE:g} for its sliding layers")
+    return None
+
+
+def _query_scale_fix(mt: str, cfg) -> float:
+    """What the queries must be multiplied by for llama.cpp's attention scale to equal HF's.
+
+    HF Gemma 2/3 scale scores by query_pre_attn_scalar ** -0.5; llama.cpp by 1 / sqrt(head_dim), or
+    1 / sqrt(hidden / heads) for its 27B types (known by their layer count), and reads no key for it.
+    Scores are linear in the queries, so the ratio goes into the query projection (Gemma 2) or
+    into the q norm that follows it (Gemma 3)."""
+    if mt not in _SWA_PERIOD:
+        return 1.0
+    if cfg.num_hidden_layers == _LAYERS_27B[mt]:
+        llama_cpp = (cfg.hidden_size // cfg.num_attention_heads) ** -0.5
+    else:
+        llama_cpp = cfg.head_dim ** -0.5
+    return float(cfg.query_pre_attn_scalar) ** -0.5 / llama_cpp
 
 
 def _rope_scaling(source: ModelSource, cfg) -> str:
@@ -189,8 +262,12 @@ def _convert(model_type: str, cfg, name: str, w):
     if model_type in _PERMUTED_QK and name.endswith(("q_proj.weight", "q_proj.bias", "k_proj.weight", "k_proj.bias")):
         heads = cfg.num_attention_heads if ".q_proj." in name else (cfg.num_key_value_heads or cfg.num_attention_heads)
         w = w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-    elif model_type == "gemma" and name.endswith("norm.weight"):
+    elif model_type in _GEMMAS and name.endswith("norm.weight"):
         w = w + 1.0  # HF Gemma's RMSNorm scales by (1 + w); llama.cpp's by w
+        if name.endswith("self_attn.q_norm.weight"):
+            w = w * _query_scale_fix(model_type, cfg)
+    elif model_type == "gemma2" and name.endswith("q_proj.weight"):
+        w = w * _query_scale_fix(model_type, cfg)
     elif model_type == "gpt2" and name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
         w = w.T  # HF GPT-2 keeps these as Conv1D (in, out)
     import numpy as np
