@@ -25,7 +25,7 @@ from edgekit import recipes
 from edgekit.config import known_keys, read_toml, relative_to, string_list, typed
 from edgekit.devices import DeviceProfile, load_profile
 from edgekit.errors import EdgekitError, ParityError
-from edgekit.profile.session import RESULT_SCHEMA, RunResult, Settings, profile, write_result
+from edgekit.profile.session import RESULT_SCHEMA, RunResult, Settings, eval_text_for, profile, write_result
 
 KEYS = ("models", "recipes", "devices", "profile", "output", "cache", "parity", "max_context")
 _SETTINGS_TYPES = {
@@ -146,7 +146,8 @@ def run(
             if combo.model not in sources:
                 sources[combo.model] = resolve(combo.model)
             key = export_key(sources[combo.model], combo.recipe, config.parity)
-            stamp = {"export_key": key, "fingerprint": _fingerprint(key, config.settings, combo.device)}
+            text = eval_text_for(combo.model, config.settings).sha256
+            stamp = {"export_key": key, "fingerprint": _fingerprint(key, config.settings, combo.device, text)}
             if not fresh and _is_done(result_path, stamp["fingerprint"]):
                 status, error = "kept", None
             else:
@@ -216,8 +217,9 @@ def export_key(source, recipe: recipes.Recipe, parity: bool) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _fingerprint(export_key: str, settings: Settings, device: DeviceProfile) -> str:
-    what = {"export": export_key, "settings": asdict(settings), "device": device.as_dict()}
+def _fingerprint(export_key: str, settings: Settings, device: DeviceProfile, eval_sha256: str) -> str:
+    """What makes a result: a result measured on another evaluation text is measured again."""
+    what = {"export": export_key, "settings": asdict(settings), "device": device.as_dict(), "eval_text": eval_sha256}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

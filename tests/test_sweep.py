@@ -21,6 +21,7 @@ def test_sweep_exports_once_and_reruns_export_nothing(cli, sweep_file, monkeypat
     results = _results(config.parent / "results")
     assert sorted(results) == ["builtin-tiny__onnx-fp32__local.json", "builtin-tiny__onnx-int4-g32__local.json"]
     assert all(d["complete"] and d["metrics"]["decode_tok_s"]["value"] > 0 for d in results.values())
+    assert {d["settings"]["eval_text_name"] for d in results.values()} == {"eval.txt"}  # builtin:tiny's own stories
     assert "2 combination(s): 2 measured" in r.err and "int4-g32" in r.out
 
     import edgekit.export
@@ -38,6 +39,20 @@ def test_sweep_exports_once_and_reruns_export_nothing(cli, sweep_file, monkeypat
     assert "export cached" in r.err
     r = cli("sweep", config, "--fresh")  # measured again, still never exported
     assert r.code == 0 and "2 measured, 0 kept, 0 failed; exports: 0 exported, 2 cached" in r.err, r.err
+
+    import edgekit.data
+    import edgekit.sweep
+    from edgekit.errors import EdgekitError
+
+    def measured_again(*args, **kwargs):
+        raise EdgekitError("measured again")
+
+    other = config.parent / "other.txt"
+    other.write_text("Another evaluation text, a little longer than sixteen tokens of it. " * 4)
+    monkeypatch.setattr(edgekit.data, "EVAL_TEXT", other)  # the model's default text changed: nothing is kept
+    monkeypatch.setattr(edgekit.sweep, "profile", measured_again)
+    r = cli("sweep", config)
+    assert "0 measured, 0 kept, 2 failed" in r.err and "measured again" in r.err, r.err
 
 
 def test_interrupted_sweep_resumes_with_the_missing_combination(cli, sweep_file, monkeypatch):

@@ -27,7 +27,7 @@ class Settings:
     runs: int = 5
     warmup: int = 1
     threads: int | None = None
-    eval_text: Path | None = None  # None: the shipped evaluation text
+    eval_text: Path | None = None  # None: the shipped evaluation text for the model (edgekit.data.default_eval_path)
     eval_tokens: int = 2048  # at most this many tokens of the text are scored
     window: int = 256  # tokens per scoring window (bounded by the model's context)
     accuracy: bool = True
@@ -67,7 +67,8 @@ def profile(
         targets.require_host(art.target, art.path)
     transport = connect(device)
     threads = settings.threads or device.threads
-    prompt, eval_ids, window = _inputs(art, settings)
+    text = eval_text_for(art.manifest["source"]["model"], settings)
+    prompt, eval_ids, window = _inputs(art, settings, text.text)
     total = settings.warmup + settings.runs + 3
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     data = {
@@ -78,6 +79,7 @@ def profile(
         "device": {**device.as_dict(), **transport.info()},
         "environment": {"host": {"os": f"{platform.system()} {platform.release()}", "edgekit": __version__}},
         "settings": {**asdict(settings), "threads": threads, "eval_text": str(settings.eval_text or "shipped"),
+                     "eval_text_name": text.name, "eval_text_sha256": text.sha256,
                      "window": window, "eval_tokens": len(eval_ids)},
         "metrics": {"file_mb": metric("file_mb", [art.size_bytes / 1e6])},
         "started": started,
@@ -142,23 +144,28 @@ def profile(
     return RunResult(data)
 
 
-def _inputs(art, settings: Settings) -> tuple[list[int], list[int], int]:
-    """The latency prompt (prompt_len tokens) and the evaluation tokens, from the artifact's tokenizer."""
-    from tokenizers import Tokenizer
+def eval_text_for(model: str, settings: Settings):
+    """The evaluation text a profile of ``model`` (a manifest's ``source.model``) scores: --eval-text,
+    else the shipped one for that model (builtin:tiny's own stories, English prose for the rest)."""
+    from edgekit import data
 
-    from edgekit.data import eval_text
+    if settings.eval_text is None:
+        return data.read(data.default_eval_path(model))
+    try:
+        return data.read(Path(settings.eval_text))
+    except (OSError, UnicodeDecodeError) as e:
+        raise EdgekitError(f"cannot read --eval-text {settings.eval_text}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _inputs(art, settings: Settings, text: str) -> tuple[list[int], list[int], int]:
+    """The latency prompt (prompt_len tokens) and the evaluation tokens of ``text``, from the
+    artifact's tokenizer."""
+    from tokenizers import Tokenizer
 
     max_context = art.manifest["runtime"]["max_context"]
     settings.check()
     if settings.prompt_len + settings.gen > max_context:
         raise EdgekitError(f"--prompt-len + --gen = {settings.prompt_len + settings.gen} exceeds the model's context of {max_context}")
-    if settings.eval_text is not None:
-        try:
-            text = Path(settings.eval_text).read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            raise EdgekitError(f"cannot read --eval-text {settings.eval_text}: {getattr(e, 'strerror', None) or e}") from None
-    else:
-        text = eval_text()
     tok_file = art.path / "tokenizer.json"
     if not tok_file.is_file():
         raise EdgekitError(f"{art.path} has no tokenizer.json")

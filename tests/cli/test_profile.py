@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -31,7 +32,8 @@ def test_profile_json_and_eval_text(cli, artifact, tmp_path):
     r = cli("profile", artifact, *FAST, "--eval-text", text, "--json")
     assert r.code == 0, r.err
     data = json.loads(r.out)
-    assert data["settings"]["eval_text"] == str(text)
+    assert data["settings"]["eval_text"] == str(text) and data["settings"]["eval_text_name"] == "eval.txt"
+    assert data["settings"]["eval_text_sha256"] == hashlib.sha256(text.read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize(

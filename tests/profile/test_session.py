@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from edgekit import data
 from edgekit.devices import load_profile
 from edgekit.profile.metrics import METRICS
-from edgekit.profile.session import Settings, profile
+from edgekit.profile.session import Settings, eval_text_for, profile
+from edgekit.source import BUILTINS
 
 FAST = Settings(prompt_len=16, gen=8, runs=2, warmup=1, eval_tokens=300, window=64)
 
@@ -37,6 +39,22 @@ def test_every_metric_measured_and_fp32_matches_reference(fp32_artifact):
     assert result["environment"]["onnxruntime"] and result["environment"]["cpu"]
     assert result["artifact"]["recipe"] == "fp32" and result["device"]["name"] == "local"
     assert len(result["runs"]) == FAST.runs + FAST.warmup
+    # a model other than builtin:tiny is scored on the shipped English prose, recorded by name and sha256
+    assert result["settings"]["eval_text"] == "shipped" and result["settings"]["eval_text_name"] == "eval_prose.txt"
+    assert result["settings"]["eval_text_sha256"] == data.read(data.EVAL_PROSE).sha256
+
+
+def test_the_evaluation_text_follows_the_manifest_s_source_model(tmp_path):
+    """builtin:tiny keeps its own held-out stories, any other model (even a copy of builtin:tiny
+    given by path) gets the English prose; --eval-text overrides both."""
+    assert eval_text_for("builtin:tiny", Settings()).name == "eval.txt"
+    assert eval_text_for(str(BUILTINS["tiny"]), Settings()).name == "eval_prose.txt"
+    assert eval_text_for("HuggingFaceTB/SmolLM2-135M", Settings()).text == data.EVAL_PROSE.read_text()
+    mine = tmp_path / "mine.txt"
+    mine.write_text("my own text")
+    for model in ("builtin:tiny", "HuggingFaceTB/SmolLM2-135M"):
+        chosen = eval_text_for(model, Settings(eval_text=mine))
+        assert (chosen.name, chosen.text) == ("mine.txt", "my own text")
 
 
 def test_reference_is_cached(fp32_artifact):
