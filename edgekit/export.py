@@ -13,7 +13,7 @@ from edgekit.environment import quiet_libraries, versions
 from edgekit.errors import EdgekitError, ParityError
 from edgekit.runtime import load as runtime_load
 from edgekit.runtime.measure import peak_rss_mb, reset_peak_rss
-from edgekit.source import resolve
+from edgekit.source import is_gguf, resolve
 
 
 def export(
@@ -29,10 +29,14 @@ def export(
     max_context: int | None = None,
     compute_units: str | None = None,
     exporter: str | None = None,
+    calibration: Path | None = None,
     parity: bool = True,
     on_stage: Callable[[str], None] = lambda name: None,
 ) -> artifact.Artifact:
-    rec = recipes.parse(target, recipe, max_context, compute_units, exporter)
+    rec = recipes.parse(target, recipe, max_context, compute_units, exporter,
+                        calibration=None if calibration is None else str(Path(calibration).resolve()))
+    if calibration is not None and not Path(calibration).is_file():
+        raise EdgekitError(f"calibration text not found: {calibration}")
     tgt = targets.get(target)
     out = Path(out)
     artifact.check_destination(out, overwrite)
@@ -125,13 +129,10 @@ def _save_tokenizer(source, folder: Path):
 
 
 def _drop_gguf_copy(path: Path) -> None:
-    """A tokenizer that transformers rebuilt from a GGUF saves that whole GGUF (weights and all) as its
-    ``tokenizer.model``; the artifact's ``tokenizer.json`` already holds the tokenizer, so the copy goes."""
-    if path.is_file():
-        with open(path, "rb") as f:
-            is_gguf = f.read(4) == b"GGUF"
-        if is_gguf:
-            path.unlink()
+    """A tokenizer that transformers rebuilt from a GGUF may save that whole GGUF (weights and all) as
+    its ``tokenizer.model``; the artifact's ``tokenizer.json`` already holds the tokenizer, so the copy goes."""
+    if is_gguf(path):
+        path.unlink()
 
 
 def model_context(model_path: Path) -> int:

@@ -42,3 +42,14 @@ def test_thresholds_tighter_for_fp32_than_quantized():
     assert fp32.top1_agree > int4.top1_agree
     assert fp32.failures({"max_abs_logit_diff": 0.0, "top1_agree": 1.0, "kl_mean": 0.0}) == []
     assert fp32.failures({"max_abs_logit_diff": 1.0, "top1_agree": 1.0, "kl_mean": 0.0})
+
+
+def test_calibrated_method_option():
+    r = recipes.parse("gguf", "q4_0-imatrix")
+    assert (r.scheme, r.method, r.name, r.calibration) == ("q4_0", "imatrix", "q4_0-imatrix", None)
+    assert recipes.parse("gguf", "int4-imatrix").name == "int4-g32-imatrix"
+    assert recipes.parse("gguf", "q4_k_m-imatrix", calibration="/t.txt").as_dict()["calibration"] == "/t.txt"
+    with pytest.raises(EdgekitError, match="unknown option 'imatrix'"):
+        recipes.parse("gguf", "q8_0-imatrix")
+    with pytest.raises(EdgekitError, match="--calibration applies to calibrated recipes .*q4_0-imatrix"):
+        recipes.parse("gguf", "q4_0", calibration="/t.txt")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
-from edgekit.source import ModelSource
+from edgekit.source import ModelSource, is_gguf
 
 SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2", "gemma2", "gemma3_text", "phi")
 MODEL_FILE = "model.gguf"
@@ -26,8 +26,7 @@ _ARCH = {"llama": "LLAMA", "mistral": "LLAMA", "qwen2": "QWEN2", "qwen3": "QWEN3
          "gemma": "GEMMA", "gpt2": "GPT2", "gemma2": "GEMMA2", "gemma3_text": "GEMMA3", "phi": "PHI2"}
 _PERMUTED_QK = ("llama", "mistral")  # llama.cpp's llama graph rotates interleaved pairs: permute Q/K rows
 _GEMMAS = ("gemma", "gemma2", "gemma3_text")  # RMSNorm scaling by (1 + w) in HF
-# llama.cpp's graphs that have sliding-window layers, and which: layer i slides when i % period < period - 1
-_SWA_PERIOD = {"gemma2": 2, "gemma3_text": 6}
+_SLIDING = ("gemma2", "gemma3_text")  # llama.cpp graphs with sliding-window layers (the file says which)
 _TANH_GELU = ("gelu_pytorch_tanh", "gelu_new", "gelu_fast")  # what llama.cpp's GELU computes
 # recipe scheme -> llama.cpp file type (llama_ftype) made by its quantizer
 _FTYPES = {"fp16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "int8": "MOSTLY_Q8_0", "q4_0": "MOSTLY_Q4_0",
@@ -42,7 +41,6 @@ _KEPT_FROM_GGUF = {
     "tokenizer.ggml.pre": str, "tokenizer.ggml.add_bos_token": bool, "tokenizer.ggml.add_eos_token": bool,
     "tokenizer.ggml.bos_token_id": int, "tokenizer.ggml.eos_token_id": int, "tokenizer.ggml.padding_token_id": int,
 }
-_GEMMA3_LOCAL_ROPE_BASE = 10000.0  # llama.cpp's gemma3 sliding layers' rope base (no key read)
 _LAYERS_27B = {"gemma2": 46, "gemma3_text": 62}  # llama.cpp's 27B type, whose attention scale differs
 _SKIPPED = ("rotary_emb.inv_freq", ".attn.bias", ".attn.masked_bias")  # buffers, not weights
 
@@ -59,25 +57,34 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     # refused before the weights load
     _check_reproducible(source, AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code))
     limit = model_context(source.path)
+    calibration_text = _calibration_text(recipe)
     final = folder / MODEL_FILE
     written = final if recipe.scheme == "fp32" else folder / ".model.f32.gguf"
+    importance = folder / ".imatrix.npz" if recipe.method == "imatrix" else None
+    calibration = None
     try:
         with stage("load"):
             model = load_model(source, torch.float32)
             max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
-            if source.model_type not in _SWA_PERIOD:  # a graph without a window is exact within one
+            if source.model_type not in _SLIDING:  # a graph without a window is exact within one
                 max_context = cache_length(model.config, max_context)
+        if importance is not None:
+            with stage("calibrate"):
+                calibration = _importance_matrix(gguf, source, model, calibration_text, importance)
         with stage("write gguf"):
             tokenizer = _write(gguf, source, model, written)
             del model
         if recipe.scheme != "fp32":
             with stage(f"quantize {recipe.name}"):
-                _quantize(written, final, _FTYPES[recipe.scheme])
+                _quantize(written, final, _FTYPES[recipe.scheme], importance)
         with stage("tokenizer check"):
             tokenizer["matches_hf"] = _tokenizer_matches(source, final)
     finally:
         if written != final:
             written.unlink(missing_ok=True)
+        if importance is not None:
+            importance.unlink(missing_ok=True)
+    extra = {} if calibration is None else {"calibration": calibration}
     return {
         "model_file": MODEL_FILE,
         "runtime": "llama.cpp",
@@ -89,6 +96,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "kv_cache": "f32" if recipe.scheme == "fp32" else "f16",
         "flash_attn": "off" if recipe.scheme == "fp32" else "auto",
         "tokenizer": tokenizer,
+        **extra,
     }
 
 
@@ -168,11 +176,19 @@ def _hyperparameters(w, gguf, source: ModelSource, cfg) -> None:
         w.add_layer_norm_eps(cfg.layer_norm_eps)
     else:
         w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-    if mt in _SWA_PERIOD:
-        w.add_sliding_window(cfg.sliding_window)
+    if mt in _SLIDING:
+        # which layers slide, per layer (llama.cpp's own default is every layer but each 2nd / 6th)
+        window = cfg.sliding_window
+        w.add_sliding_window_pattern([bool(window) and t == "sliding_attention" for t in cfg.layer_types])
+        if window:
+            w.add_sliding_window(window)
     if mt == "gemma2":
         w.add_attn_logit_softcapping(cfg.attn_logit_softcapping)
         w.add_final_logit_softcapping(cfg.final_logit_softcapping)
+    if mt == "gemma3_text":
+        w.add_rope_freq_base_swa(float(cfg.rope_local_base_freq))  # the sliding layers' rope base
+        if cfg.final_logit_softcapping:
+            w.add_final_logit_softcapping(cfg.final_logit_softcapping)
     scaling = _rope_scaling(source, cfg)
     if scaling == "linear":
         w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
@@ -191,32 +207,15 @@ def _check_reproducible(source: ModelSource, cfg) -> None:
 def _missing_feature(mt: str, cfg) -> str | None:
     arch = _ARCH[mt].lower()
     act = getattr(cfg, "hidden_activation", None) or getattr(cfg, "hidden_act", None)
-    if mt in ("phi", *_SWA_PERIOD) and act not in _TANH_GELU:
+    if mt in ("phi", *_SLIDING) and act not in _TANH_GELU:
         return f"activation '{act}', where llama.cpp's {arch} graph computes tanh-approximated GELU"
     if mt == "phi" and getattr(cfg, "qk_layernorm", False):
         return "q/k LayerNorms (qk_layernorm), which llama.cpp's phi2 graph does not have"
-    if mt in _SWA_PERIOD:
-        period = _SWA_PERIOD[mt]
-        if not cfg.sliding_window:
-            return f"no sliding window, where llama.cpp's {arch} graph has sliding layers"
-        slides = [t == "sliding_attention" for t in cfg.layer_types]
-        if slides != [i % period < period - 1 for i in range(cfg.num_hidden_layers)]:
-            global_layers = [i for i, s in enumerate(slides) if not s]
-            return (f"global attention on layers {global_layers}, where llama.cpp's {arch} makes every "
-                    f"{period}th layer global (layers {period - 1}, {2 * period - 1}, ...)")
     if mt == "gemma2":
         if not cfg.tie_word_embeddings:
             return "an output head apart from the embedding, which llama.cpp's gemma2 does not load"
         if not cfg.attn_logit_softcapping or not cfg.final_logit_softcapping:
-            return "no attention or final logit soft-capping, which llama.cpp's gemma2 graph always applies"
-    if mt == "gemma3_text":
-        if getattr(cfg, "attn_logit_softcapping", None):
-            return "attention logit soft-capping, which llama.cpp's gemma3 graph does not apply"
-        if getattr(cfg, "final_logit_softcapping", None):
-            return "final logit soft-capping, which llama.cpp's gemma3 graph with sliding layers does not apply"
-        if float(cfg.rope_local_base_freq) != _GEMMA3_LOCAL_ROPE_BASE:
-            return (f"a local rope base of {cfg.rope_local_base_freq:g}, where llama.cpp's gemma3 sets "
-                    f"{_GEMMA3_LOCAL_ROPE_BASE:g} for its sliding layers")
+            return "no attention or final logit soft-capping, which llama.cpp's gemma2 graph always applies (50 / 30 where the file has none)"
     return None
 
 
@@ -227,7 +226,7 @@ def _query_scale_fix(mt: str, cfg) -> float:
     1 / sqrt(hidden / heads) for its 27B types (known by their layer count), and reads no key for it.
     Scores are linear in the queries, so the ratio goes into the query projection (Gemma 2) or
     into the q norm that follows it (Gemma 3)."""
-    if mt not in _SWA_PERIOD:
+    if mt not in _SLIDING:
         return 1.0
     if cfg.num_hidden_layers == _LAYERS_27B[mt]:
         llama_cpp = (cfg.hidden_size // cfg.num_attention_heads) ** -0.5
@@ -339,7 +338,10 @@ def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
         w.add_token_merges(merges)
     special = {}
     for key, ggml_key in (("bos", "bos"), ("eos", "eos"), ("pad", "padding")):
-        token_id = original.get(f"tokenizer.ggml.{ggml_key}_token_id", getattr(hf, f"{key}_token_id", None))
+        token_id = getattr(hf, f"{key}_token_id", None)
+        if key == "eos":
+            token_id = _generation_eos(cfg, token_id)
+        token_id = original.get(f"tokenizer.ggml.{ggml_key}_token_id", token_id)
         if token_id is not None:
             getattr(w, f"add_{key}_token_id")(token_id)
             special[key] = token_id
@@ -355,6 +357,17 @@ def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
     return out
 
 
+def _generation_eos(cfg, tokenizer_eos: int | None) -> int | None:
+    """The EOS llama.cpp stops at: the one HF generation stops at (the model config's), the
+    tokenizer's where the config has none (or lists several, the tokenizer's among them).
+    transformers' rebuild of SmolLM2's tokenizer from its GGUF says <|im_start|> where the config
+    (and the original GGUF) say <|im_end|>."""
+    eos = getattr(cfg, "eos_token_id", None)
+    if isinstance(eos, (list, tuple)):
+        return tokenizer_eos if tokenizer_eos in eos or not eos else eos[0]
+    return tokenizer_eos if eos is None else eos
+
+
 def _pre_parts(spec: dict) -> list[dict]:
     """The tokenizer's pre-tokenizers, in order (a Sequence unpacked)."""
     pre = spec.get("pre_tokenizer") or {}
@@ -366,17 +379,15 @@ def _byte_level(spec: dict) -> bool:
 
 
 def _original_gguf(source: ModelSource) -> dict:
-    """The tokenizer settings of the GGUF that transformers rebuilt this checkpoint's tokenizer from,
-    when it did (its ``save_pretrained`` keeps that file as ``tokenizer.model``); empty otherwise.
-    transformers 4.57's rebuild drops the pre-tokenizer name (SmolLM2's ``smollm`` splits digits one
-    by one) and gets the special tokens wrong (SmolLM2's EOS becomes ``<|im_start|>``, and a BOS is
-    added that the original does not add)."""
-    path = source.path / "tokenizer.model"
-    try:
-        with open(path, "rb") as f:
-            if f.read(4) != b"GGUF":
-                return {}
-    except OSError:
+    """The tokenizer settings of the GGUF this checkpoint was converted from, where the folder holds
+    it: as ``tokenizer.model`` (where transformers' LlamaTokenizer saves the GGUF it rebuilt the
+    tokenizer from) or as the folder's one ``.gguf`` file. Empty otherwise. transformers 4.57's
+    rebuild drops the pre-tokenizer name (SmolLM2's ``smollm`` splits digits one by one, the rebuilt
+    tokenizer.json does not) and the special tokens (SmolLM2's EOS becomes ``<|im_start|>``)."""
+    ggufs = sorted(source.path.glob("*.gguf"))
+    candidates = [source.path / "tokenizer.model", *(ggufs if len(ggufs) == 1 else [])]
+    path = next((p for p in candidates if is_gguf(p)), None)
+    if path is None:
         return {}
     from gguf import GGUFReader
 
@@ -423,6 +434,59 @@ def _tokenizer_matches(source: ModelSource, path: Path) -> bool:
 
 
 # ---------------------------------------------------------------- quantization
+
+
+def _calibration_text(recipe: Recipe):
+    """The calibration text of a calibrated recipe (read before any weight loads), else None."""
+    if recipe.method is None:
+        return None
+    from edgekit import data
+
+    path = Path(recipe.calibration) if recipe.calibration else data.calibration_path()
+    try:
+        text = data.read(path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise EdgekitError(f"cannot read the calibration text {path}: {e}") from None
+    if not text.text.strip():
+        raise EdgekitError(f"the calibration text {path} is empty")
+    return text
+
+
+def _importance_matrix(gguf, source: ModelSource, model, text, path: Path) -> dict:
+    """llama.cpp's importance matrix of ``model`` on the calibration ``text``, keyed by GGUF tensor
+    name, saved at ``path`` for the quantizer; returns what the manifest records of it."""
+    import time
+
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from edgekit.targets import imatrix
+
+    started = time.perf_counter()
+    hf = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
+    ids = hf(text.text, add_special_tokens=False).input_ids
+    cfg = model.config
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH[_ARCH[source.model_type]], cfg.num_hidden_layers)
+    tied = bool(getattr(cfg, "tie_word_embeddings", False))
+
+    def name_of(module: str) -> str | None:
+        if module == "lm_head":  # a tied head is the embedding matrix: llama.cpp names it so
+            return "token_embd.weight" if tied else "output.weight"
+        return names.get_name(module + ".weight", try_suffixes=(".weight",))
+
+    window = min(imatrix.WINDOW, getattr(cfg, "max_position_embeddings", None) or imatrix.WINDOW)
+    matrix = imatrix.collect(model, ids, name_of, window)
+    np.savez(path, **matrix)
+    return {
+        "method": "imatrix",
+        "text": text.name,
+        "text_sha256": text.sha256,
+        "tokens": len(ids),
+        "window": window,
+        "tensors": len(matrix),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
 
 
 def _quantize(src: Path, dst: Path, ftype: str, imatrix: Path | None = None) -> None:
