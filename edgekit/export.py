@@ -13,7 +13,7 @@ from edgekit.environment import quiet_libraries, versions
 from edgekit.errors import EdgekitError, ParityError
 from edgekit.runtime import load as runtime_load
 from edgekit.runtime.measure import peak_rss_mb, reset_peak_rss
-from edgekit.source import resolve
+from edgekit.source import is_gguf, resolve
 
 
 def export(
@@ -30,10 +30,16 @@ def export(
     compute_units: str | None = None,
     exporter: str | None = None,
     gguf_file: str | None = None,
+
+
+    calibration: Path | None = None,
     parity: bool = True,
     on_stage: Callable[[str], None] = lambda name: None,
 ) -> artifact.Artifact:
-    rec = recipes.parse(target, recipe, max_context, compute_units, exporter)
+    rec = recipes.parse(target, recipe, max_context, compute_units, exporter,
+                        calibration=None if calibration is None else str(Path(calibration).resolve()))
+    if calibration is not None and not Path(calibration).is_file():
+        raise EdgekitError(f"calibration text not found: {calibration}")
     tgt = targets.get(target)
     out = Path(out)
     artifact.check_destination(out, overwrite)
@@ -174,6 +180,7 @@ def _save_tokenizer(tok, source, folder: Path):
 
     if not (folder / "tokenizer.json").is_file():
         tok.save_pretrained(folder)
+        _drop_gguf_copy(folder / "tokenizer.model")
     if not (folder / "tokenizer.json").is_file():
         raise EdgekitError(f"{source.spec} has no fast tokenizer (tokenizer.json), which edgekit's runner needs")
     return Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -181,6 +188,13 @@ def _save_tokenizer(tok, source, folder: Path):
 
 def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def _drop_gguf_copy(path: Path) -> None:
+    """A tokenizer that transformers rebuilt from a GGUF may save that whole GGUF (weights and all) as
+    its ``tokenizer.model``; the artifact's ``tokenizer.json`` already holds the tokenizer, so the copy goes."""
+    if is_gguf(path):
+        path.unlink()
 
 
 def model_context(model_path: Path) -> int:

@@ -49,6 +49,15 @@ class ModelSource:
         return out
 
 
+def is_gguf(path: Path) -> bool:
+    """Whether ``path`` is a GGUF file (by its magic bytes)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"GGUF"
+    except OSError:
+        return False
+
+
 def resolve(
     spec: str,
     *,

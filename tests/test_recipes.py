@@ -51,3 +51,14 @@ def test_a_nan_figure_fails_parity(field):
     for thresholds in (recipes.parse("onnx", "fp32").parity, recipes.Thresholds()):
         failures = thresholds.failures({**good, field: float("nan")})
         assert failures and field in failures[0]
+
+
+def test_calibrated_method_option():
+    r = recipes.parse("gguf", "q4_0-imatrix")
+    assert (r.scheme, r.method, r.name, r.calibration) == ("q4_0", "imatrix", "q4_0-imatrix", None)
+    assert recipes.parse("gguf", "int4-imatrix").name == "int4-g32-imatrix"
+    assert recipes.parse("gguf", "q4_k_m-imatrix", calibration="/t.txt").as_dict()["calibration"] == "/t.txt"
+    with pytest.raises(EdgekitError, match="unknown option 'imatrix'"):
+        recipes.parse("gguf", "q8_0-imatrix")
+    with pytest.raises(EdgekitError, match="--calibration applies to calibrated recipes .*q4_0-imatrix"):
+        recipes.parse("gguf", "q4_0", calibration="/t.txt")

@@ -1,7 +1,9 @@
 """Recipes: one vocabulary of precision/quantization schemes, declared per target in TOML files.
 
 A recipe name is a scheme optionally followed by options, e.g. ``int4``, ``int4-g128``,
-``8da4w-g64-emb4`` (``-gN``: group size; ``-embB``: the embedding table quantized to B bits too).
+``8da4w-g64-emb4`` (``-gN``: group size; ``-embB``: the embedding table quantized to B bits too),
+``q4_0-imatrix`` (a calibrated method: the weights quantized with statistics of the model's
+activations on a calibration text, never the evaluation text).
 Each ``<target>.toml`` beside this module declares the target's schemes, their defaults and the
 parity thresholds an export must meet against the fp32 PyTorch reference.
 """
@@ -62,11 +64,14 @@ class Recipe:
     embedding_bits: int | None = None  # the embedding table quantized too (where the scheme allows it)
     compute_units: str | None = None  # where the runtime may run it (Core ML: all, cpu, ...); None: not a choice
     exporter: str | None = None  # which exporter writes it (ONNX: auto, genai, optimum); None: not a choice
+    method: str | None = None  # a calibrated quantization method (gguf: imatrix); None: round to nearest
+    calibration: str | None = None  # the calibration text of a calibrated method; None: the shipped one
 
     @property
     def name(self) -> str:
         name = self.scheme if self.group_size is None else f"{self.scheme}-g{self.group_size}"
-        return name if self.embedding_bits is None else f"{name}-emb{self.embedding_bits}"
+        name = name if self.embedding_bits is None else f"{name}-emb{self.embedding_bits}"
+        return name if self.method is None else f"{name}-{self.method}"
 
     def as_dict(self) -> dict:
         return {
@@ -78,6 +83,8 @@ class Recipe:
             "embedding_bits": self.embedding_bits,
             "compute_units": self.compute_units,
             "exporter": self.exporter,
+            "method": self.method,
+            "calibration": self.calibration,
             "parity_thresholds": self.parity.as_dict(),
         }
 
@@ -90,6 +97,7 @@ class SchemeSpec:
     group_sizes: tuple[int, ...]
     embedding_bits: tuple[int, ...]  # the -embB options the scheme takes
     parity: Thresholds
+    methods: tuple[str, ...] = ()  # the calibrated methods the scheme takes (-imatrix)
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,7 @@ def targets() -> dict[str, TargetSpec]:
                 group_sizes=tuple(spec.get("group_sizes", ())),
                 embedding_bits=tuple(spec.get("embedding_bits", ())),
                 parity=Thresholds(**spec.get("parity", {})),
+                methods=tuple(spec.get("methods", ())),
             )
         out[path.stem] = TargetSpec(
             path.stem, data["summary"], data["default"], schemes,
@@ -138,6 +147,7 @@ def parse(
     max_context: int | None = None,
     compute_units: str | None = None,
     exporter: str | None = None,
+    calibration: str | None = None,
 ) -> Recipe:
     """Turn a recipe name such as ``int4-g128`` into a Recipe of ``target``."""
     spec = target_spec(target)
@@ -149,7 +159,7 @@ def parse(
             " (see `edgekit recipes`)"
         )
     s = spec.schemes[scheme]
-    group_size, embedding_bits = s.group_size, None
+    group_size, embedding_bits, method = s.group_size, None, None
     for opt in options:
         if (m := _GROUP.match(opt)) and s.group_sizes:
             group_size = int(m.group(1))
@@ -161,8 +171,15 @@ def parse(
             if embedding_bits not in s.embedding_bits:
                 bits = ", ".join(f"emb{b}" for b in s.embedding_bits)
                 raise EdgekitError(f"'{opt}' is not supported by {target} {scheme}; choose one of {bits}")
+        elif opt in s.methods and method is None:
+            method = opt
         else:
             raise EdgekitError(f"unknown option '{opt}' in recipe '{name}' for target {target}")
+    if calibration is not None and method is None:
+        calibrated = [f"{k}-{m}" for k, v in spec.schemes.items() for m in v.methods]
+        raise EdgekitError(
+            f"--calibration applies to calibrated recipes ({', '.join(calibrated) or f'none for target {target}'}), not '{name}'"
+        )
     if max_context is not None and max_context < 2:
         raise EdgekitError(f"--max-context must be at least 2, got {max_context}")
     return Recipe(
@@ -170,6 +187,7 @@ def parse(
         max_context=max_context, embedding_bits=embedding_bits,
         compute_units=_choice("--compute-units", compute_units, spec.compute_units, target),
         exporter=_choice("--exporter", exporter, spec.exporters, target),
+        method=method, calibration=calibration,
     )
 
 

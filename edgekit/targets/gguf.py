@@ -10,22 +10,24 @@ the head is tied to the embedding). Every recipe but fp32 then runs llama.cpp's 
 
 from __future__ import annotations
 
-import ctypes
 import json
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
-from edgekit.source import ModelSource
+from edgekit.source import ModelSource, is_gguf
 
-SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2")
+SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2", "gemma2", "gemma3_text", "phi")
 MODEL_FILE = "model.gguf"
 DEFAULT_MAX_CONTEXT = 2048
 
 # HF model_type -> gguf MODEL_ARCH member (Mistral's dense models are llama.cpp's llama architecture)
 _ARCH = {"llama": "LLAMA", "mistral": "LLAMA", "qwen2": "QWEN2", "qwen3": "QWEN3", "phi3": "PHI3",
-         "gemma": "GEMMA", "gpt2": "GPT2"}
+         "gemma": "GEMMA", "gpt2": "GPT2", "gemma2": "GEMMA2", "gemma3_text": "GEMMA3", "phi": "PHI2"}
 _PERMUTED_QK = ("llama", "mistral")  # llama.cpp's llama graph rotates interleaved pairs: permute Q/K rows
+_GEMMAS = ("gemma", "gemma2", "gemma3_text")  # RMSNorm scaling by (1 + w) in HF
+_SLIDING = ("gemma2", "gemma3_text")  # llama.cpp graphs with sliding-window layers (the file says which)
+_TANH_GELU = ("gelu_pytorch_tanh", "gelu_new", "gelu_fast")  # what llama.cpp's GELU computes
 # recipe scheme -> llama.cpp file type (llama_ftype) made by its quantizer
 _FTYPES = {"fp16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "int8": "MOSTLY_Q8_0", "q4_0": "MOSTLY_Q4_0",
            "int4": "MOSTLY_Q4_0", "q4_k_m": "MOSTLY_Q4_K_M"}
@@ -34,11 +36,17 @@ _SPLIT_PRE = {
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "qwen2",
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "llama-bpe",
 }
+# what the writer takes from the original GGUF of a checkpoint that transformers rebuilt from one
+_KEPT_FROM_GGUF = {
+    "tokenizer.ggml.pre": str, "tokenizer.ggml.add_bos_token": bool, "tokenizer.ggml.add_eos_token": bool,
+    "tokenizer.ggml.bos_token_id": int, "tokenizer.ggml.eos_token_id": int, "tokenizer.ggml.padding_token_id": int,
+}
+_LAYERS_27B = {"gemma2": 46, "gemma3_text": 62}  # llama.cpp's 27B type, whose attention scale differs
 _SKIPPED = ("rotary_emb.inv_freq", ".attn.bias", ".attn.masked_bias")  # buffers, not weights
 
 
 def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
-    gguf, llama_cpp = _packages()
+    gguf = _packages()
     import torch
 
     from edgekit.export import model_context
@@ -47,25 +55,36 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     from transformers import AutoConfig
 
     # refused before the weights load
-    _rope_scaling(source, AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code))
+    _check_reproducible(source, AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code))
     limit = model_context(source.path)
+    calibration_text = _calibration_text(recipe)
     final = folder / MODEL_FILE
     written = final if recipe.scheme == "fp32" else folder / ".model.f32.gguf"
+    importance = folder / ".imatrix.npz" if recipe.method == "imatrix" else None
+    calibration = None
     try:
         with stage("load"):
             model = load_model(source, torch.float32)
-            max_context = cache_length(model.config, min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit))
+            max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
+            if source.model_type not in _SLIDING:  # a graph without a window is exact within one
+                max_context = cache_length(model.config, max_context)
+        if importance is not None:
+            with stage("calibrate"):
+                calibration = _importance_matrix(gguf, source, model, calibration_text, importance)
         with stage("write gguf"):
             tokenizer = _write(gguf, source, model, written)
             del model
         if recipe.scheme != "fp32":
             with stage(f"quantize {recipe.name}"):
-                _quantize(llama_cpp, written, final, _FTYPES[recipe.scheme])
+                _quantize(written, final, _FTYPES[recipe.scheme], importance)
         with stage("tokenizer check"):
             tokenizer["matches_hf"] = _tokenizer_matches(source, final)
     finally:
         if written != final:
             written.unlink(missing_ok=True)
+        if importance is not None:
+            importance.unlink(missing_ok=True)
+    extra = {} if calibration is None else {"calibration": calibration}
     return {
         "model_file": MODEL_FILE,
         "runtime": "llama.cpp",
@@ -77,18 +96,19 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "kv_cache": "f32" if recipe.scheme == "fp32" else "f16",
         "flash_attn": "off" if recipe.scheme == "fp32" else "auto",
         "tokenizer": tokenizer,
+        **extra,
     }
 
 
 def _packages():
     try:
         import gguf
-        import llama_cpp
+        import llama_cpp  # noqa: F401  (quantizing and checking run it in a child process)
     except ImportError as e:
         raise EdgekitError(
             f"the gguf target needs the gguf package and llama-cpp-python: bash scripts/setup.sh ({e})"
         ) from None
-    return gguf, llama_cpp
+    return gguf
 
 
 def _arch_name(gguf, model_type: str) -> str:
@@ -152,11 +172,67 @@ def _hyperparameters(w, gguf, source: ModelSource, cfg) -> None:
     w.add_value_length(head_dim)
     w.add_rope_dimension_count(int(head_dim * (getattr(cfg, "partial_rotary_factor", None) or 1.0)))
     w.add_rope_freq_base(float(getattr(cfg, "rope_theta", 10000.0)))
-    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    if mt == "phi":
+        w.add_layer_norm_eps(cfg.layer_norm_eps)
+    else:
+        w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    if mt in _SLIDING:
+        # which layers slide, per layer (llama.cpp's own default is every layer but each 2nd / 6th)
+        window = cfg.sliding_window
+        w.add_sliding_window_pattern([bool(window) and t == "sliding_attention" for t in cfg.layer_types])
+        if window:
+            w.add_sliding_window(window)
+    if mt == "gemma2":
+        w.add_attn_logit_softcapping(cfg.attn_logit_softcapping)
+        w.add_final_logit_softcapping(cfg.final_logit_softcapping)
+    if mt == "gemma3_text":
+        w.add_rope_freq_base_swa(float(cfg.rope_local_base_freq))  # the sliding layers' rope base
+        if cfg.final_logit_softcapping:
+            w.add_final_logit_softcapping(cfg.final_logit_softcapping)
     scaling = _rope_scaling(source, cfg)
     if scaling == "linear":
         w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         w.add_rope_scaling_factor(float(cfg.rope_scaling["factor"]))
+
+
+def _check_reproducible(source: ModelSource, cfg) -> None:
+    """Refuse, in one line naming the feature, a checkpoint that llama.cpp's graph for its
+    architecture would not compute as transformers does."""
+    _rope_scaling(source, cfg)
+    missing = _missing_feature(source.model_type, cfg)
+    if missing:
+        raise EdgekitError(f"{source.spec} ({source.model_type}) has {missing}; the gguf target cannot reproduce it")
+
+
+def _missing_feature(mt: str, cfg) -> str | None:
+    arch = _ARCH[mt].lower()
+    act = getattr(cfg, "hidden_activation", None) or getattr(cfg, "hidden_act", None)
+    if mt in ("phi", *_SLIDING) and act not in _TANH_GELU:
+        return f"activation '{act}', where llama.cpp's {arch} graph computes tanh-approximated GELU"
+    if mt == "phi" and getattr(cfg, "qk_layernorm", False):
+        return "q/k LayerNorms (qk_layernorm), which llama.cpp's phi2 graph does not have"
+    if mt == "gemma2":
+        if not cfg.tie_word_embeddings:
+            return "an output head apart from the embedding, which llama.cpp's gemma2 does not load"
+        if not cfg.attn_logit_softcapping or not cfg.final_logit_softcapping:
+            return "no attention or final logit soft-capping, which llama.cpp's gemma2 graph always applies (50 / 30 where the file has none)"
+    return None
+
+
+def _query_scale_fix(mt: str, cfg) -> float:
+    """What the queries must be multiplied by for llama.cpp's attention scale to equal HF's.
+
+    HF Gemma 2/3 scale scores by query_pre_attn_scalar ** -0.5; llama.cpp by 1 / sqrt(head_dim), or
+    1 / sqrt(hidden / heads) for its 27B types (known by their layer count), and reads no key for it.
+    Scores are linear in the queries, so the ratio goes into the query projection (Gemma 2) or
+    into the q norm that follows it (Gemma 3)."""
+    if mt not in _SLIDING:
+        return 1.0
+    if cfg.num_hidden_layers == _LAYERS_27B[mt]:
+        llama_cpp = (cfg.hidden_size // cfg.num_attention_heads) ** -0.5
+    else:
+        llama_cpp = cfg.head_dim ** -0.5
+    return float(cfg.query_pre_attn_scalar) ** -0.5 / llama_cpp
 
 
 def _rope_scaling(source: ModelSource, cfg) -> str:
@@ -185,8 +261,12 @@ def _convert(model_type: str, cfg, name: str, w):
     if model_type in _PERMUTED_QK and name.endswith(("q_proj.weight", "q_proj.bias", "k_proj.weight", "k_proj.bias")):
         heads = cfg.num_attention_heads if ".q_proj." in name else (cfg.num_key_value_heads or cfg.num_attention_heads)
         w = w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-    elif model_type == "gemma" and name.endswith("norm.weight"):
+    elif model_type in _GEMMAS and name.endswith("norm.weight"):
         w = w + 1.0  # HF Gemma's RMSNorm scales by (1 + w); llama.cpp's by w
+        if name.endswith("self_attn.q_norm.weight"):
+            w = w * _query_scale_fix(model_type, cfg)
+    elif model_type == "gemma2" and name.endswith("q_proj.weight"):
+        w = w * _query_scale_fix(model_type, cfg)
     elif model_type == "gpt2" and name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
         w = w.T  # HF GPT-2 keeps these as Conv1D (in, out)
     import numpy as np
@@ -199,8 +279,10 @@ def _convert(model_type: str, cfg, name: str, w):
 
 def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
     """The HF fast tokenizer as llama.cpp's vocabulary: byte-level BPE as ``gpt2`` (tokens, merges
-    and the pre-tokenizer of the same splitting rule), SentencePiece-style BPE (byte fallback) as
-    ``llama``. The runner feeds token ids and never tokenizes; this makes the file whole for llama.cpp."""
+    and the pre-tokenizer of the same splitting rule), SentencePiece-style BPE (``▁`` for spaces,
+    byte fallback) as ``llama``. The runner feeds token ids and never tokenizes; this makes the file
+    whole for llama.cpp. Where transformers rebuilt the tokenizer from a GGUF, the original file's
+    pre-tokenizer name and BOS/EOS flags are kept (transformers' rebuild loses them)."""
     from transformers import AutoTokenizer
 
     try:
@@ -227,9 +309,13 @@ def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
         types[i] = gguf.TokenType.NORMAL
     for i, t in added.items():
         types[i] = gguf.TokenType.CONTROL if t.get("special") else gguf.TokenType.USER_DEFINED
-    spm = bool(model.get("byte_fallback"))
+    original = _original_gguf(source)
+    # byte-level BPE maps every byte to a printable character (a ByteLevel pre-tokenizer), whether or
+    # not the model also sets byte_fallback (transformers' rebuild of a GGUF's gpt2 vocabulary does):
+    # llama.cpp's SPM loader would look for <0xNN> byte tokens such a vocabulary does not have
+    spm = bool(model.get("byte_fallback")) and not _byte_level(spec)
     if spm:
-        kind, pre = "llama", None
+        kind, pre = "llama", "default"
         for i, text in enumerate(tokens):
             if len(text) == 6 and text.startswith("<0x") and text.endswith(">"):
                 types[i] = gguf.TokenType.BYTE
@@ -237,12 +323,13 @@ def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
             types[vocab[model["unk_token"]]] = gguf.TokenType.UNKNOWN
             w.add_unk_token_id(vocab[model["unk_token"]])
         w.add_tokenizer_model(kind)
-        w.add_tokenizer_pre("default")
+        w.add_tokenizer_pre(pre)
         w.add_token_list(tokens)
         w.add_token_scores([-float(i) for i in range(size)])  # SentencePiece BPE ranks merges by id order
         w.add_token_types(types)
     else:
-        kind, pre = "gpt2", _pre_tokenizer(spec)
+        kind = "gpt2"
+        pre = original.get("tokenizer.ggml.pre") or _pre_tokenizer(spec)
         merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
         w.add_tokenizer_model(kind)
         w.add_tokenizer_pre(pre)
@@ -250,23 +337,75 @@ def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
         w.add_token_types(types)
         w.add_token_merges(merges)
     special = {}
-    for key in ("bos", "eos", "pad"):
+    for key, ggml_key in (("bos", "bos"), ("eos", "eos"), ("pad", "padding")):
         token_id = getattr(hf, f"{key}_token_id", None)
+        if key == "eos":
+            token_id = _generation_eos(cfg, token_id)
+        token_id = original.get(f"tokenizer.ggml.{ggml_key}_token_id", token_id)
         if token_id is not None:
             getattr(w, f"add_{key}_token_id")(token_id)
             special[key] = token_id
     plain, full = hf("a", add_special_tokens=False).input_ids, hf("a").input_ids  # what the tokenizer adds
     n = len(plain)
-    w.add_add_bos_token(len(full) > n and full[0] == special.get("bos") and full[1 : n + 1] == plain)
-    w.add_add_eos_token(len(full) > n and full[-1] == special.get("eos") and full[-n - 1 : -1] == plain)
-    return {"model": kind, "pre": pre or "default", "tokens": size}
+    add_bos = len(full) > n and full[0] == special.get("bos") and full[1 : n + 1] == plain
+    add_eos = len(full) > n and full[-1] == special.get("eos") and full[-n - 1 : -1] == plain
+    w.add_add_bos_token(original.get("tokenizer.ggml.add_bos_token", add_bos))
+    w.add_add_eos_token(original.get("tokenizer.ggml.add_eos_token", add_eos))
+    out = {"model": kind, "pre": pre, "tokens": size}
+    if original:
+        out["from_gguf"] = original["file"]
+    return out
+
+
+def _generation_eos(cfg, tokenizer_eos: int | None) -> int | None:
+    """The EOS llama.cpp stops at: the one HF generation stops at (the model config's), the
+    tokenizer's where the config has none (or lists several, the tokenizer's among them).
+    transformers' rebuild of SmolLM2's tokenizer from its GGUF says <|im_start|> where the config
+    (and the original GGUF) say <|im_end|>."""
+    eos = getattr(cfg, "eos_token_id", None)
+    if isinstance(eos, (list, tuple)):
+        return tokenizer_eos if tokenizer_eos in eos or not eos else eos[0]
+    return tokenizer_eos if eos is None else eos
+
+
+def _pre_parts(spec: dict) -> list[dict]:
+    """The tokenizer's pre-tokenizers, in order (a Sequence unpacked)."""
+    pre = spec.get("pre_tokenizer") or {}
+    return pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+
+
+def _byte_level(spec: dict) -> bool:
+    return any(p.get("type") == "ByteLevel" for p in _pre_parts(spec))
+
+
+def _original_gguf(source: ModelSource) -> dict:
+    """The tokenizer settings of the GGUF this checkpoint was converted from, where the folder holds
+    it: as ``tokenizer.model`` (where transformers' LlamaTokenizer saves the GGUF it rebuilt the
+    tokenizer from) or as the folder's one ``.gguf`` file. Empty otherwise. transformers 4.57's
+    rebuild drops the pre-tokenizer name (SmolLM2's ``smollm`` splits digits one by one, the rebuilt
+    tokenizer.json does not) and the special tokens (SmolLM2's EOS becomes ``<|im_start|>``)."""
+    ggufs = sorted(source.path.glob("*.gguf"))
+    candidates = [source.path / "tokenizer.model", *(ggufs if len(ggufs) == 1 else [])]
+    path = next((p for p in candidates if is_gguf(p)), None)
+    if path is None:
+        return {}
+    from gguf import GGUFReader
+
+    try:
+        fields = GGUFReader(str(path)).fields
+    except (OSError, ValueError):
+        return {}
+    out = {"file": path.name}
+    for key, kind in _KEPT_FROM_GGUF.items():
+        if key in fields:
+            out[key] = kind(fields[key].contents())
+    return out
 
 
 def _pre_tokenizer(spec: dict) -> str:
     """llama.cpp's name for the tokenizer's pre-tokenization, or ``default`` when it has none that
     matches (the export then records that llama.cpp's own tokenization may differ)."""
-    pre = spec.get("pre_tokenizer") or {}
-    parts = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    parts = _pre_parts(spec)
     kinds = [p.get("type") for p in parts]
     if kinds == ["ByteLevel"] and parts[0].get("use_regex", True):
         return "gpt-2"
@@ -279,49 +418,83 @@ def _pre_tokenizer(spec: dict) -> str:
 
 def _tokenizer_matches(source: ModelSource, path: Path) -> bool:
     """Whether llama.cpp tokenizes sample text (the parity prompts, a slice of the evaluation text)
-    to the same ids as the HF tokenizer, reading only the vocabulary of the written file."""
+    to the same ids as the HF tokenizer. llama.cpp runs in a child process (``gguf_native``), which
+    loads the whole file and decodes a token, so a file llama.cpp cannot read fails there in one line."""
     from transformers import AutoTokenizer
 
     from edgekit.data import eval_text
     from edgekit.parity import PROMPTS
-    from edgekit.runtime.llamacpp import native_log_on_error
+    from edgekit.targets import gguf_native
 
     hf = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
     texts = [*PROMPTS, eval_text()[:2000]]
-    with native_log_on_error():
-        import llama_cpp as lc
-
-        params = lc.llama_model_default_params()
-        params.vocab_only = True
-        model = lc.llama_model_load_from_file(str(path).encode(), params)
-        if not model:
-            raise EdgekitError(f"llama.cpp cannot read the vocabulary of the written {path.name}")
-        try:
-            vocab = lc.llama_model_get_vocab(model)
-            for text in texts:
-                want = hf(text, add_special_tokens=False).input_ids
-                data = text.encode()
-                buf = (lc.llama_token * (len(data) + 8))()
-                n = lc.llama_tokenize(vocab, data, len(data), buf, len(buf), False, False)
-                if list(buf[: max(n, 0)]) != want:
-                    return False
-        finally:
-            lc.llama_model_free(model)
-    return True
+    want = [hf(text, add_special_tokens=False).input_ids for text in texts]
+    answer = gguf_native.run("check", f"loading the written {path.name}", model=str(path), texts=texts, want=want)
+    return answer["matches"]
 
 
 # ---------------------------------------------------------------- quantization
 
 
-def _quantize(llama_cpp, src: Path, dst: Path, ftype: str) -> None:
-    from edgekit.runtime.llamacpp import native_log_on_error
+def _calibration_text(recipe: Recipe):
+    """The calibration text of a calibrated recipe (read before any weight loads), else None."""
+    if recipe.method is None:
+        return None
+    from edgekit import data
 
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_{ftype}")
-    with native_log_on_error():
-        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
-        if rc != 0:
-            raise EdgekitError(f"llama.cpp's quantizer failed ({ftype}, code {rc})")
+    path = Path(recipe.calibration) if recipe.calibration else data.calibration_path()
+    try:
+        text = data.read(path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise EdgekitError(f"cannot read the calibration text {path}: {e}") from None
+    if not text.text.strip():
+        raise EdgekitError(f"the calibration text {path} is empty")
+    return text
+
+
+def _importance_matrix(gguf, source: ModelSource, model, text, path: Path) -> dict:
+    """llama.cpp's importance matrix of ``model`` on the calibration ``text``, keyed by GGUF tensor
+    name, saved at ``path`` for the quantizer; returns what the manifest records of it."""
+    import time
+
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from edgekit.targets import imatrix
+
+    started = time.perf_counter()
+    hf = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
+    ids = hf(text.text, add_special_tokens=False).input_ids
+    cfg = model.config
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH[_ARCH[source.model_type]], cfg.num_hidden_layers)
+    tied = bool(getattr(cfg, "tie_word_embeddings", False))
+
+    def name_of(module: str) -> str | None:
+        if module == "lm_head":  # a tied head is the embedding matrix: llama.cpp names it so
+            return "token_embd.weight" if tied else "output.weight"
+        return names.get_name(module + ".weight", try_suffixes=(".weight",))
+
+    window = min(imatrix.WINDOW, getattr(cfg, "max_position_embeddings", None) or imatrix.WINDOW)
+    matrix = imatrix.collect(model, ids, name_of, window)
+    np.savez(path, **matrix)
+    return {
+        "method": "imatrix",
+        "text": text.name,
+        "text_sha256": text.sha256,
+        "tokens": len(ids),
+        "window": window,
+        "tensors": len(matrix),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+
+def _quantize(src: Path, dst: Path, ftype: str, imatrix: Path | None = None) -> None:
+    """llama.cpp's quantizer (``llama_model_quantize``), in a child process."""
+    from edgekit.targets import gguf_native
+
+    request = {"src": str(src), "dst": str(dst), "ftype": ftype, "imatrix": str(imatrix) if imatrix else None}
+    gguf_native.run("quantize", f"quantizing to {ftype}", **request)
 
 
 # ---------------------------------------------------------------- inspect

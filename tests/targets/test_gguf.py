@@ -180,3 +180,117 @@ def test_sentencepiece_tokenizer_is_written_as_llama_vocabulary(tmp_path, cli):
     tokenizer = manifest["runtime"]["tokenizer"]
     assert (tokenizer["model"], tokenizer["matches_hf"]) == ("llama", True)
     assert manifest["parity"]["passed"] and manifest["parity"]["max_abs_logit_diff"] < 1e-3
+
+
+@pytest.mark.parametrize(
+    "arch, overrides, missing",
+    [
+        ("gemma2", dict(attn_logit_softcapping=None), "no attention or final logit soft-capping"),
+        ("gemma2", dict(tie_word_embeddings=False), "an output head apart from the embedding"),
+        ("gemma3_text", dict(hidden_activation="gelu"), "activation 'gelu'"),
+        ("phi", dict(qk_layernorm=True), "q/k LayerNorms"),
+    ],
+)
+def test_what_llama_cpp_cannot_reproduce_is_refused_in_one_line(arch, overrides, missing, tmp_path, cli, monkeypatch):
+    from edgekit.synthetic import make_model
+    from edgekit.targets import decoder
+
+    model = make_model(arch, tmp_path / "model", **overrides)
+    monkeypatch.setattr(decoder, "load_model", lambda *a: pytest.fail("refused after the weights loaded"))
+    r = cli("export", model, "-t", "gguf", "-o", tmp_path / "out")
+    assert r.code == 2 and missing in r.err and r.err.strip().count("\n") == 0, r.err
+    assert not (tmp_path / "out").exists()
+
+
+def _partials(folder):
+    return [p.name for p in folder.iterdir() if p.name.endswith(".partial")]
+
+
+def test_a_native_abort_is_one_line_and_leaves_nothing(tiny_models, tmp_path, cli, monkeypatch):
+    """What SmolLM2 rebuilt from its GGUF used to get: a byte-level vocabulary written as llama.cpp's
+    SentencePiece one, which has no <0xNN> byte tokens, so llama.cpp's loader throws and the
+    process aborts. The abort happens in the child process: exit 2, one line, no backtrace, no
+    staging folder left."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    spec = json.loads((model / "tokenizer.json").read_text())
+    spec["model"]["byte_fallback"] = True
+    (model / "tokenizer.json").write_text(json.dumps(spec))
+    monkeypatch.setattr(gguf_target, "_byte_level", lambda spec: False)  # the old rule: byte_fallback means SPM
+    r = cli("export", model, "-t", "gguf", "--max-context", CONTEXT, "-o", tmp_path / "out")
+    assert r.code == 2, r.err
+    assert "llama.cpp crashed while loading the written model.gguf (SIGABRT" in r.err, r.err
+    assert r.err.strip().count("\n") == 0 and "#0 " not in r.err, r.err
+    assert not (tmp_path / "out").exists() and _partials(tmp_path) == []
+
+
+def test_a_checkpoint_rebuilt_from_a_gguf_keeps_the_original_tokenizer_settings(tiny_models, tmp_path, cli, monkeypatch):
+    """transformers' rebuild of a GGUF's gpt2 vocabulary (byte-level BPE that also sets byte_fallback)
+    exports as gpt2, not SentencePiece (the SmolLM2 abort); with the original GGUF in the folder its
+    pre-tokenizer name is kept; the GGUF never lands in the artifact."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    original = tmp_path / "original"
+    with monkeypatch.context() as m:
+        m.setattr(gguf_target, "_pre_tokenizer", lambda spec: "smollm")  # the original file's name
+        r = cli("export", tiny_models("llama"), "-t", "gguf", "--no-parity", "-o", original)
+    assert r.code == 0, r.err
+    rebuilt = tmp_path / "rebuilt"
+    AutoModelForCausalLM.from_pretrained(original, gguf_file="model.gguf", dtype=torch.float32).save_pretrained(rebuilt)
+    AutoTokenizer.from_pretrained(original, gguf_file="model.gguf").save_pretrained(rebuilt)
+    assert json.loads((rebuilt / "tokenizer.json").read_text())["model"]["byte_fallback"]
+    (rebuilt / "source.gguf").write_bytes((original / "model.gguf").read_bytes())
+
+    r = cli("export", rebuilt, "-t", "gguf", "-r", "q8_0", "--max-context", CONTEXT, "-o", tmp_path / "out", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    tokenizer = manifest["runtime"]["tokenizer"]
+    assert (tokenizer["model"], tokenizer["pre"], tokenizer["from_gguf"]) == ("gpt2", "smollm", "source.gguf")
+    assert tokenizer["matches_hf"] and manifest["parity"]["passed"], manifest["parity"]
+    assert not any(f["path"].endswith((".gguf", "tokenizer.model")) and f["path"] != "model.gguf"
+                   for f in manifest["files"])
+
+
+def test_native_child_reports_in_one_line(tmp_path):
+    from edgekit.errors import EdgekitError
+    from edgekit.targets import gguf_native
+
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 64)
+    with pytest.raises(EdgekitError, match="^loading bad.gguf: llama.cpp cannot load the written file$"):
+        gguf_native.run("check", "loading bad.gguf", model=str(bad), texts=[], want=[])
+    with pytest.raises(EdgekitError, match="quantizing to MOSTLY_Q4_0: llama.cpp's quantizer failed"):
+        gguf_native.run("quantize", "quantizing to MOSTLY_Q4_0", src=str(bad), dst=str(tmp_path / "q.gguf"),
+                        ftype="MOSTLY_Q4_0")
+
+
+def test_q4_0_imatrix_weighs_rounding_by_the_calibration_text(tiny_exports, tmp_path, cli):
+    """q4_0-imatrix: the same llama.cpp types and file size as q4_0, other weights; the calibration
+    (text, tokens, time) in the manifest; --calibration takes another text."""
+    out = tmp_path / "imatrix"
+    r = cli("export", "builtin:tiny", "-t", "gguf", "-r", "q4_0-imatrix", "--max-context", "256", "-o", out, "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    assert manifest["parity"]["passed"] and manifest["recipe"]["name"] == "q4_0-imatrix"
+    calibration = manifest["runtime"]["calibration"]
+    assert calibration["method"] == "imatrix" and calibration["text"] == "calibration.txt"
+    assert calibration["tokens"] > 1000 and calibration["tensors"] == 4 * 7 + 1  # 7 linears a layer, the tied head
+    assert "calibrate" in manifest["export"]["stages"]
+    plain = tiny_exports["q4_0"].path / "model.gguf"
+    assert (out / "model.gguf").stat().st_size == plain.stat().st_size
+    assert (out / "model.gguf").read_bytes() != plain.read_bytes()
+    assert not any(f["path"].startswith(".") for f in manifest["files"])
+
+    text = tmp_path / "other.txt"
+    text.write_text("The river runs past the mill, and the miller counts the sacks of grain. " * 40)
+    r = cli("export", "builtin:tiny", "-t", "gguf", "-r", "q4_0-imatrix", "--calibration", text, "--no-parity",
+            "-o", tmp_path / "other", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["runtime"]["calibration"]["text"] == "other.txt"
+
+    r = cli("export", "builtin:tiny", "-t", "gguf", "-r", "q4_0-imatrix", "--calibration", tmp_path / "none.txt",
+            "-o", tmp_path / "none")
+    assert r.code == 2 and "calibration text not found" in r.err and not (tmp_path / "none").exists()
