@@ -37,7 +37,8 @@ def export(
     out = Path(out)
     artifact.check_destination(out, overwrite)
     source = resolve(
-        model, revision=revision, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, supported=tgt.SUPPORTED
+        model, revision=revision, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+        supported=tgt.SUPPORTED, refusal=getattr(tgt, "refusal", None),
     )
     quiet_libraries()
     stages: dict[str, float] = {}

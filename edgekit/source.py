@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +54,11 @@ def resolve(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     supported: tuple[str, ...] = (),
+    refusal: Callable[[dict], str | None] | None = None,
 ) -> ModelSource:
-    """Find ``spec`` locally (downloading a hub id through the HF cache) and check it."""
+    """Find ``spec`` locally (downloading a hub id through the HF cache) and check it: ``refusal(config)``,
+    where given, says in one line why the target cannot take this model (None: it can); otherwise a
+    model type outside ``supported`` is refused."""
     hub_revision = None
     local = spec.startswith("builtin:") or _looks_like_path(spec)
     if revision and local:
@@ -77,6 +81,9 @@ def resolve(
     model_type = config.get("model_type", "")
     if config.get("auto_map") and not trust_remote_code:
         raise EdgekitError(f"{spec} ships its own model code; pass --trust-remote-code if you trust it")
+    why = refusal(config) if refusal else None
+    if why:
+        raise EdgekitError(why)
     if supported and model_type not in supported:
         raise EdgekitError(
             f"unsupported architecture '{model_type or '?'}' in {spec}; supported: {', '.join(sorted(supported))}"

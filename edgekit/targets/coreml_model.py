@@ -8,17 +8,17 @@ converter turns into states read and written in place.
 
 The graph is traced (``torch.jit.trace``), so every position is a tensor: the cache is written and
 read through slices whose bounds are tensors (the tracer records them as dynamic), and attention
-covers the slots up to the last new position only, under an explicit causal mask. The mask is
-additive and finite (a masked slot's score is pushed down by ``_MASKED``), which float16 holds.
+covers the slots up to the last new position only, under an explicit causal mask (and, for a
+sliding-window layer, one that also hides what lies beyond its window). The mask is additive and
+finite (a masked slot's score is pushed down by ``_MASKED``), which float16 holds.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from edgekit.targets.decoder import Decoder, Layer
+from edgekit.targets.decoder import Decoder, Layer, attention, visible
 
 _MASKED = -1e4  # added to the score of a future slot; exp() of it is 0 in float16 and float32
 
@@ -36,9 +36,8 @@ class CoreMLDecoder(Decoder):
         end = start + tokens.shape[1]
         positions = self.slots[start:end]
         # rotary rows by slicing (not a gather): compression then sees only weights behind linear/gather ops
-        x, rope = self.embed_and_rope(tokens, positions, rows=lambda table: table[start:end])
-        future = self.slots[:end].unsqueeze(0) > positions.unsqueeze(1)
-        mask = future.to(x.dtype) * _MASKED
+        x, ropes = self.embed_and_rope(tokens, positions, rows=lambda table: table[start:end])
+        masks = {w: (~visible(self.slots[:end], positions, w)).to(x.dtype) * _MASKED for w in self.windows}
 
         def attend(layer: Layer, q, k, v):
             i = layer.index
@@ -49,7 +48,7 @@ class CoreMLDecoder(Decoder):
             rep = layer.heads // layer.kv_heads
             if rep > 1:
                 kk, vv = kk.repeat_interleave(rep, dim=1), vv.repeat_interleave(rep, dim=1)
-            o = F.scaled_dot_product_attention(q.transpose(1, 2), kk, vv, attn_mask=mask, scale=layer.scale)
+            o = attention(q.transpose(1, 2), kk, vv, masks[layer.window], layer.scale, layer.softcap)
             return o.transpose(1, 2)
 
-        return self.decode(x, rope, attend)
+        return self.decode(x, ropes, attend)

@@ -7,15 +7,18 @@ every one for perplexity, the last only for a prefill, whose head then runs on o
 positions past the current one are masked, so the cache never needs clearing. With the custom ops
 (``llama::update_cache``, ``llama::custom_sdpa``) the cache update and attention are one kernel
 each; without them, ``index_copy_`` and a masked ``scaled_dot_product_attention`` over the cache.
+
+A sliding-window layer keeps the full context too and masks what lies beyond its window (on the
+custom-op path ``custom_sdpa`` then takes that mask over the slots written so far, not the causal
+flag); a layer with soft-capped attention scores (Gemma 2) attends in plain ops over the same slots.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from edgekit.targets.decoder import Decoder, Layer
+from edgekit.targets.decoder import Decoder, Layer, attention, visible
 
 
 def custom_ops_available() -> bool:
@@ -33,6 +36,8 @@ class DecoderWithCache(Decoder):
         super().__init__(hf_model, model_type, max_context)
         self.custom = custom_ops
         self.cache_dtype = cache_dtype
+        # soft-capped global layers attend in plain ops: they need the causal mask the custom op builds itself
+        self.masked_global = any(layer.window is None and layer.softcap is not None for layer in self.layers)
         shape = (1, max_context, self.kv_heads, self.head_dim)
         # custom_sdpa reads only the slots written so far: no need to touch (and make resident) zeros
         new = torch.empty if custom_ops else torch.zeros
@@ -46,13 +51,16 @@ class DecoderWithCache(Decoder):
         torch._check_is_size(start)
         torch._check(start < self.max_context)
         torch._check(start + n <= self.max_context)
+        end = start + n
         positions = torch.arange(n, dtype=torch.long) + input_pos
-        x, rope = self.embed_and_rope(tokens, positions)
-        mask = None
-        if not self.custom:  # the cache holds max_context slots: hide the future ones
-            slots = torch.arange(self.max_context, dtype=torch.long)
-            keep = slots.unsqueeze(0) <= positions.unsqueeze(1)
-            mask = torch.where(keep, 0.0, float("-inf")).to(self.cache_dtype)
+        x, ropes = self.embed_and_rope(tokens, positions)
+        masks = {}  # window (None: global) -> additive mask of the layers that attend with one
+        needed = [w for w in self.windows if not self.custom or w or self.masked_global]
+        if needed:  # over every slot on the plain path; over those written so far with the custom ops
+            slots = torch.arange(end if self.custom else self.max_context, dtype=torch.long)
+            for window in needed:
+                keep = visible(slots, positions, window)
+                masks[window] = torch.where(keep, 0.0, float("-inf")).to(self.cache_dtype)
 
         def attend(layer: Layer, q, k, v):
             dtype = q.dtype
@@ -60,15 +68,21 @@ class DecoderWithCache(Decoder):
             if self.custom:
                 torch.ops.llama.update_cache(k, layer.k_cache, start)
                 torch.ops.llama.update_cache(v, layer.v_cache, start)
-                o = torch.ops.llama.custom_sdpa(q, layer.k_cache, layer.v_cache, start, None, 0.0, True, layer.scale)
+                if layer.window is None and layer.softcap is None:
+                    o = torch.ops.llama.custom_sdpa(q, layer.k_cache, layer.v_cache, start, None, 0.0, True, layer.scale)
+                    return o.to(dtype)
+                kc, vc = layer.k_cache[:, :end], layer.v_cache[:, :end]
+                if layer.softcap is None:
+                    o = torch.ops.llama.custom_sdpa(q, kc, vc, start, masks[layer.window], 0.0, False, layer.scale)
+                    return o.to(dtype)
             else:
                 layer.k_cache.index_copy_(1, positions, k)
                 layer.v_cache.index_copy_(1, positions, v)
-                rep = layer.heads // layer.kv_heads
-                kk = layer.k_cache.transpose(1, 2).repeat_interleave(rep, dim=1)
-                vv = layer.v_cache.transpose(1, 2).repeat_interleave(rep, dim=1)
-                o = F.scaled_dot_product_attention(q.transpose(1, 2), kk, vv, attn_mask=mask, scale=layer.scale)
-                o = o.transpose(1, 2)
-            return o.to(dtype)
+                kc, vc = layer.k_cache, layer.v_cache
+            rep = layer.heads // layer.kv_heads
+            kk = kc.transpose(1, 2).repeat_interleave(rep, dim=1)
+            vv = vc.transpose(1, 2).repeat_interleave(rep, dim=1)
+            o = attention(q.transpose(1, 2), kk, vv, masks[layer.window], layer.scale, layer.softcap)
+            return o.transpose(1, 2).to(dtype)
 
-        return self.decode(x, rope, attend, rows)
+        return self.decode(x, ropes, attend, rows)
