@@ -56,14 +56,19 @@ def reference(source: ModelSource, tokenize: Callable[[str], list[int]], new_tok
 
 
 def load_reference_model(source: ModelSource):
+    """The fp32 HF model. Where the config soft-caps attention scores (Gemma 2), with transformers'
+    eager attention: its SDPA and flash paths leave the cap out."""
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
+    config = AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
+    capped = getattr(config.get_text_config(), "attn_logit_softcapping", None)
     model = AutoModelForCausalLM.from_pretrained(
         source.path,
         dtype=torch.float32,
         trust_remote_code=source.trust_remote_code,
         use_safetensors=None if source.allow_pickle else True,
+        **({"attn_implementation": "eager"} if capped else {}),
     )
     return model.eval()
 
