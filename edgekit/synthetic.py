@@ -15,6 +15,49 @@ ARCHITECTURES = {
     "phi3": ("Phi3Config", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, original_max_position_embeddings=256, pad_token_id=0)),
     "gemma": ("GemmaConfig", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=256)),
     "gpt2": ("GPT2Config", dict(n_embd=64, n_layer=2, n_head=4, n_positions=256)),
+    # Gemma 3: a sliding-window layer then a global one, the window (8) shorter than every parity
+    # sequence; q/k norms, four norms per layer, local and global rope bases, embedding scale, and a
+    # query scale that is not 1/sqrt(head_dim) (as Gemma 3 27B's)
+    "gemma3_text": ("Gemma3TextConfig", dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        head_dim=16, max_position_embeddings=256, sliding_window=8, layer_types=["sliding_attention", "full_attention"],
+        query_pre_attn_scalar=24)),
+    # Gemma 2: sliding and global layers alternating (window 8), attention and final logit
+    # soft-capping at values the random weights' scores and logits reach, so the caps bend them
+    "gemma2": ("Gemma2Config", dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        head_dim=16, max_position_embeddings=256, sliding_window=8, layer_types=["sliding_attention", "full_attention"],
+        query_pre_attn_scalar=24, attn_logit_softcapping=0.1, final_logit_softcapping=0.5)),
+    # Phi-2: parallel attention and MLP, LayerNorm, biases everywhere (the head's too), rotary on 40%
+    # of a 20-wide head (Phi-2's ratio), untied head
+    "phi": ("PhiConfig", dict(
+        hidden_size=80, intermediate_size=160, num_hidden_layers=2, num_attention_heads=4, partial_rotary_factor=0.4,
+        max_position_embeddings=256)),
+}
+
+# Architectures whose norms and biases are what sets them apart: their random checkpoints draw the
+# norm weights and biases at random too (from_config makes them constant: ones, zeros), so a
+# converter that drops or swaps one is caught.
+RANDOM_NORMS_AND_BIASES = ("gemma3_text", "gemma2", "phi")
+
+# name -> (model_type, overrides of its tiny config): one feature that a converter may handle
+# differently each, for tests that check every converter reproduces it
+VARIANTS = {
+    # Llama 3.1/3.2's rope scaling; with head_dim 16 and original context 64 its frequencies fall in
+    # all three bands (kept, divided by the factor, smoothed between)
+    "llama-rope-llama3": ("llama", dict(rope_scaling=dict(
+        rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_position_embeddings=64))),
+    "llama-rope-linear": ("llama", dict(rope_scaling=dict(rope_type="linear", factor=4.0))),
+    "llama-rope-dynamic": ("llama", dict(rope_scaling=dict(rope_type="dynamic", factor=4.0))),
+    "llama-rope-yarn": ("llama", dict(rope_scaling=dict(
+        rope_type="yarn", factor=4.0, original_max_position_embeddings=64), max_position_embeddings=256)),
+    "llama-tied": ("llama", dict(tie_word_embeddings=True)),
+    "llama-mha": ("llama", dict(num_key_value_heads=4)),  # one KV head per query head
+    "llama-mqa": ("llama", dict(num_key_value_heads=1)),  # one KV head for all
+    # SmolLM2-135M's 9 heads over 3 KV heads, an odd count and ratio, at hidden 72 (head_dim 8)
+    "llama-odd-heads": ("llama", dict(hidden_size=72, num_attention_heads=9, num_key_value_heads=3)),
+    # head_dim set apart from hidden / heads (as Qwen 3 and Gemma have it): q is 128 wide, hidden 64
+    "llama-head-dim": ("llama", dict(head_dim=32)),
 }
 
 SENTENCES = [
@@ -70,12 +113,16 @@ SMOLLM_135M = dict(
 def make_model(arch: str, folder: Path, *, seed: int = 0, spm: bool = False, **overrides) -> Path:
     """Save a random checkpoint of ``arch`` (safetensors + tokenizer) into ``folder``.
 
-    ``spm``: a SentencePiece-style tokenizer instead of the byte-level one. ``overrides`` replace
-    the tiny table's config values (e.g. ``**SMOLLM_135M``).
+    ``arch``: a model type of ``ARCHITECTURES`` or a name of ``VARIANTS``. ``spm``: a
+    SentencePiece-style tokenizer instead of the byte-level one. ``overrides`` replace the tiny
+    table's config values (e.g. ``**SMOLLM_135M``).
     """
     import torch
     import transformers
 
+    if arch in VARIANTS:
+        arch, variant = VARIANTS[arch]
+        overrides = {**variant, **overrides}
     folder.mkdir(parents=True, exist_ok=True)
     vocab = make_spm_tokenizer(folder) if spm else make_tokenizer(folder)
     cls_name, kwargs = ARCHITECTURES[arch]
@@ -84,5 +131,10 @@ def make_model(arch: str, folder: Path, *, seed: int = 0, spm: bool = False, **o
     config = getattr(transformers, cls_name)(**kwargs)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config)
+    if arch in RANDOM_NORMS_AND_BIASES:
+        with torch.no_grad():
+            for param in model.parameters():
+                if param.numel() > 1 and bool((param == param.flatten()[0]).all()):
+                    param.add_(torch.randn_like(param) * 0.1)
     model.save_pretrained(folder, safe_serialization=True)
     return folder

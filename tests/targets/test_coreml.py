@@ -31,11 +31,11 @@ RECIPES = list(recipes.target_spec("coreml").schemes)
 
 
 def test_tables_cover_supported_architectures():
-    assert set(ARCHITECTURES) == set(coreml.SUPPORTED) == set(decoder.ARCHITECTURES)
+    assert set(coreml.SUPPORTED) == set(decoder.ARCHITECTURES) <= set(ARCHITECTURES)  # each has a tiny checkpoint
     assert set(COMPRESSED) | {"fp16", "fp32"} == set(RECIPES)
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("arch", sorted(coreml.SUPPORTED))
 def test_converted_graph_matches_pytorch(arch, tiny_models):
     """The traced module Core ML converts (tensor positions, float16 cache) agrees with the HF model,
     prefill and cached decode: what Linux can check of the numbers."""
@@ -57,7 +57,7 @@ def test_converted_graph_matches_pytorch(arch, tiny_models):
     assert (torch.cat(got) - want).abs().max() < 5e-3
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("arch", sorted(coreml.SUPPORTED))
 def test_architecture_converts(arch, tiny_models, tmp_path, cli):
     import coremltools as ct
 

@@ -17,10 +17,10 @@ CONTEXT = "128"  # a small static cache keeps the tiny exports quick
 
 
 def test_table_covers_supported_architectures():
-    assert set(ARCHITECTURES) == set(executorch.SUPPORTED) == set(decoder.ARCHITECTURES)
+    assert set(executorch.SUPPORTED) == set(decoder.ARCHITECTURES) <= set(ARCHITECTURES)  # each has a tiny checkpoint
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("arch", sorted(executorch.SUPPORTED))
 def test_architecture_exports_with_parity(arch, tiny_models, tmp_path, cli):
     out = tmp_path / "art"
     r = cli("export", tiny_models(arch), "-t", "executorch", "-r", "fp32", "--max-context", CONTEXT, "-o", out, "--json")

@@ -18,10 +18,10 @@ CONTEXT = "128"
 
 
 def test_table_covers_supported_architectures():
-    assert set(ARCHITECTURES) == set(gguf_target.SUPPORTED)
+    assert set(gguf_target.SUPPORTED) <= set(ARCHITECTURES)  # each has a tiny checkpoint
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("arch", sorted(gguf_target.SUPPORTED))
 def test_architecture_exports_with_parity(arch, tiny_models, tmp_path, cli):
     out = tmp_path / "art"
     r = cli("export", tiny_models(arch), "-t", "gguf", "--max-context", CONTEXT, "-o", out, "--json")

@@ -11,10 +11,10 @@ from edgekit.targets import onnx
 
 
 def test_table_covers_supported_architectures():
-    assert set(ARCHITECTURES) == set(onnx.SUPPORTED)
+    assert set(onnx.SUPPORTED) <= set(ARCHITECTURES)  # each has a tiny checkpoint
 
 
-EXPORTS = [(arch, "optimum") for arch in sorted(ARCHITECTURES)] + [(arch, "genai") for arch in onnx.GENAI_SUPPORTED]
+EXPORTS = [(arch, "optimum") for arch in sorted(onnx.SUPPORTED)] + [(arch, "genai") for arch in onnx.GENAI_SUPPORTED]
 
 
 @pytest.mark.parametrize(("arch", "exporter"), EXPORTS)
