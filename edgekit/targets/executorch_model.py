@@ -6,7 +6,8 @@ every one for perplexity, the last only for a prefill, whose head then runs on o
 (``[1, max_context, kv_heads, head_dim]`` per layer, the layout ExecuTorch's LLM custom ops use);
 positions past the current one are masked, so the cache never needs clearing. With the custom ops
 (``llama::update_cache``, ``llama::custom_sdpa``) the cache update and attention are one kernel
-each; without them, ``index_copy_`` and a masked ``scaled_dot_product_attention`` over the cache.
+each; without them, ``index_copy_`` and a masked ``scaled_dot_product_attention`` over the cache
+(then ``[1, kv_heads, max_context, head_dim]``).
 
 A sliding-window layer keeps the full context too and masks what lies beyond its window (on the
 custom-op path ``custom_sdpa`` then takes that mask over the slots written so far, not the causal
@@ -38,7 +39,13 @@ class DecoderWithCache(Decoder):
         self.cache_dtype = cache_dtype
         # soft-capped global layers attend in plain ops: they need the causal mask the custom op builds itself
         self.masked_global = any(layer.window is None and layer.softcap is not None for layer in self.layers)
-        shape = (1, max_context, self.kv_heads, self.head_dim)
+        # the custom ops' layout, [1, slots, kv_heads, head_dim]; the plain path's is [1, kv_heads, slots,
+        # head_dim], read without a transpose (one after the cache update makes ExecuTorch 1.5's XNNPACK
+        # partitioner group nodes into partitions that depend on each other: "found dependency cycles")
+        if custom_ops:
+            shape = (1, max_context, self.kv_heads, self.head_dim)
+        else:
+            shape = (1, self.kv_heads, max_context, self.head_dim)
         # custom_sdpa reads only the slots written so far: no need to touch (and make resident) zeros
         new = torch.empty if custom_ops else torch.zeros
         for layer in self.layers:
@@ -71,17 +78,17 @@ class DecoderWithCache(Decoder):
                 if layer.window is None and layer.softcap is None:
                     o = torch.ops.llama.custom_sdpa(q, layer.k_cache, layer.v_cache, start, None, 0.0, True, layer.scale)
                     return o.to(dtype)
-                kc, vc = layer.k_cache[:, :end], layer.v_cache[:, :end]
+                kc, vc = layer.k_cache[:, :end], layer.v_cache[:, :end]  # the slots written so far
                 if layer.softcap is None:
                     o = torch.ops.llama.custom_sdpa(q, kc, vc, start, masks[layer.window], 0.0, False, layer.scale)
                     return o.to(dtype)
+                kc, vc = kc.transpose(1, 2), vc.transpose(1, 2)
             else:
-                layer.k_cache.index_copy_(1, positions, k)
-                layer.v_cache.index_copy_(1, positions, v)
+                layer.k_cache.index_copy_(2, positions, k.transpose(1, 2))
+                layer.v_cache.index_copy_(2, positions, v.transpose(1, 2))
                 kc, vc = layer.k_cache, layer.v_cache
             rep = layer.heads // layer.kv_heads
-            kk = kc.transpose(1, 2).repeat_interleave(rep, dim=1)
-            vv = vc.transpose(1, 2).repeat_interleave(rep, dim=1)
+            kk, vv = kc.repeat_interleave(rep, dim=1), vc.repeat_interleave(rep, dim=1)
             o = attention(q.transpose(1, 2), kk, vv, masks[layer.window], layer.scale, layer.softcap)
             return o.transpose(1, 2).to(dtype)
 
