@@ -9,9 +9,10 @@ positions past the current one are masked, so the cache never needs clearing. Wi
 each; without them, ``index_copy_`` and a masked ``scaled_dot_product_attention`` over the cache
 (then ``[1, kv_heads, max_context, head_dim]``).
 
-A sliding-window layer keeps the full context too and masks what lies beyond its window (on the
-custom-op path ``custom_sdpa`` then takes that mask over the slots written so far, not the causal
-flag); a layer with soft-capped attention scores (Gemma 2) attends in plain ops over the same slots.
+A sliding-window layer keeps the full context too and masks what lies beyond its window; on the
+custom-op path it reads only the slots its window still sees (``custom_sdpa`` with that mask, not the
+causal flag), so its cost does not grow with the position. A layer with soft-capped attention
+scores (Gemma 2) attends in plain ops over the slots written so far, masked.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class DecoderWithCache(Decoder):
         self.cache_dtype = cache_dtype
         # soft-capped global layers attend in plain ops: they need the causal mask the custom op builds itself
         self.masked_global = any(layer.window is None and layer.softcap is not None for layer in self.layers)
+        self.capped = any(layer.softcap is not None for layer in self.layers)
         # the custom ops' layout, [1, slots, kv_heads, head_dim]; the plain path's is [1, kv_heads, slots,
         # head_dim], read without a transpose (one after the cache update makes ExecuTorch 1.5's XNNPACK
         # partitioner group nodes into partitions that depend on each other: "found dependency cycles")
@@ -61,13 +63,19 @@ class DecoderWithCache(Decoder):
         end = start + n
         positions = torch.arange(n, dtype=torch.long) + input_pos
         x, ropes = self.embed_and_rope(tokens, positions)
-        masks = {}  # window (None: global) -> additive mask of the layers that attend with one
-        needed = [w for w in self.windows if not self.custom or w or self.masked_global]
-        if needed:  # over every slot on the plain path; over those written so far with the custom ops
-            slots = torch.arange(end if self.custom else self.max_context, dtype=torch.long)
-            for window in needed:
-                keep = visible(slots, positions, window)
-                masks[window] = torch.where(keep, 0.0, float("-inf")).to(self.cache_dtype)
+        # window (None: global) -> (first slot read, additive mask over the slots read) for the layers that
+        # attend with a mask: every slot on the plain path; with the custom ops the slots written so far,
+        # from the first one the window still sees (from 0 for soft-capped layers: torch.export cannot
+        # shape their matmuls over that span)
+        masks = {}
+        for window in (w for w in self.windows if not self.custom or w or self.masked_global):
+            first = 0
+            if self.custom and window and not self.capped:
+                first = torch.sym_max(0, start - window + 1)
+                torch._check(end - first >= 1)  # a fact torch.export does not see through the max
+            slots = torch.arange(first, end if self.custom else self.max_context, dtype=torch.long)
+            keep = visible(slots, positions, window)
+            masks[window] = first, torch.where(keep, 0.0, float("-inf")).to(self.cache_dtype)
 
         def attend(layer: Layer, q, k, v):
             dtype = q.dtype
@@ -78,9 +86,10 @@ class DecoderWithCache(Decoder):
                 if layer.window is None and layer.softcap is None:
                     o = torch.ops.llama.custom_sdpa(q, layer.k_cache, layer.v_cache, start, None, 0.0, True, layer.scale)
                     return o.to(dtype)
-                kc, vc = layer.k_cache[:, :end], layer.v_cache[:, :end]  # the slots written so far
+                first, mask = masks[layer.window]
+                kc, vc = layer.k_cache[:, first:end], layer.v_cache[:, first:end]
                 if layer.softcap is None:
-                    o = torch.ops.llama.custom_sdpa(q, kc, vc, start, masks[layer.window], 0.0, False, layer.scale)
+                    o = torch.ops.llama.custom_sdpa(q, kc, vc, start, mask, 0.0, False, layer.scale)
                     return o.to(dtype)
                 kc, vc = kc.transpose(1, 2), vc.transpose(1, 2)
             else:
@@ -89,7 +98,7 @@ class DecoderWithCache(Decoder):
                 kc, vc = layer.k_cache, layer.v_cache
             rep = layer.heads // layer.kv_heads
             kk, vv = kc.repeat_interleave(rep, dim=1), vc.repeat_interleave(rep, dim=1)
-            o = attention(q.transpose(1, 2), kk, vv, masks[layer.window], layer.scale, layer.softcap)
+            o = attention(q.transpose(1, 2), kk, vv, masks[layer.window][1], layer.scale, layer.softcap)
             return o.transpose(1, 2).to(dtype)
 
         return self.decode(x, ropes, attend, rows)
