@@ -221,7 +221,8 @@ def preflight(config: CheckConfig, reports: dict | None = None) -> list[dict]:
     for model in config.sweep.models:
         for target in dict.fromkeys(r.target for r in config.sweep.recipes):
             try:
-                resolve(model, supported=targets.get(target).SUPPORTED)
+                tgt = targets.get(target)
+                resolve(model, supported=tgt.SUPPORTED, refusal=getattr(tgt, "refusal", None))
             except EdgekitError as e:
                 raise EdgekitError(f"{config.sweep.file}: {e}") from None
     return load_results(config.baseline) if config.baseline else []

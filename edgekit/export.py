@@ -51,6 +51,7 @@ def export(
         supported=tgt.SUPPORTED,
         gguf_file=gguf_file,
         on_stage=on_stage,
+        refusal=getattr(tgt, "refusal", None),
     )
     artifact.check_apart(out, source.path)
     quiet_libraries()

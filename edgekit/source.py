@@ -67,9 +67,11 @@ def resolve(
     supported: tuple[str, ...] = (),
     gguf_file: str | None = None,
     on_stage: Callable[[str], None] = lambda name: None,
+    refusal: Callable[[dict], str | None] | None = None,
 ) -> ModelSource:
     """Find ``spec`` locally (downloading a hub id through the HF cache, converting a GGUF file once
-    into the cache) and check it."""
+    into the cache) and check it: ``refusal(config)``, where given, says in one line why the target
+    cannot take this model (None: it can); otherwise a model type outside ``supported`` is refused."""
     from edgekit import builtins, gguf_source
 
     hub_revision = None
@@ -108,6 +110,9 @@ def resolve(
     model_type = config.get("model_type", "")
     if config.get("auto_map") and not trust_remote_code:
         raise EdgekitError(f"{spec} ships its own model code; pass --trust-remote-code if you trust it")
+    why = refusal(config) if refusal else None
+    if why:
+        raise EdgekitError(why)
     if supported and model_type not in supported:
         raise EdgekitError(
             f"unsupported architecture '{model_type or '?'}' in {spec}; supported: {', '.join(sorted(supported))}"

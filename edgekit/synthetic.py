@@ -46,6 +46,13 @@ ARCHITECTURES = {
         hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
         max_position_embeddings=256, no_rope_layer_interval=2, pad_token_id=0)),
 }
+# Gemma 3 4B and up: a multimodal checkpoint (a tiny SigLIP tower beside the tiny gemma3_text) that
+# transformers loads as a causal LM (Gemma3ForConditionalGeneration); vocabulary and special tokens
+# go to its text model
+ARCHITECTURES["gemma3"] = ("Gemma3Config", dict(
+    text_config=dict(ARCHITECTURES["gemma3_text"][1]), mm_tokens_per_image=4,
+    vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       image_size=28, patch_size=14)))
 
 # Architectures whose norms and biases are what sets them apart: their random checkpoints draw the
 # norm weights and biases at random too (from_config makes them constant: ones, zeros), so a
@@ -141,6 +148,9 @@ def make_model(arch: str, folder: Path, *, seed: int = 0, spm: bool = False, **o
     cls_name, kwargs = ARCHITECTURES[arch]
     special = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0} if spm else {"bos_token_id": 0, "eos_token_id": 0}
     kwargs = {"vocab_size": vocab, **special, **kwargs, **overrides}
+    if "text_config" in kwargs:  # multimodal: the text model has the vocabulary and special tokens
+        text = {k: kwargs.pop(k) for k in ("vocab_size", *special)}
+        kwargs["text_config"] = {**text, **kwargs["text_config"]}
     config = getattr(transformers, cls_name)(**kwargs)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config)

@@ -71,6 +71,31 @@ def tiny_artifacts(tiny_models, tmp_path_factory):
     return get
 
 
+@pytest.fixture
+def export_checked(cli, tmp_path):
+    """Export through the CLI (``--json``) and return the manifest, after checking that the export
+    succeeded and that its parity check held where the target runs here (an fp32 recipe near-exactly:
+    |dlogit| < 1e-3 and every greedy token matched), or was recorded as skipped where it does not."""
+    from edgekit.targets import runs_here
+
+    def run(model, target: str, *args, out: Path | None = None) -> dict:
+        out = out or tmp_path / f"{target}-artifact"
+        r = cli("export", model, "-t", target, *args, "-o", out, "--json")
+        assert r.code == 0, r.err
+        manifest = json.loads(r.out)
+        parity = manifest["parity"]
+        if not runs_here(target):
+            assert parity["passed"] is None and parity["skipped"], parity
+            return manifest
+        assert parity["passed"], parity
+        if manifest["recipe"]["scheme"] == "fp32":
+            assert parity["max_abs_logit_diff"] < 1e-3, parity
+            assert parity["greedy_match_tokens"] == parity["greedy_total_tokens"] > 0, parity
+        return manifest
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def export_builtin():
     return _export_builtin

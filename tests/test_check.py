@@ -104,6 +104,19 @@ def test_missing_model_is_a_bad_config(cli, sweep_file, tmp_path):
     assert r.code == 2 and "model folder not found" in r.err and r.err.strip().count("\n") == 0, r.err
 
 
+def test_a_model_the_target_cannot_take_is_a_bad_config(cli, tmp_path):
+    """Refused from its config before anything runs, in the target's words (the feature it lacks)."""
+    model = tmp_path / "neox"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "gpt_neox"}')
+    config = tmp_path / "edgekit.toml"
+    config.write_text(f'models = ["{model}"]\noutput = "results"\n[recipes]\nexecutorch = ["fp32"]\n')
+    r = cli("check", config)
+    assert r.code == 2 and r.err.strip().count("\n") == 0, r.err
+    assert "executorch: gpt_neox is not supported (parallel attention and MLP" in r.err, r.err
+    assert not (tmp_path / "results").exists()
+
+
 def test_examples_load():
     from edgekit.sweep import load_config
 

@@ -4,6 +4,8 @@ A target module provides:
     SUPPORTED: tuple of HF ``model_type`` names it converts
     export(source, recipe, folder, stage) -> dict   # writes the model files; returns runtime info
     inspect(folder, runtime) -> dict                # what the model file holds (see ``edgekit inspect``)
+    refusal(config) -> str | None                   # optional: why it cannot take a model (config.json),
+                                                    # one line naming the missing feature; checked before SUPPORTED
 The runner side lives in ``edgekit.runtime`` (a backend per target), which needs no torch.
 """
 

@@ -29,13 +29,19 @@ from pathlib import Path
 from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource
+from edgekit.targets import decoder_arch
 
-SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2")
+SUPPORTED = tuple(decoder_arch.ARCHITECTURES)
 MODEL_FILE = "model.mlpackage"
 DEFAULT_MAX_CONTEXT = 2048
 MAX_PREFILL = 128  # tokens per call: the upper bound of the flexible token window
 DEPLOYMENT_TARGET = "iOS18"  # = macOS15: stateful models
 _PALETTE_BITS = {"pal4": 4, "pal6": 6}
+
+
+def refusal(config: dict) -> str | None:
+    """Why the shared decoder cannot reproduce the model of ``config``, naming the missing feature."""
+    return decoder_arch.refusal("coreml", config)
 
 
 def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
@@ -45,12 +51,11 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
 
     from edgekit.export import model_context
     from edgekit.targets.coreml_model import CoreMLDecoder
-    from edgekit.targets.decoder import cache_length, load_model
+    from edgekit.targets.decoder import load_model
 
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, model_context(source.path))
     with stage("load"):
         model = load_model(source, torch.float32)
-        max_context = cache_length(model.config, max_context)
         max_prefill = min(MAX_PREFILL, max_context)
         decoder = CoreMLDecoder(model, source.model_type, max_context).eval()
         del model

@@ -8,17 +8,17 @@ converter turns into states read and written in place.
 
 The graph is traced (``torch.jit.trace``), so every position is a tensor: the cache is written and
 read through slices whose bounds are tensors (the tracer records them as dynamic), and attention
-covers the slots up to the last new position only, under an explicit causal mask. The mask is
-additive and finite (a masked slot's score is pushed down by ``_MASKED``), which float16 holds.
+covers the slots up to the last new position only, under an explicit causal mask (a sliding-window
+layer only those from the first its window still sees, masked to the window). The mask is additive and
+finite (a masked slot's score is pushed down by ``_MASKED``), which float16 holds.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from edgekit.targets.decoder import Decoder, Layer
+from edgekit.targets.decoder import Decoder, Layer, attention, visible
 
 _MASKED = -1e4  # added to the score of a future slot; exp() of it is 0 in float16 and float32
 
@@ -36,20 +36,25 @@ class CoreMLDecoder(Decoder):
         end = start + tokens.shape[1]
         positions = self.slots[start:end]
         # rotary rows by slicing (not a gather): compression then sees only weights behind linear/gather ops
-        x, rope = self.embed_and_rope(tokens, positions, rows=lambda table: table[start:end])
-        future = self.slots[:end].unsqueeze(0) > positions.unsqueeze(1)
-        mask = future.to(x.dtype) * _MASKED
+        x, ropes = self.embed_and_rope(tokens, positions, rows=lambda table: table[start:end])
+        # window (None: global) -> (first slot read, the mask over the slots read): a sliding-window layer
+        # reads only the slots its window still sees
+        masks = {}
+        for w in self.windows:
+            first = torch.clamp(start - w + 1, min=0) if w else 0
+            masks[w] = first, (~visible(self.slots[first:end], positions, w)).to(x.dtype) * _MASKED
 
         def attend(layer: Layer, q, k, v):
             i = layer.index
+            first, mask = masks[layer.window]
             self.k_cache[i : i + 1, :, start:end] = k.transpose(1, 2).to(self.k_cache.dtype)
             self.v_cache[i : i + 1, :, start:end] = v.transpose(1, 2).to(self.v_cache.dtype)
-            kk = self.k_cache[i : i + 1, :, :end].to(q.dtype)
-            vv = self.v_cache[i : i + 1, :, :end].to(q.dtype)
+            kk = self.k_cache[i : i + 1, :, first:end].to(q.dtype)
+            vv = self.v_cache[i : i + 1, :, first:end].to(q.dtype)
             rep = layer.heads // layer.kv_heads
             if rep > 1:
                 kk, vv = kk.repeat_interleave(rep, dim=1), vv.repeat_interleave(rep, dim=1)
-            o = F.scaled_dot_product_attention(q.transpose(1, 2), kk, vv, attn_mask=mask, scale=layer.scale)
+            o = attention(q.transpose(1, 2), kk, vv, mask, layer.scale, layer.softcap)
             return o.transpose(1, 2)
 
-        return self.decode(x, rope, attend)
+        return self.decode(x, ropes, attend)

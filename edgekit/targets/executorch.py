@@ -18,12 +18,18 @@ from pathlib import Path
 from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource
+from edgekit.targets import decoder_arch
 
-SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2")
+SUPPORTED = tuple(decoder_arch.ARCHITECTURES)
 MODEL_FILE = "model.pte"
 DEFAULT_MAX_CONTEXT = 2048
 MAX_PREFILL = 128  # tokens per call; the memory plan (and the logits buffer) is sized for this
 SPILL_FOLDER = ".serialized-weights"  # in the staging folder until the .pte is written
+
+
+def refusal(config: dict) -> str | None:
+    """Why the shared decoder cannot reproduce the model of ``config``, naming the missing feature."""
+    return decoder_arch.refusal("executorch", config)
 
 
 def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
@@ -35,7 +41,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     from edgekit.export import model_context
     from edgekit.targets import executorch_model as em
     from edgekit.targets import executorch_quant as eq
-    from edgekit.targets.decoder import cache_length, load_model
+    from edgekit.targets.decoder import load_model
     from edgekit.targets.memory import drop_file_pages, release_heap
 
     checkpoint = sorted(source.path.glob("*.safetensors"))
@@ -49,7 +55,6 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
 
     with stage("load"):
         model = load_model(source, torch.float16 if recipe.scheme == "fp16" else torch.float32)
-        max_context = cache_length(model.config, max_context)
         max_prefill = min(MAX_PREFILL, max_context)
         decoder = em.DecoderWithCache(model, source.model_type, max_context, custom_ops=custom).eval()
         del model

@@ -6,16 +6,21 @@ every one for perplexity, the last only for a prefill, whose head then runs on o
 (``[1, max_context, kv_heads, head_dim]`` per layer, the layout ExecuTorch's LLM custom ops use);
 positions past the current one are masked, so the cache never needs clearing. With the custom ops
 (``llama::update_cache``, ``llama::custom_sdpa``) the cache update and attention are one kernel
-each; without them, ``index_copy_`` and a masked ``scaled_dot_product_attention`` over the cache.
+each; without them, ``index_copy_`` and a masked ``scaled_dot_product_attention`` over the cache
+(then ``[1, kv_heads, max_context, head_dim]``).
+
+A sliding-window layer keeps the full context too and masks what lies beyond its window; on the
+custom-op path it reads only the slots its window still sees (``custom_sdpa`` with that mask, not the
+causal flag), so its cost does not grow with the position. A layer with soft-capped attention
+scores (Gemma 2) attends in plain ops over the slots written so far, masked.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from edgekit.targets.decoder import Decoder, Layer
+from edgekit.targets.decoder import Decoder, Layer, attention, visible
 
 
 def custom_ops_available() -> bool:
@@ -33,7 +38,16 @@ class DecoderWithCache(Decoder):
         super().__init__(hf_model, model_type, max_context)
         self.custom = custom_ops
         self.cache_dtype = cache_dtype
-        shape = (1, max_context, self.kv_heads, self.head_dim)
+        # soft-capped global layers attend in plain ops: they need the causal mask the custom op builds itself
+        self.masked_global = any(layer.window is None and layer.softcap is not None for layer in self.layers)
+        self.capped = any(layer.softcap is not None for layer in self.layers)
+        # the custom ops' layout, [1, slots, kv_heads, head_dim]; the plain path's is [1, kv_heads, slots,
+        # head_dim], read without a transpose (one after the cache update makes ExecuTorch 1.5's XNNPACK
+        # partitioner group nodes into partitions that depend on each other: "found dependency cycles")
+        if custom_ops:
+            shape = (1, max_context, self.kv_heads, self.head_dim)
+        else:
+            shape = (1, self.kv_heads, max_context, self.head_dim)
         # custom_sdpa reads only the slots written so far: no need to touch (and make resident) zeros
         new = torch.empty if custom_ops else torch.zeros
         for layer in self.layers:
@@ -46,13 +60,22 @@ class DecoderWithCache(Decoder):
         torch._check_is_size(start)
         torch._check(start < self.max_context)
         torch._check(start + n <= self.max_context)
+        end = start + n
         positions = torch.arange(n, dtype=torch.long) + input_pos
-        x, rope = self.embed_and_rope(tokens, positions)
-        mask = None
-        if not self.custom:  # the cache holds max_context slots: hide the future ones
-            slots = torch.arange(self.max_context, dtype=torch.long)
-            keep = slots.unsqueeze(0) <= positions.unsqueeze(1)
-            mask = torch.where(keep, 0.0, float("-inf")).to(self.cache_dtype)
+        x, ropes = self.embed_and_rope(tokens, positions)
+        # window (None: global) -> (first slot read, additive mask over the slots read) for the layers that
+        # attend with a mask: every slot on the plain path; with the custom ops the slots written so far,
+        # from the first one the window still sees (from 0 for soft-capped layers: torch.export cannot
+        # shape their matmuls over that span)
+        masks = {}
+        for window in (w for w in self.windows if not self.custom or w or self.masked_global):
+            first = 0
+            if self.custom and window and not self.capped:
+                first = torch.sym_max(0, start - window + 1)
+                torch._check(end - first >= 1)  # a fact torch.export does not see through the max
+            slots = torch.arange(first, end if self.custom else self.max_context, dtype=torch.long)
+            keep = visible(slots, positions, window)
+            masks[window] = first, torch.where(keep, 0.0, float("-inf")).to(self.cache_dtype)
 
         def attend(layer: Layer, q, k, v):
             dtype = q.dtype
@@ -60,15 +83,22 @@ class DecoderWithCache(Decoder):
             if self.custom:
                 torch.ops.llama.update_cache(k, layer.k_cache, start)
                 torch.ops.llama.update_cache(v, layer.v_cache, start)
-                o = torch.ops.llama.custom_sdpa(q, layer.k_cache, layer.v_cache, start, None, 0.0, True, layer.scale)
+                if layer.window is None and layer.softcap is None:
+                    o = torch.ops.llama.custom_sdpa(q, layer.k_cache, layer.v_cache, start, None, 0.0, True, layer.scale)
+                    return o.to(dtype)
+                first, mask = masks[layer.window]
+                kc, vc = layer.k_cache[:, first:end], layer.v_cache[:, first:end]
+                if layer.softcap is None:
+                    o = torch.ops.llama.custom_sdpa(q, kc, vc, start, mask, 0.0, False, layer.scale)
+                    return o.to(dtype)
+                kc, vc = kc.transpose(1, 2), vc.transpose(1, 2)
             else:
-                layer.k_cache.index_copy_(1, positions, k)
-                layer.v_cache.index_copy_(1, positions, v)
-                rep = layer.heads // layer.kv_heads
-                kk = layer.k_cache.transpose(1, 2).repeat_interleave(rep, dim=1)
-                vv = layer.v_cache.transpose(1, 2).repeat_interleave(rep, dim=1)
-                o = F.scaled_dot_product_attention(q.transpose(1, 2), kk, vv, attn_mask=mask, scale=layer.scale)
-                o = o.transpose(1, 2)
-            return o.to(dtype)
+                layer.k_cache.index_copy_(2, positions, k.transpose(1, 2))
+                layer.v_cache.index_copy_(2, positions, v.transpose(1, 2))
+                kc, vc = layer.k_cache, layer.v_cache
+            rep = layer.heads // layer.kv_heads
+            kk, vv = kc.repeat_interleave(rep, dim=1), vc.repeat_interleave(rep, dim=1)
+            o = attention(q.transpose(1, 2), kk, vv, masks[layer.window][1], layer.scale, layer.softcap)
+            return o.transpose(1, 2).to(dtype)
 
-        return self.decode(x, rope, attend, rows)
+        return self.decode(x, ropes, attend, rows)

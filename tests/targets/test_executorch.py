@@ -3,8 +3,6 @@ builtin:tiny passes parity with every ExecuTorch recipe."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 pytest.importorskip("executorch")
@@ -21,25 +19,30 @@ def test_table_covers_supported_architectures():
 
 
 @pytest.mark.parametrize("arch", sorted(executorch.SUPPORTED))
-def test_architecture_exports_with_parity(arch, tiny_models, tmp_path, cli):
+def test_architecture_exports_with_parity(arch, tiny_models, tmp_path, cli, export_checked):
     out = tmp_path / "art"
-    r = cli("export", tiny_models(arch), "-t", "executorch", "-r", "fp32", "--max-context", CONTEXT, "-o", out, "--json")
-    assert r.code == 0, r.err
-    manifest = json.loads(r.out)
-    parity = manifest["parity"]
-    assert parity["passed"], parity
-    assert parity["max_abs_logit_diff"] < 1e-3
-    assert parity["greedy_match_tokens"] == parity["greedy_total_tokens"] > 0
+    manifest = export_checked(tiny_models(arch), "executorch", "-r", "fp32", "--max-context", CONTEXT, out=out)
     assert manifest["source"]["model_type"] == arch
     runtime = manifest["runtime"]
     assert runtime["max_context"] == int(CONTEXT) and runtime["max_prefill"] > 1
-    assert runtime["delegation"]["share"] > 0.7, runtime["delegation"]  # 2-layer models: fixed ops weigh more
+    # 2-layer models: fixed ops weigh more; Gemma 2's soft-capped attention is plain ops, not XNNPACK's
+    assert runtime["delegation"]["share"] > (0.5 if arch == "gemma2" else 0.7), runtime["delegation"]
     assert (out / runtime["model_file"]).is_file() and not (out / executorch.SPILL_FOLDER).exists()
     assert {"load", "torch.export", "to_edge + XNNPACK lower", "to_executorch", "save"} <= set(manifest["export"]["stages"])
 
     r = cli("run", out, "--prompt", "Once upon a time", "--max-new-tokens", "8")
     assert r.code == 0, r.err
     assert r.out.startswith("Once upon a time")
+
+
+def test_plain_attention_fallback_exports_with_parity(tiny_models, monkeypatch, export_checked):
+    """Without ExecuTorch's LLM custom ops the cache is written with index_copy_ and attended with a
+    masked SDPA over every slot: a sliding window and soft-capped scores (Gemma 2) included."""
+    from edgekit.targets import executorch_model
+
+    monkeypatch.setattr(executorch_model, "custom_ops_available", lambda: False)
+    manifest = export_checked(tiny_models("gemma2"), "executorch", "--max-context", CONTEXT)
+    assert manifest["runtime"]["custom_ops"] is False and manifest["runtime"]["kernel_libraries"] == []
 
 
 @pytest.fixture(scope="module")
