@@ -40,6 +40,8 @@ NEW_TOKENS = 16  # the reference's greedy continuation of each prompt
 
 
 def reference(source: ModelSource, tokenize: Callable[[str], list[int]], new_tokens: int = NEW_TOKENS) -> Reference:
+    """The greedy continuation is generated through the model's own KV cache (one token per step);
+    the logits compared are those of one uncached pass over the whole sequence."""
     import torch
 
     model = load_reference_model(source)
@@ -48,9 +50,11 @@ def reference(source: ModelSource, tokenize: Callable[[str], list[int]], new_tok
         for prompt in PROMPTS:
             ids = tokenize(prompt)
             seq = list(ids)
-            for _ in range(new_tokens):
-                out = model(torch.tensor([seq])).logits[0, -1]
-                seq.append(int(out.argmax()))
+            out = model(torch.tensor([seq]), use_cache=True)
+            for step in range(new_tokens):
+                seq.append(int(out.logits[0, -1].argmax()))
+                if step < new_tokens - 1:
+                    out = model(torch.tensor([seq[-1:]]), past_key_values=out.past_key_values, use_cache=True)
             full = model(torch.tensor([seq])).logits[0].float().numpy()
             lens.append(len(ids))
             seqs.append(tuple(seq))

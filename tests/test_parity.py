@@ -1,4 +1,5 @@
-"""Parity against the PyTorch reference: a NaN anywhere fails it."""
+"""Parity against the PyTorch reference: a NaN anywhere fails it; greedy through the model's KV cache
+gives the tokens and logits that recomputing the whole sequence for every token gives."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import math
 import shutil
 
 import numpy as np
+import pytest
 
 from edgekit import parity
 from edgekit.recipes import Thresholds
+from edgekit.source import resolve
+from edgekit.synthetic import ARCHITECTURES
 
 
 class _Constant:
@@ -49,3 +53,41 @@ def test_a_checkpoint_with_nan_weights_fails_its_export(cli, tiny_models, tmp_pa
     assert r.code == 1, r.err
     assert "parity check failed" in r.err and r.err.count("\n") == 1, r.err
     assert json.loads((tmp_path / "out" / "edgekit.json").read_text(), parse_constant=lambda c: None)["parity"]["passed"] is False
+
+
+def _uncached(model, tokenize, new_tokens: int):
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for prompt in parity.PROMPTS:
+            seq = list(tokenize(prompt))
+            for _ in range(new_tokens):
+                seq.append(int(model(torch.tensor([seq])).logits[0, -1].argmax()))
+            out.append((tuple(seq), model(torch.tensor([seq])).logits[0].numpy()))
+    return out
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread: a 2-thread pool on a busy machine makes these small forwards 10x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("arch", ["builtin:tiny", *sorted(ARCHITECTURES)])
+def test_cached_reference_matches_recomputing_every_token(arch, tiny_models, one_thread):
+    from transformers import AutoTokenizer
+
+    source = resolve(arch if arch.startswith("builtin:") else str(tiny_models(arch)))
+    hf = AutoTokenizer.from_pretrained(source.path)
+    tokenize = lambda text: hf(text)["input_ids"]  # noqa: E731
+    ref = parity.reference(source, tokenize, new_tokens=8)
+    want = _uncached(parity.load_reference_model(source), tokenize, 8)
+    assert ref.sequences == tuple(seq for seq, _ in want)
+    for got, (_, logits) in zip(ref.logits, want):
+        np.testing.assert_array_equal(got, logits)

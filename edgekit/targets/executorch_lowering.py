@@ -110,7 +110,58 @@ def lean_lowering(after_each: Callable[[], object], spill: Path):
             _swap(undo, module, "_DependencyViewer", Downstreams)
         _swap(undo, XnnpackBackend, "copy_exported_program_for_preprocess", classmethod(copy_sharing_weights))
         _swap(undo, XnnpackBackend, "preprocess", staticmethod(preprocess_then_release))
+        _skip_idle_retraces(undo)
         yield
+
+
+def _skip_idle_retraces(undo: ExitStack) -> None:
+    """XNNPACK's preprocess runs 17 passes over each partition; most edit the graph in place, then
+    trace it again whole (``ExportPass.call``, fake tensors and symbolic shapes through every node)
+    to refresh its metadata, whether they changed anything or not, and on a decoder most change
+    nothing. Such a pass, found unchanged when it asks for the trace, gets its graph back as it is.
+    Passes whose trace is the change itself (they override one of ``ExportPass``'s replay hooks,
+    ``call_operator``...) always trace."""
+    import executorch.backends.xnnpack._passes as xnnpack_passes
+    from executorch.exir.pass_base import ExportPass, PassResult, _ExportPassBase
+
+    transform, retrace = xnnpack_passes._transform, _ExportPassBase.call
+    started: dict[int, list] = {}  # id(pass) -> the graph's structure when it started
+
+    def transform_noting_start(program, pass_):
+        if not _edits_in_place(type(pass_), ExportPass):
+            return transform(program, pass_)
+        started[id(pass_)] = _structure(program.graph_module)
+        try:
+            return transform(program, pass_)
+        finally:
+            del started[id(pass_)]
+
+    def retrace_if_changed(self, graph_module):
+        start = started.get(id(self))
+        if start is not None and _structure(graph_module) == start:
+            return PassResult(graph_module, False)
+        return retrace(self, graph_module)
+
+    _swap(undo, xnnpack_passes, "_transform", transform_noting_start)
+    _swap(undo, _ExportPassBase, "call", retrace_if_changed)
+
+
+def _edits_in_place(cls, export_pass) -> bool:
+    """Whether ``cls`` (an ``ExportPass``) changes graphs in its own ``call`` only, its trace being a
+    plain replay: it defines ``call`` and inherits every other method of ``export_pass``."""
+    own = {name for c in cls.__mro__[: cls.__mro__.index(export_pass)] for name in vars(c)}
+    hooks = {name for c in export_pass.__mro__ for name, v in vars(c).items() if callable(v) and not name.startswith("__")}
+    return "call" in own and all(getattr(cls, name) is getattr(export_pass, name) for name in hooks - {"call"})
+
+
+def _structure(graph_module) -> list:
+    """Every node's name, kind, target and arguments (nodes by name): equal lists, equal graphs."""
+    from torch.fx.node import map_arg
+
+    def name(node):
+        return node.name
+
+    return [(n.name, n.op, n.target, map_arg(n.args, name), map_arg(n.kwargs, name)) for n in graph_module.graph.nodes]
 
 
 @contextmanager

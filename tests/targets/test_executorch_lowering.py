@@ -9,7 +9,13 @@ pytest.importorskip("executorch")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from edgekit.targets.executorch_lowering import SPILL_MIN_BYTES, Downstreams, lean_emission, lean_lowering  # noqa: E402
+from edgekit.targets.executorch_lowering import (  # noqa: E402
+    SPILL_MIN_BYTES,
+    Downstreams,
+    _edits_in_place,
+    lean_emission,
+    lean_lowering,
+)
 
 
 class _Branchy(nn.Module):
@@ -34,18 +40,46 @@ def test_downstreams_match_the_partitioners_dependency_viewer():
 
 
 def test_lean_lowering_puts_the_originals_back(tmp_path):
+    import executorch.backends.xnnpack._passes as xnnpack_passes
     import torch.fx.passes.infra.partitioner as fx_partitioner
     from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
     from executorch.exir.backend.canonical_partitioners import group_partitioner
+    from executorch.exir.pass_base import _ExportPassBase
 
-    before = (fx_partitioner._DependencyViewer, group_partitioner._DependencyViewer,
-              vars(XnnpackBackend)["preprocess"], "copy_exported_program_for_preprocess" in vars(XnnpackBackend))
+    def state():
+        return (fx_partitioner._DependencyViewer, group_partitioner._DependencyViewer,
+                vars(XnnpackBackend)["preprocess"], "copy_exported_program_for_preprocess" in vars(XnnpackBackend),
+                xnnpack_passes._transform, vars(_ExportPassBase)["call"])
+
+    before = state()
     with pytest.raises(RuntimeError), lean_lowering(lambda: None, tmp_path):
         assert group_partitioner._DependencyViewer is Downstreams
+        assert state()[4:] != before[4:]
         raise RuntimeError("a failed lowering")
-    after = (fx_partitioner._DependencyViewer, group_partitioner._DependencyViewer,
-             vars(XnnpackBackend)["preprocess"], "copy_exported_program_for_preprocess" in vars(XnnpackBackend))
-    assert after == before
+    assert state() == before
+
+
+def test_passes_that_change_nothing_are_not_traced_again(tmp_path, monkeypatch):
+    from executorch.backends.xnnpack._passes import FuseActivationPass, FuseBatchNormPass
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.exir.pass_base import ExportPass, _ExportPassBase
+    from executorch.exir.passes.const_prop_pass import ConstPropPass
+    from executorch.exir.passes.memory_format_ops_pass import DimOrderOpsRevertPass
+
+    assert _edits_in_place(FuseActivationPass, ExportPass) and _edits_in_place(FuseBatchNormPass, ExportPass)
+    assert not _edits_in_place(ConstPropPass, ExportPass) and not _edits_in_place(DimOrderOpsRevertPass, ExportPass)
+
+    torch.manual_seed(0)  # FuseActivationPass folds the relu into the linear before it: a change, traced again
+    program = torch.export.export(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4)), (torch.randn(2, 8),))
+    plain = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
+    traced, trace = [], _ExportPassBase.call
+    monkeypatch.setattr(_ExportPassBase, "call", lambda self, gm: traced.append(type(self).__name__) or trace(self, gm))
+    with lean_lowering(lambda: None, tmp_path):
+        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    assert edge.to_executorch().buffer == plain
+    assert {"FuseActivationPass", "DimOrderOpsRevertPass", "ConstPropPass"} <= set(traced)
+    assert "FuseBatchNormPass" not in traced and "PReLUReshapePass" not in traced
 
 
 def test_preprocess_copies_share_weights_and_release_after_each_partition(tmp_path):
