@@ -3,8 +3,9 @@
 The rule each case is held to (the README's "Exit codes"): exit 2, exactly one line on stderr that
 starts with ``error:`` and says what is wrong (never a traceback, never the catch-all "unexpected X
 ... (set EDGEKIT_DEBUG=1 ...)"), nothing on stdout, and the workspace exactly as it was: nothing left
-behind (no partial files or folders), nothing of the user's changed or deleted. ``test_every_command_has_cases`` holds a command
-added later to the same rule: it fails until the command has rows in the table.
+behind (no partial files or folders), nothing of the user's changed or deleted.
+``test_every_command_has_cases`` holds a command added later to the same rule: it fails until the
+command has rows in the table.
 
 Everything here is refused before any real work (no export, no profile runs): the module takes
 seconds. The workspace: ``art`` (a tiny ONNX artifact), ``mine`` (a user's folder), ``plain.txt`` (a
