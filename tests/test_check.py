@@ -101,7 +101,7 @@ def test_bad_check_config_is_one_line_and_exit_2(cli, sweep_file, tmp_path, extr
 
 def test_missing_model_is_a_bad_config(cli, sweep_file, tmp_path):
     r = cli("check", sweep_file(models=(tmp_path / "no-such-model",)))
-    assert r.code == 2 and "model folder not found" in r.err and r.err.strip().count("\n") == 0, r.err
+    assert r.code == 2 and "model not found" in r.err and r.err.strip().count("\n") == 0, r.err
 
 
 def test_a_model_the_target_cannot_take_is_a_bad_config(cli, tmp_path):
