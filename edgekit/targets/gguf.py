@@ -4,8 +4,12 @@ The HF model (loaded as every target loads it) is written as a float32 GGUF: ten
 gguf package's own maps (``get_tensor_name_map``), the hyper-parameters and the tokenizer llama.cpp
 reads, and llama.cpp's conventions (Q/K rows permuted for its rotary layout on the llama
 architecture, Gemma's norms as 1 + w, GPT-2's Conv1D weights transposed, no ``output.weight`` when
-the head is tied to the embedding). Every recipe but fp32 then runs llama.cpp's own quantizer
-(``llama_model_quantize``, default parameters) on that file and removes it.
+the head is tied to the embedding; Gemma 2/3's query scale folded into the queries where
+llama.cpp's differs). Every recipe but fp32 then runs llama.cpp's own quantizer
+(``llama_model_quantize``, default parameters; ``-imatrix`` recipes give it an importance matrix
+from the model's activations on a calibration text) on that file and removes it. What runs
+llama.cpp's native code (quantizing, loading the written file) runs in a child process
+(``gguf_native``), so an abort in llama.cpp is a one-line error.
 """
 
 from __future__ import annotations

@@ -8,3 +8,5 @@ def test_recipes_lists_targets_and_recipes(cli):
         assert word in r.out
     rows = json.loads(cli("recipes", "--json").out)
     assert {(row["target"], row["recipe"]) for row in rows} >= {("onnx", "int4"), ("onnx", "fp32")}
+    gguf_q4 = next(row for row in rows if (row["target"], row["recipe"]) == ("gguf", "q4_0"))
+    assert "-imatrix" in gguf_q4["options"]  # a calibrated method is an option of the scheme
