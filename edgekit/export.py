@@ -30,8 +30,6 @@ def export(
     compute_units: str | None = None,
     exporter: str | None = None,
     gguf_file: str | None = None,
-
-
     calibration: Path | None = None,
     parity: bool = True,
     on_stage: Callable[[str], None] = lambda name: None,
