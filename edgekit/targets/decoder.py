@@ -229,7 +229,9 @@ class Decoder(nn.Module):
             dims["scale_by_layer"] = config.scale_attn_by_inverse_layer_idx
         self.max_context = max_context
         self.kv_heads, self.head_dim = dims["kv_heads"], head_dim
-        self.embed, self.embed_scale = _embedding(getattr(base, arch.embed), math.sqrt(hidden) if arch.embed_scale else None)
+        self.embed, scale = _embedding(getattr(base, arch.embed), math.sqrt(hidden) if arch.embed_scale else None)
+        # a float32 constant, rounded to the weights' dtype in the forward, as HF does
+        self.register_buffer("embed_scale", torch.tensor(scale) if scale else None, persistent=False)
         self.pos_embed = getattr(base, arch.positions) if arch.positions else None
         hf_layers = getattr(base, arch.layers)
         windows = layer_windows(config, len(hf_layers))
@@ -255,8 +257,8 @@ class Decoder(nn.Module):
         (default: an index_select)."""
         rows = rows or (lambda table: table.index_select(0, positions))
         x = self.embed(tokens)
-        if self.embed_scale is not None:  # rounded to the weights' dtype first, as HF does
-            x = x * torch.tensor(self.embed_scale, dtype=torch.float32).to(x.dtype)
+        if self.embed_scale is not None:
+            x = x * self.embed_scale.to(x.dtype)
         if self.pos_embed is not None:
             x = x + self.pos_embed(positions).unsqueeze(0)
         ropes = []
