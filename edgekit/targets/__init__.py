@@ -1,7 +1,7 @@
 """Target registry: target name -> module implementing it, imported only when used.
 
 A target module provides:
-    SUPPORTED: tuple of HF ``model_type`` names it converts
+    SUPPORTED: the HF ``model_type`` names it converts (a tuple, or a collection computed when asked)
     export(source, recipe, folder, stage) -> dict   # writes the model files; returns runtime info
     inspect(folder, runtime) -> dict                # what the model file holds (see ``edgekit inspect``)
     refusal(config) -> str | None                   # optional: why it cannot take a model (config.json),
