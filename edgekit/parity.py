@@ -36,12 +36,39 @@ class Reference:
     logits: tuple[np.ndarray, ...]
 
 
-def reference(source: ModelSource, tokenize: Callable[[str], list[int]], new_tokens: int = 16) -> Reference:
+def threads() -> int | None:
+    """Threads for the reference and the artifact's runtime during a parity check: the CPUs idle now
+    when some are busy, else None (each library's default). The figures do not depend on it, the
+    time does: a pool wider than the idle CPUs waits at every operator for a thread that another
+    process holds (on a busy 2-core machine, 2 torch threads made the reference 10x slower than 1)."""
+    from edgekit.environment import idle_cpus, usable_cpus
+
+    idle = idle_cpus()
+    return idle if idle < usable_cpus() else None
+
+
+def reference(
+    source: ModelSource, tokenize: Callable[[str], list[int]], new_tokens: int = 16, threads: int | None = None
+) -> Reference:
     """The greedy continuation is generated through the model's own KV cache (one token per step);
-    the logits compared are those of one uncached pass over the whole sequence."""
+    the logits compared are those of one uncached pass over the whole sequence. ``threads``: torch's
+    intra-op threads meanwhile (default: as they are)."""
     import torch
 
     model = load_reference_model(source)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        lens, seqs, logits = _generate(model, tokenize, new_tokens)
+    finally:
+        torch.set_num_threads(before)
+    return Reference(tuple(lens), tuple(seqs), tuple(logits))
+
+
+def _generate(model, tokenize: Callable[[str], list[int]], new_tokens: int) -> tuple[list, list, list]:
+    import torch
+
     lens, seqs, logits = [], [], []
     with torch.inference_mode():
         for prompt in PROMPTS:
@@ -56,7 +83,7 @@ def reference(source: ModelSource, tokenize: Callable[[str], list[int]], new_tok
             lens.append(len(ids))
             seqs.append(tuple(seq))
             logits.append(full)
-    return Reference(tuple(lens), tuple(seqs), tuple(logits))
+    return lens, seqs, logits
 
 
 def load_reference_model(source: ModelSource):
