@@ -3,7 +3,8 @@
 For each prompt the reference generates ``new_tokens`` greedily; the artifact then reads the same
 sequence through its own KV cache (prompt as one prefill, the continuation one token at a time), so
 every position's logits are compared, the cached decode path included. A second, free-running
-greedy generation by the artifact counts how many tokens match the reference before they diverge.
+greedy generation by the artifact counts how many tokens match the reference before they diverge
+(and stops at the first that does not).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import numpy as np
 
 from edgekit.recipes import Thresholds
 from edgekit.runtime import LanguageModel
-from edgekit.runtime.generate import greedy
 from edgekit.runtime.measure import log_softmax
 from edgekit.source import ModelSource
 
@@ -114,9 +114,7 @@ def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:
         positions += len(seq)
 
         cont = seq[plen:]
-        gen = greedy(lm, list(seq[:plen]), len(cont)).tokens
-        n = next((i for i, (a, b) in enumerate(zip(gen, cont)) if a != b), min(len(gen), len(cont)))
-        matched += n
+        matched += greedy_match(lm, list(seq[:plen]), cont)
         total += len(cont)
     measured = {
         "max_abs_logit_diff": max_diff,
@@ -129,6 +127,19 @@ def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:
     }
     failures = thresholds.failures(measured)
     return {"passed": not failures, **measured, "thresholds": thresholds.as_dict(), "failures": failures}
+
+
+def greedy_match(lm: LanguageModel, prompt: list[int], continuation) -> int:
+    """How many tokens of ``continuation`` the artifact generates greedily after ``prompt`` before its
+    first other token (the generation stops there: what follows cannot change the count)."""
+    lm.reset()
+    logits = lm.forward(prompt, last_only=True)
+    for i, want in enumerate(continuation):
+        if int(logits[-1].argmax()) != want:
+            return i
+        if i + 1 < len(continuation):
+            logits = lm.forward([want], last_only=True)
+    return len(continuation)
 
 
 def kl(ref_logits: np.ndarray, logits: np.ndarray) -> np.ndarray:
