@@ -50,9 +50,9 @@ def threads() -> int | None:
 def reference(
     source: ModelSource, tokenize: Callable[[str], list[int]], new_tokens: int = 16, threads: int | None = None
 ) -> Reference:
-    """The greedy continuation is generated through the model's own KV cache (one token per step);
-    the logits compared are those of one uncached pass over the whole sequence. ``threads``: torch's
-    intra-op threads meanwhile (default: as they are)."""
+    """The greedy continuations are generated through the model's own KV cache, one token per step
+    for all prompts at once; the logits compared are those of one uncached pass over each whole
+    sequence. ``threads``: torch's intra-op threads meanwhile (default: as they are)."""
     import torch
 
     model = load_reference_model(source)
@@ -67,23 +67,29 @@ def reference(
 
 
 def _generate(model, tokenize: Callable[[str], list[int]], new_tokens: int) -> tuple[list, list, list]:
+    """The prompts' greedy continuations as one batch (left-padded, masked), so each step reads the
+    weights once for every prompt; then each sequence's logits from a pass of its own."""
     import torch
 
-    lens, seqs, logits = [], [], []
+    prompts = [list(tokenize(prompt)) for prompt in PROMPTS]
+    seqs = [list(p) for p in prompts]
+    width = max(map(len, prompts))
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
     with torch.inference_mode():
-        for prompt in PROMPTS:
-            ids = tokenize(prompt)
-            seq = list(ids)
-            out = model(torch.tensor([seq]), use_cache=True)
-            for step in range(new_tokens):
-                seq.append(int(out.logits[0, -1].argmax()))
-                if step < new_tokens - 1:
-                    out = model(torch.tensor([seq[-1:]]), past_key_values=out.past_key_values, use_cache=True)
-            full = model(torch.tensor([seq])).logits[0].float().numpy()
-            lens.append(len(ids))
-            seqs.append(tuple(seq))
-            logits.append(full)
-    return lens, seqs, logits
+        out = model(ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        for step in range(new_tokens):
+            chosen = out.logits[:, -1].argmax(-1)
+            for seq, token in zip(seqs, chosen.tolist()):
+                seq.append(token)
+            if step < new_tokens - 1:
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+                positions = positions[:, -1:] + 1
+                out = model(chosen[:, None], attention_mask=mask, position_ids=positions,
+                            past_key_values=out.past_key_values, use_cache=True)
+        logits = [model(torch.tensor([seq])).logits[0].float().numpy() for seq in seqs]
+    return [len(p) for p in prompts], [tuple(seq) for seq in seqs], logits
 
 
 def load_reference_model(source: ModelSource):

@@ -1,5 +1,5 @@
-"""The parity reference: greedy through the model's KV cache gives the tokens and logits that recomputing
-the whole sequence for every token gives."""
+"""The parity reference: greedy through the model's KV cache, all prompts in one padded batch, gives the
+tokens and logits that recomputing each whole sequence for every token gives."""
 
 from __future__ import annotations
 
