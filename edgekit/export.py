@@ -98,11 +98,15 @@ def export(
         elif parity:
             artifact.write_manifest(tmp, manifest)  # the runtime opens the artifact from its manifest
             with stage("parity"):
+                from edgekit import parity as parity_check
+
+                threads = parity_check.threads()
                 try:
-                    lm = runtime_load(tmp)
+                    lm = runtime_load(tmp, threads)
                 except ValueError as e:  # the backend's own words on why the runtime refused the file
                     raise EdgekitError(f"the exported {target} artifact does not load: {e}") from None
-                manifest["parity"] = _parity(source, tokenizer, lm, rec)
+                ref = parity_check.reference(source, lambda text: tokenizer.encode(text).ids, threads=threads)
+                manifest["parity"] = parity_check.compare(ref, lm, rec.parity)
         else:
             manifest["parity"] = {"passed": None, "skipped": True}
         manifest["export"]["stages"] = stages
@@ -115,13 +119,6 @@ def export(
             f"parity check failed for {out} ({'; '.join(manifest['parity']['failures'])}); the artifact is kept"
         )
     return result
-
-
-def _parity(source, tokenizer, lm, rec) -> dict:
-    from edgekit import parity
-
-    ref = parity.reference(source, lambda text: tokenizer.encode(text).ids)
-    return parity.compare(ref, lm, rec.parity)
 
 
 VOCABULARY_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "vocab.txt")  # or *.tiktoken

@@ -3,7 +3,8 @@
 For each prompt the reference generates ``new_tokens`` greedily; the artifact then reads the same
 sequence through its own KV cache (prompt as one prefill, the continuation one token at a time), so
 every position's logits are compared, the cached decode path included. A second, free-running
-greedy generation by the artifact counts how many tokens match the reference before they diverge.
+greedy generation by the artifact counts how many tokens match the reference before they diverge
+(and stops at the first that does not).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import numpy as np
 
 from edgekit.recipes import Thresholds
 from edgekit.runtime import LanguageModel
-from edgekit.runtime.generate import greedy
 from edgekit.runtime.measure import log_softmax
 from edgekit.source import ModelSource
 
@@ -39,27 +39,60 @@ class Reference:
 NEW_TOKENS = 16  # the reference's greedy continuation of each prompt
 
 
-def reference(source: ModelSource, tokenize: Callable[[str], list[int]], new_tokens: int = NEW_TOKENS) -> Reference:
-    """The greedy continuation is generated through the model's own KV cache (one token per step);
-    the logits compared are those of one uncached pass over the whole sequence."""
+def threads() -> int | None:
+    """Threads for the reference and the artifact's runtime during a parity check: the CPUs idle now
+    when some are busy, else None (each library's default). The figures do not depend on it, the
+    time does: a pool wider than the idle CPUs waits at every operator for a thread that another
+    process holds (on a busy 2-core machine, 2 torch threads made the reference 10x slower than 1)."""
+    from edgekit.environment import idle_cpus, usable_cpus
+
+    idle = idle_cpus()
+    return idle if idle < usable_cpus() else None
+
+
+def reference(
+    source: ModelSource, tokenize: Callable[[str], list[int]], new_tokens: int = NEW_TOKENS, threads: int | None = None
+) -> Reference:
+    """The greedy continuations are generated through the model's own KV cache, one token per step
+    for all prompts at once; the logits compared are those of one uncached pass over each whole
+    sequence. ``threads``: torch's intra-op threads meanwhile (default: as they are)."""
     import torch
 
     model = load_reference_model(source)
-    lens, seqs, logits = [], [], []
-    with torch.inference_mode():
-        for prompt in PROMPTS:
-            ids = tokenize(prompt)
-            seq = list(ids)
-            out = model(torch.tensor([seq]), use_cache=True)
-            for step in range(new_tokens):
-                seq.append(int(out.logits[0, -1].argmax()))
-                if step < new_tokens - 1:
-                    out = model(torch.tensor([seq[-1:]]), past_key_values=out.past_key_values, use_cache=True)
-            full = model(torch.tensor([seq])).logits[0].float().numpy()
-            lens.append(len(ids))
-            seqs.append(tuple(seq))
-            logits.append(full)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        lens, seqs, logits = _generate(model, tokenize, new_tokens)
+    finally:
+        torch.set_num_threads(before)
     return Reference(tuple(lens), tuple(seqs), tuple(logits))
+
+
+def _generate(model, tokenize: Callable[[str], list[int]], new_tokens: int) -> tuple[list, list, list]:
+    """The prompts' greedy continuations as one batch (left-padded, masked), so each step reads the
+    weights once for every prompt; then each sequence's logits from a pass of its own."""
+    import torch
+
+    prompts = [list(tokenize(prompt)) for prompt in PROMPTS]
+    seqs = [list(p) for p in prompts]
+    width = max(map(len, prompts))
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.inference_mode():
+        out = model(ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        for step in range(new_tokens):
+            chosen = out.logits[:, -1].argmax(-1)
+            for seq, token in zip(seqs, chosen.tolist()):
+                seq.append(token)
+            if step < new_tokens - 1:
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+                positions = positions[:, -1:] + 1
+                out = model(chosen[:, None], attention_mask=mask, position_ids=positions,
+                            past_key_values=out.past_key_values, use_cache=True)
+        logits = [model(torch.tensor([seq])).logits[0].float().numpy() for seq in seqs]
+    return [len(p) for p in prompts], [tuple(seq) for seq in seqs], logits
 
 
 def load_reference_model(source: ModelSource):
@@ -93,9 +126,7 @@ def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:
         positions += len(seq)
 
         cont = seq[plen:]
-        gen = greedy(lm, list(seq[:plen]), len(cont)).tokens
-        n = next((i for i, (a, b) in enumerate(zip(gen, cont)) if a != b), min(len(gen), len(cont)))
-        matched += n
+        matched += greedy_match(lm, list(seq[:plen]), cont)
         total += len(cont)
     measured = {
         "max_abs_logit_diff": max_diff,
@@ -108,6 +139,19 @@ def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:
     }
     failures = thresholds.failures(measured)
     return {"passed": not failures, **measured, "thresholds": thresholds.as_dict(), "failures": failures}
+
+
+def greedy_match(lm: LanguageModel, prompt: list[int], continuation) -> int:
+    """How many tokens of ``continuation`` the artifact generates greedily after ``prompt`` before its
+    first other token (the generation stops there: what follows cannot change the count)."""
+    lm.reset()
+    logits = lm.forward(prompt, last_only=True)
+    for i, want in enumerate(continuation):
+        if int(logits[-1].argmax()) != want:
+            return i
+        if i + 1 < len(continuation):
+            logits = lm.forward([want], last_only=True)
+    return len(continuation)
 
 
 def kl(ref_logits: np.ndarray, logits: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""Parity against the PyTorch reference: a NaN anywhere fails it; greedy through the model's KV cache
-gives the tokens and logits that recomputing the whole sequence for every token gives."""
+"""Parity against the PyTorch reference: a NaN anywhere fails it; greedy through the model's KV cache,
+all prompts in one padded batch, gives the tokens and logits that recomputing each whole sequence for
+every token gives."""
 
 from __future__ import annotations
 
@@ -91,3 +92,30 @@ def test_cached_reference_matches_recomputing_every_token(arch, tiny_models, one
     assert ref.sequences == tuple(seq for seq, _ in want)
     for got, (_, logits) in zip(ref.logits, want):
         np.testing.assert_array_equal(got, logits)
+
+
+class _Counting:
+    """A language model whose next token is always the last one plus one; counts its calls."""
+
+    vocab_size, max_context = 16, 64
+
+    def __init__(self):
+        self.calls = 0
+
+    def reset(self):
+        pass
+
+    def forward(self, ids, *, last_only=False):
+        self.calls += 1
+        rows = np.zeros((1 if last_only else len(ids), self.vocab_size), dtype=np.float32)
+        rows[np.arange(len(rows)), (np.asarray(ids[-len(rows):]) + 1) % self.vocab_size] = 1.0
+        return rows
+
+
+def test_greedy_match_counts_up_to_the_first_other_token_and_stops_there():
+    lm = _Counting()
+    assert parity.greedy_match(lm, [1, 2], [3, 4, 5, 6]) == 4 and lm.calls == 4
+    lm = _Counting()
+    assert parity.greedy_match(lm, [1, 2], [3, 4, 9, 10, 11, 12]) == 2 and lm.calls == 3
+    lm = _Counting()
+    assert parity.greedy_match(lm, [1, 2], [7, 8]) == 0 and lm.calls == 1

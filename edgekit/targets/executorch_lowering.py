@@ -12,14 +12,18 @@ weights of a decoder:
   replace state-dict entries and never write into a weight, so the copies share the weight tensors
   that own their storage (ExecuTorch's CUDA backend does the same in its low-memory mode);
 - each serialization reads the float weights, which view the mapped checkpoint; ``after_each()``
-  runs once each partition is serialized so the caller can let go of those pages;
+  runs once every ``RELEASE_EVERY_BYTES`` serialized (and at the end) so the caller can let go of
+  those pages;
 - the serialized weights (XNNPACK's named data) are bytes held until the program is written: every
   delegated weight once more, to the end of the export. Each partition's large blobs go to files of
   a ``spill`` folder as soon as it is serialized, and ExecuTorch's program writer streams them from
   there (its ``FileBackedData``, which its named-data store and ``Cord`` take in place of bytes);
 - the emitter copies every constant left outside the delegates (the embedding table, weight-only
   int8 weights) into bytes, all held until the program is written. ``lean_emission`` sends each
-  large one to the ``spill`` folder too as it is made, and runs ``after_each()`` then.
+  large one to the ``spill`` folder too as it is made, and runs ``after_each()`` as above.
+
+And one thing makes the lowering slow: XNNPACK's passes trace each partition again after every
+pass, changed or not; ``lean_lowering`` skips the traces of passes that changed nothing.
 
 ``lean_lowering`` and ``lean_emission`` swap these in (module attributes, ``BackendDetails``
 classmethod hooks, an emitter method) for the duration of the lowering or of ``to_executorch``
@@ -37,6 +41,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 SPILL_MIN_BYTES = 1 << 16  # smaller blobs (norms, biases, scales) stay in memory
+RELEASE_EVERY_BYTES = 64 << 20  # serialized between two ``after_each()`` calls, and once at the end
 
 
 class Downstreams:
@@ -97,15 +102,18 @@ def lean_lowering(after_each: Callable[[], object], spill: Path):
         shared = {id(t): t for t in tensors if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() == t.nbytes}
         return copy.deepcopy(program, shared)
 
+    release = _Every(after_each, RELEASE_EVERY_BYTES)
+
     def preprocess_then_release(program, compile_specs):
         result = preprocess(program, compile_specs)
         if result.data_store_output is not None:
             buffers = result.data_store_output.buffers
+            release.count(sum(len(data) for data in buffers if isinstance(data, bytes)))
             buffers[:] = [_to_file(data, spill) for data in buffers]
-        after_each()
         return result
 
     with ExitStack() as undo:
+        undo.callback(release.flush)
         for module in (fx_partitioner, group_partitioner):
             _swap(undo, module, "_DependencyViewer", Downstreams)
         _swap(undo, XnnpackBackend, "copy_exported_program_for_preprocess", classmethod(copy_sharing_weights))
@@ -169,17 +177,38 @@ def lean_emission(after_each: Callable[[], object], spill: Path):
     from executorch.exir.emit._emitter import _Emitter
 
     save = _Emitter._save_new_const_tensor
+    release = _Every(after_each, RELEASE_EVERY_BYTES)
 
     def save_to_file(self, spec, buffer_data, *args, **kwargs):
         spilled = _to_file(buffer_data, spill)
         index = save(self, spec, spilled, *args, **kwargs)
         if spilled is not buffer_data:
-            after_each()
+            release.count(len(buffer_data))
         return index
 
     with ExitStack() as undo:
+        undo.callback(release.flush)
         _swap(undo, _Emitter, "_save_new_const_tensor", save_to_file)
         yield
+
+
+class _Every:
+    """Calls ``fn()`` each time ``every`` more bytes have been counted, and at ``flush()`` for the rest:
+    letting go of the checkpoint's pages reads the process's whole memory map, too slow to do for
+    each of a model's hundreds of constants."""
+
+    def __init__(self, fn: Callable[[], object], every: int):
+        self.fn, self.every, self.pending = fn, every, None
+
+    def count(self, nbytes: int) -> None:
+        self.pending = (self.pending or 0) + nbytes
+        if self.pending >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            self.pending = None
+            self.fn()
 
 
 def _to_file(data, folder: Path):

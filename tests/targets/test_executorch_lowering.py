@@ -139,3 +139,21 @@ def test_spilled_weights_and_constants_are_written_to_the_same_program(tmp_path)
     assert calls == ["partition", "constant"]
     assert len(list(tmp_path.iterdir())) == 2
     assert et_program.buffer == plain
+
+
+def test_pages_are_let_go_once_per_release_every_bytes_and_at_the_end():
+    from edgekit.targets.executorch_lowering import _Every
+
+    calls = []
+    every = _Every(lambda: calls.append(1), 100)
+    every.flush()
+    assert calls == []  # nothing counted, nothing to let go
+    for _ in range(5):
+        every.count(40)  # 40, 80, 120: call; 40, 80
+    assert calls == [1]
+    every.flush()
+    every.flush()
+    assert calls == [1, 1]
+    every.count(0)  # a partition that serialized nothing still read its graph's weights
+    every.flush()
+    assert calls == [1, 1, 1]
