@@ -29,10 +29,11 @@ def export(
     max_context: int | None = None,
     compute_units: str | None = None,
     exporter: str | None = None,
+    calibration: str | None = None,
     parity: bool = True,
     on_stage: Callable[[str], None] = lambda name: None,
 ) -> artifact.Artifact:
-    rec = recipes.parse(target, recipe, max_context, compute_units, exporter)
+    rec = recipes.parse(target, recipe, max_context, compute_units, exporter, calibration)
     tgt = targets.get(target)
     out = Path(out)
     artifact.check_destination(out, overwrite)
@@ -55,6 +56,7 @@ def export(
     started = time.perf_counter()
     with artifact.staged(out) as tmp:
         runtime = tgt.export(source, rec, tmp, stage)
+        quantization = runtime.pop("quantization", None)  # what a quantizing target did: the recipe's record
         with stage("tokenizer"):
             tokenizer = _save_tokenizer(source, tmp)
         limit = model_context(source.path)
@@ -70,7 +72,7 @@ def export(
             "edgekit_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "target": target,
-            "recipe": rec.as_dict(),
+            "recipe": {**rec.as_dict(), **({"quantization": quantization} if quantization else {})},
             "source": source.as_dict(),
             "runtime": runtime,
             "toolchain": versions(),

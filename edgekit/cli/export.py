@@ -20,6 +20,7 @@ def export(
     max_context: Annotated[int | None, typer.Option(min=2, help="context length of the artifact (KV cache size); default: the target's")] = None,
     compute_units: Annotated[str | None, typer.Option(help="coreml: all (default), cpu, cpu-gpu or cpu-ne; recorded, used at load time")] = None,
     exporter: Annotated[str | None, typer.Option(help="onnx: auto (default: genai where the builder supports the model, else optimum), genai or optimum")] = None,
+    calibration: Annotated[Path | None, typer.Option(help="calibration text of a calibrated recipe (e.g. onnx int4-gptq); default: the shipped one")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output folder")] = False,
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="check against the PyTorch fp32 model")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="print the manifest as JSON")] = False,
@@ -41,6 +42,7 @@ def export(
             max_context=max_context,
             compute_units=compute_units,
             exporter=exporter,
+            calibration=calibration,
             parity=parity,
             on_stage=update,
         )

@@ -1,7 +1,9 @@
 """Recipes: one vocabulary of precision/quantization schemes, declared per target in TOML files.
 
 A recipe name is a scheme optionally followed by options, e.g. ``int4``, ``int4-g128``,
-``8da4w-g64-emb4`` (``-gN``: group size; ``-embB``: the embedding table quantized to B bits too).
+``8da4w-g64-emb4``, ``int4-gptq`` (``-gN``: group size; ``-embB``: the embedding table quantized to B
+bits too; an algorithm name: how the weights are rounded, beyond round-to-nearest, where the scheme
+offers it; a calibrated algorithm learns from a calibration text, the shipped one or ``--calibration``).
 Each ``<target>.toml`` beside this module declares the target's schemes, their defaults and the
 parity thresholds an export must meet against the fp32 PyTorch reference.
 """
@@ -54,10 +56,13 @@ class Recipe:
     embedding_bits: int | None = None  # the embedding table quantized too (where the scheme allows it)
     compute_units: str | None = None  # where the runtime may run it (Core ML: all, cpu, ...); None: not a choice
     exporter: str | None = None  # which exporter writes it (ONNX: auto, genai, optimum); None: not a choice
+    algorithm: str | None = None  # how weights are rounded where the scheme offers a choice; None: round-to-nearest
+    calibration: str | None = None  # the calibration text of a calibrated algorithm; None: the shipped one
 
     @property
     def name(self) -> str:
         name = self.scheme if self.group_size is None else f"{self.scheme}-g{self.group_size}"
+        name = name if self.algorithm is None else f"{name}-{self.algorithm}"
         return name if self.embedding_bits is None else f"{name}-emb{self.embedding_bits}"
 
     def as_dict(self) -> dict:
@@ -70,6 +75,8 @@ class Recipe:
             "embedding_bits": self.embedding_bits,
             "compute_units": self.compute_units,
             "exporter": self.exporter,
+            "algorithm": self.algorithm,
+            **({"calibration": self.calibration} if self.calibration else {}),
             "parity_thresholds": self.parity.as_dict(),
         }
 
@@ -82,6 +89,8 @@ class SchemeSpec:
     group_sizes: tuple[int, ...]
     embedding_bits: tuple[int, ...]  # the -embB options the scheme takes
     parity: Thresholds
+    algorithms: tuple[str, ...] = ()  # the algorithm options the scheme takes
+    calibrated: tuple[str, ...] = ()  # those of them that learn from a calibration text
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,8 @@ def targets() -> dict[str, TargetSpec]:
                 group_sizes=tuple(spec.get("group_sizes", ())),
                 embedding_bits=tuple(spec.get("embedding_bits", ())),
                 parity=Thresholds(**spec.get("parity", {})),
+                algorithms=tuple(spec.get("algorithms", ())),
+                calibrated=tuple(spec.get("calibrated", ())),
             )
         out[path.stem] = TargetSpec(
             path.stem, data["summary"], data["default"], schemes,
@@ -130,6 +141,7 @@ def parse(
     max_context: int | None = None,
     compute_units: str | None = None,
     exporter: str | None = None,
+    calibration: str | None = None,
 ) -> Recipe:
     """Turn a recipe name such as ``int4-g128`` into a Recipe of ``target``."""
     spec = target_spec(target)
@@ -141,7 +153,7 @@ def parse(
             " (see `edgekit recipes`)"
         )
     s = spec.schemes[scheme]
-    group_size, embedding_bits = s.group_size, None
+    group_size, embedding_bits, algorithm = s.group_size, None, None
     for opt in options:
         if (m := _GROUP.match(opt)) and s.group_sizes:
             group_size = int(m.group(1))
@@ -153,8 +165,13 @@ def parse(
             if embedding_bits not in s.embedding_bits:
                 bits = ", ".join(f"emb{b}" for b in s.embedding_bits)
                 raise EdgekitError(f"'{opt}' is not supported by {target} {scheme}; choose one of {bits}")
+        elif opt in s.algorithms and algorithm is None:
+            algorithm = opt
         else:
             raise EdgekitError(f"unknown option '{opt}' in recipe '{name}' for target {target}")
+    if calibration is not None and algorithm not in s.calibrated:
+        calibrated = ", ".join(f"{scheme}-{a}" for a in s.calibrated) or "none"
+        raise EdgekitError(f"--calibration applies to calibrated recipes only ({target}: {calibrated}), not {name}")
     if max_context is not None and max_context < 2:
         raise EdgekitError(f"--max-context must be at least 2, got {max_context}")
     return Recipe(
@@ -162,6 +179,7 @@ def parse(
         max_context=max_context, embedding_bits=embedding_bits,
         compute_units=_choice("--compute-units", compute_units, spec.compute_units, target),
         exporter=_choice("--exporter", exporter, spec.exporters, target),
+        algorithm=algorithm, calibration=None if calibration is None else str(calibration),
     )
 
 
