@@ -13,6 +13,8 @@ head's own table). The measurements behind these choices (SmolLM2-135M) are in t
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from dataclasses import dataclass
 
@@ -92,11 +94,13 @@ def quantize(model, plan: Plan, calibration: tuple[list[list[int]], dict] | None
     gather_name = gather.name if gather is not None else None
     tied = head is not None and gather is not None and folded.get(head_weight, head_weight) == _table_source(graph, gather)
 
-    model = _matmuls(model, [n for n in linear if n not in keep], plan, plan.bits, plan.algorithm, sequences)
-    if head_name and plan.head_bits == 4:
-        model = _matmuls(model, [head_name], plan, 4, "rtn")
+    # the head and the kept layers first: the body's algorithm then sees only its own MatMuls (GPTQ's
+    # path in ONNX Runtime takes every MatMul with a constant weight, whatever is excluded)
     if keep or (head_name and plan.head_bits == 8):
         model = _matmuls(model, keep + ([head_name] if head_name and plan.head_bits == 8 else []), plan, 8, "rtn")
+    if head_name and plan.head_bits == 4:
+        model = _matmuls(model, [head_name], plan, 4, "rtn")
+    model = _matmuls(model, [n for n in linear if n not in keep], plan, plan.bits, plan.algorithm, sequences)
     graph = model.graph
 
     embedding = "float"
@@ -104,8 +108,9 @@ def quantize(model, plan: Plan, calibration: tuple[list[list[int]], dict] | None
         gather = next(n for n in graph.node if n.name == gather_name)
         hidden = _table_shape(graph, gather)[1]
         head_q = next((n for n in graph.node if head_output in n.output), None) if head_name else None
-        if (tied and head_q is not None and head_q.op_type == "MatMulNBits" and plan.head_bits == plan.embedding_bits
-                and hidden % TABLE_BLOCK == 0 and len(head_q.input) == 3):
+        if (tied and head_q is not None and head_q.op_type == "MatMulNBits" and len(head_q.input) == 3
+                and _attribute(head_q, "bits") == plan.embedding_bits and _attribute(head_q, "block_size") == TABLE_BLOCK
+                and hidden % TABLE_BLOCK == 0):
             _gather_from_head(graph, gather, head_q, plan.embedding_bits)
             embedding = f"int{plan.embedding_bits}, the head's table"
         elif hidden % TABLE_BLOCK == 0:
@@ -133,6 +138,12 @@ def _name_nodes(graph) -> None:
         if not node.name or node.name in seen:
             node.name = f"{node.op_type}_{i}"
         seen.add(node.name)
+
+
+def _attribute(node, name: str):
+    from onnx import helper
+
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), None)
 
 
 def _is_2d(init) -> bool:
@@ -249,7 +260,8 @@ def _matmuls(model, names: list[str], plan: Plan, bits: int, algorithm: str, cal
         model, bits=bits, block_size=block, is_symmetric=symmetric, accuracy_level=plan.accuracy_level or None,
         nodes_to_exclude=others, algo_config=config,
     )
-    q.process()
+    with contextlib.redirect_stdout(io.StringIO()):  # GPTQ prints a progress bar of its own
+        q.process()
     out = q.model.model
     if plan.accuracy_level:  # HQQ's nodes leave the attribute out
         from onnx import helper
