@@ -13,8 +13,6 @@ head's own table). The measurements behind these choices (SmolLM2-135M) are in t
 
 from __future__ import annotations
 
-import contextlib
-import io
 import time
 from dataclasses import dataclass
 
@@ -25,7 +23,6 @@ from edgekit.errors import EdgekitError
 ALGORITHMS = ("rtn", "hqq", "gptq")
 CALIBRATED = ("gptq",)  # the algorithms that learn from a calibration text
 CALIBRATION_WINDOW = 256  # tokens per calibration sequence
-TABLE_BLOCK = 32  # block size of the 8-bit head and of the embedding table
 _KEPT = "/logits_to_keep"  # suffix of the head's input (the target's logits_to_keep slice)
 
 
@@ -42,23 +39,25 @@ class Plan:
     algorithm: str = "rtn"
     head_bits: int | None = 8  # the output head; None: float
     embedding_bits: int | None = 8  # the embedding table; None: float
+    table_block: int = 32  # block size of the 8-bit head, the kept layers and the embedding table
     keep_8bit: tuple[str, ...] = ()  # MatMul nodes kept at 8 bits (mixed precision)
 
     def as_dict(self) -> dict:
         return {
             "bits": self.bits, "block_size": self.block_size, "symmetric": self.symmetric,
             "accuracy_level": self.accuracy_level, "algorithm": self.algorithm,
-            "head_bits": self.head_bits, "embedding_bits": self.embedding_bits, "keep_8bit": list(self.keep_8bit),
+            "head_bits": self.head_bits, "embedding_bits": self.embedding_bits, "table_block": self.table_block,
+            "keep_8bit": list(self.keep_8bit),
         }
 
 
 def plan_for(recipe) -> Plan:
     """The plan of an ONNX recipe (int8, int4[-gN][-ALGORITHM])."""
     if recipe.scheme == "int8":
-        return Plan(bits=8, block_size=recipe.group_size or TABLE_BLOCK)
+        return Plan(bits=8, block_size=recipe.group_size or 32)
     if recipe.scheme == "int4":
         algorithm = recipe.algorithm or "rtn"
-        return Plan(bits=4, block_size=recipe.group_size, algorithm=algorithm, symmetric=algorithm != "hqq")
+        return Plan(bits=4, block_size=recipe.group_size, algorithm=algorithm, symmetric=algorithm == "rtn")
     raise EdgekitError(f"onnx recipe '{recipe.name}' is not a weight quantization")
 
 
@@ -97,10 +96,12 @@ def quantize(model, plan: Plan, calibration: tuple[list[list[int]], dict] | None
     # the head and the kept layers first: the body's algorithm then sees only its own MatMuls (GPTQ's
     # path in ONNX Runtime takes every MatMul with a constant weight, whatever is excluded)
     if keep or (head_name and plan.head_bits == 8):
-        model = _matmuls(model, keep + ([head_name] if head_name and plan.head_bits == 8 else []), plan, 8, "rtn")
+        eight = keep + ([head_name] if head_name and plan.head_bits == 8 else [])
+        model = _matmuls(model, eight, plan, 8, plan.table_block, "rtn")
     if head_name and plan.head_bits == 4:
-        model = _matmuls(model, [head_name], plan, 4, "rtn")
-    model = _matmuls(model, [n for n in linear if n not in keep], plan, plan.bits, plan.algorithm, sequences)
+        model = _matmuls(model, [head_name], plan, 4, plan.block_size, "rtn")
+    body = [n for n in linear if n not in keep]
+    model = _matmuls(model, body, plan, plan.bits, plan.block_size, plan.algorithm, sequences)
     graph = model.graph
 
     embedding = "float"
@@ -109,12 +110,12 @@ def quantize(model, plan: Plan, calibration: tuple[list[list[int]], dict] | None
         hidden = _table_shape(graph, gather)[1]
         head_q = next((n for n in graph.node if head_output in n.output), None) if head_name else None
         if (tied and head_q is not None and head_q.op_type == "MatMulNBits" and len(head_q.input) == 3
-                and _attribute(head_q, "bits") == plan.embedding_bits and _attribute(head_q, "block_size") == TABLE_BLOCK
-                and hidden % TABLE_BLOCK == 0):
-            _gather_from_head(graph, gather, head_q, plan.embedding_bits)
+                and _attribute(head_q, "bits") == plan.embedding_bits and _attribute(head_q, "block_size") == plan.table_block
+                and hidden % plan.table_block == 0):
+            _gather_from_head(graph, gather, head_q, plan.embedding_bits, plan.table_block)
             embedding = f"int{plan.embedding_bits}, the head's table"
-        elif hidden % TABLE_BLOCK == 0:
-            _gather_quantized(graph, gather, plan.embedding_bits)
+        elif hidden % plan.table_block == 0:
+            _gather_quantized(graph, gather, plan.embedding_bits, plan.table_block)
             embedding = f"int{plan.embedding_bits}"
     _drop_unused_initializers(graph)
     info = {
@@ -230,11 +231,11 @@ def _drop_unused_initializers(graph) -> None:
 # ---------------------------------------------------------------- linear layers
 
 
-def _matmuls(model, names: list[str], plan: Plan, bits: int, algorithm: str, calibration=None):
-    """Quantize the MatMuls ``names`` (only them) to ``bits`` with ``algorithm``; returns the model."""
+def _matmuls(model, names: list[str], plan: Plan, bits: int, block: int, algorithm: str, calibration=None):
+    """Quantize the MatMuls ``names`` (only them) to ``bits`` in blocks of ``block`` with ``algorithm``;
+    returns the model."""
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
-        GPTQWeightOnlyQuantConfig,
         HQQWeightOnlyQuantConfig,
         MatMulNBitsQuantizer,
     )
@@ -243,14 +244,11 @@ def _matmuls(model, names: list[str], plan: Plan, bits: int, algorithm: str, cal
         return model
     wanted = set(names)
     others = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in wanted]
-    block = plan.block_size if bits == plan.bits else TABLE_BLOCK
     symmetric = plan.symmetric or bits == 8
+    if algorithm == "gptq":
+        return _gptq(model, names, block, plan.accuracy_level, calibration)
     if algorithm == "hqq":
         config = HQQWeightOnlyQuantConfig(block_size=block, bits=bits, op_types_to_quantize=("MatMul",))
-    elif algorithm == "gptq":
-        config = GPTQWeightOnlyQuantConfig(
-            calibration_data_reader=_CalibrationReader(model, calibration), op_types_to_quantize=("MatMul",),
-        )
     else:
         config = DefaultWeightOnlyQuantConfig(
             block_size=block, is_symmetric=symmetric, accuracy_level=plan.accuracy_level or None, bits=bits,
@@ -260,8 +258,7 @@ def _matmuls(model, names: list[str], plan: Plan, bits: int, algorithm: str, cal
         model, bits=bits, block_size=block, is_symmetric=symmetric, accuracy_level=plan.accuracy_level or None,
         nodes_to_exclude=others, algo_config=config,
     )
-    with contextlib.redirect_stdout(io.StringIO()):  # GPTQ prints a progress bar of its own
-        q.process()
+    q.process()
     out = q.model.model
     if plan.accuracy_level:  # HQQ's nodes leave the attribute out
         from onnx import helper
@@ -272,28 +269,58 @@ def _matmuls(model, names: list[str], plan: Plan, bits: int, algorithm: str, cal
     return out
 
 
-class _CalibrationReader:
-    """The graph's inputs for each calibration sequence: a prompt with an empty KV cache, the head on
-    its last position only."""
+def _gptq(model, names: list[str], block: int, accuracy_level: int, sequences: list[list[int]]):
+    """GPTQ on the MatMuls ``names``: ONNX Runtime's GPTQ (from Intel Neural Compressor:
+    ``weight_only.gptq`` rounds a weight column by column against the Hessian of its input, then
+    ``quant_tensor`` and ``make_matmul_weight_only_node`` pack it as MatMulNBits), asymmetric.
 
-    def __init__(self, model, sequences: list[list[int]]):
-        self.feeds = [_feed(model, ids) for ids in sequences]
-        self.index = 0
+    Two things differ from ``MatMulNBitsQuantizer``'s own GPTQ driver (ONNX Runtime 1.31): the
+    Hessians of every layer input come from one pass of the model per calibration sequence (its
+    driver runs the whole model once per layer input and sequence: 121 times the work on a 30-layer
+    model), and the scheme is asymmetric, because its symmetric path packs GPTQ's result on another
+    grid than GPTQ rounded it to (scale 2*max|w|/15 recomputed from the rounded weights), which
+    adds back most of the error GPTQ removed."""
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+    from onnxruntime.quantization.neural_compressor import weight_only as inc
 
-    def get_next(self):
-        if self.index >= len(self.feeds):
-            return None
-        self.index += 1
-        return self.feeds[self.index - 1]
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        feed = self.get_next()
-        if feed is None:
-            raise StopIteration
-        return feed
+    graph = model.graph
+    wanted = set(names)
+    nodes = [n for n in graph.node if n.name in wanted]
+    inputs = sorted({n.input[0] for n in nodes})
+    for name in inputs:
+        graph.output.append(helper.make_empty_tensor_value_info(name))
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    finally:
+        del graph.output[len(graph.output) - len(inputs):]
+    hessians: dict[str, np.ndarray] = {}
+    rows = 0
+    for ids in sequences:
+        for name, x in zip(inputs, session.run(inputs, _feed(model, ids))):
+            x = x.reshape(-1, x.shape[-1]).astype(np.float64)
+            hessians[name] = hessians.get(name, 0.0) + x.T @ x
+        rows += len(ids)
+    del session
+    inits = {i.name: i for i in graph.initializer}
+    for node in nodes:
+        weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+        k = weight.shape[0]
+        blocks = (k + block - 1) // block
+        rounded = inc.gptq(
+            weight.copy(), hessians[node.input[0]] * (2.0 / rows), num_bits=4, group_size=block,
+            scheme="asym", blocksize=128, percdamp=0.01, actorder=False, mse=False, perchannel=True,
+        )
+        q, scale, zero = inc.quant_tensor(inc.pad_tensor(rounded, block, blocks).T, 4, block, "asym", "uint")
+        new, new_inits = inc.make_matmul_weight_only_node(
+            node, weight.shape, 4, block, blocks, q.astype("uint8"), scale.astype(np.float32), zero,
+            accuracy_level=accuracy_level,
+        )
+        at = list(graph.node).index(node)
+        graph.node.remove(node)
+        graph.node.insert(at, new)
+        graph.initializer.extend(new_inits)
+    return model
 
 
 def _feed(model, ids: list[int]) -> dict:
@@ -323,7 +350,7 @@ def _feed(model, ids: list[int]) -> dict:
 # ---------------------------------------------------------------- embedding
 
 
-def _gather_from_head(graph, gather, head_q, bits: int) -> None:
+def _gather_from_head(graph, gather, head_q, bits: int, block: int) -> None:
     """Replace the embedding Gather with a GatherBlockQuantized of the (tied) head's quantized table:
     MatMulNBits holds it as [vocab, blocks, bytes per block] with scales per (vocab, block), the
     layout GatherBlockQuantized reads row by row (symmetric: no zero points)."""
@@ -342,26 +369,26 @@ def _gather_from_head(graph, gather, head_q, bits: int) -> None:
     graph.node.insert(at + 1, helper.make_node(
         "GatherBlockQuantized", [f"{base}/table", gather.input[1], scales.name], list(gather.output),
         name=f"{base}/GatherBlockQuantized", domain="com.microsoft",
-        bits=bits, block_size=TABLE_BLOCK, gather_axis=0, quantize_axis=1,
+        bits=bits, block_size=block, gather_axis=0, quantize_axis=1,
     ))
     _remove_gather(graph, gather)
 
 
-def _gather_quantized(graph, gather, bits: int) -> None:
+def _gather_quantized(graph, gather, bits: int, block: int) -> None:
     """Replace the embedding Gather with a GatherBlockQuantized of its own table, quantized by ONNX
-    Runtime's block quantizer (symmetric, blocks of TABLE_BLOCK along the hidden dimension)."""
+    Runtime's block quantizer (symmetric, blocks of ``block`` along the hidden dimension)."""
     from onnx import helper, numpy_helper
     from onnxruntime.capi._pybind_state import quantize_matmul_4bits, quantize_matmul_8bits
 
     table = _table(graph, gather)  # [hidden, vocab]
     hidden, vocab = table.shape
-    blocks = hidden // TABLE_BLOCK
-    blob = TABLE_BLOCK * bits // 8
+    blocks = hidden // block
+    blob = block * bits // 8
     packed = np.zeros((vocab, blocks, blob), dtype=np.uint8)
     scales = np.zeros(vocab * blocks, dtype=table.dtype)
     zero_points = np.zeros(vocab * blocks, dtype=np.uint8)
     (quantize_matmul_4bits if bits == 4 else quantize_matmul_8bits)(
-        packed, table, scales, zero_points, TABLE_BLOCK, vocab, hidden, True
+        packed, table, scales, zero_points, block, vocab, hidden, True
     )
     base = gather.name
     graph.initializer.extend([
@@ -372,7 +399,7 @@ def _gather_quantized(graph, gather, bits: int) -> None:
     graph.node.insert(at, helper.make_node(
         "GatherBlockQuantized", [f"{base}/table_Q{bits}", gather.input[1], f"{base}/table_scales"], list(gather.output),
         name=f"{base}/GatherBlockQuantized", domain="com.microsoft",
-        bits=bits, block_size=TABLE_BLOCK, gather_axis=0, quantize_axis=1,
+        bits=bits, block_size=block, gather_axis=0, quantize_axis=1,
     ))
     _remove_gather(graph, gather)
 
