@@ -14,6 +14,7 @@ head's own table). The measurements behind these choices (SmolLM2-135M) are in t
 from __future__ import annotations
 
 import time
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -270,16 +271,22 @@ def _matmuls(model, names: list[str], plan: Plan, bits: int, block: int, algorit
 
 
 def _gptq(model, names: list[str], block: int, accuracy_level: int, sequences: list[list[int]]):
-    """GPTQ on the MatMuls ``names``: ONNX Runtime's GPTQ (from Intel Neural Compressor:
-    ``weight_only.gptq`` rounds a weight column by column against the Hessian of its input, then
-    ``quant_tensor`` and ``make_matmul_weight_only_node`` pack it as MatMulNBits), asymmetric.
+    """GPTQ on the MatMuls ``names``, asymmetric: ONNX Runtime's GPTQ (from Intel Neural Compressor:
+    ``weight_only.gptq`` rounds a weight row by row against the Hessian of its input, then
+    ``quant_tensor`` and ``make_matmul_weight_only_node`` pack it as MatMulNBits), driven here rather
+    than by ``MatMulNBitsQuantizer``, whose GPTQ path (ONNX Runtime 1.31.1) has three faults:
 
-    Two things differ from ``MatMulNBitsQuantizer``'s own GPTQ driver (ONNX Runtime 1.31): the
-    Hessians of every layer input come from one pass of the model per calibration sequence (its
-    driver runs the whole model once per layer input and sequence: 121 times the work on a 30-layer
-    model), and the scheme is asymmetric, because its symmetric path packs GPTQ's result on another
-    grid than GPTQ rounded it to (scale 2*max|w|/15 recomputed from the rounded weights), which
-    adds back most of the error GPTQ removed."""
+    - ``gptq`` transposes its Cholesky factor of H^-1 to the upper one, then reads the factor's
+      column below the diagonal (all zeros), so no rounding error is ever carried to the weights
+      still to round: its result is round-to-nearest's, to the last bit. It runs here with a numpy
+      whose ``cholesky`` returns the upper factor, which its transposition turns into the lower one
+      it reads (``_LOWER_FACTOR_NUMPY``): on SmolLM2-135M that cuts each layer's output error 2-5x.
+    - its symmetric scheme packs the result on another grid than it rounded to (2*max|w|/15,
+      recomputed from the rounded weights), which adds back most of the error; asymmetric packs
+      on GPTQ's grid (up to groups whose rounded weights no longer reach both ends of it).
+    - it runs the whole model once per layer input and calibration sequence (121 times the work of
+      one pass on a 30-layer model); the Hessians here come from one pass per sequence.
+    """
     import onnxruntime as ort
     from onnx import helper, numpy_helper
     from onnxruntime.quantization.neural_compressor import weight_only as inc
@@ -302,14 +309,15 @@ def _gptq(model, names: list[str], block: int, accuracy_level: int, sequences: l
             hessians[name] = hessians.get(name, 0.0) + x.T @ x
         rows += len(ids)
     del session
+    gptq = _gptq_rounding()
     inits = {i.name: i for i in graph.initializer}
     for node in nodes:
         weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
         k = weight.shape[0]
         blocks = (k + block - 1) // block
-        rounded = inc.gptq(
+        rounded = gptq(
             weight.copy(), hessians[node.input[0]] * (2.0 / rows), num_bits=4, group_size=block,
-            scheme="asym", blocksize=128, percdamp=0.01, actorder=False, mse=False, perchannel=True,
+            scheme="asym", blocksize=block, percdamp=0.01, actorder=False, mse=False, perchannel=True,
         )
         q, scale, zero = inc.quant_tensor(inc.pad_tensor(rounded, block, blocks).T, 4, block, "asym", "uint")
         new, new_inits = inc.make_matmul_weight_only_node(
@@ -321,6 +329,34 @@ def _gptq(model, names: list[str], block: int, accuracy_level: int, sequences: l
         graph.node.insert(at, new)
         graph.initializer.extend(new_inits)
     return model
+
+
+class _Linalg:
+    """numpy.linalg whose ``cholesky`` returns the upper factor (see ``_gptq``)."""
+
+    def __getattr__(self, name):
+        return getattr(np.linalg, name)
+
+    @staticmethod
+    def cholesky(a):
+        return np.linalg.cholesky(a).T
+
+
+class _Numpy:
+    linalg = _Linalg()
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+_LOWER_FACTOR_NUMPY = _Numpy()
+
+
+def _gptq_rounding():
+    """ONNX Runtime's ``weight_only.gptq`` reading the lower Cholesky factor (see ``_gptq``)."""
+    from onnxruntime.quantization.neural_compressor import weight_only as inc
+
+    return types.FunctionType(inc.gptq.__code__, {**inc.gptq.__globals__, "np": _LOWER_FACTOR_NUMPY}, "gptq", inc.gptq.__defaults__)
 
 
 def _feed(model, ids: list[int]) -> dict:
