@@ -20,8 +20,8 @@ def test_parse_defaults_and_group_sizes():
         ("onnx", "int4-x", "unknown option 'x'"),
         ("onnx", "int4-g100", "group size 100"),
         ("onnx", "int4-emb4", "unknown option 'emb4'"),
-        ("onnx", "int4-hqq-gptq", "unknown option 'gptq'"),
-        ("onnx", "int8-hqq", "unknown option 'hqq'"),
+        ("onnx", "int4-gptq-gptq", "unknown option 'gptq'"),
+        ("onnx", "int8-gptq", "unknown option 'gptq'"),
         ("executorch", "fp32-emb8", "unknown option 'emb8'"),
         ("executorch", "8da4w-emb2", "'emb2' is not supported"),
         ("tflite", "fp32", "unknown target 'tflite'"),
@@ -42,14 +42,14 @@ def test_embedding_option():
 def test_algorithm_option():
     r = recipes.parse("onnx", "int4-gptq")
     assert (r.scheme, r.group_size, r.algorithm, r.name) == ("int4", 32, "gptq", "int4-g32-gptq")
-    assert recipes.parse("onnx", "int4-g64-hqq").name == "int4-g64-hqq"
-    assert recipes.parse("onnx", "int4-hqq-g64").name == "int4-g64-hqq"
+    assert recipes.parse("onnx", "int4-g64-gptq").name == "int4-g64-gptq"
+    assert recipes.parse("onnx", "int4-gptq-g64").name == "int4-g64-gptq"
     assert recipes.parse("onnx", "int4").algorithm is None
     r = recipes.parse("onnx", "int4-gptq", calibration="my.txt")
     assert r.calibration == "my.txt" and r.as_dict()["calibration"] == "my.txt"
 
 
-@pytest.mark.parametrize("name", ["int4", "int4-hqq", "fp32"])
+@pytest.mark.parametrize("name", ["int4", "int8", "fp32"])
 def test_calibration_only_for_calibrated_recipes(name):
     with pytest.raises(EdgekitError, match="--calibration applies to calibrated recipes only"):
         recipes.parse("onnx", name, calibration="my.txt")

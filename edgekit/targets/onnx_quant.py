@@ -4,11 +4,11 @@ for the embedding table.
 
 A recipe becomes a ``Plan``: the bits and block size of the decoder's linear layers, how their
 weights are rounded (``rtn``: ONNX Runtime's block quantizer, whose symmetric scale is the block's
-signed extreme over -2^(bits-1), as llama.cpp's q4_0 and q8_0 have it; ``hqq`` and ``gptq``: the
-algorithms of ONNX Runtime's ``MatMulNBitsQuantizer``, GPTQ learning from a calibration text), the
-precision the matmuls compute in (``accuracy_level``), and the output head's and the embedding's
-precision (8 bits in blocks of 32, as llama.cpp keeps them; a tied embedding is gathered from the
-head's own table). The measurements behind these choices (SmolLM2-135M) are in the README.
+signed extreme over -2^(bits-1), as llama.cpp's q4_0 and q8_0 have it; ``gptq``: ONNX Runtime's
+GPTQ, learning from a calibration text), the precision the matmuls compute in (``accuracy_level``),
+and the output head's and the embedding's precision (8 bits, as llama.cpp keeps them; a tied
+embedding is gathered from the head's own table). The measurements behind these choices
+(SmolLM2-135M) are in the README.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 
-ALGORITHMS = ("rtn", "hqq", "gptq")
+ALGORITHMS = ("rtn", "gptq")
 CALIBRATED = ("gptq",)  # the algorithms that learn from a calibration text
 CALIBRATION_WINDOW = 256  # tokens per calibration sequence
 _KEPT = "/logits_to_keep"  # suffix of the head's input (the target's logits_to_keep slice)
@@ -34,8 +34,9 @@ class Plan:
     bits: int  # the decoder's linear layers: 4 or 8
     block_size: int = 32  # weights per scale, along the input dimension
     symmetric: bool = True  # False: a zero point per block too
-    # MatMulNBits' compute: 4 = int8 (the activations quantized per block, the fast kernels);
-    # 0 = float (weights dequantized)
+    # MatMulNBits' compute: 4 = int8, the activations quantized per block (the fast kernels); 0 =
+    # float: ONNX Runtime 1.31 on x86 computes 4-bit weights 2-4x slower per matmul that way, and
+    # 8-bit weights (or float zero points) by dequantizing the whole weight at every call, ~70x
     accuracy_level: int = 4
     algorithm: str = "rtn"
     head_bits: int | None = 8  # the output head; None: float
@@ -58,7 +59,9 @@ def plan_for(recipe) -> Plan:
         return Plan(bits=8, block_size=recipe.group_size or 32)
     if recipe.scheme == "int4":
         algorithm = recipe.algorithm or "rtn"
-        return Plan(bits=4, block_size=recipe.group_size, algorithm=algorithm, symmetric=algorithm == "rtn")
+        # the 8-bit head and embedding in blocks of 64 (8.5 bits a weight with a float32 scale, as
+        # q8_0's 32 with a float16 one): no measurable loss against 32 on SmolLM2-135M, 1.8 MB less
+        return Plan(bits=4, block_size=recipe.group_size, algorithm=algorithm, symmetric=algorithm == "rtn", table_block=64)
     raise EdgekitError(f"onnx recipe '{recipe.name}' is not a weight quantization")
 
 
@@ -93,12 +96,15 @@ def quantize(model, plan: Plan, calibration: tuple[list[list[int]], dict] | None
     head_name, head_weight = (head.name, head.input[1]) if head is not None else (None, None)
     gather_name = gather.name if gather is not None else None
     tied = head is not None and gather is not None and folded.get(head_weight, head_weight) == _table_source(graph, gather)
+    hidden = inits[head_weight].dims[0] if head is not None else _table_shape(graph, gather)[1] if gather is not None else 0
+    # the tables' blocks must split the hidden size to be gathered by row: the plan's, else smaller
+    table_block = next((b for b in (plan.table_block, 32, 16) if hidden % b == 0), plan.table_block)
 
     # the head and the kept layers first: the body's algorithm then sees only its own MatMuls (GPTQ's
     # path in ONNX Runtime takes every MatMul with a constant weight, whatever is excluded)
     if keep or (head_name and plan.head_bits == 8):
         eight = keep + ([head_name] if head_name and plan.head_bits == 8 else [])
-        model = _matmuls(model, eight, plan, 8, plan.table_block, "rtn")
+        model = _matmuls(model, eight, plan, 8, table_block, "rtn")
     if head_name and plan.head_bits == 4:
         model = _matmuls(model, [head_name], plan, 4, plan.block_size, "rtn")
     body = [n for n in linear if n not in keep]
@@ -108,19 +114,19 @@ def quantize(model, plan: Plan, calibration: tuple[list[list[int]], dict] | None
     embedding = "float"
     if gather_name and plan.embedding_bits:
         gather = next(n for n in graph.node if n.name == gather_name)
-        hidden = _table_shape(graph, gather)[1]
         head_q = next((n for n in graph.node if head_output in n.output), None) if head_name else None
         if (tied and head_q is not None and head_q.op_type == "MatMulNBits" and len(head_q.input) == 3
-                and _attribute(head_q, "bits") == plan.embedding_bits and _attribute(head_q, "block_size") == plan.table_block
-                and hidden % plan.table_block == 0):
-            _gather_from_head(graph, gather, head_q, plan.embedding_bits, plan.table_block)
+                and _attribute(head_q, "bits") == plan.embedding_bits and _attribute(head_q, "block_size") == table_block
+                and hidden % table_block == 0):
+            _gather_from_head(graph, gather, head_q, plan.embedding_bits, table_block)
             embedding = f"int{plan.embedding_bits}, the head's table"
-        elif hidden % plan.table_block == 0:
-            _gather_quantized(graph, gather, plan.embedding_bits, plan.table_block)
+        elif hidden % table_block == 0:
+            _gather_quantized(graph, gather, plan.embedding_bits, table_block)
             embedding = f"int{plan.embedding_bits}"
     _drop_unused_initializers(graph)
     info = {
         **plan.as_dict(),
+        "table_block": table_block,
         "head": f"int{plan.head_bits}" if head_name and plan.head_bits else "float",
         "embedding": embedding,
         "quantize_s": round(time.perf_counter() - started, 2),
@@ -235,11 +241,7 @@ def _drop_unused_initializers(graph) -> None:
 def _matmuls(model, names: list[str], plan: Plan, bits: int, block: int, algorithm: str, calibration=None):
     """Quantize the MatMuls ``names`` (only them) to ``bits`` in blocks of ``block`` with ``algorithm``;
     returns the model."""
-    from onnxruntime.quantization.matmul_nbits_quantizer import (
-        DefaultWeightOnlyQuantConfig,
-        HQQWeightOnlyQuantConfig,
-        MatMulNBitsQuantizer,
-    )
+    from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
     if not names:
         return model
@@ -248,26 +250,16 @@ def _matmuls(model, names: list[str], plan: Plan, bits: int, block: int, algorit
     symmetric = plan.symmetric or bits == 8
     if algorithm == "gptq":
         return _gptq(model, names, block, plan.accuracy_level, calibration)
-    if algorithm == "hqq":
-        config = HQQWeightOnlyQuantConfig(block_size=block, bits=bits, op_types_to_quantize=("MatMul",))
-    else:
-        config = DefaultWeightOnlyQuantConfig(
-            block_size=block, is_symmetric=symmetric, accuracy_level=plan.accuracy_level or None, bits=bits,
-            op_types_to_quantize=("MatMul",),
-        )
+    config = DefaultWeightOnlyQuantConfig(
+        block_size=block, is_symmetric=symmetric, accuracy_level=plan.accuracy_level or None, bits=bits,
+        op_types_to_quantize=("MatMul",),
+    )
     q = MatMulNBitsQuantizer(
         model, bits=bits, block_size=block, is_symmetric=symmetric, accuracy_level=plan.accuracy_level or None,
         nodes_to_exclude=others, algo_config=config,
     )
     q.process()
-    out = q.model.model
-    if plan.accuracy_level:  # HQQ's nodes leave the attribute out
-        from onnx import helper
-
-        for node in out.graph.node:
-            if node.op_type == "MatMulNBits" and not any(a.name == "accuracy_level" for a in node.attribute):
-                node.attribute.append(helper.make_attribute("accuracy_level", plan.accuracy_level))
-    return out
+    return q.model.model
 
 
 def _gptq(model, names: list[str], block: int, accuracy_level: int, sequences: list[list[int]]):

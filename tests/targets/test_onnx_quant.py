@@ -100,13 +100,6 @@ def test_float_head_and_embedding_and_kept_layers(fp32_graphs):
     assert info["keep_8bit"] == [kept] and info["head"] == "float" and info["embedding"] == "float"
 
 
-def test_hqq_writes_zero_points_and_computes_in_int8(fp32_graphs):
-    model, info = onnx_quant.quantize(fp32_graphs("qwen2", "genai"), Plan(bits=4, algorithm="hqq", symmetric=False))
-    body = [n for n in _ops(model)["MatMulNBits"] if _attr(n, "bits") == 4]
-    assert body and all(len(n.input) == 4 and _attr(n, "accuracy_level") == 4 for n in body)
-    assert info["algorithm"] == "hqq"
-
-
 def test_gptq_rounding_carries_the_error_forward():
     """GPTQ as called here beats round-to-nearest on the Hessian-weighted error; ONNX Runtime's own
     call (1.31.1) equals round-to-nearest. If an ONNX Runtime release fixes its Cholesky factor,
