@@ -71,6 +71,7 @@ def export(
     started = time.perf_counter()
     with artifact.staged(out, artifact.check_replaceable if overwrite else None) as tmp:
         runtime = tgt.export(source, rec, tmp, stage)
+        quantization = runtime.pop("quantization", None)  # what a quantizing target did: the recipe's record
         with stage("tokenizer"):
             tokenizer = _save_tokenizer(hf_tokenizer, source, tmp)
         limit = model_context(source.path)
@@ -86,7 +87,7 @@ def export(
             "edgekit_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "target": target,
-            "recipe": rec.as_dict(),
+            "recipe": {**rec.as_dict(), **({"quantization": quantization} if quantization else {})},
             "source": source.as_dict(),
             "runtime": runtime,
             "toolchain": versions(),

@@ -20,6 +20,8 @@ def test_parse_defaults_and_group_sizes():
         ("onnx", "int4-x", "unknown option 'x'"),
         ("onnx", "int4-g100", "group size 100"),
         ("onnx", "int4-emb4", "unknown option 'emb4'"),
+        ("onnx", "int4-gptq-gptq", "unknown option 'gptq'"),
+        ("onnx", "int8-gptq", "unknown option 'gptq'"),
         ("executorch", "fp32-emb8", "unknown option 'emb8'"),
         ("executorch", "8da4w-emb2", "'emb2' is not supported"),
         ("tflite", "fp32", "unknown target 'tflite'"),
@@ -35,6 +37,22 @@ def test_embedding_option():
     assert (r.group_size, r.embedding_bits, r.name) == (64, 4, "8da4w-g64-emb4")
     assert recipes.parse("executorch", "int8-emb8").name == "int8-emb8"
     assert recipes.parse("executorch", "8da8w").embedding_bits is None
+
+
+def test_method_option():
+    r = recipes.parse("onnx", "int4-gptq")
+    assert (r.scheme, r.group_size, r.method, r.name) == ("int4", 32, "gptq", "int4-g32-gptq")
+    assert recipes.parse("onnx", "int4-g64-gptq").name == "int4-g64-gptq"
+    assert recipes.parse("onnx", "int4-gptq-g64").name == "int4-g64-gptq"
+    assert recipes.parse("onnx", "int4").method is None
+    r = recipes.parse("onnx", "int4-gptq", calibration="my.txt")
+    assert r.calibration == "my.txt" and r.as_dict()["calibration"] == "my.txt"
+
+
+@pytest.mark.parametrize("name", ["int4", "int8", "fp32"])
+def test_calibration_only_for_calibrated_recipes(name):
+    with pytest.raises(EdgekitError, match="--calibration applies to calibrated recipes .*int4-gptq"):
+        recipes.parse("onnx", name, calibration="my.txt")
 
 
 def test_thresholds_tighter_for_fp32_than_quantized():

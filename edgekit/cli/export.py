@@ -21,7 +21,7 @@ def export(
     compute_units: Annotated[str | None, typer.Option(help="coreml: all (default), cpu, cpu-gpu or cpu-ne; recorded, used at load time")] = None,
     exporter: Annotated[str | None, typer.Option(help="onnx: auto (default: genai where the builder reproduces the model, else optimum), genai or optimum")] = None,
     gguf_file: Annotated[str | None, typer.Option("--gguf-file", help="the GGUF file to convert, in a hub repo or a folder holding several")] = None,
-    calibration: Annotated[Path | None, typer.Option(help="calibration text of a calibrated recipe (e.g. gguf q4_0-imatrix); default: the shipped one, never the evaluation text")] = None,
+    calibration: Annotated[Path | None, typer.Option(help="calibration text of a calibrated recipe (e.g. gguf q4_0-imatrix, onnx int4-gptq); default: the shipped one, never the evaluation text")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output folder")] = False,
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="check against the PyTorch fp32 model")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="print the manifest as JSON")] = False,

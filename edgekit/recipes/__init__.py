@@ -2,8 +2,9 @@
 
 A recipe name is a scheme optionally followed by options, e.g. ``int4``, ``int4-g128``,
 ``8da4w-g64-emb4`` (``-gN``: group size; ``-embB``: the embedding table quantized to B bits too),
-``q4_0-imatrix`` (a calibrated method: the weights quantized with statistics of the model's
-activations on a calibration text, never the evaluation text).
+``int4-gptq``, ``q4_0-imatrix`` (a method: how the weights are rounded, beyond round-to-nearest, where
+the scheme offers it; a calibrated method learns from the model's activations on a calibration text,
+the shipped one or ``--calibration``, never the evaluation text).
 Each ``<target>.toml`` beside this module declares the target's schemes, their defaults and the
 parity thresholds an export must meet against the fp32 PyTorch reference.
 """
@@ -64,7 +65,7 @@ class Recipe:
     embedding_bits: int | None = None  # the embedding table quantized too (where the scheme allows it)
     compute_units: str | None = None  # where the runtime may run it (Core ML: all, cpu, ...); None: not a choice
     exporter: str | None = None  # which exporter writes it (ONNX: auto, genai, optimum); None: not a choice
-    method: str | None = None  # a calibrated quantization method (gguf: imatrix); None: round to nearest
+    method: str | None = None  # how weights are rounded where the scheme offers a choice (gptq, imatrix); None: round-to-nearest
     calibration: str | None = None  # the calibration text of a calibrated method; None: the shipped one
 
     @property
@@ -97,7 +98,8 @@ class SchemeSpec:
     group_sizes: tuple[int, ...]
     embedding_bits: tuple[int, ...]  # the -embB options the scheme takes
     parity: Thresholds
-    methods: tuple[str, ...] = ()  # the calibrated methods the scheme takes (-imatrix)
+    methods: tuple[str, ...] = ()  # the methods the scheme takes (-gptq, -imatrix)
+    calibrated: tuple[str, ...] = ()  # those of them that learn from a calibration text
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ def targets() -> dict[str, TargetSpec]:
                 embedding_bits=tuple(spec.get("embedding_bits", ())),
                 parity=Thresholds(**spec.get("parity", {})),
                 methods=tuple(spec.get("methods", ())),
+                calibrated=tuple(spec.get("calibrated", ())),
             )
         out[path.stem] = TargetSpec(
             path.stem, data["summary"], data["default"], schemes,
@@ -175,8 +178,8 @@ def parse(
             method = opt
         else:
             raise EdgekitError(f"unknown option '{opt}' in recipe '{name}' for target {target}")
-    if calibration is not None and method is None:
-        calibrated = [f"{k}-{m}" for k, v in spec.schemes.items() for m in v.methods]
+    if calibration is not None and method not in s.calibrated:
+        calibrated = [f"{k}-{m}" for k, v in spec.schemes.items() for m in v.calibrated]
         raise EdgekitError(
             f"--calibration applies to calibrated recipes ({', '.join(calibrated) or f'none for target {target}'}), not '{name}'"
         )
@@ -187,7 +190,7 @@ def parse(
         max_context=max_context, embedding_bits=embedding_bits,
         compute_units=_choice("--compute-units", compute_units, spec.compute_units, target),
         exporter=_choice("--exporter", exporter, spec.exporters, target),
-        method=method, calibration=calibration,
+        method=method, calibration=None if calibration is None else str(calibration),
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edgekit import calibration
 from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource, is_gguf
@@ -61,11 +62,11 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     # refused before the weights load
     _check_reproducible(source, AutoConfig.from_pretrained(source.path, trust_remote_code=source.trust_remote_code))
     limit = model_context(source.path)
-    calibration_text = _calibration_text(recipe)
+    calibration_text = calibration.text(recipe) if recipe.method is not None else None
     final = folder / MODEL_FILE
     written = final if recipe.scheme == "fp32" else folder / ".model.f32.gguf"
     importance = folder / ".imatrix.npz" if recipe.method == "imatrix" else None
-    calibration = None
+    calibrated = None
     try:
         with stage("load"):
             model = load_model(source, torch.float32)
@@ -74,7 +75,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
                 max_context = cache_length(model.config, max_context)
         if importance is not None:
             with stage("calibrate"):
-                calibration = _importance_matrix(gguf, source, model, calibration_text, importance)
+                calibrated = _importance_matrix(gguf, source, model, calibration_text, importance)
         with stage("write gguf"):
             tokenizer = _write(gguf, source, model, written)
             del model
@@ -88,7 +89,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
             written.unlink(missing_ok=True)
         if importance is not None:
             importance.unlink(missing_ok=True)
-    extra = {} if calibration is None else {"calibration": calibration}
+    extra = {} if calibrated is None else {"calibration": calibrated}
     return {
         "model_file": MODEL_FILE,
         "runtime": "llama.cpp",
@@ -440,35 +441,17 @@ def _tokenizer_matches(source: ModelSource, path: Path) -> bool:
 # ---------------------------------------------------------------- quantization
 
 
-def _calibration_text(recipe: Recipe):
-    """The calibration text of a calibrated recipe (read before any weight loads), else None."""
-    if recipe.method is None:
-        return None
-    from edgekit import data
-
-    path = Path(recipe.calibration) if recipe.calibration else data.calibration_path()
-    try:
-        text = data.read(path)
-    except (OSError, UnicodeDecodeError) as e:
-        raise EdgekitError(f"cannot read the calibration text {path}: {e}") from None
-    if not text.text.strip():
-        raise EdgekitError(f"the calibration text {path} is empty")
-    return text
-
-
 def _importance_matrix(gguf, source: ModelSource, model, text, path: Path) -> dict:
     """llama.cpp's importance matrix of ``model`` on the calibration ``text``, keyed by GGUF tensor
     name, saved at ``path`` for the quantizer; returns what the manifest records of it."""
     import time
 
     import numpy as np
-    from transformers import AutoTokenizer
 
     from edgekit.targets import imatrix
 
     started = time.perf_counter()
-    hf = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
-    ids = hf(text.text, add_special_tokens=False).input_ids
+    ids = calibration.token_ids(source, text)
     cfg = model.config
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH[_ARCH[source.model_type]], cfg.num_hidden_layers)
     tied = bool(getattr(cfg, "tie_word_embeddings", False))
@@ -481,15 +464,8 @@ def _importance_matrix(gguf, source: ModelSource, model, text, path: Path) -> di
     window = min(imatrix.WINDOW, getattr(cfg, "max_position_embeddings", None) or imatrix.WINDOW)
     matrix = imatrix.collect(model, ids, name_of, window)
     np.savez(path, **matrix)
-    return {
-        "method": "imatrix",
-        "text": text.name,
-        "text_sha256": text.sha256,
-        "tokens": len(ids),
-        "window": window,
-        "tensors": len(matrix),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    return calibration.record(text, len(ids), method="imatrix", window=window, tensors=len(matrix),
+                              seconds=round(time.perf_counter() - started, 3))
 
 
 

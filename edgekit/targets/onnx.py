@@ -76,13 +76,10 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
             _optimum_export(source, recipe, folder)
     with stage("logits_to_keep"):
         graph = _finish_graph(model_file, (source.model_type, config) if exporter == "genai" else None)
-    if exporter == "genai" and recipe.scheme == "int4":
-        if graph["float_embedding"]:  # not gathered from the head's table: int4 as optimum's recipe has it
-            with stage("quantize embedding"):
-                _quantize(model_file, recipe, op_types=("Gather",), block_size=32)
-    elif recipe.scheme != "fp32":
+    quantization = None
+    if recipe.scheme != "fp32":
         with stage(f"quantize {recipe.name}"):
-            _quantize(model_file, recipe)
+            quantization = _quantize(model_file, recipe, source)
     return {
         "model_file": MODEL_FILE,
         "runtime": "onnxruntime",
@@ -91,6 +88,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         # shared: one buffer per layer that GroupQueryAttention updates in place (past and present bound
         # to it); concat: present = past + new, handed back as the next step's past
         "kv_cache": "shared" if graph["fused_attention"] else "concat",
+        **({"quantization": quantization} if quantization else {}),
     }
 
 
@@ -115,29 +113,16 @@ def _exporter(source: ModelSource, recipe: Recipe, config) -> tuple[str, str]:
     return "genai", "auto: the genai builder reproduces it"
 
 
-# recipe -> the builder's precision (int8: ONNX Runtime's dynamic quantization of its fp32 graph after).
+# recipe -> the builder's precision: its fp32 graph, which ``onnx_quant`` quantizes as it does optimum's.
 # No fp16: 0.11.4's fp16 graph for the CPU does not run (a cast it inserts reuses a buffer of another shape).
-_GENAI_PRECISION = {"fp32": "fp32", "int8": "fp32", "int4": "int4"}
+_GENAI_PRECISION = {"fp32": "fp32", "int8": "fp32", "int4": "fp32"}
 
 
 def _genai_export(source: ModelSource, recipe: Recipe, folder: Path, config) -> None:
     """ONNX Runtime GenAI's model builder, for the CPU execution provider (``onnx_builder.export``)."""
-    import json
     import shutil
 
     options: dict = {"hf_token": "false", "hf_remote": source.trust_remote_code}
-    if recipe.scheme == "int4":
-        config = json.loads((source.path / "config.json").read_text())
-        config = config.get("text_config", config)
-        # 0.11.4 shares a tied table only when rows split into whole blocks (else its reshape fails)
-        tied = bool(config.get("tie_word_embeddings")) and config["hidden_size"] % recipe.group_size == 0
-        # int8 compute (accuracy level 4): the fast MatMulNBits kernels. The output head at 8 bits
-        # (rtn_last), as llama.cpp's q4_0 keeps its head above 4 bits; a tied embedding gathers from
-        # the head's int8 table (the builder's default for tied models).
-        options.update(
-            int4_block_size=recipe.group_size, int4_is_symmetric=True, int4_accuracy_level=4,
-            int4_op_types_to_quantize=("MatMul", "Gather"), int4_algo_config="rtn_last", shared_embeddings=tied,
-        )
     onnx_builder.export(source, _GENAI_PRECISION[recipe.scheme], folder, config, options)
     for extra in ("genai_config.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
         (folder / extra).unlink(missing_ok=True)  # ours come from the tokenizer stage; no genai runtime config
@@ -152,10 +137,9 @@ def _finish_graph(model_file: Path, builder: tuple | None = None) -> dict:
     """One pass over the exported graph (weights stay on disk): give it an int64 input
     ``logits_to_keep`` [1], so the head runs on the last that many positions only (a prefill needs
     one; scoring a text needs all, and any count >= length gives all); for the builder's graph
-    (``builder``: model type and config), mend its missing zero points and what it does not
-    reproduce (``onnx_builder.mend``). Returns what the export needs to know of it:
-    ``fused_attention`` (the builder's GroupQueryAttention) and ``float_embedding`` (a float table
-    gathered by the token ids)."""
+    (``builder``: model type and config), mend what it does not reproduce (``onnx_builder.mend``).
+    Returns what the export needs to know of it: ``fused_attention`` (the builder's
+    GroupQueryAttention)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -163,7 +147,6 @@ def _finish_graph(model_file: Path, builder: tuple | None = None) -> dict:
     model = onnx.load(str(model_file), load_external_data=False)
     graph = model.graph
     if builder:
-        _drop_missing_zero_points(graph)
         onnx_builder.mend(graph, *builder)
     node = _output_head(graph)
     if node is None:
@@ -181,11 +164,7 @@ def _finish_graph(model_file: Path, builder: tuple | None = None) -> dict:
         "Slice", [hidden, f"{kept}/start", f"{kept}/end", f"{kept}/axis"], [kept], name=f"{kept}/Slice"))
     node.input[0] = kept
     onnx.save_model(model, str(model_file))  # external data, if any, stays where it is
-    floats = {i.name for i in graph.initializer if i.data_type == TensorProto.FLOAT}
-    return {
-        "fused_attention": any(n.op_type == "GroupQueryAttention" for n in graph.node),
-        "float_embedding": any(n.op_type == "Gather" and n.input[0] in floats for n in graph.node),
-    }
+    return {"fused_attention": any(n.op_type == "GroupQueryAttention" for n in graph.node)}
 
 
 # position-wise steps between the head's MatMul and the logits: casts, its bias, final soft-capping
@@ -204,16 +183,6 @@ def _output_head(graph):
             return None
         node = producer.get(flowing[0])
     return node if node is not None and node.op_type in ("MatMul", "MatMulNBits", "Gemm") else None
-
-
-def _drop_missing_zero_points(graph) -> None:
-    """The builder (0.11.4) gives a symmetric shared embedding's GatherBlockQuantized a zero-point
-    input it never writes; zero points are optional there (symmetric: the type's midpoint)."""
-    known = {i.name for i in graph.initializer} | {i.name for i in graph.input}
-    known |= {out for node in graph.node for out in node.output}
-    for node in graph.node:
-        if node.op_type == "GatherBlockQuantized" and len(node.input) == 4 and node.input[3] not in known:
-            del node.input[3]
 
 
 def _optimum_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
@@ -236,75 +205,27 @@ def _optimum_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
         raise EdgekitError(f"ONNX export of {source.spec} produced no {MODEL_FILE}")
 
 
-def _quantize(model_file: Path, recipe: Recipe, op_types=("MatMul", "Gather"), block_size: int | None = None) -> None:
-    """The recipe's quantization of the graph; int4: of ``op_types`` (the embedding table too, as
-    GatherBlockQuantized), in blocks of ``block_size`` (default: the recipe's group size)."""
+def _quantize(model_file: Path, recipe: Recipe, source: ModelSource) -> dict | None:
+    """The recipe's precision applied to the fp32 graph in place: fp16 by ONNX Runtime's converter,
+    int8 and int4 by ``onnx_quant`` (what it did is returned for the manifest)."""
     import onnx
 
     model = onnx.load(str(model_file))
+    info = None
     if recipe.scheme == "fp16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
         model = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
-    elif recipe.scheme == "int8":
-        model = _dynamic_int8(model, model_file.parent)
-    elif recipe.scheme == "int4":
-        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    elif recipe.scheme in ("int8", "int4"):
+        from edgekit.targets import onnx_quant
 
-        _fold_weight_transposes(model)
-        q = MatMulNBitsQuantizer(
-            model,
-            bits=4,
-            block_size=block_size or recipe.group_size,
-            is_symmetric=True,
-            op_types_to_quantize=op_types,
-            quant_axes=(("MatMul", 0), ("Gather", 1)),
-        )
-        q.process()
-        model = q.model.model
+        plan = onnx_quant.plan_for(recipe)
+        calibration = onnx_quant.calibration(source, recipe) if plan.algorithm in onnx_quant.CALIBRATED else None
+        model, info = onnx_quant.quantize(model, plan, calibration)
     else:  # a recipe file names a scheme this module does not implement
         raise EdgekitError(f"onnx recipe '{recipe.name}' is not implemented")
     _save(model, model_file)
-
-
-def _fold_weight_transposes(model) -> None:
-    """Replace Transpose(initializer) feeding a MatMul with the transposed initializer.
-
-    A tied output head is exported as MatMul(x, Transpose(embedding)); MatMulNBits only quantizes
-    MatMuls with a constant weight, so without this the head stays float32.
-    """
-    from onnx import numpy_helper
-
-    inits = {i.name: i for i in model.graph.initializer}
-    consumers: dict[str, list] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    for node in list(model.graph.node):
-        if node.op_type != "Transpose" or node.input[0] not in inits:
-            continue
-        if not all(c.op_type == "MatMul" and c.input[1] == node.output[0] for c in consumers.get(node.output[0], [])):
-            continue
-        weight = numpy_helper.to_array(inits[node.input[0]])
-        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
-        model.graph.initializer.append(numpy_helper.from_array(weight.transpose(perm), name=node.output[0]))
-        model.graph.node.remove(node)
-
-
-def _dynamic_int8(model, workdir: Path):
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    src, dst = workdir / ".fp32.onnx", workdir / ".int8.onnx"
-    _save(model, src)
-    try:
-        quantize_dynamic(src, dst, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
-        return onnx.load(str(dst))
-    finally:
-        for p in workdir.glob(".fp32.onnx*"):
-            p.unlink()
-        for p in workdir.glob(".int8.onnx*"):
-            p.unlink()
+    return info
 
 
 def _save(model, model_file: Path) -> None:

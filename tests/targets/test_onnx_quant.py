@@ -1,0 +1,160 @@
+"""ONNX weight quantization (onnx_quant): what each plan stores, on either exporter's graph."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgekit.targets import onnx_quant
+from edgekit.targets.onnx_quant import Plan
+
+
+def _ops(model) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for node in model.graph.node:
+        out.setdefault(node.op_type, []).append(node)
+    return out
+
+
+def _attr(node, name):
+    from onnx import helper
+
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), None)
+
+
+@pytest.fixture(scope="module")
+def fp32_graphs(tiny_models, tmp_path_factory):
+    """(arch, exporter) -> path of an fp32 model.onnx exported from a tiny checkpoint, once."""
+    from edgekit.export import export
+
+    cache = {}
+
+    def get(arch: str, exporter: str):
+        import onnx
+
+        if (arch, exporter) not in cache:
+            out = tmp_path_factory.mktemp("fp32") / f"{arch}-{exporter}"
+            export(str(tiny_models(arch)), "onnx", "fp32", out, exporter=exporter, parity=False)
+            cache[arch, exporter] = out / "model.onnx"
+        return onnx.load(str(cache[arch, exporter]))
+
+    return get
+
+
+def _logits(model, ids=(3, 5, 7, 11, 13)) -> np.ndarray:
+    """The graph's logits for one prompt (an empty cache), through ONNX Runtime."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feed = onnx_quant._feed(model, list(ids))
+    feed["logits_to_keep"] = np.array([len(ids)], dtype=np.int64)
+    return session.run(["logits"], feed)[0][0]
+
+
+@pytest.mark.parametrize("exporter", ["genai", "optimum"])
+def test_int4_keeps_a_tied_table_once_at_8_bits(exporter, fp32_graphs):
+    """Linear layers int4, the tied head int8, the embedding gathered from the head's int8 table:
+    no float copy of the table is left."""
+    fp32 = fp32_graphs("qwen2", exporter)  # tied embedding, hidden 64
+    reference = _logits(fp32)
+    model, info = onnx_quant.quantize(fp32, Plan(bits=4, block_size=32))
+    ops = _ops(model)
+    weights = {i.name for i in model.graph.initializer}
+    assert not any(n.input[1] in weights for n in ops.get("MatMul", []))  # attention's MatMuls stay
+    assert "Gather" not in {n.op_type for n in model.graph.node if "input_ids" in n.input}
+    bits = sorted(_attr(n, "bits") for n in ops["MatMulNBits"])
+    assert bits.count(8) == 1 and set(bits) == {4, 8}
+    (gather,) = ops["GatherBlockQuantized"]
+    assert _attr(gather, "bits") == 8
+    head = next(n for n in ops["MatMulNBits"] if _attr(n, "bits") == 8)
+    (table,) = [n for n in ops["Reshape"] if gather.input[0] in n.output]
+    assert table.input[0] == head.input[1] and gather.input[2] == head.input[2]  # one table, one set of scales
+    assert max(int(np.prod(i.dims)) for i in model.graph.initializer if i.data_type == 1) < 64 * 64  # no float matrix left
+    assert info["head"] == "int8" and info["embedding"] == "int8, the head's table"
+    assert all(_attr(n, "accuracy_level") == 4 for n in ops["MatMulNBits"])
+    logits = _logits(model)
+    assert np.abs(logits - reference).max() < 0.5 * np.abs(reference).max()
+    assert (logits.argmax(-1) == reference.argmax(-1)).mean() >= 0.6
+
+
+def test_untied_embedding_gets_its_own_table(fp32_graphs):
+    model, info = onnx_quant.quantize(fp32_graphs("llama", "genai"), Plan(bits=4, block_size=16, accuracy_level=0))
+    ops = _ops(model)
+    assert info["embedding"] == "int8" and len(ops["GatherBlockQuantized"]) == 1
+    assert sorted({_attr(n, "block_size") for n in ops["MatMulNBits"]}) == [16, 32]  # body 16, head 32
+    assert all(_attr(n, "accuracy_level") is None for n in ops["MatMulNBits"])
+
+
+def test_float_head_and_embedding_and_kept_layers(fp32_graphs):
+    fp32 = fp32_graphs("llama", "optimum")
+    names = [n.name for n in fp32.graph.node if n.op_type == "MatMul"]
+    kept = next(n for n in names if "down_proj" in n)
+    model, info = onnx_quant.quantize(fp32, Plan(bits=4, head_bits=None, embedding_bits=None, keep_8bit=(kept,)))
+    ops = _ops(model)
+    weights = {i.name for i in model.graph.initializer}
+    assert len([n for n in ops["MatMul"] if n.input[1] in weights]) == 1  # the float head
+    assert "GatherBlockQuantized" not in ops
+    assert [n.name for n in ops["MatMulNBits"] if _attr(n, "bits") == 8] == [kept + "_Q8"]
+    assert info["keep_8bit"] == [kept] and info["head"] == "float" and info["embedding"] == "float"
+
+
+def test_gptq_rounding_carries_the_error_forward():
+    """GPTQ as called here beats round-to-nearest on the Hessian-weighted error; ONNX Runtime's own
+    call (1.31.1) equals round-to-nearest. If an ONNX Runtime release fixes its Cholesky factor,
+    the first assertion fails: drop the workaround then."""
+    from onnxruntime.quantization.neural_compressor import weight_only as inc
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((128, 16)).astype(np.float32)
+    x = rng.standard_normal((1000, 128)) @ rng.standard_normal((128, 128)) * 0.3 + rng.standard_normal((1000, 128))
+    h = x.T @ x * 2 / len(x)
+
+    def error(q):
+        d = (q - w).astype(np.float64)
+        return float(np.einsum("kn,kj,jn->", d, h, d))
+
+    q, scale, zero = inc.quant_tensor(w.T.copy(), 4, 32, "asym", "uint")
+    rtn = ((q - zero) * scale).reshape(16, 128).T
+    args = dict(num_bits=4, group_size=32, scheme="asym", blocksize=32, percdamp=0.01)
+    assert error(inc.gptq(w.copy(), h.copy(), **args)) == pytest.approx(error(rtn), rel=1e-6)
+    assert error(onnx_quant._gptq_rounding()(w.copy(), h.copy(), **args)) < 0.8 * error(rtn)
+
+
+def test_gptq_needs_calibration(fp32_graphs):
+    from edgekit.errors import EdgekitError
+
+    with pytest.raises(EdgekitError, match="gptq needs a calibration text"):
+        onnx_quant.quantize(fp32_graphs("qwen2", "genai"), Plan(bits=4, algorithm="gptq"))
+
+
+def test_int8_and_gptq_recipes_export_and_record(tmp_path, cli):
+    """builtin:tiny: int8 passes parity; int4-gptq learns from --calibration and the manifest says so."""
+    out = tmp_path / "int8"
+    r = cli("export", "builtin:tiny", "-r", "int8", "-o", out, "--max-context", "256", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    q = manifest["recipe"]["quantization"]
+    assert (q["bits"], q["head"], q["embedding"]) == (8, "int8", "int8, the head's table")
+    assert manifest["parity"]["passed"] and manifest["parity"]["kl_mean"] < 0.01
+
+    text = tmp_path / "calibration.txt"
+    text.write_text("The little fox ran to the river and saw a fish. " * 40)
+    out = tmp_path / "gptq"
+    r = cli("export", "builtin:tiny", "-r", "int4-gptq", "--calibration", text, "-o", out, "--no-parity", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    assert manifest["recipe"]["name"] == "int4-g32-gptq" and manifest["recipe"]["calibration"] == str(text)
+    calibration = manifest["recipe"]["quantization"]["calibration"]
+    assert calibration["text"] == "calibration.txt" and calibration["tokens"] > 100
+    assert "quantize int4-g32-gptq" in manifest["export"]["stages"]
+    assert cli("run", out, "-n", "4").code == 0
+
+
+def test_calibration_errors(tmp_path, cli):
+    r = cli("export", "builtin:tiny", "-r", "int4", "--calibration", tmp_path / "x.txt", "-o", tmp_path / "a")
+    assert r.code == 2 and "--calibration applies to calibrated recipes only" in r.err
+    r = cli("export", "builtin:tiny", "-r", "int4-gptq", "--calibration", tmp_path / "missing.txt", "-o", tmp_path / "b")
+    assert r.code == 2 and "cannot read the calibration text" in r.err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
