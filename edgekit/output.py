@@ -182,9 +182,16 @@ def fmt(value) -> str:
     return f"{value:.3g}"
 
 
+def fmt_pm(value, stderr=None) -> str:
+    """``value`` and, where it has one, its standard error: ``12.3 ± 0.41``."""
+    if value is None or stderr is None:
+        return fmt(value)
+    return f"{fmt(value)} ± {fmt(stderr)}"
+
+
 def metrics_table(result: dict) -> None:
     """The figures of one result: median, spread and unit of every metric."""
-    from edgekit.profile.metrics import is_emulated
+    from edgekit.profile.metrics import is_emulated, stderr
 
     a, d = result["artifact"], result["device"]
     rows = []
@@ -193,10 +200,12 @@ def metrics_table(result: dict) -> None:
         if name in hidden:
             continue
         spread = f"{fmt(m['min'])} .. {fmt(m['max'])}" if len(m["samples"]) > 1 else ""
+        se = stderr(m)
         direction = "higher is better" if m["higher_is_better"] else "lower is better"
-        rows.append((name, fmt(m["value"]), m["unit"], spread, len(m["samples"]), direction))
+        n = m.get("tokens", len(m["samples"]))
+        rows.append((name, fmt(m["value"]), "" if se is None else f"± {fmt(se)}", m["unit"], spread, n, direction))
     status = "" if result["complete"] else " (INCOMPLETE)"
     table(f"{a['name']} ({a['target']} {a['recipe']}) on {d['name']}{status}",
-          ("metric", "median", "unit", "min .. max", "n", ""), rows)
+          ("metric", "value", "± (std. error)", "unit", "min .. max", "n", ""), rows)
     if hidden:
         note(f"{d['name']} is emulated: {', '.join(hidden)} are the emulator's figures, kept in the result JSON only")

@@ -40,11 +40,13 @@ def other_texts(a: dict, b: dict) -> bool:
     return sa is not None and sb is not None and sa != sb
 
 
-def metric(name: str, samples: list[float]) -> dict:
-    """Median of the samples as the value, with the spread (min, max) kept beside it."""
+def metric(name: str, samples: list[float], stderr: float | None = None, **extra) -> dict:
+    """Median of the samples as the value, with the spread (min, max) kept beside it; ``stderr``, for a
+    figure that is a mean over many scored tokens (accuracy), its standard error; ``extra`` fields
+    (an interval, the count it was measured over) are kept as they are."""
     unit, higher = METRICS[name]
     values = [float(s) for s in samples if s is not None]
-    return {
+    record = {
         "value": statistics.median(values) if values else None,
         "unit": unit,
         "higher_is_better": higher,
@@ -52,6 +54,15 @@ def metric(name: str, samples: list[float]) -> dict:
         "min": min(values) if values else None,
         "max": max(values) if values else None,
     }
+    if stderr is not None:
+        record["stderr"] = float(stderr)
+    return {**record, **extra}
+
+
+def stderr(record: dict | None) -> float | None:
+    """A metric record's standard error (None: not a mean over tokens, or an older result)."""
+    value = (record or {}).get("stderr")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def latency_metrics(runs: list[dict]) -> dict[str, dict]:

@@ -10,6 +10,7 @@ vocabulary-sized distributions between host and device.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,13 +75,22 @@ def _compute(source, ids: list[int], window: int, k: int) -> ReferenceStats:
     return ReferenceStats(np.concatenate(target), np.concatenate(argmax), np.concatenate(topk_ids), np.concatenate(topk_lp))
 
 
-def accuracy_metrics(ref: ReferenceStats, device: dict) -> dict[str, float]:
-    """ppl, ppl_ref, dppl_pct, top1_agree, kl_mean from the reference and the device's arrays."""
+def accuracy_metrics(ref: ReferenceStats, device: dict) -> dict[str, tuple[float, float | None]]:
+    """ppl, ppl_ref, dppl_pct, top1_agree, kl_mean from the reference and the device's arrays, each
+    as (value, standard error).
+
+    The errors are those of the mean over the scored positions, as llama-perplexity gives them: ppl's
+    from the spread of the per-token NLL (ppl * SE(NLL)); dppl's from the paired per-token differences
+    of the artifact's and the reference's NLL (ppl / ppl_ref = exp(mean difference)); top-1's the
+    binomial one, sqrt(p (1 - p) / n); KL's from the per-token KL spread."""
     lp = np.asarray(device["target_logprob"], dtype=np.float64)
     if lp.shape != ref.target_logprob.shape:
         raise ValueError(f"device scored {lp.size} positions, the reference {ref.target_logprob.size}")
-    ppl = float(np.exp(-lp.mean()))
-    ppl_ref = float(np.exp(-ref.target_logprob.mean()))
+    n = lp.size
+    nll, nll_ref = -lp, -ref.target_logprob
+    ppl = float(np.exp(nll.mean()))
+    ppl_ref = float(np.exp(nll_ref.mean()))
+    ratio = float(np.exp((nll - nll_ref).mean()))
     p_ref = np.exp(ref.topk_logprob)
     rest_ref = np.clip(1.0 - p_ref.sum(-1), 0.0, 1.0)
     art_topk = np.asarray(device["topk_logprob"], dtype=np.float64)
@@ -88,10 +98,25 @@ def accuracy_metrics(ref: ReferenceStats, device: dict) -> dict[str, float]:
     kl = (p_ref * (ref.topk_logprob - art_topk)).sum(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         kl += np.where(rest_ref > 0, rest_ref * (np.log(np.where(rest_ref > 0, rest_ref, 1.0)) - art_rest), 0.0)
+    top1 = float((np.asarray(device["argmax"]) == ref.argmax).mean())
     return {
-        "ppl": ppl,
-        "ppl_ref": ppl_ref,
-        "dppl_pct": (ppl / ppl_ref - 1.0) * 100.0,
-        "top1_agree": float((np.asarray(device["argmax"]) == ref.argmax).mean()),
-        "kl_mean": float(max(kl.mean(), 0.0)),
+        "ppl": (ppl, ppl * sem(nll)),
+        "ppl_ref": (ppl_ref, ppl_ref * sem(nll_ref)),
+        "dppl_pct": ((ratio - 1.0) * 100.0, ratio * 100.0 * sem(nll - nll_ref)),
+        "top1_agree": (top1, math.sqrt(top1 * (1.0 - top1) / n) if n else None),
+        "kl_mean": (float(max(kl.mean(), 0.0)), sem(kl)),
     }
+
+
+def sem(x: np.ndarray) -> float | None:
+    """Standard error of the mean of ``x`` (None under two values)."""
+    return float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else None
+
+
+def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a proportion ``p`` observed over ``n`` trials."""
+    if n <= 0:
+        return (0.0, 1.0)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)))

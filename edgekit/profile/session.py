@@ -87,7 +87,7 @@ def profile(
         "environment": {"host": {"os": f"{platform.system()} {platform.release()}", "edgekit": __version__}},
         "settings": {**asdict(settings), "threads": threads, "eval_text": str(settings.eval_text or "shipped"),
                      "eval_text_name": text.name, "eval_text_sha256": text.sha256,
-                     "window": window, "eval_tokens": len(eval_ids)},
+                     "window": window, "eval_tokens": len(eval_ids) - 1},  # the positions scored
         "metrics": {"file_mb": metric("file_mb", [art.size_bytes / 1e6])},
         "started": started,
     }
@@ -131,8 +131,8 @@ def profile(
                 step = f"run {i + 1}/{settings.warmup + settings.runs}" if i < settings.warmup + settings.runs else "accuracy"
                 on_step(("warm-up " if event["warmup"] else "") + f"run {i}", 2 + i, total)
             elif kind == "accuracy":
-                for name, value in _accuracy(ref, event).items():
-                    data["metrics"][name] = metric(name, [value])
+                for name, record in _accuracy(ref, event).items():
+                    data["metrics"][name] = record
                 step = "finish"
             elif kind == "done":
                 data["metrics"]["peak_rss_mb"] = metric("peak_rss_mb", [event["peak_rss_mb"]])
@@ -210,15 +210,20 @@ def _reference(art, eval_ids: list[int], window: int):
     return reference_stats(source, eval_ids, window)
 
 
-def _accuracy(ref, event: dict) -> dict:
-    from edgekit.profile.reference import accuracy_metrics
+def _accuracy(ref, event: dict) -> dict[str, dict]:
+    """The accuracy metric records, each with its standard error; top-1 also with its 95 % interval."""
+    from edgekit.profile.reference import accuracy_metrics, wilson_interval
 
     if ref is None:
         return {}
     try:
-        return accuracy_metrics(ref, event)
+        figures = accuracy_metrics(ref, event)
     except (KeyError, ValueError) as e:
         raise DeviceError(f"malformed accuracy answer: {e}") from None
+    n = int(ref.target_logprob.size)
+    records = {name: metric(name, [value], se, tokens=n) for name, (value, se) in figures.items()}
+    records["top1_agree"]["ci95"] = list(wilson_interval(figures["top1_agree"][0], n))
+    return records
 
 
 def _parse(line: str) -> dict | None:

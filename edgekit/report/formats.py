@@ -13,12 +13,15 @@ COLUMNS = [
     "ppl", "dppl_pct", "top1_agree", "kl_mean",
 ]
 KEY = ("model", "target", "recipe", "device")
+# the columns that carry a standard error (a mean over the scored tokens): CSV and JSON give it as
+# ``<name>_stderr``, the text tables as ``value ± error``
+WITH_STDERR = ("ppl", "dppl_pct", "top1_agree", "kl_mean")
 
 
 def rows(results: list[dict], emulated: bool = False) -> list[dict]:
     """One flat row per result: its key, completeness and the median of every metric; an emulator's
     figures (an emulated device's timings) are left out unless ``emulated``."""
-    from edgekit.profile.metrics import is_emulated
+    from edgekit.profile.metrics import is_emulated, stderr
 
     out = []
     for r in sorted(results, key=key):
@@ -28,7 +31,18 @@ def rows(results: list[dict], emulated: bool = False) -> list[dict]:
             m = r["metrics"].get(name)
             value = None if m is None or (is_emulated(m) and not emulated) else m.get("value")
             row[name] = value if isinstance(value, (int, float)) and math.isfinite(value) else None
+            if name in WITH_STDERR:
+                se = stderr(m) if row[name] is not None else None
+                row[f"{name}_stderr"] = se if se is not None and math.isfinite(se) else None
         out.append(row)
+    return out
+
+
+def fields() -> list[str]:
+    """The CSV/JSON fields of a row, in order."""
+    out = [*KEY, "complete"]
+    for name in COLUMNS:
+        out += [name, f"{name}_stderr"] if name in WITH_STDERR else [name]
     return out
 
 
@@ -44,8 +58,16 @@ def cell(value) -> str:
 
 def text_table(results: list[dict], emulated: bool = False) -> tuple[list[str], list[list[str]]]:
     """Header and formatted cells of the results table."""
+    from edgekit.output import fmt_pm
+
     header = [*KEY, "complete", *COLUMNS]
-    return header, [[cell(r[h]) for h in header] for r in rows(results, emulated)]
+
+    def text(row: dict, h: str) -> str:
+        if h in WITH_STDERR and row[h] is not None and row[f"{h}_stderr"] is not None:
+            return fmt_pm(row[h], row[f"{h}_stderr"])
+        return cell(row[h])
+
+    return header, [[text(r, h) for h in header] for r in rows(results, emulated)]
 
 
 def markdown(results: list[dict], emulated: bool = False) -> str:
@@ -57,7 +79,7 @@ def markdown(results: list[dict], emulated: bool = False) -> str:
 
 def csv_text(results: list[dict], emulated: bool = False) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=[*KEY, "complete", *COLUMNS], lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=fields(), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows(results, emulated))
     return buf.getvalue()

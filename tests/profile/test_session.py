@@ -42,6 +42,13 @@ def test_every_metric_measured_and_fp32_matches_reference(fp32_artifact):
     # a model other than builtin:tiny is scored on the shipped English prose, recorded by name and sha256
     assert result["settings"]["eval_text"] == "shipped" and result["settings"]["eval_text_name"] == "eval_prose.txt"
     assert result["settings"]["eval_text_sha256"] == data.read(data.EVAL_PROSE).sha256
+    # exactly the tokens asked for are scored and recorded; every accuracy figure has its ± and count
+    assert result["settings"]["eval_tokens"] == FAST.eval_tokens
+    for name in ("ppl", "ppl_ref", "dppl_pct", "top1_agree", "kl_mean"):
+        rec = result["metrics"][name]
+        assert rec["tokens"] == FAST.eval_tokens and rec["stderr"] >= 0, (name, rec)
+    lo, hi = result["metrics"]["top1_agree"]["ci95"]
+    assert lo <= m["top1_agree"] <= hi
 
 
 def test_the_evaluation_text_follows_the_manifest_s_source_model(tmp_path):

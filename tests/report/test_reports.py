@@ -66,6 +66,22 @@ def test_report_formats(cli, tmp_path, make_result, write_results):
     assert out.read_text().splitlines()[0].startswith("model,target,recipe,device,complete,decode_tok_s")
     rows = json.loads(cli("report", folder, "-f", "json").out)
     assert {r["recipe"] for r in rows} == {"int4", "fp32"}
+
+
+def test_tables_show_accuracy_with_its_error(cli, tmp_path, make_result, write_results):
+    from edgekit.profile.metrics import metric
+
+    r = make_result("int4", decode_tok_s=100.0)
+    r["metrics"]["dppl_pct"] = metric("dppl_pct", [6.93], 1.2)
+    r["metrics"]["ppl"] = metric("ppl", [12.5], 0.31)
+    folder = write_results(tmp_path / "res", r, make_result("fp32", decode_tok_s=50.0, ppl=2.0))  # an older result: no error
+    md = cli("report", folder, "-f", "md").out
+    assert "| 12.50 ± 0.31 | 6.93 ± 1.20 |" in md and "| 2.00 |" in md
+    assert "6.93 ± 1.20" in cli("report", folder).out
+    csv_rows = cli("report", folder, "-f", "csv").out.splitlines()
+    assert ",ppl,ppl_stderr,dppl_pct,dppl_pct_stderr," in csv_rows[0]
+    rows = {x["recipe"]: x for x in json.loads(cli("report", folder, "-f", "json").out)}
+    assert rows["int4"]["dppl_pct_stderr"] == 1.2 and rows["fp32"]["ppl_stderr"] is None
     r = cli("report", folder, "-f", "pdf")
     assert r.code == 2 and "unknown format 'pdf'" in r.err
 
