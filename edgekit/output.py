@@ -191,12 +191,13 @@ def fmt_pm(value, stderr=None) -> str:
 
 def metrics_table(result: dict) -> None:
     """The figures of one result: median, spread and unit of every metric."""
-    from edgekit.profile.metrics import is_emulated, stderr
+    from edgekit.profile.metrics import METRICS, is_emulated, stderr
 
     a, d = result["artifact"], result["device"]
     rows = []
     hidden = [name for name, m in result["metrics"].items() if is_emulated(m)]
-    for name, m in result["metrics"].items():
+    order = list(METRICS)
+    for name, m in sorted(result["metrics"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
         if name in hidden:
             continue
         spread = f"{fmt(m['min'])} .. {fmt(m['max'])}" if len(m["samples"]) > 1 else ""

@@ -13,6 +13,7 @@ METRICS = {
     "token_ms_p50": ("ms", False),
     "token_ms_p90": ("ms", False),
     "peak_rss_mb": ("MiB", False),
+    "eval_peak_rss_mb": ("MiB", False),
     "file_mb": ("MB", False),
     "ppl": ("", False),
     "ppl_ref": ("", False),
@@ -23,7 +24,7 @@ METRICS = {
 LATENCY = ("ttft_ms", "prefill_tok_s", "decode_tok_s", "token_ms_p50", "token_ms_p90")
 # what an emulator measures of itself, not of the device: on an emulated device (a profile's
 # ``emulated``) these carry ``"emulated": true``; tables, plots, comparisons and checks leave them out
-EMULATED = ("load_s", *LATENCY, "peak_rss_mb")
+EMULATED = ("load_s", *LATENCY, "peak_rss_mb", "eval_peak_rss_mb")
 # scored on the evaluation text: figures on two different texts (the result's settings.eval_text_sha256)
 # are never compared
 ACCURACY = ("ppl", "ppl_ref", "dppl_pct", "top1_agree", "kl_mean")

@@ -133,6 +133,9 @@ def profile(
             elif kind == "accuracy":
                 for name, record in _accuracy(ref, event).items():
                     data["metrics"][name] = record
+                if event.get("eval_peak_rss_mb") is not None:
+                    whole = {} if event.get("eval_peak_rss_reset", True) else {"includes_generation": True}
+                    data["metrics"]["eval_peak_rss_mb"] = metric("eval_peak_rss_mb", [event["eval_peak_rss_mb"]], **whole)
                 step = "finish"
             elif kind == "done":
                 data["metrics"]["peak_rss_mb"] = metric("peak_rss_mb", [event["peak_rss_mb"]])

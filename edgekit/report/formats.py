@@ -9,7 +9,7 @@ import math
 from edgekit.report.results import key
 
 COLUMNS = [
-    "decode_tok_s", "prefill_tok_s", "ttft_ms", "token_ms_p50", "token_ms_p90", "load_s", "peak_rss_mb", "file_mb",
+    "decode_tok_s", "prefill_tok_s", "ttft_ms", "token_ms_p50", "token_ms_p90", "load_s", "peak_rss_mb", "eval_peak_rss_mb", "file_mb",
     "ppl", "dppl_pct", "top1_agree", "kl_mean",
 ]
 KEY = ("model", "target", "recipe", "device")

@@ -4,8 +4,8 @@ Speaks protocol ``PROTOCOL``: one JSON request on stdin; JSON lines on stdout, o
     {"event": "hello", "protocol": 1, "runner": {...}}          at once, before the model loads
     {"event": "loaded", "load_s": ..., "rss_mb": ...}
     {"event": "run", "index": i, "warmup": bool, ...latency figures}   after every run
-    {"event": "accuracy", ...per-position arrays}
-    {"event": "done", "peak_rss_mb": ...}
+    {"event": "accuracy", "eval_peak_rss_mb": ..., ...per-position arrays}
+    {"event": "done", "peak_rss_mb": ...}                        the peak while loading and generating
     {"event": "error", "step": ..., "message": ...}              then exit code 1
 Each event is flushed as it happens, so a host that loses the device keeps what was measured.
 """
@@ -62,7 +62,7 @@ def main() -> int:
         import numpy as np
 
         from . import load, versions
-        from .measure import accuracy, latency_run, peak_rss_mb, process_age_s
+        from .measure import accuracy, latency_run, peak_rss_mb, process_age_s, reset_peak_rss
 
         _emit("hello", protocol=PROTOCOL, runner=_runner_info(versions()))
         step = "load"
@@ -76,12 +76,17 @@ def main() -> int:
             step = f"run {i + 1}/{warmup + runs}"
             _emit("run", index=i, warmup=i < warmup, **latency_run(lm, prompt, gen))
 
+        # the peak of loading and generating, read before the accuracy pass (which holds whole
+        # windows of logits) can raise it; that pass's own peak is reported apart
+        peak = peak_rss_mb()
         if request.get("eval_ids"):
             step = "accuracy"
             topk = request.get("ref_topk")
             topk = np.asarray(topk, dtype=np.int64) if topk is not None else None
-            _emit("accuracy", **accuracy(lm, request["eval_ids"], request["window"], topk))
-        _emit("done", peak_rss_mb=peak_rss_mb())
+            own = reset_peak_rss()  # where it can't be reset, the accuracy peak is the process's whole-life one
+            scores = accuracy(lm, request["eval_ids"], request["window"], topk)
+            _emit("accuracy", eval_peak_rss_mb=peak_rss_mb(), eval_peak_rss_reset=own, **scores)
+        _emit("done", peak_rss_mb=peak)
         return 0
     except KeyboardInterrupt:
         _emit("error", step=step, message="interrupted")
