@@ -37,7 +37,38 @@ class Artifact:
 
     @property
     def size_bytes(self) -> int:
-        return sum(f["bytes"] for f in self.manifest["files"])
+        """The artifact's own files: the model files, the tokenizer and the config (``file_mb``);
+        anything else the folder holds (``role`` "other") is not the model's size."""
+        return sum(f["bytes"] for f in self.manifest["files"] if self.role(f) in OWN_ROLES)
+
+    @property
+    def other_bytes(self) -> int:
+        return sum(f["bytes"] for f in self.manifest["files"] if self.role(f) not in OWN_ROLES)
+
+    def role(self, entry: dict) -> str:
+        """A file entry's role (recorded at export; older manifests: from its name)."""
+        return entry.get("role") or file_role(entry["path"], self.manifest["runtime"].get("model_file"))
+
+
+# what an artifact holds besides its model files: the tokenizer its runner reads (tokenizer.json) with
+# what a Hugging Face user expects beside it, and the model's configs; the rest is "other"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                   "added_tokens.json")
+CONFIG_FILES = ("config.json", "generation_config.json", "genai_config.json")
+OWN_ROLES = ("model", "tokenizer", "config")
+
+
+def file_role(rel: str, model_file: str | None) -> str:
+    """"model" (the model file, what lies under it, or its external data, ``model.onnx.data``),
+    "tokenizer", "config" or "other"."""
+    if model_file and (rel == model_file or rel.startswith(model_file.rstrip("/") + "/")
+                       or rel.startswith(model_file + ".") or rel.startswith(model_file + "_")):
+        return "model"
+    if rel in TOKENIZER_FILES:
+        return "tokenizer"
+    if rel in CONFIG_FILES:
+        return "config"
+    return "other"
 
 
 def load(path: Path) -> Artifact:
@@ -193,13 +224,15 @@ def tokenizer(folder: Path):
         raise EdgekitError(f"{tok_file} is not a valid tokenizer: {(str(e).strip().splitlines() or [type(e).__name__])[0]}") from None
 
 
-def file_entries(folder: Path) -> list[dict]:
-    """Every file of the folder but the manifest, with its size and sha256."""
-    return [
-        {"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != MANIFEST
-    ]
+def file_entries(folder: Path, model_file: str | None = None) -> list[dict]:
+    """Every file of the folder but the manifest, with its size, sha256 and role (``file_role``)."""
+    out = []
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != MANIFEST:
+            rel = p.relative_to(folder).as_posix()
+            out.append({"path": rel, "bytes": p.stat().st_size, "sha256": file_sha256(p),
+                        "role": file_role(rel, model_file)})
+    return out
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:

@@ -92,7 +92,7 @@ def export(
             "runtime": runtime,
             "toolchain": versions(),
             "export": export_info,
-            "files": artifact.file_entries(tmp),
+            "files": artifact.file_entries(tmp, runtime["model_file"]),
         }
         if parity and not targets.runs_here(target):
             manifest["parity"] = {"passed": None, "skipped": f"needs {targets.HOST[target][1]}"}
@@ -180,6 +180,11 @@ def _save_tokenizer(tok, source, folder: Path):
         _drop_gguf_copy(folder / "tokenizer.model")
     if not (folder / "tokenizer.json").is_file():
         raise EdgekitError(f"{source.spec} has no fast tokenizer (tokenizer.json), which edgekit's runner needs")
+    for name in VOCABULARY_FILES + ("merges.txt",):  # tokenizer.json holds the vocabulary: no second copy
+        if name != "tokenizer.json":
+            (folder / name).unlink(missing_ok=True)
+    for path in folder.glob("*.tiktoken"):
+        path.unlink()
     return Tokenizer.from_file(str(folder / "tokenizer.json"))
 
 

@@ -24,7 +24,8 @@ def inspect(path: Path, verify: bool = False) -> dict:
         "recipe": art.recipe,
         "model": m["source"]["model"],
         "model_type": m["source"]["model_type"],
-        "size_bytes": art.size_bytes,
+        "size_bytes": art.size_bytes,  # the model files, tokenizer and config (a profile's file_mb)
+        "other_bytes": art.other_bytes,  # anything else in the folder
         "max_context": m["runtime"].get("max_context"),
         "parity": "skipped" if parity.get("skipped") else ("passed" if parity.get("passed") else "failed"),
         **targets.get(art.target).inspect(art.path, m["runtime"]),
@@ -43,7 +44,9 @@ def show(report: dict) -> None:
     """The report as tables on stdout."""
     head = ("artifact", "target", "recipe", "model", "model_type", "max_context", "parity")
     rows = [(k, report[k]) for k in head]
-    rows.append(("size", f"{report['size_bytes'] / 1e6:.2f} MB"))
+    rows.append(("size", f"{report['size_bytes'] / 1e6:.2f} MB (model files, tokenizer, config)"))
+    if report.get("other_bytes"):
+        rows.append(("other files", f"{report['other_bytes'] / 1e6:.2f} MB (not counted in the size)"))
     output.table(None, ("", ""), rows)
     if report.get("metadata"):
         output.table("metadata", ("key", "value"), list(report["metadata"].items()))

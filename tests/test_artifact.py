@@ -171,3 +171,37 @@ def test_the_final_rename_never_replaces_a_folder_another_writer_put_there(tmp_p
     monkeypatch.undo()
     assert sorted(p.name for p in out.iterdir()) == ["theirs"]
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith((".partial", ".old"))]
+
+
+def test_the_size_is_the_model_files_tokenizer_and_config(tiny_models, tmp_path, cli):
+    """An export keeps no second copy of the vocabulary the source carries, every file has its role,
+    and the size (file_mb, inspect's) counts the model files, tokenizer and config, nothing else."""
+    import hashlib
+    import json
+
+    source = tmp_path / "src"
+    shutil.copytree(tiny_models("llama"), source)
+    for name in ("tokenizer.model", "vocab.json", "merges.txt"):
+        (source / name).write_bytes(b"\0" * 100_000)
+    out = tmp_path / "art"
+    r = cli("export", source, "-o", out, "--no-parity", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    names = {f["path"]: f["role"] for f in manifest["files"]}
+    assert not {"tokenizer.model", "vocab.json", "merges.txt"} & set(names) and not (out / "tokenizer.model").exists()
+    assert names["model.onnx"] == "model" and names["tokenizer.json"] == "tokenizer" and names["config.json"] == "config"
+    art = artifact.load(out)
+    assert art.size_bytes == sum(f["bytes"] for f in manifest["files"]) and art.other_bytes == 0
+
+    extra = b"x" * 5000  # a file the manifest lists that is none of the model's own: not its size
+    (out / "notes.bin").write_bytes(extra)
+    manifest["files"].append({"path": "notes.bin", "bytes": len(extra), "sha256": hashlib.sha256(extra).hexdigest()})
+    for f in manifest["files"]:
+        f.pop("role", None)  # an older manifest: the roles come from the names
+    (out / "edgekit.json").write_text(json.dumps(manifest))
+    art = artifact.load(out)
+    assert art.other_bytes == len(extra) and art.size_bytes == sum(f["bytes"] for f in manifest["files"]) - len(extra)
+    r = cli("inspect", out)
+    assert r.code == 0 and "other files" in r.out
+    assert artifact.file_role("model.onnx.data", "model.onnx") == "model"
+    assert artifact.file_role("model.mlpackage/Data/weights.bin", "model.mlpackage") == "model"
