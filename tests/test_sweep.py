@@ -196,3 +196,26 @@ def test_combinations_that_would_share_a_result_file_are_a_bad_config(cli, tmp_p
         r = cli("sweep", config)
         assert r.code == 2 and "would write the same result file" in r.err and r.err.count("\n") == 1, r.err
         assert not (tmp_path / "results").exists()
+
+
+def test_a_failed_parity_check_is_shown_and_counted_as_a_failure(cli, sweep_file, monkeypatch):
+    """A combination whose export failed its parity check is measured all the same, but the table
+    and markdown say so, the summary counts it as failed and the sweep exits 1."""
+    import edgekit.profile.session as session
+
+    digest = session._digest
+
+    def failed_int4(art):
+        d = digest(art)
+        return {**d, "parity_passed": False} if d["recipe"].startswith("int4") else d
+
+    monkeypatch.setattr(session, "_digest", failed_int4)
+    config = sweep_file()
+    r = cli("sweep", config, "--fresh")
+    assert r.code == 1, r.err
+    assert "1 measured, 0 kept, 1 failed (1 of them their parity check, measured all the same)" in r.err, r.err
+    assert "1 of 2 combination(s) failed: 1 failed their export's parity check" in r.err
+    assert "its export FAILED the parity check" in r.err
+    assert "FAILED" in r.out and "parity" in r.out
+    md = cli("report", config.parent / "results", "-f", "md").out
+    assert "| onnx | int4-g32 | local | yes | FAILED |" in md and "| onnx | fp32 | local | yes | passed |" in md

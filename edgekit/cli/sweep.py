@@ -17,12 +17,20 @@ def sweep(
     from edgekit.sweep import load_config
 
     cfg, _ = load_config(config)
-    outcomes, _ = run_matrix(cfg, fresh)
+    outcomes, results = run_matrix(cfg, fresh)
     failed = [o for o in outcomes if o.status == "failed"]
-    if failed:
+    parity = parity_failures(results)
+    if failed or parity:
         from edgekit.errors import Failures
 
-        raise Failures(f"{len(failed)} of {len(outcomes)} combination(s) failed; their errors are in their result files")
+        parts = [f"{len(failed)} failed (their errors are in their result files)"] if failed else []
+        parts += [f"{len(parity)} failed their export's parity check (see each artifact's edgekit.json)"] if parity else []
+        raise Failures(f"{len(failed) + len(parity)} of {len(outcomes)} combination(s) failed: {'; '.join(parts)}")
+
+
+def parity_failures(results: list[dict]) -> list[dict]:
+    """The results whose artifact failed its parity check at export (measured all the same)."""
+    return [r for r in results if r["artifact"].get("parity_passed") is False]
 
 
 def run_matrix(cfg, fresh: bool) -> tuple[list, list[dict]]:
@@ -40,16 +48,23 @@ def run_matrix(cfg, fresh: bool) -> tuple[list, list[dict]]:
         what = {"kept": "kept (complete result from an earlier run)", "measured": f"measured in {o.seconds:.1f} s",
                 "failed": f"FAILED: {o.error}"}[o.status]
         export = {"exported": "exported, ", "cached": "export cached, "}.get(o.export, "")
+        if o.status != "failed" and parity_failures(load_results(o.result)):
+            what += "; its export FAILED the parity check"
         out.note(f"[{i + 1}/{n}] {o.combination.label}: {export}{what}")
 
     with out.steps("sweep") as step:
         outcomes = run(cfg, on_step=step, on_outcome=report, fresh=fresh)
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("measured", "kept", "failed")}
+    results = [r for o in outcomes for r in load_results(o.result)]
+    bad_parity = {r["_file"] for r in parity_failures(results)}
+    # a combination whose export failed its parity check is measured all the same, and counted as failed
+    status = ["failed" if o.status != "failed" and str(o.result) in bad_parity else o.status for o in outcomes]
+    counts = {s: status.count(s) for s in ("measured", "kept", "failed")}
     exports = {s: sum(o.export == s for o in outcomes) for s in ("exported", "cached")}
+    parity = len(bad_parity)
+    failed = f"{counts['failed']} failed" + (f" ({parity} of them their parity check, measured all the same)" if parity else "")
     out.note(
-        f"{total} combination(s): {counts['measured']} measured, {counts['kept']} kept, {counts['failed']} failed; "
+        f"{total} combination(s): {counts['measured']} measured, {counts['kept']} kept, {failed}; "
         f"exports: {exports['exported']} exported, {exports['cached']} cached"
     )
-    results = [r for o in outcomes for r in load_results(o.result)]
     out.table(f"{len(results)} result(s) in {cfg.output}", *text_table(results))
     return outcomes, results

@@ -27,6 +27,7 @@ def rows(results: list[dict], emulated: bool = False) -> list[dict]:
     for r in sorted(results, key=key):
         row = dict(zip(KEY, key(r)))
         row["complete"] = r.get("complete", False)
+        row["parity"] = parity(r)
         for name in COLUMNS:
             m = r["metrics"].get(name)
             value = None if m is None or (is_emulated(m) and not emulated) else m.get("value")
@@ -38,9 +39,17 @@ def rows(results: list[dict], emulated: bool = False) -> list[dict]:
     return out
 
 
+def parity(result: dict) -> str | None:
+    """The export's parity check as a table shows it: "passed", "FAILED", "not checked" (None: a
+    combination that failed before its artifact was made)."""
+    if "parity_passed" not in result["artifact"]:
+        return None
+    return {True: "passed", False: "FAILED"}.get(result["artifact"]["parity_passed"], "not checked")
+
+
 def fields() -> list[str]:
     """The CSV/JSON fields of a row, in order."""
-    out = [*KEY, "complete"]
+    out = [*KEY, "complete", "parity"]
     for name in COLUMNS:
         out += [name, f"{name}_stderr"] if name in WITH_STDERR else [name]
     return out
@@ -60,7 +69,7 @@ def text_table(results: list[dict], emulated: bool = False) -> tuple[list[str], 
     """Header and formatted cells of the results table."""
     from edgekit.output import fmt_pm
 
-    header = [*KEY, "complete", *COLUMNS]
+    header = [*KEY, "complete", "parity", *COLUMNS]
 
     def text(row: dict, h: str) -> str:
         if h in WITH_STDERR and row[h] is not None and row[f"{h}_stderr"] is not None:

@@ -60,10 +60,10 @@ def test_report_formats(cli, tmp_path, make_result, write_results):
     r = cli("report", folder)
     assert r.code == 0 and "int4" in r.out and "fp32" in r.out
     md = cli("report", folder, "--format", "md").out
-    assert md.startswith("| model | target | recipe | device |") and "| builtin:tiny | onnx | int4 | local | yes | 100 |" in md
+    assert md.startswith("| model | target | recipe | device |") and "| builtin:tiny | onnx | int4 | local | yes | passed | 100 |" in md
     out = tmp_path / "r.csv"
     assert cli("report", folder, "-f", "csv", "-o", out).code == 0
-    assert out.read_text().splitlines()[0].startswith("model,target,recipe,device,complete,decode_tok_s")
+    assert out.read_text().splitlines()[0].startswith("model,target,recipe,device,complete,parity,decode_tok_s")
     rows = json.loads(cli("report", folder, "-f", "json").out)
     assert {r["recipe"] for r in rows} == {"int4", "fp32"}
 
