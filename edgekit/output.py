@@ -147,7 +147,8 @@ def progress(description: str) -> Iterator:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     if not err.is_terminal:
-        yield lambda text: None
+        with plain_progress(description) as line:
+            yield line
         return
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(), console=err, transient=True
@@ -162,7 +163,8 @@ def steps(description: str) -> Iterator:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     if not err.is_terminal:
-        yield lambda step, done, total: None
+        with plain_progress(description) as line:
+            yield lambda step, done, total: line(step)
         return
     with Progress(
         TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -170,6 +172,24 @@ def steps(description: str) -> Iterator:
     ) as p:
         task = p.add_task(description, total=None)
         yield lambda step, done, total: p.update(task, description=f"{description}: {step}", completed=done, total=total)
+
+
+@contextmanager
+def plain_progress(description: str) -> Iterator:
+    """Progress where stderr is no terminal (CI logs, a pipe): one plain line per new step, with the
+    seconds since the start, and a last line with the whole time, so a log shows where a long job is."""
+    import time
+
+    started = time.monotonic()
+    last = [None]
+
+    def line(text: str) -> None:
+        if text and text != last[0]:
+            last[0] = text
+            note(f"[{time.monotonic() - started:7.1f} s] {description}: {text}")
+
+    yield line
+    note(f"[{time.monotonic() - started:7.1f} s] {description}: finished")
 
 
 def fmt(value) -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,11 +14,19 @@ from edgekit.synthetic import make_model
 os.environ["HF_HUB_OFFLINE"] = "1"  # no test reaches the hub; set before huggingface_hub is imported
 
 
+PROGRESS_LINE = re.compile(r"^\[ *\d+\.\d s\] ")  # output.plain_progress's lines
+
+
 @dataclass
 class Result:
     code: int
     out: str
     err: str
+
+    @property
+    def said(self) -> str:
+        """stderr without the progress lines (one per step where stderr is no terminal, as here)."""
+        return "".join(line for line in self.err.splitlines(keepends=True) if not PROGRESS_LINE.match(line))
 
 
 @pytest.fixture

@@ -82,3 +82,19 @@ def test_an_error_is_one_line_whatever_it_holds(capsys, text):
 def test_a_path_that_is_not_utf8_is_one_line(cli, tmp_path):
     r = cli("run", str(tmp_path) + "/\udcff\udcfe\nx")
     assert r.code == 2 and r.err.startswith("error: artifact not found") and r.err.count("\n") == 1, repr(r.err)
+
+
+def test_without_a_terminal_each_stage_is_one_plain_line_with_its_time(cli, tmp_path):
+    """CI logs (stderr not a terminal, as under pytest) show where a long export or profile is: one
+    line per stage with the seconds since the command started, and a last line when it finished."""
+    import re
+
+    out = tmp_path / "art"
+    r = cli("export", "builtin:tiny", "-o", out, "--no-parity")
+    assert r.code == 0, r.err
+    lines = [line for line in r.err.splitlines() if line.startswith("[")]
+    assert any(re.fullmatch(r"\[ *\d+\.\d s\] export builtin:tiny -> onnx: tokenizer", line) for line in lines), r.err
+    assert lines[-1].endswith("export builtin:tiny -> onnx: finished") and len(lines) == len(set(lines))
+    r = cli("profile", out, "--runs", "1", "--gen", "4", "--prompt-len", "8", "--no-accuracy")
+    assert r.code == 0, r.err
+    assert re.search(r"\] profile art on local: load model\n", r.err) and "profile art on local: finished" in r.err

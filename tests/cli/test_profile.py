@@ -67,7 +67,7 @@ def test_failed_device_writes_incomplete_result_and_exits_2(cli, artifact, tmp_p
     out = tmp_path / "r.json"
     r = cli("profile", artifact, *FAST, "--device", impatient, "-o", out)
     assert r.code == 2
-    assert r.err.startswith("error: device impatient: start runner:") and str(out) in r.err, r.err
+    assert r.said.startswith("error: device impatient: start runner:") and str(out) in r.err, r.err
     data = json.loads(out.read_text())
     assert data["complete"] is False and data["error"].startswith("device impatient")
     assert data["metrics"]["file_mb"]["value"] > 0
@@ -118,7 +118,7 @@ def test_a_failed_write_keeps_the_result(cli, artifact, tmp_path, monkeypatch):
 
     monkeypatch.setattr(tempfile, "tempdir", None)
     r = cli("profile", artifact, *FAST, "--no-accuracy", "-o", tmp_path / "out" / "r.json", "--json")
-    assert r.code == 2 and "No space left on device" in r.err and r.err.count("\n") == 1, r.err
+    assert r.code == 2 and "No space left on device" in r.err and r.said.count("\n") == 1, r.err
     assert json.loads(r.out)["complete"] is True
     kept = list((tmp_path / "tmp").glob("edgekit-*-r.json"))
     assert len(kept) == 1 and str(kept[0]) in r.err and json.loads(kept[0].read_text())["complete"] is True
@@ -147,7 +147,7 @@ def test_an_interrupted_profile_keeps_the_runs_measured(cli, artifact, tmp_path,
     r = cli("profile", artifact, "--prompt-len", "16", "--gen", "8", "--runs", "20", "--warmup", "0", "--no-accuracy",
             "-o", out)
     assert r.code == 2 and "interrupted" in r.err and "the 3 run(s) measured are in" in r.err, r.err
-    assert r.err.count("\n") == 1
+    assert r.said.count("\n") == 1
     data = json.loads(out.read_text())
     assert data["complete"] is False and len(data["runs"]) == 3 and "interrupted" in data["error"]
     assert data["metrics"]["decode_tok_s"]["value"] > 0
