@@ -34,6 +34,7 @@ def export(
     parity: bool = True,
     on_stage: Callable[[str], None] = lambda name: None,
 ) -> artifact.Artifact:
+    begun = time.perf_counter()
     rec = recipes.parse(target, recipe, max_context, compute_units, exporter,
                         calibration=None if calibration is None else str(Path(calibration).resolve()))
     if calibration is not None and not Path(calibration).is_file():
@@ -112,6 +113,7 @@ def export(
             manifest["parity"] = {"passed": None, "skipped": True}
         manifest["export"]["stages"] = stages
         manifest["export"]["stage_peak_rss_mb"] = stage_rss
+        manifest["export"]["total_s"] = round(time.perf_counter() - begun, 3)  # with loading the model and parity
         artifact.write_manifest(tmp, manifest)
     artifact.remember_verified(out, manifest["files"])  # their sha256 were just taken: a run needs not read them again
     result = artifact.Artifact(out, manifest)

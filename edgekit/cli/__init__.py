@@ -21,6 +21,21 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from edgekit import __version__
+
+        typer.echo(f"edgekit {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version, help="print edgekit's version and exit"),
+) -> None:
+    """Export small language models to on-device targets, quantize them, and measure how they run."""
+
+
 def command(name: str, group: typer.Typer | None = None):
     """Register a command (on ``group``, a command group, or the top level); Ctrl-C inside it becomes a
     one-line error (typer would swallow it)."""

@@ -16,7 +16,8 @@ def devices(
     check: Annotated[bool, typer.Option("--check", help="ask each device whether it answers")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
-    """List device profiles (local and profiles/*.yaml), and with --check whether each answers;
+    """List device profiles (local and profiles/*.yaml), and with --check whether each answers (exit 1
+    when one that is set up does not; one that is not set up is skipped, saying why);
     `edgekit devices setup NAME` prepares what a device needs once on this machine."""
     if ctx.invoked_subcommand is not None:
         return
@@ -32,23 +33,34 @@ def devices(
     for name in ["local", *(n for n in files if n != "local")]:
         raw = yaml.safe_load(files[name].read_text()) if name in files else {}
         raw = raw if isinstance(raw, dict) else {}
-        row = {"name": name, "transport": raw.get("transport", ""), "description": raw.get("description", ""), "status": "ok"}
+        # answers: True it answered --check, False it did not, None not asked (not set up, or no --check)
+        row = {"name": name, "transport": raw.get("transport", ""), "description": raw.get("description", ""),
+               "status": "not checked", "answers": None}
         try:
             prof = load_profile(name)
             row.update(transport=prof.transport, description=prof.description, source=prof.source)
+            if name == "local" and not check:
+                row["status"] = "ok (this machine)"
+            transport = connect(prof)  # what a transport needs here (a userland), checked without reaching it
             if check:
-                info = connect(prof).check()
-                row["status"] = "answers: " + ", ".join(f"{k} {v}" for k, v in info.items() if v)
+                info = transport.check()
+                row.update(status="answers: " + ", ".join(f"{k} {v}" for k, v in info.items() if v), answers=True)
         except EdgekitError as e:
-            row["status"] = str(e).split(": ", 1)[-1].replace(f" (edit {files.get(name)})", "")
+            why = str(e).split(": ", 1)[-1].replace(f" (edit {files.get(name)})", "")
+            row["status"] = f"{'skipped' if check else 'not set up'}: {why}"
         except DeviceError as e:
-            row["status"] = f"no answer: {e}"
+            row.update(status=f"no answer: {e}", answers=False)
         rows.append(row)
     if json_out:
         output.emit_json(rows)
     else:
         output.table("devices", ("name", "transport", "description", "status"),
                      [(r["name"], r["transport"], r["description"], r["status"]) for r in rows])
+    silent = [r["name"] for r in rows if r["answers"] is False]
+    if silent:
+        from edgekit.errors import Failures
+
+        raise Failures(f"{len(silent)} device(s) did not answer: {', '.join(silent)}")
 
 
 @command("setup", group=group)

@@ -214,6 +214,7 @@ def test_manifest_contents(cli, tiny_models, tmp_path):
     for f in m["files"]:
         assert f["bytes"] == (out / f["path"]).stat().st_size and len(f["sha256"]) == 64
     assert m["export"]["wall_s"] > 0 and m["export"]["peak_rss_mb"] > 0
+    assert m["export"]["total_s"] >= m["export"]["wall_s"] + m["export"]["stages"]["parity"]  # parity comes after wall_s
     assert m["runtime"]["exporter"] == "genai"  # int4 is quantized by the builder itself
     assert {"export (genai)", "logits_to_keep", "tokenizer", "parity"} <= set(m["export"]["stages"])
     assert {"passed", "max_abs_logit_diff", "greedy_match_tokens", "top1_agree", "kl_mean", "thresholds"} <= set(m["parity"])
@@ -283,3 +284,14 @@ def test_a_context_too_short_for_the_parity_check_is_refused_before_the_export(c
     r = cli("export", tiny_models("llama"), "--max-context", "2", "-o", tmp_path / "out")
     assert r.code == 2
     _one_line_error(r, "too short for the parity check", "--no-parity")
+
+
+def test_the_summary_gives_the_whole_command_s_time_with_its_stages(cli, tmp_path):
+    import re
+
+    r = cli("export", "builtin:tiny", "-o", tmp_path / "art")
+    assert r.code == 0, r.err
+    m = json.loads((tmp_path / "art" / "edgekit.json").read_text())
+    total = float(re.search(r"time +│ ([\d.]+) s in all: ", r.out).group(1))
+    assert total >= sum(m["export"]["stages"].values()) - 0.1
+    assert re.search(r"tokenizer [\d.]+ s, parity [\d.]+ s", r.out), r.out

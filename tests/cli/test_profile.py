@@ -77,7 +77,42 @@ def test_devices_lists_local(cli):
     r = cli("devices", "--json")
     assert r.code == 0
     rows = json.loads(r.out)
-    assert rows[0]["name"] == "local" and rows[0]["status"] == "ok"
+    assert rows[0]["name"] == "local" and rows[0]["status"] == "ok (this machine)"
+    # what was not reached is never "ok"
+    by_name = {x["name"]: x for x in rows}
+    assert by_name["pixel-8"]["status"] == "not checked" and by_name["pixel-8"]["answers"] is None
+    assert by_name["rpi5"]["status"] == "not set up: 'host' is not filled in"
+
+
+def test_devices_check_fails_when_a_device_does_not_answer(cli, monkeypatch):
+    import edgekit.devices
+    from edgekit.devices.process import DeviceError
+
+    real = edgekit.devices.connect
+
+    def connect(profile):
+        transport = real(profile)
+        if profile.transport == "adb":
+            def silent():
+                raise DeviceError("no device attached")
+            transport.check = silent
+        else:
+            transport.check = lambda: {"python": "3.11"}
+        return transport
+
+    monkeypatch.setattr(edgekit.devices, "connect", connect)
+    r = cli("devices", "--check", "--json")
+    assert r.code == 1 and "2 device(s) did not answer: galaxy-s24, pixel-8" in r.err, r.err
+    by_name = {x["name"]: x for x in json.loads(r.out)}
+    assert by_name["pixel-8"]["status"] == "no answer: no device attached" and by_name["pixel-8"]["answers"] is False
+    assert by_name["local"]["answers"] is True and by_name["rpi5"]["status"].startswith("skipped: ")
+
+
+def test_version(cli):
+    from edgekit import __version__
+
+    r = cli("--version")
+    assert r.code == 0 and r.out == f"edgekit {__version__}\n"
 
 
 def _no_partials(folder) -> bool:
