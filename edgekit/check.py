@@ -275,8 +275,13 @@ def against_baseline(results: list[dict], baseline: list[dict], tolerance_pct: f
             verdicts.append(Verdict(c.key, f"{c.metric} vs baseline", False,
                                     f"{c.metric} is {c.new!r}, not a number (baseline {fmt(c.base)} {c.unit})"))
             continue
+        if c.settings_differ:
+            verdicts.append(Verdict(c.key, f"{c.metric} vs baseline", None,
+                                    f"{c.metric} was measured with other settings than the baseline's "
+                                    f"({', '.join(c.settings_differ)}): not compared"))
+            continue
         pct = "" if c.change_pct is None else f", {c.change_pct:+.1f}%"
-        message = f"{c.metric} {fmt(c.new)} vs baseline {fmt(c.base)} {c.unit}{pct} (tolerance {tolerance_pct:g}%)"
+        message = f"{c.metric} {fmt(c.new)} vs baseline {fmt(c.base)} {c.unit}{pct}: {c.verdict}"
         verdicts.append(Verdict(c.key, f"{c.metric} vs baseline", not c.regression, message))
     base_by_key = {key(r): r for r in baseline}
     for r in results:  # a figure the baseline has and a complete result lacks fails too

@@ -54,7 +54,7 @@ def test_check_passes_fails_on_a_threshold_and_on_a_baseline(cli, sweep_file, tm
     r = cli("check", sweep_file(recipes=("int4",), extra=extra), "--junit", junit)
     assert r.code == 1, r.err
     failures = _failures(junit)
-    assert list(failures) == ["decode_tok_s vs baseline"] and "-90.0% (tolerance 20%)" in failures["decode_tok_s vs baseline"]
+    assert list(failures) == ["decode_tok_s vs baseline"] and "-90.0%: worse by 90.0%, beyond the tolerance 20%" in failures["decode_tok_s vs baseline"]
 
     # a baseline scored on another evaluation text, far better: its accuracy is not compared, not a failure
     data["metrics"]["decode_tok_s"]["value"] /= 10
@@ -165,3 +165,17 @@ def test_a_negative_dppl_limit_is_possible():
     from edgekit.check import _rule
 
     assert _rule("dppl_pct", {"max": -1}, "here")["dppl_pct"].max == -1  # an improvement may be asked for
+
+
+def test_the_baseline_skips_what_was_measured_with_other_settings(make_result):
+    from edgekit.check import against_baseline
+
+    def with_gen(gen, decode):
+        r = make_result("int4", decode_tok_s=decode, ppl=2.0)
+        r["settings"] = {"gen": gen, "prompt_len": 16, "eval_tokens": 200}
+        return r
+
+    verdicts = {v.name: v for v in against_baseline([with_gen(8, 50.0)], [with_gen(128, 500.0)], 5.0, ("decode_tok_s", "ppl"))}
+    assert verdicts["decode_tok_s vs baseline"].passed is None
+    assert "other settings than the baseline's (gen 128 vs 8)" in verdicts["decode_tok_s vs baseline"].message
+    assert verdicts["ppl vs baseline"].passed is True  # G changes no accuracy figure

@@ -12,10 +12,12 @@ from edgekit.cli import command
 def compare(
     base: Annotated[Path, typer.Argument(help="result file or folder: the baseline")],
     new: Annotated[Path, typer.Argument(help="result file or folder: the candidate")],
-    tolerance: Annotated[float, typer.Option(min=0, help="a metric worse by more than this many percent is a regression")] = 5.0,
+    tolerance: Annotated[float, typer.Option(min=0, help="a metric worse by more than this many percent (and than its measured noise) is a regression")] = 5.0,
     json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
-    """Every metric of two result sets side by side, regressions beyond the tolerance highlighted."""
+    """Every metric of two result sets side by side; a regression is worse by more than the tolerance
+    and than the measured noise (the spread over runs, accuracy's standard error), between results
+    measured with the same settings (a difference of settings is said, never called a regression)."""
     from edgekit import output
     from edgekit.report.compare import compare as run_compare
     from edgekit.report.results import load_results
@@ -29,6 +31,7 @@ def compare(
             "only_in_new": [list(k) for k in result.only_new],
             "emulated_not_compared": [[*k, metric] for k, metric in result.emulated],
             "other_eval_text_not_compared": [[*k, metric] for k, metric in result.other_text],
+            "settings_differ": [{"key": list(k), "differences": d} for k, d in result.settings_differ.items()],
         })
         return
     from rich.text import Text
@@ -36,10 +39,21 @@ def compare(
     rows = []
     for c in result.changes:
         pct = "" if c.change_pct is None else f"{c.change_pct:+.1f}%"
-        flag = Text("REGRESSION", style="bold red") if c.regression else ""
-        rows.append((" / ".join(c.key), c.metric, output.fmt(c.base), output.fmt(c.new), c.unit, pct, flag))
+        if c.regression:
+            flag = Text("REGRESSION", style="bold red")
+        elif c.settings_differ:
+            flag = Text("settings differ", style="yellow")
+        elif c.verdict.startswith("worse") and "within the noise" in c.verdict:
+            flag = "within the noise"
+        else:
+            flag = ""
+        noise = "" if c.noise_pct is None else f"±{c.noise_pct:.1f}%"
+        rows.append((" / ".join(c.key), c.metric, output.fmt(c.base), output.fmt(c.new), c.unit, pct, noise, flag))
     output.table(f"{base} -> {new} (tolerance {tolerance:g}%)",
-                 ("model / target / recipe / device", "metric", "base", "new", "unit", "change", ""), rows)
+                 ("model / target / recipe / device", "metric", "base", "new", "unit", "change", "noise", ""), rows)
+    for k, differences in result.settings_differ.items():
+        output.note(f"SETTINGS DIFFER: {' / '.join(k)}: {', '.join(differences)}: "
+                    "the figures they change are shown, never called regressions")
     for label, keys in (("only in base", result.only_base), ("only in new", result.only_new)):
         for k in keys:
             output.note(f"{label}: {' / '.join(k)}")
@@ -51,4 +65,8 @@ def compare(
         for k, metrics in skipped.items():
             output.note(f"not compared, {why}: {' / '.join(k)}: {', '.join(metrics)}")
     regressions = sum(c.regression for c in result.changes)
-    output.note(f"{len(result.changes)} metrics compared, {regressions} regression(s) beyond {tolerance:g}%")
+    noisy = sum("within the noise" in c.verdict for c in result.changes)
+    differ = sum(bool(c.settings_differ) for c in result.changes)
+    output.note(f"{len(result.changes)} metrics compared, {regressions} regression(s) beyond {tolerance:g}% and the noise"
+                + (f"; {noisy} worse beyond {tolerance:g}% but within the noise" if noisy else "")
+                + (f"; {differ} measured with other settings" if differ else ""))

@@ -87,7 +87,9 @@ def profile(
         "environment": {"host": {"os": f"{platform.system()} {platform.release()}", "edgekit": __version__}},
         "settings": {**asdict(settings), "threads": threads, "eval_text": str(settings.eval_text or "shipped"),
                      "eval_text_name": text.name, "eval_text_sha256": text.sha256,
-                     "window": window, "eval_tokens": len(eval_ids) - 1},  # the positions scored
+                     "window": window, "eval_tokens": len(eval_ids) - 1,  # the positions scored
+                     "exporter": art.manifest["runtime"].get("exporter"),
+                     "max_context": art.manifest["runtime"]["max_context"]},
         "metrics": {"file_mb": metric("file_mb", [art.size_bytes / 1e6])},
         "started": started,
     }
@@ -257,6 +259,8 @@ def _digest(art) -> dict:
         "content_sha256": m["source"]["content_sha256"],
         "manifest_sha256": hashlib.sha256((art.path / artifacts.MANIFEST).read_bytes()).hexdigest(),
         "parity_passed": m.get("parity", {}).get("passed"),
+        "exporter": m["runtime"].get("exporter"),
+        "max_context": m["runtime"].get("max_context"),
         "toolchain": m.get("toolchain", {}),
     }
 

@@ -22,12 +22,14 @@ def rows(results: list[dict], emulated: bool = False) -> list[dict]:
     """One flat row per result: its key, completeness and the median of every metric; an emulator's
     figures (an emulated device's timings) are left out unless ``emulated``."""
     from edgekit.profile.metrics import is_emulated, stderr
+    from edgekit.profile.settings import label
 
     out = []
     for r in sorted(results, key=key):
         row = dict(zip(KEY, key(r)))
         row["complete"] = r.get("complete", False)
         row["parity"] = parity(r)
+        row["settings"] = label(r)
         for name in COLUMNS:
             m = r["metrics"].get(name)
             value = None if m is None or (is_emulated(m) and not emulated) else m.get("value")
@@ -49,7 +51,7 @@ def parity(result: dict) -> str | None:
 
 def fields() -> list[str]:
     """The CSV/JSON fields of a row, in order."""
-    out = [*KEY, "complete", "parity"]
+    out = [*KEY, "complete", "parity", "settings"]
     for name in COLUMNS:
         out += [name, f"{name}_stderr"] if name in WITH_STDERR else [name]
     return out
@@ -69,7 +71,7 @@ def text_table(results: list[dict], emulated: bool = False) -> tuple[list[str], 
     """Header and formatted cells of the results table."""
     from edgekit.output import fmt_pm
 
-    header = [*KEY, "complete", "parity", *COLUMNS]
+    header = [*KEY, "complete", "parity", "settings", *COLUMNS]
 
     def text(row: dict, h: str) -> str:
         if h in WITH_STDERR and row[h] is not None and row[f"{h}_stderr"] is not None:

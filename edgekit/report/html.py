@@ -42,18 +42,47 @@ def html_page(results: list[dict], verdicts: list, title: str = "edgekit report"
         f"<h1>{escape(title)}</h1><div class=meta>{len(results)} result(s), made {made}</div>",
         _emulated_note(results, emulated),
         _summary(flat, failed),
-        "<h2>Speed, size and accuracy</h2>",
-        "<p class=meta>Each point is one model/recipe on one device: colour is the target, shape the device. "
-        "Points on a device's Pareto front (outlined, joined by the dashed line) are not beaten on both axes "
-        "by any other result on that device.</p>",
-        "<div class=plots>", *_plots(flat), "</div>",
+        *_per_model(flat),
         "<h2>All results</h2>", f"<div class=wide>{_table(results, emulated)}</div>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
 
 
+def _per_model(flat: list[dict]) -> list[str]:
+    """For each model: its best-of cards, a note where its results were measured with different
+    settings, and its plots: a figure of one model is never set beside another model's."""
+    models = sorted({r["model"] for r in flat})
+    parts = []
+    for model in models:
+        mine = [r for r in flat if r["model"] == model]
+        parts.append(f"<h2>{escape(model)}: speed, size and accuracy</h2>")
+        parts.append(f"<div class=cards>{''.join(_cards(mine))}</div>")
+        labels = sorted({r["settings"] for r in mine if r["complete"] and r["settings"]})
+        if len(labels) > 1:
+            parts.append("<p class='meta settings'>Measured with different settings (exporter, P, G, threads, "
+                         f"context, tokens scored): {escape(' | '.join(labels))}. Compare rows of the same settings "
+                         "only (the table's settings column).</p>")
+        parts += [
+            "<p class=meta>Each point is one recipe on one device: colour is the target, shape the device. "
+            "Points on a device's Pareto front (outlined, joined by the dashed line) are not beaten on both axes "
+            "by any other result on that device.</p>",
+            "<div class=plots>", *_plots(mine), "</div>",
+        ]
+    return parts
+
+
 def _summary(flat: list[dict], failed: list) -> str:
+    cards = [_card("failures", str(len(failed)), "all checks passed" if not failed else "see below",
+                   "bad" if failed else "good")]
+    out = f"<div class=cards>{''.join(cards)}</div>"
+    if failed:
+        items = "".join(f"<li><b>{escape(v.combination)}</b>: {escape(v.name)}: {escape(v.message)}</li>" for v in failed)
+        out += f"<ul class=failures>{items}</ul>"
+    return out
+
+
+def _cards(flat: list[dict]) -> list[str]:
     done = [r for r in flat if r["complete"]]
     cards = []
     for label, metric, pick, unit in (
@@ -68,13 +97,7 @@ def _summary(flat: list[dict], failed: list) -> str:
             cards.append(_card(label, f"{value} <small>{unit}</small>", _who(best)))
         else:
             cards.append(_card(label, "-", "not measured"))
-    cards.append(_card("failures", str(len(failed)), "all checks passed" if not failed else "see below",
-                       "bad" if failed else "good"))
-    out = f"<div class=cards>{''.join(cards)}</div>"
-    if failed:
-        items = "".join(f"<li><b>{escape(v.combination)}</b>: {escape(v.name)}: {escape(v.message)}</li>" for v in failed)
-        out += f"<ul class=failures>{items}</ul>"
-    return out
+    return cards
 
 
 def _emulated_note(results: list[dict], shown: bool) -> str:

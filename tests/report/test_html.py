@@ -53,3 +53,19 @@ def test_page_renders_in_headless_chromium(page, tmp_path):
         capture_output=True, timeout=120, check=True,
     )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_cards_and_plots_are_per_model_and_different_settings_are_said(cli, tmp_path, make_result, write_results):
+    tiny = make_result("int4", decode_tok_s=4952.0, file_mb=2.3, dppl_pct=0.4)
+    real = [make_result(recipe, decode_tok_s=tok, file_mb=mb, dppl_pct=d) for recipe, tok, mb, d in
+            (("int4", 157.0, 104.0, 11.8), ("int8", 120.0, 170.0, 0.9))]
+    for r, tokens in zip(real, (2048, 512)):
+        r["artifact"]["model"] = "HuggingFaceTB/SmolLM2-135M"
+        r["settings"] = {"eval_tokens": tokens, "prompt_len": 128, "gen": 128}
+    out = tmp_path / "r.html"
+    assert cli("report", write_results(tmp_path / "res", tiny, *real), "-f", "html", "-o", out).code == 0
+    html = out.read_text()
+    assert html.count("<svg") == 4 and "<h2>builtin:tiny: speed" in html and "<h2>HuggingFaceTB/SmolLM2-135M: speed" in html
+    real_part = html[html.index("<h2>HuggingFaceTB"):html.index("<h2>builtin:tiny")]  # sorted by name
+    assert "4952" not in real_part and "157 <small>tok/s</small>" in real_part  # tiny's speed is not the real model's best
+    assert "Measured with different settings" in real_part and "eval2048" in real_part and "eval512" in real_part

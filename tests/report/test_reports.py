@@ -60,10 +60,10 @@ def test_report_formats(cli, tmp_path, make_result, write_results):
     r = cli("report", folder)
     assert r.code == 0 and "int4" in r.out and "fp32" in r.out
     md = cli("report", folder, "--format", "md").out
-    assert md.startswith("| model | target | recipe | device |") and "| builtin:tiny | onnx | int4 | local | yes | passed | 100 |" in md
+    assert md.startswith("| model | target | recipe | device |") and "| builtin:tiny | onnx | int4 | local | yes | passed |  | 100 |" in md
     out = tmp_path / "r.csv"
     assert cli("report", folder, "-f", "csv", "-o", out).code == 0
-    assert out.read_text().splitlines()[0].startswith("model,target,recipe,device,complete,parity,decode_tok_s")
+    assert out.read_text().splitlines()[0].startswith("model,target,recipe,device,complete,parity,settings,decode_tok_s")
     rows = json.loads(cli("report", folder, "-f", "json").out)
     assert {r["recipe"] for r in rows} == {"int4", "fp32"}
 
@@ -103,3 +103,46 @@ def test_damaged_result_files_are_one_line(cli, tmp_path, make_result):
         for args in (("report", bad), ("report", bad, "-f", "html"), ("compare", good, bad), ("compare", bad, good)):
             r = cli(*args)
             assert r.code == 2 and "is a damaged edgekit result" in r.err and r.err.count("\n") == 1, (name, args, r.err)
+
+
+def test_compare_says_when_settings_differ_and_never_calls_it_a_regression(cli, tmp_path, make_result, write_results):
+    def at(tokens, dppl):
+        r = make_result("int4", decode_tok_s=100.0, dppl_pct=dppl)
+        r["settings"] = {"eval_tokens": tokens, "prompt_len": 128, "gen": 128, "threads": 4}
+        r["artifact"]["exporter"] = "genai"
+        return r
+
+    base = write_results(tmp_path / "base", at(2048, 6.93))
+    new = write_results(tmp_path / "new", at(512, 11.82))
+    r = cli("compare", base, new)
+    assert r.code == 0, r.err
+    assert "SETTINGS DIFFER: builtin:tiny / onnx / int4 / local: eval_tokens 2048 vs 512" in r.err
+    assert "settings differ" in r.out and "REGRESSION" not in r.out and "0 regression(s)" in r.err
+    data = json.loads(cli("compare", base, new, "--json").out)
+    by_metric = {c["metric"]: c for c in data["changes"]}
+    assert by_metric["dppl_pct"]["settings_differ"] == ["eval_tokens 2048 vs 512"] and not by_metric["dppl_pct"]["regression"]
+    assert by_metric["decode_tok_s"]["settings_differ"] == []  # the tokens scored change no latency
+    assert data["settings_differ"] == [{"key": ["builtin:tiny", "onnx", "int4", "local"], "differences": ["eval_tokens 2048 vs 512"]}]
+
+
+def test_a_regression_must_exceed_the_measured_noise_too(cli, tmp_path, make_result, write_results):
+    from edgekit.profile.metrics import metric
+
+    def runs(*decode, dppl=(5.0, None)):
+        r = make_result("int4")
+        r["metrics"]["decode_tok_s"] = metric("decode_tok_s", list(decode))
+        r["metrics"]["dppl_pct"] = metric("dppl_pct", [dppl[0]], dppl[1])
+        return r
+
+    # 10% slower, but the runs scatter by more than that: within the noise; dppl 5 -> 8 with ±2 each: noise too
+    noisy = cli("compare", write_results(tmp_path / "a", runs(157, 201, 174, 197)),
+                write_results(tmp_path / "b", runs(140, 190, 160, 170, dppl=(8.0, 2.0))), "--json")
+    changes = {c["metric"]: c for c in json.loads(noisy.out)["changes"]}
+    assert not changes["decode_tok_s"]["regression"] and "within the noise" in changes["decode_tok_s"]["verdict"]
+    assert changes["decode_tok_s"]["noise_pct"] > 10
+    assert not changes["dppl_pct"]["regression"] and "within the noise" in changes["dppl_pct"]["verdict"]
+    # the same slowdown over tight runs: a regression, beyond both
+    tight = cli("compare", write_results(tmp_path / "c", runs(200, 201, 199, 200)),
+                write_results(tmp_path / "d", runs(180, 181, 179, 180)))
+    assert "REGRESSION" in tight.out and "1 regression(s) beyond 5% and the noise" in tight.err
+    assert "within the noise" in cli("compare", tmp_path / "a", tmp_path / "b").out

@@ -1,0 +1,52 @@
+"""What a result was measured with, metric by metric: two results measured differently are never
+compared as if alike (``compare``, ``check``'s baseline), and tables show the settings beside the figures."""
+
+from __future__ import annotations
+
+from edgekit.profile.metrics import ACCURACY
+
+# setting -> its label in a difference; read from the result's settings (the artifact's digest for older results)
+LATENCY_SETTINGS = ("prompt_len", "gen", "threads", "exporter", "max_context")
+ACCURACY_SETTINGS = ("eval_tokens", "window", "exporter", "max_context")  # the text itself: metrics.other_texts
+SIZE_SETTINGS = ("exporter",)
+
+
+def measured_with(result: dict) -> dict:
+    """The settings of a result that change its figures (absent ones: not recorded, an older result)."""
+    s = dict(result.get("settings") or {})
+    a = result.get("artifact") or {}
+    for name in ("exporter", "max_context"):
+        if s.get(name) is None and a.get(name) is not None:
+            s[name] = a[name]
+    return {k: s.get(k) for k in dict.fromkeys(LATENCY_SETTINGS + ACCURACY_SETTINGS)}
+
+
+def relevant(metric: str) -> tuple[str, ...]:
+    """The settings that change ``metric``."""
+    if metric in ACCURACY or metric == "eval_peak_rss_mb":
+        return ACCURACY_SETTINGS
+    if metric == "file_mb":
+        return SIZE_SETTINGS
+    return LATENCY_SETTINGS
+
+
+def differences(a: dict, b: dict, metric: str | None = None) -> list[str]:
+    """The settings two results differ in (for ``metric``, or any), as ``"eval_tokens 2048 vs 512"``;
+    a setting one of them does not record is not a difference."""
+    sa, sb = measured_with(a), measured_with(b)
+    names = relevant(metric) if metric else tuple(sa)
+    return [f"{n} {sa[n]} vs {sb[n]}" for n in names if sa[n] is not None and sb[n] is not None and sa[n] != sb[n]]
+
+
+def label(result: dict) -> str:
+    """The settings in a few characters, for a table's column: ``genai P128 G128 t4 ctx2048 eval2048``."""
+    s = measured_with(result)
+    parts = [
+        s["exporter"] or "",
+        f"P{s['prompt_len']}" if s["prompt_len"] is not None else "",
+        f"G{s['gen']}" if s["gen"] is not None else "",
+        f"t{s['threads']}" if s["threads"] is not None else "",
+        f"ctx{s['max_context']}" if s["max_context"] is not None else "",
+        f"eval{s['eval_tokens']}" if s["eval_tokens"] is not None and (result.get("settings") or {}).get("accuracy", True) else "",
+    ]
+    return " ".join(p for p in parts if p)
