@@ -18,7 +18,14 @@ def measured_with(result: dict) -> dict:
     for name in ("exporter", "max_context"):
         if s.get(name) is None and a.get(name) is not None:
             s[name] = a[name]
-    return {k: s.get(k) for k in dict.fromkeys(LATENCY_SETTINGS + ACCURACY_SETTINGS)}
+    metrics = result.get("metrics") or {}
+    ppl = metrics.get("ppl") or {}
+    if isinstance(s.get("eval_tokens"), int) and ppl and "tokens" not in ppl:
+        s["eval_tokens"] -= 1  # results before the count was exact recorded the tokens read, one more than scored
+    # what peak_rss_mb covers: results before eval_peak_rss_mb measured the accuracy pass in it too
+    if "peak_rss_mb" in metrics:
+        s["peak_rss_mb covers"] = "the accuracy pass too (older result)" if ppl and "eval_peak_rss_mb" not in metrics else "generation"
+    return {k: s.get(k) for k in dict.fromkeys(LATENCY_SETTINGS + ACCURACY_SETTINGS + ("peak_rss_mb covers",))}
 
 
 def relevant(metric: str) -> tuple[str, ...]:
@@ -27,6 +34,8 @@ def relevant(metric: str) -> tuple[str, ...]:
         return ACCURACY_SETTINGS
     if metric == "file_mb":
         return SIZE_SETTINGS
+    if metric == "peak_rss_mb":
+        return LATENCY_SETTINGS + ("peak_rss_mb covers",)
     return LATENCY_SETTINGS
 
 

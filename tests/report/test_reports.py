@@ -146,3 +146,21 @@ def test_a_regression_must_exceed_the_measured_noise_too(cli, tmp_path, make_res
                 write_results(tmp_path / "d", runs(180, 181, 179, 180)))
     assert "REGRESSION" in tight.out and "1 regression(s) beyond 5% and the noise" in tight.err
     assert "within the noise" in cli("compare", tmp_path / "a", tmp_path / "b").out
+
+
+def test_an_older_result_s_token_count_is_read_as_the_tokens_scored(make_result):
+    from edgekit.profile.metrics import metric
+    from edgekit.profile.settings import differences
+
+    old = make_result("int4", ppl=2.0)
+    old["settings"] = {"eval_tokens": 2049}  # written before eval_tokens was exact: the tokens read
+    new = make_result("int4")
+    new["metrics"]["ppl"] = metric("ppl", [2.0], 0.1, tokens=2048)
+    new["settings"] = {"eval_tokens": 2048}
+    assert differences(old, new) == []
+    # its peak_rss_mb covered the accuracy pass: never compared as if it were the generation's peak
+    old["metrics"]["peak_rss_mb"] = metric("peak_rss_mb", [621.0])
+    new["metrics"]["peak_rss_mb"] = metric("peak_rss_mb", [292.0])
+    new["metrics"]["eval_peak_rss_mb"] = metric("eval_peak_rss_mb", [621.0])
+    assert differences(new, old, "peak_rss_mb") == ["peak_rss_mb covers generation vs the accuracy pass too (older result)"]
+    assert differences(new, old, "decode_tok_s") == []
