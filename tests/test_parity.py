@@ -52,7 +52,7 @@ def test_a_checkpoint_with_nan_weights_fails_its_export(cli, tiny_models, tmp_pa
     save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
     r = cli("export", model, "-o", tmp_path / "out")
     assert r.code == 1, r.err
-    assert "parity check failed" in r.err and r.err.count("\n") == 1, r.err
+    assert "parity check failed" in r.err and r.said.count("\n") == 1, r.err
     assert json.loads((tmp_path / "out" / "edgekit.json").read_text(), parse_constant=lambda c: None)["parity"]["passed"] is False
 
 

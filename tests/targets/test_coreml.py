@@ -140,7 +140,7 @@ def test_run_and_profile_need_a_mac(command, tiny_exports, cli):
     path = tiny_exports["int4"].path
     r = cli(command[0], path, *command[1:])
     assert r.code == 2
-    assert r.err.count("\n") == 1 and "Traceback" not in r.err
+    assert r.said.count("\n") == 1 and "Traceback" not in r.err
     assert "needs a Mac" in r.err and f"edgekit profile {path} --device mac-m2" in r.err
 
 

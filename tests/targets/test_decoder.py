@@ -86,8 +86,8 @@ def test_refusals_name_the_missing_feature(target, config, message, cli, tmp_pat
     model.mkdir()
     (model / "config.json").write_text(json.dumps(config))
     r = cli("export", model, "-t", target, "-o", tmp_path / "out")
-    assert r.code == 2 and r.err.strip().count("\n") == 0 and "Traceback" not in r.err
-    assert r.err.startswith(f"error: {target}: ") and message in r.err, r.err
+    assert r.code == 2 and r.said.strip().count("\n") == 0 and "Traceback" not in r.err
+    assert r.said.startswith(f"error: {target}: ") and message in r.err, r.err
     assert not (tmp_path / "out").exists()
 
 
