@@ -28,7 +28,7 @@ def test_gguf_file_exports_with_its_reference_dequantized(cli, tiny_gguf, tmp_pa
     assert g["sha256"] == file_sha256(tiny_gguf) and g["architecture"] == "llama"
     assert m["source"]["model"] == str(tiny_gguf) and m["source"]["model_type"] == "llama"
     assert m["parity"]["passed"] is True and m["parity"]["max_abs_logit_diff"] < 1e-3
-    assert "parity reference is model.gguf dequantized (Q8_0)" in r.err and len(r.err.strip().splitlines()) == 1
+    assert "parity reference is model.gguf dequantized (Q8_0)" in r.err and len(r.said.strip().splitlines()) == 1
     assert not any(f["path"].endswith(".gguf") for f in m["files"])
 
 
@@ -68,7 +68,7 @@ def test_broken_gguf_is_one_line(cli, tmp_path, content):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(content)
     r = cli("export", bad, "-t", "onnx", "-o", tmp_path / "out")
-    assert r.code == 2 and "is not a readable GGUF file" in r.err and len(r.err.strip().splitlines()) == 1
+    assert r.code == 2 and "is not a readable GGUF file" in r.err and len(r.said.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
 

@@ -130,7 +130,7 @@ def test_runtime_logits_all_positions_and_last(tiny_exports):
 )
 def test_bad_recipes_get_one_line(recipe, message, cli, tmp_path):
     r = cli("export", "builtin:tiny", "-t", "gguf", "-r", recipe, "-o", tmp_path / "out")
-    assert r.code == 2 and message in r.err and r.err.strip().count("\n") == 0, r.err
+    assert r.code == 2 and message in r.err and r.said.strip().count("\n") == 0, r.err
     assert not (tmp_path / "out").exists()
 
 
@@ -150,7 +150,7 @@ def test_unsupported_architecture_and_rope_scaling(tiny_models, tmp_path, cli):
     config["rope_scaling"] = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64}
     (qwen / "config.json").write_text(json.dumps(config))
     r = cli("export", qwen, "-t", "gguf", "-o", tmp_path / "out")
-    assert r.code == 2 and "'yarn' rope scaling" in r.err and r.err.strip().count("\n") == 0, r.err
+    assert r.code == 2 and "'yarn' rope scaling" in r.err and r.said.strip().count("\n") == 0, r.err
     assert not (tmp_path / "out").exists()
 
 
@@ -198,7 +198,7 @@ def test_what_llama_cpp_cannot_reproduce_is_refused_in_one_line(arch, overrides,
     model = make_model(arch, tmp_path / "model", **overrides)
     monkeypatch.setattr(decoder, "load_model", lambda *a: pytest.fail("refused after the weights loaded"))
     r = cli("export", model, "-t", "gguf", "-o", tmp_path / "out")
-    assert r.code == 2 and missing in r.err and r.err.strip().count("\n") == 0, r.err
+    assert r.code == 2 and missing in r.err and r.said.strip().count("\n") == 0, r.err
     assert not (tmp_path / "out").exists()
 
 
@@ -222,7 +222,7 @@ def test_a_native_abort_is_one_line_and_leaves_nothing(tiny_models, tmp_path, cl
     r = cli("export", model, "-t", "gguf", "--max-context", CONTEXT, "-o", tmp_path / "out")
     assert r.code == 2, r.err
     assert "llama.cpp crashed while loading the written model.gguf (SIGABRT" in r.err, r.err
-    assert r.err.strip().count("\n") == 0 and "#0 " not in r.err, r.err
+    assert r.said.strip().count("\n") == 0 and "#0 " not in r.err, r.err
     assert not (tmp_path / "out").exists() and _partials(tmp_path) == []
 
 
