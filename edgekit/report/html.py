@@ -94,6 +94,8 @@ def _cards(flat: list[dict]) -> list[str]:
         if have:
             best = pick(have, key=lambda r: r[metric])
             value = f"{round(best[metric], 2) + 0.0:+.2f}" if metric == "dppl_pct" else fmt(best[metric])
+            if best.get(f"{metric}_stderr") is not None:
+                value += f" ± {best[f'{metric}_stderr']:.2f}"
             cards.append(_card(label, f"{value} <small>{unit}</small>", _who(best)))
         else:
             cards.append(_card(label, "-", "not measured"))
