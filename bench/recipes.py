@@ -53,9 +53,9 @@ from edgekit.profile.metrics import LATENCY
 from edgekit.profile.session import Settings, profile
 
 RECIPES = {
-    "onnx": "fp32,fp16,int8,int4,int4-g64,int4-g128",
+    "onnx": "fp32,fp16,int8,int4,int4-g64,int4-g128,int4-gptq",
     "executorch": "fp32,fp16,int8,8da4w,8da8w",
-    "gguf": "fp32,fp16,q8_0,q4_0,q4_k_m",
+    "gguf": "fp32,fp16,q8_0,q4_0,q4_k_m,q4_0-imatrix,q4_k_m-imatrix",
 }
 COLUMNS = [
     ("export_s", "export s"), ("export_rss_x", "export RSS / w"), ("file_mb", "MB"), ("parity", "parity"),
