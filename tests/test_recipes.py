@@ -80,3 +80,13 @@ def test_calibrated_method_option():
         recipes.parse("gguf", "q8_0-imatrix")
     with pytest.raises(EdgekitError, match="--calibration applies to calibrated recipes .*q4_0-imatrix"):
         recipes.parse("gguf", "q4_0", calibration="/t.txt")
+
+
+def test_mixed_option():
+    r = recipes.parse("onnx", "int4-mix3")
+    assert (r.mixed, r.name, r.as_dict()["mixed_layers"]) == (3, "int4-g32-mix3", 3)
+    assert recipes.parse("onnx", "int4-g64-mix2-imatrix", calibration="c.txt").name == "int4-g64-mix2-imatrix"
+    with pytest.raises(EdgekitError, match="keeps no layer"):
+        recipes.parse("onnx", "int4-mix0")
+    with pytest.raises(EdgekitError, match="unknown option 'mix2'"):
+        recipes.parse("onnx", "int8-mix2")
