@@ -112,6 +112,7 @@ class SchemeSpec:
     methods: tuple[str, ...] = ()  # the methods the scheme takes (-gptq, -imatrix)
     calibrated: tuple[str, ...] = ()  # those of them that learn from a calibration text
     mixed: bool = False  # whether it takes -mixN (mixed precision by measured sensitivity)
+    mixed_default: int | None = None  # the N of -mixN when the name gives none (-mix0: none kept)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def targets() -> dict[str, TargetSpec]:
                 methods=tuple(spec.get("methods", ())),
                 calibrated=tuple(spec.get("calibrated", ())),
                 mixed=bool(spec.get("mixed", False)),
+                mixed_default=spec.get("mixed_default"),
             )
         out[path.stem] = TargetSpec(
             path.stem, data["summary"], data["default"], schemes,
@@ -175,7 +177,7 @@ def parse(
             " (see `edgekit recipes`)"
         )
     s = spec.schemes[scheme]
-    group_size, embedding_bits, method, mixed = s.group_size, None, None, None
+    group_size, embedding_bits, method, mixed, mixed_given = s.group_size, None, None, s.mixed_default, False
     for opt in options:
         if (m := _GROUP.match(opt)) and s.group_sizes:
             group_size = int(m.group(1))
@@ -187,10 +189,8 @@ def parse(
             if embedding_bits not in s.embedding_bits:
                 bits = ", ".join(f"emb{b}" for b in s.embedding_bits)
                 raise EdgekitError(f"'{opt}' is not supported by {target} {scheme}; choose one of {bits}")
-        elif (m := _MIXED.match(opt)) and s.mixed and mixed is None:
-            mixed = int(m.group(1))
-            if mixed < 1:
-                raise EdgekitError(f"'{opt}' keeps no layer at 8 bits; give -mixN with N >= 1")
+        elif (m := _MIXED.match(opt)) and s.mixed and not mixed_given:
+            mixed, mixed_given = int(m.group(1)) or None, True  # -mix0: every layer at the scheme's bits
         elif opt in s.methods and method is None:
             method = opt
         else:

@@ -57,7 +57,9 @@ class Plan:
 def plan_for(recipe) -> Plan:
     """The plan of an ONNX recipe (int8, int4[-gN][-ALGORITHM])."""
     if recipe.scheme == "int8":
-        return Plan(bits=8, block_size=recipe.group_size or 32)
+        # the head (and tied embedding) in blocks of 16: on SmolLM2-135M dppl +0.74 % against +1.20 % in
+        # blocks of 32 (llama.cpp q8_0's), for 3.5 MB; the body's blocks of 16 gain nothing more
+        return Plan(bits=8, block_size=recipe.group_size or 32, table_block=16)
     if recipe.scheme == "int4":
         algorithm = recipe.method or "rtn"
         # the 8-bit head and embedding in blocks of 64 (8.5 bits a weight with a float32 scale, as

@@ -145,18 +145,18 @@ def test_int8_and_gptq_recipes_export_and_record(tmp_path, cli):
     r = cli("export", "builtin:tiny", "-r", "int4-gptq", "--calibration", text, "-o", out, "--no-parity", "--json")
     assert r.code == 0, r.err
     manifest = json.loads(r.out)
-    assert manifest["recipe"]["name"] == "int4-g32-gptq" and manifest["recipe"]["calibration"] == str(text)
+    assert manifest["recipe"]["name"] == "int4-g32-mix1-gptq" and manifest["recipe"]["calibration"] == str(text)
     calibration = manifest["recipe"]["quantization"]["calibration"]
     assert calibration["text"] == "calibration.txt" and calibration["tokens"] > 100
-    assert "quantize int4-g32-gptq" in manifest["export"]["stages"]
+    assert "quantize int4-g32-mix1-gptq" in manifest["export"]["stages"]
     assert cli("run", out, "-n", "4").code == 0
 
 
 def test_calibration_errors(tmp_path, cli):
-    r = cli("export", "builtin:tiny", "-r", "int4", "--calibration", tmp_path / "x.txt", "-o", tmp_path / "a")
-    assert r.code == 2 and "--calibration applies to calibrated recipes only" in r.err
+    r = cli("export", "builtin:tiny", "-r", "int8", "--calibration", tmp_path / "x.txt", "-o", tmp_path / "a")
+    assert r.code == 2 and "--calibration applies to calibrated recipes" in r.err
     r = cli("export", "builtin:tiny", "-r", "int4-gptq", "--calibration", tmp_path / "missing.txt", "-o", tmp_path / "b")
-    assert r.code == 2 and "cannot read the calibration text" in r.err
+    assert r.code == 2 and "calibration text not found" in r.err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
