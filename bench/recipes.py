@@ -53,9 +53,9 @@ from edgekit.profile.metrics import LATENCY
 from edgekit.profile.session import Settings, profile
 
 RECIPES = {
-    "onnx": "fp32,fp16,int8,int4,int4-g64,int4-g128",
+    "onnx": "fp32,fp16,int8,int4,int4-mix0,int4-g64,int4-imatrix,int4-gptq",
     "executorch": "fp32,fp16,int8,8da4w,8da8w",
-    "gguf": "fp32,fp16,q8_0,q4_0,q4_k_m",
+    "gguf": "fp32,fp16,q8_0,q4_0,q4_k_m,q4_0-imatrix,q4_k_m-imatrix",
 }
 COLUMNS = [
     ("export_s", "export s"), ("export_rss_x", "export RSS / w"), ("file_mb", "MB"), ("parity", "parity"),
@@ -77,7 +77,7 @@ def export(model: str, target: str, recipe: str, out: Path, reuse: bool = False)
             return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
     m = json.loads(manifest.read_text())
     return {
-        "recipe": m["recipe"]["name"], "export_s": m["export"]["wall_s"], "stages": m["export"]["stages"],
+        "exported_as": m["recipe"]["name"], "export_s": m["export"]["wall_s"], "stages": m["export"]["stages"],
         "export_rss_mb": m["export"]["peak_rss_mb"], "parity": m["parity"]["passed"],
         "exporter": m["runtime"].get("exporter"), "delegated": m["runtime"].get("delegation", {}).get("share"),
         "decode_mb": round(decode_bytes(out, m) / 1e6, 1),
@@ -157,6 +157,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="keep artifacts already exported in --work")
     ap.add_argument("--export-only", action="store_true", help="export into --work and stop (profile later with --reuse)")
     ap.add_argument("--json", type=Path, help="also write the report here")
+    ap.add_argument("--markdown", type=Path, help="also write the table and closing lines as markdown here (the README's)")
     args = ap.parse_args()
     if args.export_only and not args.work:
         ap.error("--export-only needs --work")
@@ -237,6 +238,8 @@ def main() -> None:
     print(json.dumps(report, indent=2, default=str))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    if args.markdown:
+        args.markdown.write_text(markdown(rows, closing, title) + "\n")
 
 
 INT8 = {"onnx": "int8", "executorch": "8da8w", "gguf": "q8_0"}
@@ -285,6 +288,23 @@ def verdicts(rows: list[dict], model: str = "smollm2") -> list[dict]:
             out.append({"target": target, "kind": "front", "recipes": [r["recipe"] for r in front],
                         "line": f"{target} size / dppl / decode front on {model}: {names}"})
     return out
+
+
+MARKDOWN = [("file_mb", "MB"), ("export_s", "export s"), ("parity", "parity"), ("dppl_pct", "dppl %"),
+            ("top1_agree", "top-1"), ("kl_mean", "KL"), ("decode_tok_s", "decode tok/s"),
+            ("prefill_tok_s", "prefill tok/s"), ("peak_rss_mb", "RSS MiB"), ("decode_vs_q4_0", "decode vs q4_0")]
+
+
+def markdown(rows: list[dict], closing: list[dict], title: str) -> str:
+    """The rows as the README's markdown table (model, target, recipe as exported, the MARKDOWN
+    columns), then the closing lines."""
+    head = ["model", "target", "recipe", *(h for _, h in MARKDOWN)]
+    lines = [f"_{title}_", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["model"], r["target"], f"`{r.get('exported_as') or r.get('recipe')}`", *(_fmt(r.get(k)) for k, _ in MARKDOWN)]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += [""] + [f"- {v['line']}" for v in closing]
+    return "\n".join(lines)
 
 
 def pareto(rows: list[dict]) -> list[dict]:

@@ -174,20 +174,25 @@ def _check_parity_fits(tok, context: int) -> None:
 
 
 def _save_tokenizer(tok, source, folder: Path):
-    """Copy the model's tokenizer into the artifact as tokenizer.json (what the runner reads)."""
+    """Copy the model's tokenizer into the artifact as tokenizer.json (what the runner reads), written
+    without indentation: the same tokenizer in less than half the bytes a device is sent (SmolLM2's
+    1.6 MB instead of 3.5 MB)."""
     from tokenizers import Tokenizer
 
-    if not (folder / "tokenizer.json").is_file():
+    path = folder / "tokenizer.json"
+    if not path.is_file():
         tok.save_pretrained(folder)
         _drop_gguf_copy(folder / "tokenizer.model")
-    if not (folder / "tokenizer.json").is_file():
+    if not path.is_file():
         raise EdgekitError(f"{source.spec} has no fast tokenizer (tokenizer.json), which edgekit's runner needs")
     for name in VOCABULARY_FILES + ("merges.txt",):  # tokenizer.json holds the vocabulary: no second copy
         if name != "tokenizer.json":
             (folder / name).unlink(missing_ok=True)
-    for path in folder.glob("*.tiktoken"):
-        path.unlink()
-    return Tokenizer.from_file(str(folder / "tokenizer.json"))
+    for extra in folder.glob("*.tiktoken"):
+        extra.unlink()
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.save(str(path), pretty=False)
+    return tokenizer
 
 
 def _first_line(e: BaseException) -> str:

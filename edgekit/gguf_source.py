@@ -29,7 +29,7 @@ from edgekit.errors import EdgekitError
 
 INFO_FILE = "gguf.json"
 _FLOAT_TYPES = ("ALL_F32", "MOSTLY_F16", "MOSTLY_BF16")
-_FORMAT = 3  # bump when the conversion changes, so older cache entries are made again
+_FORMAT = 4  # bump when the conversion changes, so older cache entries are made again
 
 
 @dataclass(frozen=True)
@@ -159,8 +159,25 @@ def _tokenizer_as_the_file_says(fields: dict, folder: Path) -> None:
     sentencepiece = _field(fields, "tokenizer.ggml.model") == "llama"
     if sentencepiece:
         _sentencepiece_bpe(fields).save(str(folder / "tokenizer.json"))
+    elif _field(fields, "tokenizer.ggml.pre") in _BYTE_LEVEL_PRE:
+        _restore_pre_tokenizer(folder / "tokenizer.json", _BYTE_LEVEL_PRE[_field(fields, "tokenizer.ggml.pre")])
     # llama.cpp's defaults where the file does not say: BOS and no EOS for SentencePiece vocabularies
     _special_tokens_as_the_file_says(fields, folder, defaults=(True, False) if sentencepiece else None)
+
+
+# llama.cpp's pre-tokenizer names (``tokenizer.ggml.pre``) of byte-level BPE vocabularies whose splitting
+# transformers' rebuild drops (it gives every gpt2 vocabulary GPT-2's ByteLevel split), as the
+# ``tokenizers`` pre-tokenizers that split alike: SmolLM's splits every digit apart first.
+_BYTE_LEVEL_PRE = {
+    "smollm": [{"type": "Digits", "individual_digits": True},
+               {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}],
+}
+
+
+def _restore_pre_tokenizer(path: Path, parts: list[dict]) -> None:
+    spec = json.loads(path.read_text())
+    spec["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": parts}
+    path.write_text(json.dumps(spec, ensure_ascii=False))
 
 
 def _sentencepiece_bpe(fields: dict):

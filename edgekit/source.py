@@ -13,6 +13,7 @@ import hashlib
 import json
 import struct
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,57 +153,52 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or Path(spec).exists() or spec.count("/") > 1
 
 
-def _download(repo_id: str, revision: str | None, trust_remote_code: bool, allow_pickle: bool) -> tuple[Path, str]:
-    from huggingface_hub import snapshot_download
+@contextmanager
+def _hub_errors(repo_id: str, revision: str | None, what: str | None = None):
+    """The hub client's errors as one line each; ``what``: the one file asked for (None: the snapshot)."""
     from huggingface_hub.errors import (
-        HFValidationError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError,
+        EntryNotFoundError, HFValidationError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
+        RevisionNotFoundError,
     )
 
-    patterns = list(_HUB_PATTERNS)
-    if trust_remote_code:
-        patterns.append("*.py")
-    if allow_pickle:
-        patterns += [f"*{s}" for s in PICKLE_SUFFIXES]
     try:
-        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
+        yield
     except HFValidationError:
         raise EdgekitError(f"'{repo_id}' is neither a local model folder nor a valid hub id (org/name)") from None
     except RepositoryNotFoundError:
         raise EdgekitError(f"model '{repo_id}' not found on the hub (or it is private: log in with `hf auth login`)") from None
     except RevisionNotFoundError:
         raise EdgekitError(f"revision '{revision}' not found for {repo_id}") from None
+    except EntryNotFoundError:
+        raise EdgekitError(f"{repo_id} has no file {what}") from None
     except LocalEntryNotFoundError:
-        raise EdgekitError(
-            f"'{repo_id}' is not a local folder, and as a hub id it cannot be downloaded "
-            "(hub unreachable, not in the HF cache)"
-        ) from None
+        fetched = "as a hub id it cannot be downloaded" if what is None else f"{what} cannot be downloaded from the hub"
+        raise EdgekitError(f"'{repo_id}' is not a local folder, and {fetched} (hub unreachable, not in the HF cache)") from None
     except (HfHubHTTPError, OSError) as e:
-        raise EdgekitError(f"cannot download '{repo_id}': {_first_line(e)}") from None
+        raise EdgekitError(f"cannot download {what + ' of ' if what else ''}'{repo_id}': {_first_line(e)}") from None
+
+
+def _download(repo_id: str, revision: str | None, trust_remote_code: bool, allow_pickle: bool) -> tuple[Path, str]:
+    from huggingface_hub import snapshot_download
+
+    patterns = list(_HUB_PATTERNS)
+    if trust_remote_code:
+        patterns.append("*.py")
+    if allow_pickle:
+        patterns += [f"*{s}" for s in PICKLE_SUFFIXES]
+    with _hub_errors(repo_id, revision):
+        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
     return folder, folder.name  # snapshot folders are named after the commit hash
 
 
 def _download_file(repo_id: str, name: str, revision: str | None) -> tuple[Path, str | None]:
     """One GGUF file of a hub repo, through the HF cache; and the commit it came from."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
     if not name.lower().endswith(".gguf"):
         raise EdgekitError(f"--gguf-file must name a .gguf file, got {name}")
-    try:
+    with _hub_errors(repo_id, revision, name):
         path = Path(hf_hub_download(repo_id, name, revision=revision))
-    except RepositoryNotFoundError:
-        raise EdgekitError(f"model '{repo_id}' not found on the hub (or it is private: log in with `hf auth login`)") from None
-    except RevisionNotFoundError:
-        raise EdgekitError(f"revision '{revision}' not found for {repo_id}") from None
-    except EntryNotFoundError:
-        raise EdgekitError(f"{repo_id} has no file {name}") from None
-    except LocalEntryNotFoundError:
-        raise EdgekitError(
-            f"'{repo_id}' is not a local folder, and {name} cannot be downloaded from the hub "
-            "(hub unreachable, not in the HF cache)"
-        ) from None
-    except (HfHubHTTPError, OSError) as e:
-        raise EdgekitError(f"cannot download {name} of '{repo_id}': {_first_line(e)}") from None
     commit = path.parent.name if path.parent.parent.name == "snapshots" else None
     return path, commit
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job on the shipped model: export builtin:tiny to ONNX int4, ExecuTorch 8da4w, llama.cpp q4_0
-# and Core ML int4 (each with its parity check against PyTorch), generate with them, profile the ones
-# this machine runs, and print the report.
+# The main job on the shipped models: export the real SmolLM2-135M-Instruct (builtin:smollm2-135m) to
+# ONNX int4 and int4-imatrix beside llama.cpp's own q4_0 (the yardstick), and builtin:tiny to ONNX int4,
+# ExecuTorch 8da4w, llama.cpp q4_0 and Core ML int4 (each with its parity check against PyTorch),
+# generate with them, profile the ones this machine runs, and print the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -16,4 +17,14 @@ for art in tiny-onnx-int4 tiny-et-8da4w $gguf; do
   $edgekit run "out/$art" --prompt "Once upon a time" --max-new-tokens 48
   $edgekit profile "out/$art" --runs 3 -o "out/results/$art.json"
 done
+if [ -n "$gguf" ]; then  # the real model against llama.cpp's q4_0 of it, measured alike in one run
+  for recipe in int4 int4-imatrix; do
+    $edgekit export builtin:smollm2-135m -t onnx -r $recipe -o "out/smollm2-onnx-$recipe" --overwrite
+  done
+  $edgekit export builtin:smollm2-135m -t gguf -r q4_0 -o out/smollm2-gguf-q4_0 --overwrite
+  for art in smollm2-onnx-int4 smollm2-onnx-int4-imatrix smollm2-gguf-q4_0; do
+    $edgekit run "out/$art" --prompt "The capital of France is" --max-new-tokens 24
+    $edgekit profile "out/$art" --runs 3 -o "out/results/$art.json"
+  done
+fi
 $edgekit report out/results

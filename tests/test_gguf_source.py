@@ -121,8 +121,11 @@ def test_smollm2_resolves_to_the_real_model(smollm2):
     assert not (src.path / "tokenizer.model").exists()  # transformers' copy of the GGUF as a vocab file is dropped
     from tokenizers import Tokenizer
 
-    ids = Tokenizer.from_file(str(src.path / "tokenizer.json")).encode("The capital of France is").ids
-    assert ids == [504, 3575, 282, 4649, 314]  # no BOS: tokenizer.ggml.add_bos_token is false
+    tok = Tokenizer.from_file(str(src.path / "tokenizer.json"))
+    assert tok.encode("The capital of France is").ids == [504, 3575, 282, 4649, 314]  # no BOS: add_bos_token is false
+    # tokenizer.ggml.pre = smollm: every digit apart, as llama.cpp splits them (transformers' rebuild did not)
+    texts = [*SAMPLES, "In 1969, 3.14159 and 2,048 tokens at 60 km/h", "call 555-0199 x12"]
+    assert [tok.encode(t).ids for t in texts] == _llama_cpp_ids(smollm2, texts)
 
 
 # ---------------------------------------------------------------- SentencePiece ("llama") vocabularies

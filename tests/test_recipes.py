@@ -7,7 +7,7 @@ from edgekit.errors import EdgekitError
 def test_parse_defaults_and_group_sizes():
     assert recipes.parse("onnx", None).name == "fp32"
     r = recipes.parse("onnx", "int4")
-    assert (r.scheme, r.group_size, r.name) == ("int4", 32, "int4-g32")
+    assert (r.scheme, r.group_size, r.name) == ("int4", 32, "int4-g32-mix1")
     assert recipes.parse("onnx", "INT4-g128").group_size == 128
     assert recipes.parse("onnx", "int8").group_size is None
 
@@ -41,15 +41,15 @@ def test_embedding_option():
 
 def test_method_option():
     r = recipes.parse("onnx", "int4-gptq")
-    assert (r.scheme, r.group_size, r.method, r.name) == ("int4", 32, "gptq", "int4-g32-gptq")
-    assert recipes.parse("onnx", "int4-g64-gptq").name == "int4-g64-gptq"
-    assert recipes.parse("onnx", "int4-gptq-g64").name == "int4-g64-gptq"
+    assert (r.scheme, r.group_size, r.method, r.name) == ("int4", 32, "gptq", "int4-g32-mix1-gptq")
+    assert recipes.parse("onnx", "int4-g64-gptq").name == "int4-g64-mix1-gptq"
+    assert recipes.parse("onnx", "int4-gptq-g64-mix0").name == "int4-g64-gptq"
     assert recipes.parse("onnx", "int4").method is None
     r = recipes.parse("onnx", "int4-gptq", calibration="my.txt")
     assert r.calibration == "my.txt" and r.as_dict()["calibration"] == "my.txt"
 
 
-@pytest.mark.parametrize("name", ["int4", "int8", "fp32"])
+@pytest.mark.parametrize("name", ["int4-mix0", "int8", "fp32"])
 def test_calibration_only_for_calibrated_recipes(name):
     with pytest.raises(EdgekitError, match="--calibration applies to calibrated recipes .*int4-gptq"):
         recipes.parse("onnx", name, calibration="my.txt")
@@ -80,3 +80,12 @@ def test_calibrated_method_option():
         recipes.parse("gguf", "q8_0-imatrix")
     with pytest.raises(EdgekitError, match="--calibration applies to calibrated recipes .*q4_0-imatrix"):
         recipes.parse("gguf", "q4_0", calibration="/t.txt")
+
+
+def test_mixed_option():
+    r = recipes.parse("onnx", "int4-mix3")
+    assert (r.mixed, r.name, r.as_dict()["mixed_layers"]) == (3, "int4-g32-mix3", 3)
+    assert recipes.parse("onnx", "int4-g64-mix2-imatrix", calibration="c.txt").name == "int4-g64-mix2-imatrix"
+    assert recipes.parse("onnx", "int4-mix0").mixed is None and recipes.parse("onnx", "int4-mix0").name == "int4-g32"
+    with pytest.raises(EdgekitError, match="unknown option 'mix2'"):
+        recipes.parse("onnx", "int8-mix2")

@@ -2,9 +2,11 @@
 
 A recipe name is a scheme optionally followed by options, e.g. ``int4``, ``int4-g128``,
 ``8da4w-g64-emb4`` (``-gN``: group size; ``-embB``: the embedding table quantized to B bits too),
-``int4-gptq``, ``q4_0-imatrix`` (a method: how the weights are rounded, beyond round-to-nearest, where
-the scheme offers it; a calibrated method learns from the model's activations on a calibration text,
-the shipped one or ``--calibration``, never the evaluation text).
+``int4-mix4`` (``-mixN``: the N decoder layers most sensitive to the scheme's bits, measured on the
+calibration text, kept at 8 bits), ``int4-gptq``, ``q4_0-imatrix`` (a method: how the weights are
+rounded, beyond round-to-nearest, where the scheme offers it; a calibrated method learns from the
+model's activations on a calibration text, the shipped one or ``--calibration``, never the
+evaluation text).
 Each ``<target>.toml`` beside this module declares the target's schemes, their defaults and the
 parity thresholds an export must meet against the fp32 PyTorch reference.
 """
@@ -23,6 +25,7 @@ from edgekit.errors import EdgekitError
 _DIR = Path(__file__).parent
 _GROUP = re.compile(r"^g(\d+)$")
 _EMBEDDING = re.compile(r"^emb(\d+)$")
+_MIXED = re.compile(r"^mix(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,19 @@ class Recipe:
     exporter: str | None = None  # which exporter writes it (ONNX: auto, genai, optimum); None: not a choice
     method: str | None = None  # how weights are rounded where the scheme offers a choice (gptq, imatrix); None: round-to-nearest
     calibration: str | None = None  # the calibration text of a calibrated method; None: the shipped one
+    mixed: int | None = None  # -mixN: the N decoder layers most sensitive to the scheme's bits kept at 8 bits
 
     @property
     def name(self) -> str:
         name = self.scheme if self.group_size is None else f"{self.scheme}-g{self.group_size}"
         name = name if self.embedding_bits is None else f"{name}-emb{self.embedding_bits}"
+        name = name if self.mixed is None else f"{name}-mix{self.mixed}"
         return name if self.method is None else f"{name}-{self.method}"
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the export learns from a calibration text (a calibrated method, or -mixN's measurement)."""
+        return self.mixed is not None or self.method is not None
 
     def as_dict(self) -> dict:
         return {
@@ -86,6 +96,7 @@ class Recipe:
             "exporter": self.exporter,
             "method": self.method,
             "calibration": self.calibration,
+            "mixed_layers": self.mixed,
             "parity_thresholds": self.parity.as_dict(),
         }
 
@@ -100,6 +111,8 @@ class SchemeSpec:
     parity: Thresholds
     methods: tuple[str, ...] = ()  # the methods the scheme takes (-gptq, -imatrix)
     calibrated: tuple[str, ...] = ()  # those of them that learn from a calibration text
+    mixed: bool = False  # whether it takes -mixN (mixed precision by measured sensitivity)
+    mixed_default: int | None = None  # the N of -mixN when the name gives none (-mix0: none kept)
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,8 @@ def targets() -> dict[str, TargetSpec]:
                 parity=Thresholds(**spec.get("parity", {})),
                 methods=tuple(spec.get("methods", ())),
                 calibrated=tuple(spec.get("calibrated", ())),
+                mixed=bool(spec.get("mixed", False)),
+                mixed_default=spec.get("mixed_default"),
             )
         out[path.stem] = TargetSpec(
             path.stem, data["summary"], data["default"], schemes,
@@ -162,7 +177,7 @@ def parse(
             " (see `edgekit recipes`)"
         )
     s = spec.schemes[scheme]
-    group_size, embedding_bits, method = s.group_size, None, None
+    group_size, embedding_bits, method, mixed, mixed_given = s.group_size, None, None, s.mixed_default, False
     for opt in options:
         if (m := _GROUP.match(opt)) and s.group_sizes:
             group_size = int(m.group(1))
@@ -174,12 +189,15 @@ def parse(
             if embedding_bits not in s.embedding_bits:
                 bits = ", ".join(f"emb{b}" for b in s.embedding_bits)
                 raise EdgekitError(f"'{opt}' is not supported by {target} {scheme}; choose one of {bits}")
+        elif (m := _MIXED.match(opt)) and s.mixed and not mixed_given:
+            mixed, mixed_given = int(m.group(1)) or None, True  # -mix0: every layer at the scheme's bits
         elif opt in s.methods and method is None:
             method = opt
         else:
             raise EdgekitError(f"unknown option '{opt}' in recipe '{name}' for target {target}")
-    if calibration is not None and method not in s.calibrated:
+    if calibration is not None and method not in s.calibrated and mixed is None:
         calibrated = [f"{k}-{m}" for k, v in spec.schemes.items() for m in v.calibrated]
+        calibrated += [f"{k}-mixN" for k, v in spec.schemes.items() if v.mixed]
         raise EdgekitError(
             f"--calibration applies to calibrated recipes ({', '.join(calibrated) or f'none for target {target}'}), not '{name}'"
         )
@@ -190,7 +208,7 @@ def parse(
         max_context=max_context, embedding_bits=embedding_bits,
         compute_units=_choice("--compute-units", compute_units, spec.compute_units, target),
         exporter=_choice("--exporter", exporter, spec.exporters, target),
-        method=method, calibration=None if calibration is None else str(calibration),
+        method=method, calibration=None if calibration is None else str(calibration), mixed=mixed,
     )
 
 

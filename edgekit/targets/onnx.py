@@ -220,8 +220,18 @@ def _quantize(model_file: Path, recipe: Recipe, source: ModelSource) -> dict | N
         from edgekit.targets import onnx_quant
 
         plan = onnx_quant.plan_for(recipe)
+        mixed = None
+        if recipe.mixed:  # the layers most sensitive to the plan's bits, measured before any is rounded
+            from dataclasses import replace
+
+            from edgekit.targets import sensitivity
+
+            layers, mixed = sensitivity.costliest_layers(source, recipe, plan.bits, plan.block_size)
+            plan = replace(plan, keep_layers=layers)
         calibration = onnx_quant.calibration(source, recipe) if plan.algorithm in onnx_quant.CALIBRATED else None
         model, info = onnx_quant.quantize(model, plan, calibration)
+        if mixed:
+            info["mixed"] = mixed
     else:  # a recipe file names a scheme this module does not implement
         raise EdgekitError(f"onnx recipe '{recipe.name}' is not implemented")
     _save(model, model_file)

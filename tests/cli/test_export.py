@@ -206,7 +206,7 @@ def test_manifest_contents(cli, tiny_models, tmp_path):
     assert r.code in (0, 1), r.err
     m = json.loads((out / "edgekit.json").read_text())
     assert m["source"]["content_sha256"] and m["source"]["path"]
-    assert m["recipe"] == {**m["recipe"], "target": "onnx", "name": "int4-g32", "scheme": "int4", "group_size": 32}
+    assert m["recipe"] == {**m["recipe"], "target": "onnx", "name": "int4-g32-mix1", "scheme": "int4", "group_size": 32}
     for tool in ("torch", "transformers", "optimum", "onnx", "onnxruntime"):
         assert m["toolchain"][tool]
     names = {f["path"] for f in m["files"]}

@@ -175,7 +175,7 @@ def test_shared_cache_grows_past_its_first_size(tmp_path, cli):
     assert lm.kv[lm.past_names[0]].shape[2] == 2 * _FIRST_CACHE
 
 
-@pytest.mark.parametrize("recipe", ["fp16", "int8", "int4-g16"])
+@pytest.mark.parametrize("recipe", ["fp16", "int8", "int4-g16-mix1"])
 def test_quantized_recipes_run(recipe, tiny_models, tmp_path, cli):
     out = tmp_path / "art"
     r = cli("export", tiny_models("llama"), "-r", recipe, "-o", out, "--json")

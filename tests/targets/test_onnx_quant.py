@@ -145,16 +145,63 @@ def test_int8_and_gptq_recipes_export_and_record(tmp_path, cli):
     r = cli("export", "builtin:tiny", "-r", "int4-gptq", "--calibration", text, "-o", out, "--no-parity", "--json")
     assert r.code == 0, r.err
     manifest = json.loads(r.out)
-    assert manifest["recipe"]["name"] == "int4-g32-gptq" and manifest["recipe"]["calibration"] == str(text)
+    assert manifest["recipe"]["name"] == "int4-g32-mix1-gptq" and manifest["recipe"]["calibration"] == str(text)
     calibration = manifest["recipe"]["quantization"]["calibration"]
     assert calibration["text"] == "calibration.txt" and calibration["tokens"] > 100
-    assert "quantize int4-g32-gptq" in manifest["export"]["stages"]
+    assert "quantize int4-g32-mix1-gptq" in manifest["export"]["stages"]
     assert cli("run", out, "-n", "4").code == 0
 
 
 def test_calibration_errors(tmp_path, cli):
-    r = cli("export", "builtin:tiny", "-r", "int4", "--calibration", tmp_path / "x.txt", "-o", tmp_path / "a")
-    assert r.code == 2 and "--calibration applies to calibrated recipes only" in r.err
+    r = cli("export", "builtin:tiny", "-r", "int8", "--calibration", tmp_path / "x.txt", "-o", tmp_path / "a")
+    assert r.code == 2 and "--calibration applies to calibrated recipes" in r.err
     r = cli("export", "builtin:tiny", "-r", "int4-gptq", "--calibration", tmp_path / "missing.txt", "-o", tmp_path / "b")
-    assert r.code == 2 and "cannot read the calibration text" in r.err
+    assert r.code == 2 and "calibration text not found" in r.err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_imatrix_rounds_as_llama_cpp_q4_0(fp32_graphs):
+    """int4-imatrix: llama.cpp's own Q4_0 blocks (weighted by the inputs' mean squares) stored as
+    symmetric MatMulNBits blocks of 32; without weights ggml's Q4_0 is the signed-extreme rule."""
+    from edgekit.targets import ggml_blocks
+
+    pytest.importorskip("llama_cpp")
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((8, 64)).astype(np.float32)
+    values, scales = ggml_blocks.q4_0(w)
+    blocks = w.reshape(8, 2, 32)
+    scale = np.take_along_axis(blocks, np.abs(blocks).argmax(-1)[..., None], -1) / -8
+    assert (values == np.clip(np.round(blocks / scale), -8, 7) + 8).all()
+    importance = rng.random(64).astype(np.float32) ** 4
+    weighted, wscales = ggml_blocks.q4_0(w, importance)
+
+    def error(v, s):
+        return float(((((v - 8.0) * s[..., None].astype(np.float32)).reshape(8, 64) - w) ** 2 @ importance).sum())
+
+    assert error(weighted, wscales) < error(values, scales)
+
+    fp32 = fp32_graphs("qwen2", "genai")
+    model, info = onnx_quant.quantize(fp32, Plan(bits=4, algorithm="imatrix"), ([[3, 5, 7, 11, 13, 17, 19, 23] * 4], {}))
+    body = [n for n in _ops(model)["MatMulNBits"] if _attr(n, "bits") == 4]
+    assert body and all(_attr(n, "block_size") == 32 and len(n.input) == 3 for n in body)  # symmetric: no zero points
+    assert info["algorithm"] == "imatrix"
+    assert np.abs(_logits(model) - _logits(fp32_graphs("qwen2", "genai"))).max() < 1.0
+
+
+def test_mixed_recipe_keeps_the_costliest_layers_at_8_bits(tmp_path, cli):
+    """int4-mix1 on builtin:tiny: the layer whose 4-bit rounding costs most (KL on the calibration text)
+    stays at 8 bits, and the manifest says which and why."""
+    out = tmp_path / "mix"
+    r = cli("export", "builtin:tiny", "-r", "int4-mix1", "-o", out, "--max-context", "256", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    assert manifest["recipe"]["name"] == "int4-g32-mix1" and manifest["recipe"]["mixed_layers"] == 1
+    mixed = manifest["recipe"]["quantization"]["mixed"]
+    kl = mixed["layer_kl"]
+    assert mixed["kept_layers"] == [kl.index(max(kl))] and mixed["calibration"]["tokens"] > 100
+    import onnx
+
+    graph = onnx.load(str(out / "model.onnx")).graph
+    kept = f"/layers.{mixed['kept_layers'][0]}/"
+    bits = {n.name: _attr(n, "bits") for n in graph.node if n.op_type == "MatMulNBits" and "/layers." in n.name}
+    assert bits and all(b == (8 if kept in name else 4) for name, b in bits.items())
