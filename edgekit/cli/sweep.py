@@ -37,7 +37,7 @@ def run_matrix(cfg, fresh: bool) -> tuple[list, list[dict]]:
     """Run a sweep with progress over the whole matrix, a line per combination and a closing table;
     returns the outcomes and their results."""
     from edgekit import output as out
-    from edgekit.report.formats import text_table
+    from edgekit.report.formats import KEY, text_table
     from edgekit.report.results import load_results
     from edgekit.sweep import run
 
@@ -66,5 +66,5 @@ def run_matrix(cfg, fresh: bool) -> tuple[list, list[dict]]:
         f"{total} combination(s): {counts['measured']} measured, {counts['kept']} kept, {failed}; "
         f"exports: {exports['exported']} exported, {exports['cached']} cached"
     )
-    out.table(f"{len(results)} result(s) in {cfg.output}", *text_table(results))
+    out.table(f"{len(results)} result(s) in {cfg.output}", *text_table(results), keep=len(KEY))
     return outcomes, results
