@@ -144,7 +144,7 @@ def _skip_idle_decompositions(undo: ExitStack) -> None:
     done: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # program -> the table it came out of
 
     def decompose_unless_done(self, decomp_table=None, *args, **kwargs):
-        if decomp_table is not None and self in done and not _calls_any(self.graph_module, set(decomp_table) - done[self]):
+        if decomp_table is not None and self in done and not calls_any(self.graph_module, set(decomp_table) - done[self]):
             return self
         program = decompose(self, decomp_table, *args, **kwargs)
         if decomp_table is not None:
@@ -154,7 +154,7 @@ def _skip_idle_decompositions(undo: ExitStack) -> None:
     _swap(undo, ExportedProgram, "run_decompositions", decompose_unless_done)
 
 
-def _calls_any(graph_module, ops: set) -> bool:
+def calls_any(graph_module, ops) -> bool:
     """Whether ``graph_module`` or a graph nested in it calls one of ``ops``."""
     return any(node.target in ops for node in _call_nodes(graph_module))
 
