@@ -28,7 +28,8 @@ shapes; ``lean_lowering`` skips those that cannot change anything:
 - XNNPACK's passes trace each partition again after every pass, changed or not: the traces of
   passes that changed nothing are skipped;
 - the third of the three decompositions for XNNPACK, when no op it could decompose is left;
-- the edge-dialect passes that act on a few operators only, on a program that calls none of them.
+- the edge-dialect passes that act on a few operators only, on a program that calls none of them
+  (in the lowering and in ``to_executorch``).
 
 ``lean_lowering`` and ``lean_emission`` swap these in (module attributes, ``BackendDetails``
 classmethod hooks, an emitter method) for the duration of the lowering or of ``to_executorch``
@@ -166,7 +167,9 @@ def _skip_idle_edge_passes(undo: ExitStack) -> None:
     a pass is a plain replay, and it is skipped. Each pass's own test of an operator, in graph terms:
     ``aten.t`` (NormalizeTransposePass), a view op (ReplaceBrokenOpsWithFunctionalOpsPass), a
     symbolic int, float or bool given for a tensor argument (SymToTensorPass), an edge op with a
-    dim-order form (MemoryFormatOpsPass)."""
+    dim-order form (MemoryFormatOpsPass); and, in ``to_executorch``, a pooling or reduction op
+    that the portable kernels want contiguous (LegalizePortableDimOrderPass, whose trace
+    ``SpecPropPass`` repeats right after)."""
     import torch
     from executorch.exir.dialects.edge._ops import EdgeOpOverload
     from executorch.exir.pass_base import PassResult
@@ -176,6 +179,7 @@ def _skip_idle_edge_passes(undo: ExitStack) -> None:
         SymToTensorPass,
     )
     from executorch.exir.passes.dim_order_ops_registry import DimOrderOpsMap
+    from executorch.exir.passes.legalize_portable_dim_order_pass import LegalizePortableDimOrderPass
     from executorch.exir.passes.memory_format_ops_pass import MemoryFormatOpsPass
 
     symbolic = (torch.SymInt, torch.SymFloat, torch.SymBool)
@@ -197,6 +201,7 @@ def _skip_idle_edge_passes(undo: ExitStack) -> None:
         ReplaceBrokenOpsWithFunctionalOpsPass: lambda node: bool(getattr(node.target, "is_view", False)),
         SymToTensorPass: symbol_for_tensor,
         MemoryFormatOpsPass: lambda node: isinstance(node.target, EdgeOpOverload) and node.target in DimOrderOpsMap,
+        LegalizePortableDimOrderPass: lambda node: node.target in LegalizePortableDimOrderPass._target_ops,
     }
     for cls, acts in acts_on.items():
         run = cls.__call__
@@ -285,6 +290,7 @@ def lean_emission(after_each: Callable[[], object], spill: Path):
     with ExitStack() as undo:
         undo.callback(release.flush)
         _swap(undo, _Emitter, "_save_new_const_tensor", save_to_file)
+        _skip_idle_edge_passes(undo)
         yield
 
 

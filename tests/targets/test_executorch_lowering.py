@@ -212,3 +212,22 @@ def test_edge_passes_with_no_operator_to_act_on_are_not_traced(tmp_path, monkeyp
     skippable = {"NormalizeTransposePass", "ReplaceBrokenOpsWithFunctionalOpsPass", "SymToTensorPass", "MemoryFormatOpsPass"}
     assert skippable & set(traced) == ({"SymToTensorPass", "MemoryFormatOpsPass"} if acting else set())
     assert {"ScalarToTensorPass", "OpReplacePass"} <= set(traced)  # the passes that act on every program still trace
+
+
+@pytest.mark.parametrize("acting", [False, True])
+def test_to_executorch_skips_the_dim_order_legalization_with_nothing_to_legalize(tmp_path, monkeypatch, acting):
+    import torch.fx.passes.infra.pass_base as fx_pass_base
+    from executorch.exir import to_edge
+
+    class Model(nn.Module):  # left to the portable kernels: a reduction is what the pass looks at
+        def forward(self, x):
+            return x.sum(dim=1) if acting else x + 1
+
+    program = torch.export.export(Model(), (torch.randn(2, 3, 4),))
+    plain = to_edge(program).to_executorch().buffer
+    traced, run = [], fx_pass_base.PassBase.__call__
+    monkeypatch.setattr(fx_pass_base.PassBase, "__call__", lambda self, gm: traced.append(type(self).__name__) or run(self, gm))
+    edge = to_edge(program)
+    with lean_emission(lambda: None, tmp_path):
+        assert edge.to_executorch().buffer == plain
+    assert ("LegalizePortableDimOrderPass" in traced) == acting
