@@ -126,7 +126,7 @@ def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:
         positions += len(seq)
 
         cont = seq[plen:]
-        matched += greedy_match(lm, list(seq[:plen]), cont)
+        matched += greedy_match(lm, list(seq[:plen]), cont, decoded=got[plen:])
         total += len(cont)
     measured = {
         "max_abs_logit_diff": max_diff,
@@ -141,16 +141,22 @@ def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:
     return {"passed": not failures, **measured, "thresholds": thresholds.as_dict(), "failures": failures}
 
 
-def greedy_match(lm: LanguageModel, prompt: list[int], continuation) -> int:
+def greedy_match(lm: LanguageModel, prompt: list[int], continuation, decoded: np.ndarray | None = None) -> int:
     """How many tokens of ``continuation`` the artifact generates greedily after ``prompt`` before its
-    first other token (the generation stops there: what follows cannot change the count)."""
+    first other token (the generation stops there: what follows cannot change the count).
+
+    ``decoded``: the artifact's logits for ``continuation`` read one token per call after the prompt
+    (row i after token i), as ``compare`` has them. A generation that has matched so far feeds the
+    artifact those same tokens, one per call, on the same cache: its rows are these, and are not
+    computed again. Only the prompt's is: a prefill that keeps only its last row (as generation's
+    does) may round that row otherwise than one that keeps them all."""
     lm.reset()
     logits = lm.forward(prompt, last_only=True)
     for i, want in enumerate(continuation):
         if int(logits[-1].argmax()) != want:
             return i
         if i + 1 < len(continuation):
-            logits = lm.forward([want], last_only=True)
+            logits = decoded[i : i + 1] if decoded is not None else lm.forward([want], last_only=True)
     return len(continuation)
 
 

@@ -119,3 +119,13 @@ def test_greedy_match_counts_up_to_the_first_other_token_and_stops_there():
     assert parity.greedy_match(lm, [1, 2], [3, 4, 9, 10, 11, 12]) == 2 and lm.calls == 3
     lm = _Counting()
     assert parity.greedy_match(lm, [1, 2], [7, 8]) == 0 and lm.calls == 1
+
+
+def test_greedy_match_reads_the_decoded_rows_it_is_given_and_computes_only_the_prompt():
+    cont = [3, 4, 5, 6]
+    decoded = _Counting().forward(cont)  # row i after token i: predicts token i + 1
+    lm = _Counting()
+    assert parity.greedy_match(lm, [1, 2], cont, decoded=decoded) == 4 and lm.calls == 1
+    decoded[1] = np.eye(16, dtype=np.float32)[9]  # after token 4 the artifact would say 9, not 5
+    assert parity.greedy_match(_Counting(), [1, 2], cont, decoded=decoded) == 2
+    assert parity.greedy_match(_Counting(), [1, 2], [7, 8], decoded=_Counting().forward([7, 8])) == 0

@@ -143,9 +143,11 @@ def _to_executorch(edge, after_each: Callable[[], object], spill: Path):
     from executorch.exir.passes import MemoryPlanningPass
     from executorch.exir.passes.sym_shape_eval_pass import ConstraintBasedSymShapeEvalPass
 
-    from edgekit.targets.executorch_lowering import lean_emission
+    from edgekit.targets.executorch_lowering import calls_any, lean_emission
 
-    edge = edge.transform([ConvertToLinearPass()])
+    # a whole-program trace: only where an [add]mm is left outside the delegates to become a linear
+    if calls_any(edge.exported_program().graph_module, ConvertToLinearPass.targets):
+        edge = edge.transform([ConvertToLinearPass()])
     with lean_emission(after_each, spill):
         return edge.to_executorch(
             ExecutorchBackendConfig(

@@ -22,8 +22,14 @@ weights of a decoder:
   int8 weights) into bytes, all held until the program is written. ``lean_emission`` sends each
   large one to the ``spill`` folder too as it is made, and runs ``after_each()`` as above.
 
-And one thing makes the lowering slow: XNNPACK's passes trace each partition again after every
-pass, changed or not; ``lean_lowering`` skips the traces of passes that changed nothing.
+And traces make the lowering slow, each a replay of a whole graph with fake tensors and symbolic
+shapes; ``lean_lowering`` skips those that cannot change anything:
+
+- XNNPACK's passes trace each partition again after every pass, changed or not: the traces of
+  passes that changed nothing are skipped;
+- the third of the three decompositions for XNNPACK, when no op it could decompose is left;
+- the edge-dialect passes that act on a few operators only, on a program that calls none of them
+  (in the lowering and in ``to_executorch``).
 
 ``lean_lowering`` and ``lean_emission`` swap these in (module attributes, ``BackendDetails``
 classmethod hooks, an emitter method) for the duration of the lowering or of ``to_executorch``
@@ -119,7 +125,102 @@ def lean_lowering(after_each: Callable[[], object], spill: Path):
         _swap(undo, XnnpackBackend, "copy_exported_program_for_preprocess", classmethod(copy_sharing_weights))
         _swap(undo, XnnpackBackend, "preprocess", staticmethod(preprocess_then_release))
         _skip_idle_retraces(undo)
+        _skip_idle_decompositions(undo)
+        _skip_idle_edge_passes(undo)
         yield
+
+
+def _skip_idle_decompositions(undo: ExitStack) -> None:
+    """``to_edge_transform_and_lower`` decomposes the program three times for XNNPACK, each a whole
+    trace: functionalization, then every core ATen decomposition but the ops XNNPACK keeps, then,
+    once the ops it keeps are renamed out of the table's reach, the whole table again. A program
+    that came out of a decomposition with table P holds no op of P that decomposes any further, so
+    decomposing it again with table T is a plain replay when it holds no op of T that P lacks: it is
+    returned as it is."""
+    import weakref
+
+    from torch.export.exported_program import ExportedProgram
+
+    decompose = ExportedProgram.run_decompositions
+    done: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # program -> the table it came out of
+
+    def decompose_unless_done(self, decomp_table=None, *args, **kwargs):
+        if decomp_table is not None and self in done and not calls_any(self.graph_module, set(decomp_table) - done[self]):
+            return self
+        program = decompose(self, decomp_table, *args, **kwargs)
+        if decomp_table is not None:
+            done[program] = frozenset(decomp_table)
+        return program
+
+    _swap(undo, ExportedProgram, "run_decompositions", decompose_unless_done)
+
+
+def calls_any(graph_module, ops) -> bool:
+    """Whether ``graph_module`` or a graph nested in it calls one of ``ops``."""
+    return any(node.target in ops for node in _call_nodes(graph_module))
+
+
+def _skip_idle_edge_passes(undo: ExitStack) -> None:
+    """The conversion to the edge dialect replays the whole program through a dozen passes, each a
+    trace with fake tensors and symbolic shapes. Some act on a few operators only (their
+    ``call_operator`` passes every other one on as it is); on a program that calls none of them, such
+    a pass is a plain replay, and it is skipped. Each pass's own test of an operator, in graph terms:
+    ``aten.t`` (NormalizeTransposePass), a view op (ReplaceBrokenOpsWithFunctionalOpsPass), a
+    symbolic int, float or bool given for a tensor argument (SymToTensorPass), an edge op with a
+    dim-order form (MemoryFormatOpsPass); and, in ``to_executorch``, a pooling or reduction op
+    that the portable kernels want contiguous (LegalizePortableDimOrderPass, whose trace
+    ``SpecPropPass`` repeats right after)."""
+    import torch
+    from executorch.exir.dialects.edge._ops import EdgeOpOverload
+    from executorch.exir.pass_base import PassResult
+    from executorch.exir.passes import (
+        NormalizeTransposePass,
+        ReplaceBrokenOpsWithFunctionalOpsPass,
+        SymToTensorPass,
+    )
+    from executorch.exir.passes.dim_order_ops_registry import DimOrderOpsMap
+    from executorch.exir.passes.legalize_portable_dim_order_pass import LegalizePortableDimOrderPass
+    from executorch.exir.passes.memory_format_ops_pass import MemoryFormatOpsPass
+
+    symbolic = (torch.SymInt, torch.SymFloat, torch.SymBool)
+
+    def symbol_for_tensor(node) -> bool:
+        schema = getattr(node.target, "_schema", None)
+        if schema is None:
+            return False
+        for i, arg in enumerate(schema.arguments):  # as ExecuTorch's map_args pairs them
+            value = node.kwargs.get(arg.name) if arg.name in node.kwargs else (
+                node.args[i] if not arg.kwarg_only and i < len(node.args) else None)
+            if (isinstance(arg.type, torch.TensorType) and isinstance(value, torch.fx.Node)
+                    and isinstance(value.meta.get("val"), symbolic)):
+                return True
+        return False
+
+    acts_on = {
+        NormalizeTransposePass: lambda node: node.target == torch.ops.aten.t.default,
+        ReplaceBrokenOpsWithFunctionalOpsPass: lambda node: bool(getattr(node.target, "is_view", False)),
+        SymToTensorPass: symbol_for_tensor,
+        MemoryFormatOpsPass: lambda node: isinstance(node.target, EdgeOpOverload) and node.target in DimOrderOpsMap,
+        LegalizePortableDimOrderPass: lambda node: node.target in LegalizePortableDimOrderPass._target_ops,
+    }
+    for cls, acts in acts_on.items():
+        run = cls.__call__
+
+        def run_unless_idle(self, graph_module, run=run, acts=acts):
+            if any(acts(node) for node in _call_nodes(graph_module)):
+                return run(self, graph_module)
+            return PassResult(graph_module, False)
+
+        _swap(undo, cls, "__call__", run_unless_idle)
+
+
+def _call_nodes(graph_module):
+    """The ``call_function`` nodes of ``graph_module`` and of the graphs nested in it."""
+    import torch
+
+    for module in graph_module.modules():
+        if isinstance(module, torch.fx.GraphModule):
+            yield from (node for node in module.graph.nodes if node.op == "call_function")
 
 
 def _skip_idle_retraces(undo: ExitStack) -> None:
@@ -189,6 +290,7 @@ def lean_emission(after_each: Callable[[], object], spill: Path):
     with ExitStack() as undo:
         undo.callback(release.flush)
         _swap(undo, _Emitter, "_save_new_const_tensor", save_to_file)
+        _skip_idle_edge_passes(undo)
         yield
 
 

@@ -86,3 +86,26 @@ def test_int8_is_weight_only(tiny_exports):
 
 def test_runtime_prefill_is_chunked_and_matches_token_by_token(tiny_exports, prefill_windows_match):
     prefill_windows_match(tiny_exports["fp32"].path, 1e-4)
+
+
+def test_linear_conversion_is_skipped_where_no_mm_is_left_and_the_program_is_the_same(tmp_path):
+    import torch
+    from executorch.backends.xnnpack._passes.convert_to_linear import ConvertToLinearPass
+    from executorch.exir import ExecutorchBackendConfig
+    from executorch.exir.passes import MemoryPlanningPass
+    from executorch.exir.passes.sym_shape_eval_pass import ConstraintBasedSymShapeEvalPass
+    from torch import nn
+
+    from edgekit.targets.executorch_lowering import calls_any
+
+    torch.manual_seed(0)  # XNNPACK takes both linears: no [add]mm is left outside the delegate
+    program = torch.export.export(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4)), (torch.randn(2, 8),))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    ours = executorch._to_executorch(executorch._lower(program, False, lambda: None, tmp_path / "a"), lambda: None, tmp_path / "a")
+    edge = executorch._lower(program, False, lambda: None, tmp_path / "b")
+    assert not calls_any(edge.exported_program().graph_module, ConvertToLinearPass.targets)
+    plain = edge.transform([ConvertToLinearPass()]).to_executorch(ExecutorchBackendConfig(
+        extract_delegate_segments=True, do_quant_fusion_and_const_prop=True,
+        memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False), sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass()))
+    assert ours.buffer == plain.buffer

@@ -45,11 +45,14 @@ def test_lean_lowering_puts_the_originals_back(tmp_path):
     from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
     from executorch.exir.backend.canonical_partitioners import group_partitioner
     from executorch.exir.pass_base import _ExportPassBase
+    from executorch.exir.passes import SymToTensorPass
+    from torch.export.exported_program import ExportedProgram
 
     def state():
         return (fx_partitioner._DependencyViewer, group_partitioner._DependencyViewer,
                 vars(XnnpackBackend)["preprocess"], "copy_exported_program_for_preprocess" in vars(XnnpackBackend),
-                xnnpack_passes._transform, vars(_ExportPassBase)["call"])
+                xnnpack_passes._transform, vars(_ExportPassBase)["call"],
+                vars(ExportedProgram)["run_decompositions"], "__call__" in vars(SymToTensorPass))
 
     before = state()
     with pytest.raises(RuntimeError), lean_lowering(lambda: None, tmp_path):
@@ -157,3 +160,74 @@ def test_pages_are_let_go_once_per_release_every_bytes_and_at_the_end():
     every.count(0)  # a partition that serialized nothing still read its graph's weights
     every.flush()
     assert calls == [1, 1, 1]
+
+
+def test_a_decomposition_with_nothing_left_to_decompose_is_not_traced(tmp_path, monkeypatch):
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from torch.export.exported_program import ExportedProgram
+
+    torch.manual_seed(0)  # the linears are kept for XNNPACK, silu decomposes
+    model = nn.Sequential(nn.Linear(8, 8), nn.SiLU(), nn.Linear(8, 4))
+    program = torch.export.export(model, (torch.randn(2, 8),))
+    plain = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
+    traced, decompose = [], ExportedProgram.run_decompositions
+    monkeypatch.setattr(ExportedProgram, "run_decompositions",
+                        lambda self, table=None, *a, **k: traced.append(len(table or ())) or decompose(self, table, *a, **k))
+    to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    assert len(traced) == 3  # functionalize; all but the kept ops; the whole table again
+    traced.clear()
+    with lean_lowering(lambda: None, tmp_path):
+        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    assert len(traced) == 2
+    assert edge.to_executorch().buffer == plain
+
+
+class _CastsAndCounts(nn.Module):  # a dtype cast (MemoryFormatOpsPass) and a SymInt added to a tensor (SymToTensorPass)
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, 8)
+
+    def forward(self, x):
+        y = self.linear(x).half().float() + x.shape[0]
+        return y.t().contiguous(), y.view(-1)[:3]
+
+
+@pytest.mark.parametrize("acting", [False, True])
+def test_edge_passes_with_no_operator_to_act_on_are_not_traced(tmp_path, monkeypatch, acting):
+    import torch.fx.passes.infra.pass_base as fx_pass_base
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
+
+    torch.manual_seed(0)
+    model = _CastsAndCounts() if acting else nn.Sequential(nn.Linear(8, 8), nn.SiLU(), nn.Linear(8, 4))
+    program = torch.export.export(model, (torch.randn(3, 8),), dynamic_shapes=({0: torch.export.Dim("n", min=2, max=16)},))
+    config = EdgeCompileConfig(_check_ir_validity=False)
+    plain = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()], compile_config=config).to_executorch().buffer
+    traced, run = [], fx_pass_base.PassBase.__call__
+    monkeypatch.setattr(fx_pass_base.PassBase, "__call__", lambda self, gm: traced.append(type(self).__name__) or run(self, gm))
+    with lean_lowering(lambda: None, tmp_path):
+        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()], compile_config=config)
+    assert edge.to_executorch().buffer == plain
+    skippable = {"NormalizeTransposePass", "ReplaceBrokenOpsWithFunctionalOpsPass", "SymToTensorPass", "MemoryFormatOpsPass"}
+    assert skippable & set(traced) == ({"SymToTensorPass", "MemoryFormatOpsPass"} if acting else set())
+    assert {"ScalarToTensorPass", "OpReplacePass"} <= set(traced)  # the passes that act on every program still trace
+
+
+@pytest.mark.parametrize("acting", [False, True])
+def test_to_executorch_skips_the_dim_order_legalization_with_nothing_to_legalize(tmp_path, monkeypatch, acting):
+    import torch.fx.passes.infra.pass_base as fx_pass_base
+    from executorch.exir import to_edge
+
+    class Model(nn.Module):  # left to the portable kernels: a reduction is what the pass looks at
+        def forward(self, x):
+            return x.sum(dim=1) if acting else x + 1
+
+    program = torch.export.export(Model(), (torch.randn(2, 3, 4),))
+    plain = to_edge(program).to_executorch().buffer
+    traced, run = [], fx_pass_base.PassBase.__call__
+    monkeypatch.setattr(fx_pass_base.PassBase, "__call__", lambda self, gm: traced.append(type(self).__name__) or run(self, gm))
+    edge = to_edge(program)
+    with lean_emission(lambda: None, tmp_path):
+        assert edge.to_executorch().buffer == plain
+    assert ("LegalizePortableDimOrderPass" in traced) == acting
