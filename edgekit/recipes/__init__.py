@@ -100,6 +100,7 @@ class SchemeSpec:
     parity: Thresholds
     methods: tuple[str, ...] = ()  # the methods the scheme takes (-gptq, -imatrix)
     calibrated: tuple[str, ...] = ()  # those of them that learn from a calibration text
+    embedding_default: int | None = None  # the embedding's bits when the name has no -embB (None: float)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ def targets() -> dict[str, TargetSpec]:
                 parity=Thresholds(**spec.get("parity", {})),
                 methods=tuple(spec.get("methods", ())),
                 calibrated=tuple(spec.get("calibrated", ())),
+                embedding_default=spec.get("embedding_default"),
             )
         out[path.stem] = TargetSpec(
             path.stem, data["summary"], data["default"], schemes,
@@ -162,7 +164,7 @@ def parse(
             " (see `edgekit recipes`)"
         )
     s = spec.schemes[scheme]
-    group_size, embedding_bits, method = s.group_size, None, None
+    group_size, embedding_bits, method = s.group_size, s.embedding_default, None
     for opt in options:
         if (m := _GROUP.match(opt)) and s.group_sizes:
             group_size = int(m.group(1))
