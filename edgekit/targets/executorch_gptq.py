@@ -26,7 +26,6 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-WINDOW = 256  # calibration tokens per sequence (the evaluation's window)
 PERCDAMP = 0.01  # Hessian dampening, a share of its mean diagonal (GPTQ's default)
 
 
