@@ -37,6 +37,9 @@ def test_embedding_option():
     assert (r.group_size, r.embedding_bits, r.name) == (64, 4, "8da4w-g64-emb4")
     assert recipes.parse("executorch", "int8-emb8").name == "int8-emb8"
     assert recipes.parse("executorch", "8da8w").embedding_bits is None
+    # 8da4w quantizes the embedding unless told otherwise: a 4-bit file is not twice llama.cpp's q4_0
+    assert recipes.parse("executorch", "8da4w").name == "8da4w-g32-emb4"
+    assert recipes.parse("executorch", "8da4w-emb8-gptq").name == "8da4w-g32-emb8-gptq"
 
 
 def test_method_option():

@@ -113,6 +113,7 @@ class SchemeSpec:
     calibrated: tuple[str, ...] = ()  # those of them that learn from a calibration text
     mixed: bool = False  # whether it takes -mixN (mixed precision by measured sensitivity)
     mixed_default: int | None = None  # the N of -mixN when the name gives none (-mix0: none kept)
+    embedding_default: int | None = None  # the embedding's bits when the name has no -embB (None: float)
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def targets() -> dict[str, TargetSpec]:
                 calibrated=tuple(spec.get("calibrated", ())),
                 mixed=bool(spec.get("mixed", False)),
                 mixed_default=spec.get("mixed_default"),
+                embedding_default=spec.get("embedding_default"),
             )
         out[path.stem] = TargetSpec(
             path.stem, data["summary"], data["default"], schemes,
@@ -177,7 +179,7 @@ def parse(
             " (see `edgekit recipes`)"
         )
     s = spec.schemes[scheme]
-    group_size, embedding_bits, method, mixed, mixed_given = s.group_size, None, None, s.mixed_default, False
+    group_size, embedding_bits, method, mixed, mixed_given = s.group_size, s.embedding_default, None, s.mixed_default, False
     for opt in options:
         if (m := _GROUP.match(opt)) and s.group_sizes:
             group_size = int(m.group(1))

@@ -52,6 +52,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     limit = model_context(source.path)
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
     custom = em.custom_ops_available()
+    calibration = eq.calibration(source, recipe)  # a calibrated recipe's text, read before the weights
 
     with stage("load"):
         model = load_model(source, torch.float16 if recipe.scheme == "fp16" else torch.float32)
@@ -59,9 +60,10 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         decoder = em.DecoderWithCache(model, source.model_type, max_context, custom_ops=custom).eval()
         del model
         gc.collect()
+    quantization = None
     if recipe.scheme not in ("fp32", "fp16") or recipe.embedding_bits:
         with stage("quantize"):
-            eq.quantize(decoder, recipe, release=release_checkpoint)
+            quantization = eq.quantize(decoder, recipe, release=release_checkpoint, calibration=calibration)
             release_heap()
     with stage("torch.export"):
         program = _torch_export(decoder, max_prefill)
@@ -94,6 +96,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "custom_ops": custom,
         "kernel_libraries": kernels,
         "delegation": delegation,
+        **({"quantization": quantization} if quantization else {}),  # export.py moves it into the recipe's record
     }
 
 

@@ -1,21 +1,29 @@
 """Quantization of the ExecuTorch decoder, in the forms ExecuTorch runs.
 
 - ``8da4w[-gN]`` / ``8da8w``: torchao's int8 dynamic (per-token) activations with int4 grouped or
-  int8 per-channel weights; XNNPACK runs these linears.
+  int8 per-channel weights; XNNPACK runs these linears. Every scale is symmetric and positive (XNNPACK
+  refuses a negative one, so llama.cpp's q4_0 rule, the signed extreme over -8, is not available):
+  torchao's "no clipping error" mapping, max(-min / -qmin, max / qmax), which keeps each group's
+  extreme weight exact where the plain rule (absmax / 7.5) clips it. The int4 groups are rounded
+  against bfloat16 scales, which is what XNNPACK keeps of them. The output head is int8 per channel
+  (as llama.cpp keeps its head above 4 bits); 8da4w quantizes the embedding table to int4 unless the
+  recipe asks for ``-emb8``.
+- ``8da4w-gptq``: the same int4 linears, rounded by GPTQ on a calibration text (``executorch_gptq``).
 - ``int8``: weight-only int8, per output channel. ExecuTorch 1.5's XNNPACK has no weight-only
   linear, so each call dequantizes the weights with the ``quantized`` kernel library and XNNPACK
   runs the float linear with those weights as an input: the file is a quarter of fp32, the speed
   is well below fp32 (the recipe's summary says so).
 - ``-emb8`` / ``-emb4``: the embedding table as ``quantized_decomposed::embedding_byte`` /
   ``embedding_4bit`` (int8 per row, int4 in groups), gathered row by row without dequantizing the
-  whole table.
+  whole table, rounded as torchao rounds it (the same symmetric mapping).
 
 Every linear layer is quantized, the output head included; a head tied to the embedding gets its own
-quantized copy.
+quantized copy. The measurements behind these choices (SmolLM2-135M) are in the README.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import torch
@@ -26,29 +34,68 @@ from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 
 EMBEDDING_GROUP = 32  # int4 embedding rows are quantized in groups of this many values
+CALIBRATION_WINDOW = 256  # tokens per calibration sequence (GPTQ)
 
 
-def quantize(decoder: nn.Module, recipe: Recipe, release: Callable[[], object] = lambda: None) -> None:
+def calibration(source, recipe: Recipe) -> tuple[list[list[int]], dict] | None:
+    """The calibration sequences of a calibrated recipe and their record (None: not calibrated); read
+    before the weights load, so that a missing or empty text is said first."""
+    from edgekit.calibration import token_windows
+    from edgekit.recipes import target_spec
+
+    if recipe.method not in target_spec(recipe.target).schemes[recipe.scheme].calibrated:
+        return None
+    return token_windows(source, recipe, CALIBRATION_WINDOW)
+
+
+def quantize(decoder: nn.Module, recipe: Recipe, release: Callable[[], object] = lambda: None,
+             calibration: tuple[list[list[int]], dict] | None = None) -> dict:
     """Quantize ``decoder`` in place. ``release()`` runs after each part (the head, each layer), once
-    the float weights it read are no longer needed: the caller lets go of the checkpoint's pages there."""
+    the float weights it read are no longer needed: the caller lets go of the checkpoint's pages there.
+    ``calibration``: the token sequences of a calibrated method, with their record. Returns what the
+    manifest records of it (how the weights, head and embedding are stored; the calibration; seconds)."""
     if recipe.scheme == "int8" or recipe.embedding_bits:
         import executorch.kernels.quantized  # noqa: F401  (the dequantize / embedding kernels' out variants)
+    if recipe.method == "gptq" and not calibration:
+        raise EdgekitError(f"executorch recipe '{recipe.name}' needs a calibration text")
+    started = time.perf_counter()
     quantize_part = _linear_quantizer(recipe)
     _untie_head(decoder)
+    info = {"weights": _describe(recipe)}
     with torch.no_grad():
         if quantize_part is not None:
             # the head first: its float temporaries (vocab x hidden) come while little else is resident;
             # then layer by layer, so that one layer's float weights at a time are read
             _linear_quantizer(recipe, head=True)(decoder, lambda m: m is decoder.lm_head)
+            info["head"] = _describe(recipe, head=True)
             release()
-            for layer in decoder.layers:
-                quantize_part(layer, lambda m: True)
-                release()
+            if recipe.method == "gptq":
+                from edgekit.targets.executorch_gptq import gptq
+
+                sequences, record = calibration
+                info["gptq"] = gptq(decoder, sequences, recipe.group_size, _gptq_linear(recipe, quantize_part), release)
+                info["calibration"] = record
+            else:
+                for layer in decoder.layers:
+                    quantize_part(layer, lambda m: True)
+                    release()
             quantize_part(decoder, lambda m: True)  # any linear outside the layers
         if recipe.embedding_bits:
             decoder.embed = QuantizedEmbedding(decoder.embed, recipe.embedding_bits)
+            info["embedding"] = decoder.embed.describe()
     release()
     _own_float_weights(decoder)
+    info["quantize_s"] = round(time.perf_counter() - started, 1)
+    return info
+
+
+def _describe(recipe: Recipe, head: bool = False) -> str:
+    if recipe.scheme == "int8":
+        return "int8 per channel, weight-only"
+    if recipe.scheme == "8da4w" and not head:
+        rounding = "GPTQ" if recipe.method == "gptq" else "round to nearest"
+        return f"int4 in groups of {recipe.group_size}, symmetric, bfloat16 scales, {rounding}; int8 activations per token"
+    return "int8 per channel, symmetric; int8 activations per token"
 
 
 def _linear_quantizer(recipe: Recipe, head: bool = False):
@@ -74,12 +121,35 @@ def _linear_quantizer(recipe: Recipe, head: bool = False):
 
 
 def _torchao_config(recipe: Recipe, head: bool = False):
-    from torchao.quantization import Int8DynamicActivationIntxWeightConfig
+    from torchao.quantization import Int8DynamicActivationIntxWeightConfig, MappingType
     from torchao.quantization.granularity import PerAxis, PerGroup
 
     if recipe.scheme == "8da4w" and not head:
-        return Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4, weight_granularity=PerGroup(recipe.group_size))
-    return Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int8, weight_granularity=PerAxis(0))
+        return Int8DynamicActivationIntxWeightConfig(
+            weight_dtype=torch.int4, weight_granularity=PerGroup(recipe.group_size),
+            weight_mapping_type=MappingType.SYMMETRIC_NO_CLIPPING_ERR,
+            weight_scale_dtype=torch.bfloat16,  # what XNNPACK keeps of grouped scales: round against that
+        )
+    return Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int8, weight_granularity=PerAxis(0),
+                                                 weight_mapping_type=MappingType.SYMMETRIC_NO_CLIPPING_ERR)
+
+
+def _gptq_linear(recipe: Recipe, quantize_part):
+    """``quantize_linear(linear, rounded)`` for GPTQ: the recipe's int4 tensor from GPTQ's integers
+    and bfloat16 scales; round-to-nearest where ``rounded`` is None."""
+    from torchao.quantization import IntxUnpackedToInt8Tensor
+
+    def quantize_linear(lin: nn.Linear, rounded):
+        if rounded is None:
+            quantize_part(lin, lambda m: True)
+            return
+        ints, scales = rounded
+        lin.weight = nn.Parameter(IntxUnpackedToInt8Tensor(
+            ints, scales, torch.zeros(scales.shape, dtype=torch.int8), torch.int4, (1, recipe.group_size),
+            torch.float32, "int8_asym_per_token",
+        ), requires_grad=False)
+
+    return quantize_linear
 
 
 def _replace(root: nn.Module, match, make) -> None:
@@ -121,18 +191,36 @@ class QuantizedEmbedding(nn.Module):
         super().__init__()
         w = emb.weight.detach()
         self.bits = bits
-        group = EMBEDDING_GROUP if bits == 4 and w.shape[1] % EMBEDDING_GROUP == 0 else None
-        q, scales = _symmetric(w, bits, group)
+        self.group = EMBEDDING_GROUP if bits == 4 and w.shape[1] % EMBEDDING_GROUP == 0 else None
+        q, scales = _table(w, bits, self.group)
         if bits == 4:  # two values a byte, the first in the high nibble, stored offset by 8
             u = (q.to(torch.int16) + 8).to(torch.uint8).reshape(q.shape[0], -1, 2)
             q = u[..., 0] * 16 + u[..., 1]
         self.register_buffer("weight", q.contiguous())
-        self.register_buffer("scales", (scales if group else scales[:, 0]).contiguous())
+        self.register_buffer("scales", (scales if self.group else scales[:, 0]).contiguous())
+
+    def describe(self) -> str:
+        return f"int{self.bits} " + (f"in groups of {self.group}" if self.group else "per row") + ", symmetric"
 
     def forward(self, tokens):
         if self.bits == 4:
             return torch.ops.quantized_decomposed.embedding_4bit(self.weight, self.scales, None, -8, 7, tokens)
         return torch.ops.quantized_decomposed.embedding_byte(self.weight, self.scales, None, -128, 127, tokens)
+
+
+def _table(w: torch.Tensor, bits: int, group: int | None):
+    """The embedding table as torchao rounds it, with the linears' symmetric mapping: integer values
+    [rows, cols] and float32 scales [rows, 1] or [rows, groups]."""
+    from torchao.quantization import IntxWeightOnlyConfig, MappingType, quantize_
+    from torchao.quantization.granularity import PerAxis, PerGroup
+
+    holder = nn.Embedding(w.shape[0], w.shape[1], _weight=w.float(), _freeze=True)
+    config = IntxWeightOnlyConfig(weight_dtype=getattr(torch, f"int{bits}"),
+                                  granularity=PerGroup(group) if group else PerAxis(0),
+                                  mapping_type=MappingType.SYMMETRIC_NO_CLIPPING_ERR)
+    quantize_(holder, config, filter_fn=lambda m, fqn: isinstance(m, nn.Embedding))
+    t = holder.weight
+    return t.qdata.to(torch.int8), t.scale.float().reshape(w.shape[0], -1)
 
 
 def _own_float_weights(decoder) -> None:

@@ -47,7 +47,7 @@ def test_plain_attention_fallback_exports_with_parity(tiny_models, monkeypatch, 
 
 @pytest.fixture(scope="module")
 def tiny_exports(tmp_path_factory, export_builtin):
-    return export_builtin(tmp_path_factory.mktemp("tiny-et"), "executorch", [*RECIPES, "8da4w-emb4"])
+    return export_builtin(tmp_path_factory.mktemp("tiny-et"), "executorch", [*RECIPES, "8da4w-emb8", "8da4w-gptq"])
 
 
 RECIPES = [s for s in recipes.target_spec("executorch").schemes]
@@ -63,19 +63,34 @@ def test_every_recipe_passes_parity_on_builtin_tiny(recipe, tiny_exports, cli):
 
 
 def test_8da4w_quantizes_and_is_smaller(tiny_exports):
-    """8da4w (the llama builtin) quantizes every linear and XNNPACK takes nearly the whole graph."""
+    """8da4w (the llama builtin) quantizes every linear and the embedding; XNNPACK takes nearly the whole graph."""
     q = tiny_exports["8da4w"].manifest
-    assert q["recipe"]["name"] == "8da4w-g32" and "quantize" in q["export"]["stages"]
+    assert q["recipe"]["name"] == "8da4w-g32-emb4" and "quantize" in q["export"]["stages"]
+    quantization = q["recipe"]["quantization"]
+    assert quantization["head"].startswith("int8") and quantization["embedding"].startswith("int4")
+    assert "quantization" not in q["runtime"] and "calibration" not in quantization
     assert q["runtime"]["delegation"]["share"] > 0.85, q["runtime"]["delegation"]
     assert tiny_exports["8da4w"].size_bytes < 0.6 * tiny_exports["fp32"].size_bytes
 
 
 def test_embedding_option_quantizes_the_table(tiny_exports):
-    plain, emb4 = tiny_exports["8da4w"], tiny_exports["8da4w-emb4"]
-    assert emb4.manifest["recipe"]["name"] == "8da4w-g32-emb4" and emb4.manifest["parity"]["passed"]
+    emb4, emb8 = tiny_exports["8da4w"], tiny_exports["8da4w-emb8"]
+    assert emb8.manifest["recipe"]["name"] == "8da4w-g32-emb8" and emb8.manifest["parity"]["passed"]
     assert "quantized_decomposed.embedding_4bit" in emb4.manifest["runtime"]["delegation"]["not_delegated"]
+    assert "quantized_decomposed.embedding_byte" in emb8.manifest["runtime"]["delegation"]["not_delegated"]
     assert "quantized" in emb4.manifest["runtime"]["kernel_libraries"]
-    assert emb4.size_bytes < 0.75 * plain.size_bytes  # builtin:tiny's table is most of its weights
+    assert emb4.size_bytes < 0.95 * emb8.size_bytes  # half the table's bytes
+
+
+def test_gptq_recipe_records_its_calibration(tiny_exports):
+    """8da4w-gptq learns from the shipped calibration text: the manifest names it and its cost."""
+    art = tiny_exports["8da4w-gptq"]
+    recipe = art.manifest["recipe"]
+    assert recipe["name"] == "8da4w-g32-emb4-gptq" and recipe["method"] == "gptq" and recipe["calibration"] is None
+    q = recipe["quantization"]
+    assert q["calibration"]["text"] == "calibration.txt" and q["calibration"]["tokens"] > 1000
+    assert q["gptq"]["linears"] > 0 and q["gptq"]["gptq_s"] >= 0 and "GPTQ" in q["weights"]
+    assert art.size_bytes == pytest.approx(tiny_exports["8da4w"].size_bytes, rel=0.02)  # the same storage
 
 
 def test_int8_is_weight_only(tiny_exports):
