@@ -31,10 +31,21 @@ class RunOutput:
         return line
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How tokens are chosen: greedy at temperature 0 (the default), else sampled (``runtime.generate.sampler``)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+
 def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | None = None, stream: TextIO | None = None,
-             verify: bool = False) -> RunOutput:
+             verify: bool = False, chat: bool = False, sampling: Sampling = Sampling()) -> RunOutput:
+    """``chat``: the prompt is a user's message, wrapped in the model's chat template (and only the
+    reply is streamed)."""
     from edgekit.runtime import load as runtime_load
-    from edgekit.runtime.generate import greedy
+    from edgekit.runtime.generate import greedy, sampler
 
     try:
         prompt.encode("utf-8")
@@ -48,7 +59,10 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
         lm = runtime_load(art.path, threads)
     except Exception as e:  # the runtime's own words on why it refused the file, whatever their type
         raise EdgekitError(f"cannot run {art.path}: {_first_line(e)}") from None
-    ids = tokenizer.encode(prompt).ids
+    if not 0 < sampling.top_p <= 1 or sampling.temperature < 0:
+        raise EdgekitError(f"--top-p must be in (0, 1] and --temperature >= 0, got {sampling.top_p} and {sampling.temperature}")
+    text_in = _chat_prompt(art.path, prompt) if chat else prompt
+    ids = tokenizer.encode(text_in, add_special_tokens=not chat).ids  # a template writes its own specials
     if not ids:
         raise EdgekitError("the prompt is empty after tokenization")
     if len(ids) >= lm.max_context:
@@ -71,9 +85,10 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
             stream.flush()
             shown = text
 
-    if stream is not None:
+    if stream is not None and not chat:
         stream.write(prompt)
-    gen = greedy(lm, ids, max_new_tokens, stop=stop, on_token=on_token)
+    pick = sampler(sampling.temperature, sampling.top_p, sampling.seed)
+    gen = greedy(lm, ids, max_new_tokens, stop=stop, on_token=on_token, pick=pick)
     text = new_text(gen.tokens)
     if stream is not None:
         stream.write(text[len(shown):] + "\n")
@@ -81,6 +96,44 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
     full = len(gen.tokens) < max_new_tokens and len(ids) + len(gen.tokens) >= lm.max_context and gen.tokens[-1] not in stop
     return RunOutput(prompt + text, len(ids), len(gen.tokens), gen.prefill_s, gen.decode_tok_s,
                      lm.max_context if full else None)
+
+
+def _chat_prompt(folder: Path, message: str) -> str:
+    """``message`` as the user's turn in the model's chat template (``chat_template.jinja`` or
+    ``tokenizer_config.json``'s ``chat_template``, as transformers saves it), rendered as
+    transformers renders it (a sandboxed Jinja environment, the generation prompt added)."""
+    import json
+
+    from jinja2 import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    config_file = folder / "tokenizer_config.json"
+    try:
+        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    except (OSError, ValueError):
+        raise EdgekitError(f"{config_file} is not valid JSON") from None
+    template = (folder / "chat_template.jinja").read_text() if (folder / "chat_template.jinja").is_file() else config.get("chat_template")
+    if isinstance(template, list):  # named templates: the default one
+        template = next((t.get("template") for t in template if t.get("name") == "default"), None)
+    if not isinstance(template, str):
+        raise EdgekitError(f"{folder} has no chat template (chat_template.jinja or tokenizer_config.json); run without --chat")
+
+    def special(name: str):
+        value = config.get(name)
+        return value.get("content") if isinstance(value, dict) else value
+
+    def raise_exception(text):
+        raise TemplateError(text)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    try:
+        return env.from_string(template).render(
+            messages=[{"role": "user", "content": message}], add_generation_prompt=True,
+            bos_token=special("bos_token") or "", eos_token=special("eos_token") or "",
+        )
+    except TemplateError as e:
+        raise EdgekitError(f"the chat template of {folder} failed: {e}") from None
 
 
 def _first_line(e: BaseException) -> str:

@@ -129,3 +129,31 @@ def test_run_says_when_it_stops_at_the_context_limit(cli, artifact):
     assert f"stopped at the model's context limit of {context} tokens" in r.err
     r = cli("run", artifact, "--prompt", "The cat", "-n", "3")
     assert "context limit" not in r.err
+
+
+def test_sampling_is_repeatable_with_a_seed_and_greedy_by_default(cli, artifact):
+    def run(*extra):
+        r = cli("run", artifact, "--prompt", "The cat", "-n", "12", "--threads", "1", *extra)
+        assert r.code == 0, r.err
+        return r.out
+
+    greedy = run()
+    assert run("--temperature", "0") == greedy
+    sampled = [run("--temperature", "1.5", "--seed", str(seed)) for seed in (1, 1, 2, 3)]
+    assert sampled[0] == sampled[1]  # the same seed, the same draw
+    assert len(set(sampled[1:])) > 1 or sampled[2] != greedy
+    assert run("--temperature", "1.5", "--top-p", "0.000001", "--seed", "5") == greedy  # only the likeliest token left
+
+
+def test_chat_wraps_the_prompt_in_the_model_s_template(cli, copy):
+    r = cli("run", copy, "--chat", "--prompt", "hi")
+    assert r.code == 2 and "has no chat template" in r.err and "without --chat" in r.err
+    (copy / "chat_template.jinja").write_text(
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
+    )
+    r = cli("run", copy, "--chat", "--prompt", "The cat", "-n", "6", "--threads", "1")
+    assert r.code == 0, r.err
+    assert not r.out.startswith("The cat") and "6 tokens" in r.err  # the reply only; the prompt is the template's
+    (copy / "chat_template.jinja").write_text("{{ raise_exception('only system and user roles') }}")
+    r = cli("run", copy, "--chat", "--prompt", "hi")
+    assert r.code == 2 and "chat template" in r.err and "only system and user roles" in r.err
