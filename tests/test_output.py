@@ -98,3 +98,16 @@ def test_without_a_terminal_each_stage_is_one_plain_line_with_its_time(cli, tmp_
     r = cli("profile", out, "--runs", "1", "--gen", "4", "--prompt-len", "8", "--no-accuracy")
     assert r.code == 0, r.err
     assert re.search(r"\] profile art on local: load model\n", r.err) and "profile art on local: finished" in r.err
+
+
+def test_a_wide_table_collapses_to_the_terminal_empty_columns_first():
+    from edgekit.output import _collapse
+
+    columns = ["model", "recipe", "ttft", "empty", "decode", "ppl"]
+    rows = [["builtin:tiny", "int4-g32-mix1", "12.5", "-", "250.1", "1.73"], ["m", "fp32", "9.0", "", "300.0", "1.72"]]
+    assert _collapse(columns, rows, 2, 200) == (columns, rows, [])
+    cols, cells, left = _collapse(columns, rows, 2, 60)
+    assert left == ["empty"] and cols == ["model", "recipe", "ttft", "decode", "ppl"]
+    cols, cells, left = _collapse(columns, rows, 2, 40)
+    assert cols[:2] == ["model", "recipe"] and left[0] == "empty" and "ppl" in left
+    assert all(len(r) == len(cols) for r in cells)
