@@ -12,6 +12,8 @@ from pathlib import Path
 from edgekit import data
 from edgekit.errors import EdgekitError
 
+WINDOW = 256  # tokens per calibration sequence (the evaluation's window)
+
 
 def text(recipe) -> data.Text:
     """The recipe's calibration text (``recipe.calibration``, else the shipped one)."""
@@ -41,7 +43,7 @@ def token_ids(source, found: data.Text) -> list[int]:
     return tokenizer(found.text, add_special_tokens=False)["input_ids"]
 
 
-def token_windows(source, recipe, window: int) -> tuple[list[list[int]], dict]:
+def token_windows(source, recipe, window: int = WINDOW) -> tuple[list[list[int]], dict]:
     """The recipe's calibration text tokenized and cut into sequences of ``window`` tokens (a last,
     shorter one kept when it is at least half a window). Returns the sequences and their record."""
     found = text(recipe)

@@ -34,7 +34,6 @@ from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 
 EMBEDDING_GROUP = 32  # int4 embedding rows are quantized in groups of this many values
-CALIBRATION_WINDOW = 256  # tokens per calibration sequence (GPTQ)
 
 
 def calibration(source, recipe: Recipe) -> tuple[list[list[int]], dict] | None:
@@ -45,7 +44,7 @@ def calibration(source, recipe: Recipe) -> tuple[list[list[int]], dict] | None:
 
     if recipe.method not in target_spec(recipe.target).schemes[recipe.scheme].calibrated:
         return None
-    return token_windows(source, recipe, CALIBRATION_WINDOW)
+    return token_windows(source, recipe)
 
 
 def quantize(decoder: nn.Module, recipe: Recipe, release: Callable[[], object] = lambda: None,

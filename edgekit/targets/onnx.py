@@ -219,17 +219,20 @@ def _quantize(model_file: Path, recipe: Recipe, source: ModelSource) -> dict | N
     elif recipe.scheme in ("int8", "int4"):
         from edgekit.targets import onnx_quant
 
+        from edgekit.calibration import token_windows
+
         plan = onnx_quant.plan_for(recipe)
+        # the calibration text, read once for what learns from it: -mixN's measurement, a calibrated method
+        calibration = token_windows(source, recipe) if recipe.calibrated else None
         mixed = None
         if recipe.mixed:  # the layers most sensitive to the plan's bits, measured before any is rounded
             from dataclasses import replace
 
             from edgekit.targets import sensitivity
 
-            layers, mixed = sensitivity.costliest_layers(source, recipe, plan.bits, plan.block_size)
+            layers, mixed = sensitivity.costliest_layers(source, calibration, recipe.mixed, plan.bits, plan.block_size)
             plan = replace(plan, keep_layers=layers)
-        calibration = onnx_quant.calibration(source, recipe) if plan.algorithm in onnx_quant.CALIBRATED else None
-        model, info = onnx_quant.quantize(model, plan, calibration)
+        model, info = onnx_quant.quantize(model, plan, calibration if plan.algorithm in onnx_quant.CALIBRATED else None)
         if mixed:
             info["mixed"] = mixed
     else:  # a recipe file names a scheme this module does not implement

@@ -23,7 +23,6 @@ from edgekit.errors import EdgekitError
 
 ALGORITHMS = ("rtn", "gptq", "imatrix")
 CALIBRATED = ("gptq", "imatrix")  # the algorithms that learn from a calibration text
-CALIBRATION_WINDOW = 256  # tokens per calibration sequence
 _KEPT = "/logits_to_keep"  # suffix of the head's input (the target's logits_to_keep slice)
 
 
@@ -66,13 +65,6 @@ def plan_for(recipe) -> Plan:
         # q8_0's 32 with a float16 one): no measurable loss against 32 on SmolLM2-135M, 1.8 MB less
         return Plan(bits=4, block_size=recipe.group_size, algorithm=algorithm, symmetric=algorithm != "gptq", table_block=64)
     raise EdgekitError(f"onnx recipe '{recipe.name}' is not a weight quantization")
-
-
-def calibration(source, recipe) -> tuple[list[list[int]], dict]:
-    """The calibration sequences of a calibrated recipe and what the manifest records of them."""
-    from edgekit.calibration import token_windows
-
-    return token_windows(source, recipe, CALIBRATION_WINDOW)
 
 
 def quantize(model, plan: Plan, calibration: tuple[list[list[int]], dict] | None = None):
@@ -311,11 +303,16 @@ def _gptq(model, names: list[str], block: int, accuracy_level: int, sequences: l
             node, weight.shape, 4, block, blocks, q.astype("uint8"), scale.astype(np.float32), zero,
             accuracy_level=accuracy_level,
         )
-        at = list(graph.node).index(node)
-        graph.node.remove(node)
-        graph.node.insert(at, new)
-        graph.initializer.extend(new_inits)
+        _replace_node(graph, node, new, new_inits)
     return model
+
+
+def _replace_node(graph, node, new, new_inits) -> None:
+    """``new`` (with its initializers) where ``node`` was, in the same place of the graph's order."""
+    at = list(graph.node).index(node)
+    graph.node.remove(node)
+    graph.node.insert(at, new)
+    graph.initializer.extend(new_inits)
 
 
 def _matmul_inputs(model, nodes, sequences: list[list[int]]):
@@ -353,24 +350,20 @@ def _imatrix(model, names: list[str], block: int, accuracy_level: int, sequences
     wanted = set(names)
     nodes = [n for n in graph.node if n.name in wanted]
     squares: dict[str, np.ndarray] = {}
-    rows: dict[str, int] = {}
     for name, x in _matmul_inputs(model, nodes, sequences):
         x = x.astype(np.float64)
         squares[name] = squares.get(name, 0.0) + (x * x).sum(0)
-        rows[name] = rows.get(name, 0) + x.shape[0]
+    rows = sum(len(ids) for ids in sequences)
     inits = {i.name: i for i in graph.initializer}
     for node in nodes:
         weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)  # [K, N]
         k, n = weight.shape
-        values, scales = ggml_blocks.q4_0(weight.T, (squares[node.input[0]] / rows[node.input[0]]).astype(np.float32))
+        values, scales = ggml_blocks.q4_0(weight.T, (squares[node.input[0]] / rows).astype(np.float32))
         new, new_inits = inc.make_matmul_weight_only_node(
             node, weight.shape, 4, block, k // block, values.reshape(n * (k // block), block),
             scales.astype(np.float32).reshape(-1), None, accuracy_level=accuracy_level,
         )
-        at = list(graph.node).index(node)
-        graph.node.remove(node)
-        graph.node.insert(at, new)
-        graph.initializer.extend(new_inits)
+        _replace_node(graph, node, new, new_inits)
     return model
 
 

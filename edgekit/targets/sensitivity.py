@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-WINDOW = 256  # calibration tokens per forward pass
 MAX_TOKENS = 256  # enough to rank layers (SmolLM2-135M: the same two outliers as with 512); each costs one pass
 
 
@@ -80,14 +79,16 @@ def rank_layers(model, sequences: list[list[int]], bits: int, block: int) -> Ran
     return Ranking(tuple(kl), tokens, round(time.perf_counter() - started, 2))
 
 
-def costliest_layers(source, recipe, bits: int, block: int) -> tuple[tuple[int, ...], dict]:
-    """The recipe's ``-mixN`` layers of ``source``'s model, measured on its calibration text, and what
-    the manifest records of the measurement (every layer's KL, the text, tokens, seconds)."""
+def costliest_layers(source, calibration: tuple[list[list[int]], dict], n: int, bits: int, block: int
+                     ) -> tuple[tuple[int, ...], dict]:
+    """The ``n`` layers of ``source``'s model that 4-bit rounding hurts most, measured on the
+    calibration sequences (``calibration.token_windows``), and what the manifest records of the
+    measurement (every layer's KL, the text, tokens, seconds)."""
     import torch
 
-    from edgekit import calibration, parity
+    from edgekit import parity
 
-    sequences, text = calibration.token_windows(source, recipe, WINDOW)
+    sequences, text = calibration
     model = parity.load_reference_model(source)
     before, threads = torch.get_num_threads(), parity.threads()
     if threads:
@@ -96,7 +97,7 @@ def costliest_layers(source, recipe, bits: int, block: int) -> tuple[tuple[int, 
         ranking = rank_layers(model, sequences, bits, block)
     finally:
         torch.set_num_threads(before)
-    kept = ranking.costliest(recipe.mixed)
+    kept = ranking.costliest(n)
     record = {
         "kept_layers": list(kept),
         "layer_kl": [round(k, 5) for k in ranking.kl],
