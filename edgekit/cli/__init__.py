@@ -55,7 +55,7 @@ def command(name: str, group: typer.Typer | None = None):
 
 
 def _register() -> None:
-    from edgekit.cli import check, compare, devices, export, inspect, models, profile, recipes, report, run, sweep  # noqa: F401  (importing registers the commands)
+    from edgekit.cli import check, compare, devices, export, generate, inspect, models, profile, recipes, report, sweep  # noqa: F401  (importing registers the commands)
 
 
 def main(argv: list[str] | None = None) -> None:

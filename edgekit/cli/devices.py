@@ -16,7 +16,7 @@ def devices(
     check: Annotated[bool, typer.Option("--check", help="ask each device whether it answers")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
-    """List device profiles (local and profiles/*.yaml), and with --check whether each answers (exit 1
+    """List device profiles (local and edgekit/profiles/*.yaml), and with --check whether each answers (exit 1
     when one that is set up does not; one that is not set up is skipped, saying why);
     `edgekit devices setup NAME` prepares what a device needs once on this machine."""
     if ctx.invoked_subcommand is not None:

@@ -16,7 +16,7 @@ def inspect(
 ) -> None:
     """Inputs, outputs, states, op counts and stored weights of an artifact's model file."""
     from edgekit import output
-    from edgekit.inspect import inspect as run_inspect, show
+    from edgekit.inspection import inspect as run_inspect, show
 
     report = run_inspect(artifact, verify)
     if json_out:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edgekit.errors import EdgekitError
 
-PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
+PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"  # package data: a wheel ships them
 TRANSPORTS = {
     "local": "edgekit.devices.local", "ssh": "edgekit.devices.ssh", "adb": "edgekit.devices.adb", "qemu": "edgekit.devices.qemu",
 }
@@ -105,7 +105,7 @@ def _type_name(t) -> str:
 
 
 def load_profile(name_or_path: str) -> DeviceProfile:
-    """A profile by name (``local``, or the ``name`` of a file in profiles/) or by file path."""
+    """A profile by name (``local``, or the ``name`` of a file in edgekit/profiles/) or by file path."""
     import yaml
 
     path = Path(name_or_path)
@@ -126,7 +126,7 @@ def load_profile(name_or_path: str) -> DeviceProfile:
 
 
 def shipped() -> dict[str, Path]:
-    """Profiles in profiles/, by the ``name`` they declare (the file stem where they declare none)."""
+    """Profiles shipped in edgekit/profiles/, by the ``name`` they declare (the file stem where they declare none)."""
     import yaml
 
     out = {}

@@ -1,5 +1,6 @@
-"""Generation over any backend (greedy, or sampled where asked), with the timings the metric
-definitions ask for. Profiles always generate greedily."""
+"""The token loop of the generate feature, over any backend (greedy, or sampled where asked), with the
+timings the metric definitions ask for; used by ``edgekit run`` (``edgekit.generate``) and by profiles,
+which always generate greedily."""
 
 from __future__ import annotations
 

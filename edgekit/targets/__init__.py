@@ -30,7 +30,7 @@ HOST = {
     "coreml": (
         "darwin",
         "a Mac (macOS 15 or later)",
-        "fill in host and user in profiles/apple-silicon-mac.yaml, then `edgekit profile {path} --device mac-m2`",
+        "fill in host and user in edgekit/profiles/apple-silicon-mac.yaml, then `edgekit profile {path} --device mac-m2`",
     ),
 }
 

@@ -202,7 +202,7 @@ def _walk(block, ops: Counter, weights: dict) -> None:
 def _count(tensor, weights: dict) -> None:
     from coremltools.proto import MIL_pb2
 
-    from edgekit.inspect import tally
+    from edgekit.targets.weights import tally
 
     dtype = MIL_pb2.DataType.Name(tensor.dataType)
     count = 1

@@ -271,7 +271,7 @@ def inspect(folder: Path, runtime: dict) -> dict:
     import onnx
     from onnx import helper
 
-    from edgekit.inspect import tally
+    from edgekit.targets.weights import tally
 
     path = folder / runtime["model_file"]
     try:

@@ -1,4 +1,6 @@
-"""``edgekit run``: tokenize, generate with the artifact's runtime, stream the text."""
+"""Generating text with an artifact (``edgekit run``), the host side: tokenize, chat template, stop
+tokens, stream the text. The token loop itself is ``edgekit.runtime.generate`` (numpy, no torch: it
+runs on devices too); the command is ``edgekit.cli.generate``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``edgekit inspect``: what an artifact holds, read from its model file by the target's ``inspect``.
+"""What an artifact holds (``edgekit inspect``), read from its model file by the target's ``inspect``.
 
 Every target answers with the same keys where it can: ``inputs``/``outputs`` (and ``states``) as
 name, shape and dtype; ``ops`` (op type -> count); ``weights`` (stored type -> bits, tensors,
@@ -30,14 +30,6 @@ def inspect(path: Path, verify: bool = False) -> dict:
         "parity": "skipped" if parity.get("skipped") else ("passed" if parity.get("passed") else "failed"),
         **targets.get(art.target).inspect(art.path, m["runtime"]),
     }
-
-
-def tally(weights: dict, dtype: str, bits: int | None, elements: int) -> None:
-    """Add one stored tensor to a ``weights`` summary (dtype -> bits, tensors, elements, bytes)."""
-    entry = weights.setdefault(dtype, {"bits": bits, "tensors": 0, "elements": 0, "bytes": 0})
-    entry["tensors"] += 1
-    entry["elements"] += elements
-    entry["bytes"] += (elements * (bits or 8) + 7) // 8
 
 
 def show(report: dict) -> None:

@@ -1,3 +1,5 @@
+"""``edgekit run``: the command of the generate feature (``edgekit.generate``, ``edgekit.runtime.generate``)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,7 +24,7 @@ def run(
 ) -> None:
     """Generate text with the artifact's own runtime and KV cache: greedily, or sampled (--temperature)."""
     from edgekit import output
-    from edgekit.generation import Sampling, generate
+    from edgekit.generate import Sampling, generate
 
     gen = generate(artifact, prompt, max_new_tokens, threads=threads, stream=output.out.file, verify=verify,
                    chat=chat, sampling=Sampling(temperature, top_p, seed))
