@@ -64,6 +64,16 @@ def idle_cpus(window_s: float = 0.2) -> int:
     return max(1, round(len(allowed) * (idle1 - idle0) / (total1 - total0)))
 
 
+def idle_threads() -> int | None:
+    """Threads for a reference model and an artifact's runtime in this process (a parity check, a
+    sensitivity measurement): the CPUs idle now when some are busy, else None (each library's
+    default). The figures do not depend on it, the time does: a pool wider than the idle CPUs waits
+    at every operator for a thread that another process holds (on a busy 2-core machine, 2 torch
+    threads made the reference 10x slower than 1)."""
+    idle = idle_cpus()
+    return idle if idle < usable_cpus() else None
+
+
 def _version(name: str) -> str | None:
     try:
         return metadata.version(name)

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edgekit import __version__, artifact, recipes, targets
-from edgekit.environment import quiet_libraries, versions
+from edgekit.core.model import model_context
+from edgekit.environment import idle_threads, quiet_libraries, versions
 from edgekit.errors import EdgekitError, ParityError
 from edgekit.runtime import load as runtime_load
 from edgekit.runtime.measure import peak_rss_mb, reset_peak_rss
@@ -102,7 +103,7 @@ def export(
             with stage("parity"):
                 from edgekit import parity as parity_check
 
-                threads = parity_check.threads()
+                threads = idle_threads()
                 try:
                     lm = runtime_load(tmp, threads)
                 except ValueError as e:  # the backend's own words on why the runtime refused the file
@@ -205,11 +206,3 @@ def _drop_gguf_copy(path: Path) -> None:
     if is_gguf(path):
         path.unlink()
 
-
-def model_context(model_path: Path) -> int:
-    """The model's own context limit, from its config."""
-    import json
-
-    config = json.loads((model_path / "config.json").read_text())
-    config = config.get("text_config", config)
-    return int(config.get("max_position_embeddings") or config.get("n_positions") or 2048)

@@ -14,17 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgekit.core.model import load_model
+from edgekit.data import PARITY_PROMPTS
 from edgekit.recipes import Thresholds
 from edgekit.runtime import LanguageModel
 from edgekit.runtime.measure import log_softmax
 from edgekit.source import ModelSource
 
-PROMPTS = (
-    "Once upon a time",
-    "The little dog ran to the park and",
-    'Tom looked at the big red ball. "Can I',
-    "def add(a, b):\n    return",
-)
+PROMPTS = PARITY_PROMPTS  # the prompts whose continuations are compared (shipped with the texts)
 
 
 @dataclass(frozen=True)
@@ -39,17 +36,6 @@ class Reference:
 NEW_TOKENS = 16  # the reference's greedy continuation of each prompt
 
 
-def threads() -> int | None:
-    """Threads for the reference and the artifact's runtime during a parity check: the CPUs idle now
-    when some are busy, else None (each library's default). The figures do not depend on it, the
-    time does: a pool wider than the idle CPUs waits at every operator for a thread that another
-    process holds (on a busy 2-core machine, 2 torch threads made the reference 10x slower than 1)."""
-    from edgekit.environment import idle_cpus, usable_cpus
-
-    idle = idle_cpus()
-    return idle if idle < usable_cpus() else None
-
-
 def reference(
     source: ModelSource, tokenize: Callable[[str], list[int]], new_tokens: int = NEW_TOKENS, threads: int | None = None
 ) -> Reference:
@@ -58,7 +44,7 @@ def reference(
     sequence. ``threads``: torch's intra-op threads meanwhile (default: as they are)."""
     import torch
 
-    model = load_reference_model(source)
+    model = load_model(source)
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -93,22 +79,6 @@ def _generate(model, tokenize: Callable[[str], list[int]], new_tokens: int) -> t
                             past_key_values=out.past_key_values, use_cache=True)
         logits = [model(torch.tensor([seq])).logits[0].float().numpy() for seq in seqs]
     return [len(p) for p in prompts], [tuple(seq) for seq in seqs], logits
-
-
-def load_reference_model(source: ModelSource):
-    """The fp32 model as transformers defines it: its eager attention (SDPA, the default, drops
-    what it cannot express, such as Gemma 2's attention soft-capping)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(
-        source.path,
-        dtype=torch.float32,
-        attn_implementation="eager",
-        trust_remote_code=source.trust_remote_code,
-        use_safetensors=None if source.allow_pickle else True,
-    )
-    return model.eval()
 
 
 def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from edgekit import parity
-from edgekit.environment import idle_cpus, usable_cpus
+from edgekit.environment import idle_cpus, idle_threads, usable_cpus
 
 
 def test_idle_cpus_are_some_of_the_usable_ones():
@@ -15,7 +14,7 @@ def test_idle_cpus_are_some_of_the_usable_ones():
 
 
 def test_parity_threads_are_the_idle_cpus_or_the_libraries_default():
-    threads = parity.threads()
+    threads = idle_threads()
     assert threads is None or 1 <= threads < usable_cpus()
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from edgekit import parity
+from edgekit.core.model import load_model
 from edgekit.recipes import Thresholds
 from edgekit.source import resolve
 from edgekit.synthetic import ARCHITECTURES
@@ -88,7 +89,7 @@ def test_cached_reference_matches_recomputing_every_token(arch, tiny_models, one
     hf = AutoTokenizer.from_pretrained(source.path)
     tokenize = lambda text: hf(text)["input_ids"]  # noqa: E731
     ref = parity.reference(source, tokenize, new_tokens=8)
-    want = _uncached(parity.load_reference_model(source), tokenize, 8)
+    want = _uncached(load_model(source), tokenize, 8)
     assert ref.sequences == tuple(seq for seq, _ in want)
     for got, (_, logits) in zip(ref.logits, want):
         np.testing.assert_array_equal(got, logits)

@@ -12,6 +12,13 @@ EVAL_TEXT = HERE / "eval.txt"  # builtin:tiny's held-out stories
 EVAL_PROSE = HERE / "eval_prose.txt"  # English prose: every other model
 CALIBRATION_TEXT = HERE / "calibration.txt"  # calibrated quantization; shares no passage with the evaluation texts
 TINY_MODEL = "builtin:tiny"
+# the parity check's prompts (edgekit.parity): the reference's greedy continuations of them are compared
+PARITY_PROMPTS = (
+    "Once upon a time",
+    "The little dog ran to the park and",
+    'Tom looked at the big red ball. "Can I',
+    "def add(a, b):\n    return",
+)
 
 
 @dataclass(frozen=True)

@@ -59,9 +59,9 @@ def reference_stats(source, ids: list[int], window: int, k: int = TOPK) -> tuple
 def _compute(source, ids: list[int], window: int, k: int) -> ReferenceStats:
     import torch
 
-    from edgekit.parity import load_reference_model
+    from edgekit.core.model import load_model
 
-    model = load_reference_model(source)
+    model = load_model(source)
     target, argmax, topk_ids, topk_lp = [], [], [], []
     with torch.inference_mode():
         for chunk in windows(ids, window):

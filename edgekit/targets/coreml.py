@@ -49,9 +49,8 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     import numpy as np
     import torch
 
-    from edgekit.export import model_context
     from edgekit.targets.coreml_model import CoreMLDecoder
-    from edgekit.targets.decoder import load_model
+    from edgekit.core.model import load_model, model_context
 
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, model_context(source.path))
     with stage("load"):

@@ -292,23 +292,6 @@ def _embedding(module: nn.Module, scale: float | None) -> tuple[nn.Module, float
     return plain, float(own)
 
 
-def load_model(source, dtype: torch.dtype) -> nn.Module:
-    """The HF model of ``source`` (a ``ModelSource``) in eval mode, in ``dtype``, with eager attention."""
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(
-        source.path,
-        dtype=torch.float32,  # load as the reference does; fp16 is a cast in place below
-        trust_remote_code=source.trust_remote_code,
-        use_safetensors=None if source.allow_pickle else True,
-        attn_implementation="eager",
-    )
-    model.eval().requires_grad_(False)
-    if dtype != torch.float32:
-        model.to(dtype)
-    return model
-
-
 def cache_length(config, max_context: int) -> int:
     """Slots of a static cache that does not apply a sliding window itself: ``max_context``, or the
     sliding window where the model has a shorter one (a full cache of ``window`` slots is exact; a

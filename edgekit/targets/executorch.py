@@ -38,10 +38,9 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         from executorch.exir import to_edge_transform_and_lower  # noqa: F401
     except ImportError as e:
         raise EdgekitError(f"the executorch target needs ExecuTorch: pip install executorch==1.5.1 ({e})") from None
-    from edgekit.export import model_context
     from edgekit.targets import executorch_model as em
     from edgekit.targets import executorch_quant as eq
-    from edgekit.targets.decoder import load_model
+    from edgekit.core.model import load_model, model_context
     from edgekit.targets.memory import drop_file_pages, release_heap
 
     checkpoint = sorted(source.path.glob("*.safetensors"))

@@ -54,8 +54,8 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     gguf = _packages()
     import torch
 
-    from edgekit.export import model_context
-    from edgekit.targets.decoder import cache_length, load_model
+    from edgekit.core.model import load_model, model_context
+    from edgekit.targets.decoder import cache_length
 
     from transformers import AutoConfig
 
@@ -427,12 +427,11 @@ def _tokenizer_matches(source: ModelSource, path: Path) -> bool:
     loads the whole file and decodes a token, so a file llama.cpp cannot read fails there in one line."""
     from transformers import AutoTokenizer
 
-    from edgekit.data import eval_text
-    from edgekit.parity import PROMPTS
+    from edgekit.data import PARITY_PROMPTS, eval_text
     from edgekit.targets import gguf_native
 
     hf = AutoTokenizer.from_pretrained(source.path, trust_remote_code=source.trust_remote_code)
-    texts = [*PROMPTS, eval_text()[:2000]]
+    texts = [*PARITY_PROMPTS, eval_text()[:2000]]
     want = [hf(text, add_special_tokens=False).input_ids for text in texts]
     answer = gguf_native.run("check", f"loading the written {path.name}", model=str(path), texts=texts, want=want)
     return answer["matches"]

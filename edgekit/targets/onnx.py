@@ -186,17 +186,17 @@ def _output_head(graph):
 
 
 def _optimum_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
-    """optimum-onnx's export of the model as the parity reference loads it (``load_reference_model``:
+    """optimum-onnx's export of the model as the parity reference loads it (``edgekit.core.model.load_model``:
     fp32, eager attention, which keeps what SDPA drops, such as Gemma 2's attention soft-capping)."""
     from optimum.exporters.onnx import onnx_export_from_model
     from optimum.utils import logging as optimum_logging
 
-    from edgekit.parity import load_reference_model
+    from edgekit.core.model import load_model
 
     optimum_logging.set_verbosity_error()  # its root logger is set up (at WARNING) on first use, after ours
 
     try:
-        model = load_reference_model(source)
+        model = load_model(source)
         model.config.use_cache = True
         onnx_export_from_model(model, folder, task=_OPTIMUM_TASK, do_validation=False)
     except (OSError, ValueError, KeyError, RuntimeError) as e:

@@ -86,11 +86,12 @@ def costliest_layers(source, calibration: tuple[list[list[int]], dict], n: int, 
     measurement (every layer's KL, the text, tokens, seconds)."""
     import torch
 
-    from edgekit import parity
+    from edgekit.core.model import load_model
+    from edgekit.environment import idle_threads
 
     sequences, text = calibration
-    model = parity.load_reference_model(source)
-    before, threads = torch.get_num_threads(), parity.threads()
+    model = load_model(source)
+    before, threads = torch.get_num_threads(), idle_threads()
     if threads:
         torch.set_num_threads(threads)
     try:

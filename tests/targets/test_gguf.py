@@ -193,10 +193,10 @@ def test_sentencepiece_tokenizer_is_written_as_llama_vocabulary(tmp_path, cli):
 )
 def test_what_llama_cpp_cannot_reproduce_is_refused_in_one_line(arch, overrides, missing, tmp_path, cli, monkeypatch):
     from edgekit.synthetic import make_model
-    from edgekit.targets import decoder
+    from edgekit.core import model as core_model
 
     model = make_model(arch, tmp_path / "model", **overrides)
-    monkeypatch.setattr(decoder, "load_model", lambda *a: pytest.fail("refused after the weights loaded"))
+    monkeypatch.setattr(core_model, "load_model", lambda *a: pytest.fail("refused after the weights loaded"))
     r = cli("export", model, "-t", "gguf", "-o", tmp_path / "out")
     assert r.code == 2 and missing in r.err and r.said.strip().count("\n") == 0, r.err
     assert not (tmp_path / "out").exists()
