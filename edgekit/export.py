@@ -8,51 +8,34 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edgekit import __version__, artifact, recipes, targets
+from edgekit import __version__, artifact, targets
 from edgekit.core.model import model_context
 from edgekit.environment import idle_threads, quiet_libraries, versions
 from edgekit.errors import EdgekitError, ParityError
 from edgekit.runtime import load as runtime_load
 from edgekit.runtime.measure import peak_rss_mb, reset_peak_rss
-from edgekit.source import is_gguf, resolve
+from edgekit.recipes import Recipe
+from edgekit.source import ModelSource, check_supported, is_gguf, resolve
 
 
 def export(
-    model: str,
-    target: str,
-    recipe: str | None,
+    source: ModelSource,
+    recipe: Recipe,
     out: Path,
     *,
     overwrite: bool = False,
-    revision: str | None = None,
-    trust_remote_code: bool = False,
-    allow_pickle: bool = False,
-    max_context: int | None = None,
-    compute_units: str | None = None,
-    exporter: str | None = None,
-    gguf_file: str | None = None,
-    calibration: Path | None = None,
     parity: bool = True,
     on_stage: Callable[[str], None] = lambda name: None,
 ) -> artifact.Artifact:
+    """Write the artifact of ``source`` made by ``recipe`` (its target, scheme, context and target
+    options) to the folder ``out``, with its manifest, and check it against the fp32 PyTorch model
+    (``parity``). The strings a user writes are parsed before this, at the edges: the model by
+    ``source_for`` (or ``edgekit.source.resolve``), the recipe by ``edgekit.recipes.parse``."""
     begun = time.perf_counter()
-    rec = recipes.parse(target, recipe, max_context, compute_units, exporter,
-                        calibration=None if calibration is None else str(Path(calibration).resolve()))
-    if calibration is not None and not Path(calibration).is_file():
-        raise EdgekitError(f"calibration text not found: {calibration}")
+    rec, target, out = recipe, recipe.target, Path(out)
+    check_inputs(rec, out, overwrite)
     tgt = targets.get(target)
-    out = Path(out)
-    artifact.check_destination(out, overwrite)
-    source = resolve(
-        model,
-        revision=revision,
-        trust_remote_code=trust_remote_code,
-        allow_pickle=allow_pickle,
-        supported=tgt.SUPPORTED,
-        gguf_file=gguf_file,
-        on_stage=on_stage,
-        refusal=getattr(tgt, "refusal", None),
-    )
+    check_supported(source.spec, source.config(), tgt.SUPPORTED, getattr(tgt, "refusal", None))
     artifact.check_apart(out, source.path)
     quiet_libraries()
     hf_tokenizer = load_tokenizer(source)
@@ -123,6 +106,21 @@ def export(
             f"parity check failed for {out} ({'; '.join(manifest['parity']['failures'])}); the artifact is kept"
         )
     return result
+
+
+def check_inputs(recipe: Recipe, out: Path, overwrite: bool) -> None:
+    """What an export refuses before it reads the model: a missing calibration text, an ``out`` that
+    is not free (or, with ``overwrite``, not an artifact of ours)."""
+    if recipe.calibration is not None and not Path(recipe.calibration).is_file():
+        raise EdgekitError(f"calibration text not found: {recipe.calibration}")
+    artifact.check_destination(Path(out), overwrite)
+
+
+def source_for(target: str, model: str, **options) -> ModelSource:
+    """``model`` (a builtin, folder, GGUF file or hub id) resolved for ``target``: a model the target
+    cannot convert is refused before it is hashed or converted. ``options``: ``edgekit.source.resolve``'s."""
+    tgt = targets.get(target)
+    return resolve(model, supported=tgt.SUPPORTED, refusal=getattr(tgt, "refusal", None), **options)
 
 
 VOCABULARY_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "vocab.txt")  # or *.tiktoken

@@ -37,6 +37,10 @@ class ModelSource:
     allow_pickle: bool = False
     gguf: GGUFInfo | None = None  # the GGUF file the folder was converted from, if any
 
+    def config(self) -> dict:
+        """The model's config.json."""
+        return _read_config(self.path)
+
     def as_dict(self) -> dict:
         out = {
             "model": self.spec,
@@ -111,13 +115,7 @@ def resolve(
     model_type = config.get("model_type", "")
     if config.get("auto_map") and not trust_remote_code:
         raise EdgekitError(f"{spec} ships its own model code; pass --trust-remote-code if you trust it")
-    why = refusal(config) if refusal else None
-    if why:
-        raise EdgekitError(why)
-    if supported and model_type not in supported:
-        raise EdgekitError(
-            f"unsupported architecture '{model_type or '?'}' in {spec}; supported: {', '.join(sorted(supported))}"
-        )
+    check_supported(spec, config, supported, refusal)
     weights = _check_weights(path, allow_pickle)
     return ModelSource(
         spec=spec,
@@ -129,6 +127,19 @@ def resolve(
         allow_pickle=allow_pickle,
         gguf=gguf,
     )
+
+
+def check_supported(spec: str, config: dict, supported=(), refusal: Callable[[dict], str | None] | None = None) -> None:
+    """A target's word on a model (its ``config``): ``refusal(config)``, where given, says in one line
+    why the target cannot take it (None: it can); otherwise a model type outside ``supported`` is refused."""
+    why = refusal(config) if refusal else None
+    if why:
+        raise EdgekitError(why)
+    model_type = config.get("model_type", "")
+    if supported and model_type not in supported:
+        raise EdgekitError(
+            f"unsupported architecture '{model_type or '?'}' in {spec}; supported: {', '.join(sorted(supported))}"
+        )
 
 
 def _gguf_in_folder(folder: Path, name: str | None) -> Path | None:

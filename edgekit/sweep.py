@@ -165,7 +165,7 @@ def run(
             if not fresh and _is_done(result_path, stamp["fingerprint"]):
                 status, error = "kept", None
             else:
-                folder, export = _artifact(config, combo, key, step)
+                folder, export = _artifact(config, combo, sources[combo.model], key, step)
                 try:
                     result = profile(folder, combo.device, config.settings, on_step=step)
                 except Interrupted as e:  # the sweep stops; the runs measured are kept (a rerun measures it again)
@@ -186,7 +186,7 @@ def run(
     return outcomes
 
 
-def _artifact(config: SweepConfig, combo: Combination, key: str, on_step) -> tuple[Path, str]:
+def _artifact(config: SweepConfig, combo: Combination, source, key: str, on_step) -> tuple[Path, str]:
     """The cached export of the combination, made where missing: (folder, "cached" or "exported")."""
     from edgekit.export import export
 
@@ -198,8 +198,7 @@ def _artifact(config: SweepConfig, combo: Combination, key: str, on_step) -> tup
         if (folder / "edgekit.json").is_file():  # another sweep on the same cache made it meanwhile
             return folder, "cached"
         try:
-            export(combo.model, combo.recipe.target, combo.recipe.name, folder, max_context=combo.recipe.max_context,
-                   parity=config.parity, on_stage=lambda stage: on_step(f"export: {stage}", 0, 1))
+            export(source, combo.recipe, folder, parity=config.parity, on_stage=lambda stage: on_step(f"export: {stage}", 0, 1))
         except ParityError:
             pass  # the artifact is kept with its failed parity in the manifest: profiled, and `edgekit check` fails it
     return folder, "exported"

@@ -66,6 +66,8 @@ def tiny_models(tmp_path_factory):
 def tiny_artifacts(tiny_models, tmp_path_factory):
     """(arch, target, recipe) -> artifact folder exported from a tiny checkpoint, once per session."""
     from edgekit.export import export
+    from edgekit.recipes import parse
+    from edgekit.source import resolve
 
     cache: dict[tuple, Path] = {}
 
@@ -73,7 +75,7 @@ def tiny_artifacts(tiny_models, tmp_path_factory):
         key = (arch, target, recipe)
         if key not in cache:
             out = tmp_path_factory.mktemp("artifacts") / f"{arch}-{target}-{recipe}"
-            export(str(tiny_models(arch)), target, recipe, out, parity=False)
+            export(resolve(str(tiny_models(arch))), parse(target, recipe), out, parity=False)
             cache[key] = out
         return cache[key]
 
@@ -115,11 +117,13 @@ def _export_builtin(root: Path, target: str, recipes) -> dict:
     a failed parity check fails the test."""
     from edgekit.errors import ParityError
     from edgekit.export import export
+    from edgekit.recipes import parse
+    from edgekit.source import resolve
 
     out = {}
     for name in recipes:
         try:
-            out[name] = export("builtin:tiny", target, name, root / name, max_context=256)
+            out[name] = export(resolve("builtin:tiny"), parse(target, name, max_context=256), root / name)
         except ParityError as e:
             pytest.fail(str(e))
     return out

@@ -134,16 +134,18 @@ def test_two_exports_to_one_folder_at_once_never_both_succeed(tiny_models, tmp_p
 
     from edgekit.errors import EdgekitError
     from edgekit.export import export
+    from edgekit.recipes import parse
+    from edgekit.source import resolve
 
     out = tmp_path / "out"
     done = []
 
     def meanwhile(stage: str) -> None:
         if stage == "tokenizer" and not done:
-            done.append(export(str(tiny_models("llama")), "onnx", "fp32", out, parity=False))
+            done.append(export(resolve(str(tiny_models("llama"))), parse("onnx", "fp32"), out, parity=False))
 
     with pytest.raises(EdgekitError, match="appeared while this one was written"):
-        export(str(tiny_models("llama")), "onnx", "int8", out, parity=False, on_stage=meanwhile)
+        export(resolve(str(tiny_models("llama"))), parse("onnx", "int8"), out, parity=False, on_stage=meanwhile)
     assert json.loads((out / "edgekit.json").read_text())["recipe"]["name"] == "fp32"  # the one that finished first
     assert artifact.verify(artifact.load(out)) is None
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith((".partial", ".old"))]

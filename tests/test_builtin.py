@@ -43,12 +43,13 @@ def test_tiny_is_trained():
 def exports(tmp_path_factory):
     from edgekit.errors import ParityError
     from edgekit.export import export
+    from edgekit.recipes import parse
 
     root = tmp_path_factory.mktemp("tiny")
     out = {}
     for recipe in ("fp32", "fp16", "int8", "int4", "int4-g128"):
         try:
-            out[recipe] = export("builtin:tiny", "onnx", recipe, root / recipe)
+            out[recipe] = export(resolve("builtin:tiny"), parse("onnx", recipe), root / recipe)
         except ParityError as e:
             pytest.fail(str(e))
     return out

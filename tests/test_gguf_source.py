@@ -234,10 +234,14 @@ def test_sentencepiece_checkpoint_keeps_its_tokenizer_through_gguf(tmp_path):
     from transformers import AutoTokenizer
 
     from edgekit.export import export
+
+    from edgekit.recipes import parse
+
+    from edgekit.source import resolve
     from edgekit.synthetic import SENTENCES, make_model
 
     model = make_model("llama", tmp_path / "spm", spm=True)
-    export(str(model), "gguf", "fp32", tmp_path / "out", parity=False)
+    export(resolve(str(model)), parse("gguf", "fp32"), tmp_path / "out", parity=False)
     src = resolve(str(tmp_path / "out" / "model.gguf"))
     before, after = AutoTokenizer.from_pretrained(model), AutoTokenizer.from_pretrained(src.path)
     for text in [*SENTENCES[:5], "café 😀  two  spaces\nnew line"]:

@@ -32,26 +32,16 @@ def export(
     from edgekit import output as out
 
     begun = time.perf_counter()
-    from edgekit.export import export as run_export
+    from edgekit import recipes
+    from edgekit.export import check_inputs, export as run_export, source_for
 
     with out.progress(f"export {model} -> {target}") as update:
-        art = run_export(
-            model,
-            target,
-            recipe,
-            output,
-            overwrite=overwrite,
-            revision=revision,
-            trust_remote_code=trust_remote_code,
-            allow_pickle=allow_pickle,
-            max_context=max_context,
-            compute_units=compute_units,
-            exporter=exporter,
-            gguf_file=gguf_file,
-            calibration=calibration,
-            parity=parity,
-            on_stage=update,
-        )
+        rec = recipes.parse(target, recipe, max_context, {"compute_units": compute_units, "exporter": exporter},
+                            calibration=None if calibration is None else str(Path(calibration).resolve()))
+        check_inputs(rec, output, overwrite)
+        source = source_for(target, model, revision=revision, trust_remote_code=trust_remote_code,
+                            allow_pickle=allow_pickle, gguf_file=gguf_file, on_stage=update)
+        art = run_export(source, rec, output, overwrite=overwrite, parity=parity, on_stage=update)
     m = art.manifest
     gguf = m["source"].get("gguf")
     if gguf and gguf.get("quantized") and not m["parity"].get("skipped"):

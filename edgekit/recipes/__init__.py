@@ -8,7 +8,9 @@ rounded, beyond round-to-nearest, where the scheme offers it; a calibrated metho
 model's activations on a calibration text, the shipped one or ``--calibration``, never the
 evaluation text).
 Each ``<target>.toml`` beside this module declares the target's schemes, their defaults and the
-parity thresholds an export must meet against the fp32 PyTorch reference.
+parity thresholds an export must meet against the fp32 PyTorch reference, and the target's options
+(``[options.NAME]``: its choices, the first the default), which a Recipe carries in ``options``.
+Strings are parsed here, at the edges (the CLI, config files); below them a Recipe is passed as it is.
 """
 
 from __future__ import annotations
@@ -66,8 +68,7 @@ class Recipe:
     parity: Thresholds = field(default_factory=Thresholds)
     max_context: int | None = None  # the artifact's context (KV cache) length; None: the target's default
     embedding_bits: int | None = None  # the embedding table quantized too (where the scheme allows it)
-    compute_units: str | None = None  # where the runtime may run it (Core ML: all, cpu, ...); None: not a choice
-    exporter: str | None = None  # which exporter writes it (ONNX: auto, genai, optimum); None: not a choice
+    options: tuple[tuple[str, str], ...] = ()  # the target's options (name, value), every declared one: see option()
     method: str | None = None  # how weights are rounded where the scheme offers a choice (gptq, imatrix); None: round-to-nearest
     calibration: str | None = None  # the calibration text of a calibrated method; None: the shipped one
     mixed: int | None = None  # -mixN: the N decoder layers most sensitive to the scheme's bits kept at 8 bits
@@ -78,6 +79,10 @@ class Recipe:
         name = name if self.embedding_bits is None else f"{name}-emb{self.embedding_bits}"
         name = name if self.mixed is None else f"{name}-mix{self.mixed}"
         return name if self.method is None else f"{name}-{self.method}"
+
+    def option(self, name: str) -> str | None:
+        """The value of the target option ``name`` (e.g. ONNX's ``exporter``); None where the target has no such option."""
+        return dict(self.options).get(name)
 
     @property
     def calibrated(self) -> bool:
@@ -92,8 +97,7 @@ class Recipe:
             "group_size": self.group_size,
             "max_context": self.max_context,
             "embedding_bits": self.embedding_bits,
-            "compute_units": self.compute_units,
-            "exporter": self.exporter,
+            **dict(self.options),
             "method": self.method,
             "calibration": self.calibration,
             "mixed_layers": self.mixed,
@@ -117,13 +121,21 @@ class SchemeSpec:
 
 
 @dataclass(frozen=True)
+class OptionSpec:
+    """A target option declared in the target's TOML (``[options.NAME]``): its choices, the first the default."""
+
+    name: str
+    choices: tuple[str, ...]
+    help: str = ""
+
+
+@dataclass(frozen=True)
 class TargetSpec:
     name: str
     summary: str
     default: str
     schemes: dict[str, SchemeSpec]
-    compute_units: tuple[str, ...] = ()  # choices of --compute-units, the first the default; none: not a choice
-    exporters: tuple[str, ...] = ()  # choices of --exporter, the first the default; none: not a choice
+    options: dict[str, OptionSpec] = field(default_factory=dict)  # the target's options, by name
 
 
 @cache
@@ -147,10 +159,11 @@ def targets() -> dict[str, TargetSpec]:
                 mixed_default=spec.get("mixed_default"),
                 embedding_default=spec.get("embedding_default"),
             )
-        out[path.stem] = TargetSpec(
-            path.stem, data["summary"], data["default"], schemes,
-            tuple(data.get("compute_units", ())), tuple(data.get("exporters", ())),
-        )
+        options = {
+            name: OptionSpec(name, tuple(spec["choices"]), spec.get("help", ""))
+            for name, spec in data.get("options", {}).items()
+        }
+        out[path.stem] = TargetSpec(path.stem, data["summary"], data["default"], schemes, options)
     return out
 
 
@@ -165,14 +178,15 @@ def parse(
     target: str,
     name: str | None,
     max_context: int | None = None,
-    compute_units: str | None = None,
-    exporter: str | None = None,
+    options: dict[str, str | None] | None = None,
     calibration: str | None = None,
 ) -> Recipe:
-    """Turn a recipe name such as ``int4-g128`` into a Recipe of ``target``."""
+    """Turn a recipe name such as ``int4-g128`` into a Recipe of ``target``; ``options``: the target
+    options given (name -> value; None: not given), each checked against the target's declared choices,
+    the others at their defaults."""
     spec = target_spec(target)
     name = name or spec.default
-    scheme, *options = name.strip().lower().split("-")
+    scheme, *suffixes = name.strip().lower().split("-")
     if scheme not in spec.schemes:
         raise EdgekitError(
             f"unknown recipe '{name}' for target {target}; recipes: {', '.join(spec.schemes)}"
@@ -180,7 +194,7 @@ def parse(
         )
     s = spec.schemes[scheme]
     group_size, embedding_bits, method, mixed, mixed_given = s.group_size, s.embedding_default, None, s.mixed_default, False
-    for opt in options:
+    for opt in suffixes:
         if (m := _GROUP.match(opt)) and s.group_sizes:
             group_size = int(m.group(1))
             if group_size not in s.group_sizes:
@@ -208,18 +222,21 @@ def parse(
     return Recipe(
         target=target, scheme=scheme, summary=s.summary, group_size=group_size, parity=s.parity,
         max_context=max_context, embedding_bits=embedding_bits,
-        compute_units=_choice("--compute-units", compute_units, spec.compute_units, target),
-        exporter=_choice("--exporter", exporter, spec.exporters, target),
+        options=_options(options or {}, spec),
         method=method, calibration=None if calibration is None else str(calibration), mixed=mixed,
     )
 
 
-def _choice(option: str, value: str | None, choices: tuple[str, ...], target: str) -> str | None:
-    """A target option's value: the first choice when not given; an error when not one of them."""
-    if value is None:
-        return choices[0] if choices else None
-    if not choices:
-        raise EdgekitError(f"{option} does not apply to target {target}")
-    if value not in choices:
-        raise EdgekitError(f"unknown {option.lstrip('-').replace('-', ' ')} '{value}'; choose one of {', '.join(choices)}")
-    return value
+def _options(given: dict[str, str | None], spec: TargetSpec) -> tuple[tuple[str, str], ...]:
+    """Every option the target declares, at its given value or its default; an option the target does
+    not declare, or a value not among its choices, is an error."""
+    for name, value in given.items():
+        if value is not None and name not in spec.options:
+            raise EdgekitError(f"--{name.replace('_', '-')} does not apply to target {spec.name}")
+    out = []
+    for name, option in spec.options.items():
+        value = given.get(name)
+        if value is not None and value not in option.choices:
+            raise EdgekitError(f"unknown {name.replace('_', ' ')} '{value}'; choose one of {', '.join(option.choices)}")
+        out.append((name, option.choices[0] if value is None else value))
+    return tuple(out)

@@ -104,7 +104,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "vocab_size": vocab_size,
         "deployment_target": DEPLOYMENT_TARGET,
         "compute_precision": precision,
-        "compute_units": recipe.compute_units,  # Core ML's choice at load time (runtime/coreml.py)
+        "compute_units": recipe.option("compute_units"),  # Core ML's choice at load time (runtime/coreml.py)
         **inspect(folder, {"model_file": MODEL_FILE}),
     }
 

@@ -94,8 +94,9 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
 
 def _exporter(source: ModelSource, recipe: Recipe, config) -> tuple[str, str]:
     """The exporter for this model and recipe, and why (recorded in the manifest)."""
-    if recipe.exporter not in (None, "auto"):
-        if recipe.exporter == "genai":
+    chosen = recipe.option("exporter")
+    if chosen not in (None, "auto"):
+        if chosen == "genai":
             if source.model_type not in GENAI_SUPPORTED or recipe.scheme not in _GENAI_PRECISION:
                 raise EdgekitError(
                     f"--exporter genai takes recipes {', '.join(_GENAI_PRECISION)} of model types "
@@ -105,7 +106,7 @@ def _exporter(source: ModelSource, recipe: Recipe, config) -> tuple[str, str]:
                 raise EdgekitError(
                     f"--exporter genai: the builder does not reproduce {source.spec}'s {', '.join(gaps)} (use --exporter optimum)"
                 )
-        return recipe.exporter, f"--exporter {recipe.exporter}"
+        return chosen, f"--exporter {chosen}"
     if recipe.scheme not in _GENAI_PRECISION:
         return "optimum", f"auto: the genai builder has no {recipe.name} CPU graph"
     if gaps := onnx_builder.gaps(source.model_type, config):

@@ -27,9 +27,11 @@ SSHD = Path("/usr/sbin/sshd")
 def artifact(tiny_models, tmp_path_factory) -> Path:
     """A real (tiny, fp32) ONNX artifact folder."""
     from edgekit.export import export
+    from edgekit.recipes import parse
+    from edgekit.source import resolve
 
     out = tmp_path_factory.mktemp("artifact") / "tiny-llama-onnx"
-    export(str(tiny_models("llama")), "onnx", "fp32", out)
+    export(resolve(str(tiny_models("llama"))), parse("onnx", "fp32"), out)
     return out
 
 

@@ -28,9 +28,11 @@ SMALL = ("--runs", "1", "--warmup", "0", "--prompt-len", "16", "--gen", "8", "--
 @pytest.fixture(scope="module")
 def tiny_int4(tmp_path_factory) -> Path:
     from edgekit.export import export
+    from edgekit.recipes import parse
+    from edgekit.source import resolve
 
     out = tmp_path_factory.mktemp("qemu") / "tiny-int4"
-    export("builtin:tiny", "onnx", "int4", out, parity=False)
+    export(resolve("builtin:tiny"), parse("onnx", "int4"), out, parity=False)
     return out
 
 

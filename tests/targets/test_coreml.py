@@ -123,7 +123,7 @@ def test_recipe_options():
     assert recipes.parse("coreml", "int4-g128").group_size == 128
     assert recipes.parse("coreml", "pal6-g8").group_size == 8
     assert recipes.parse("coreml", None).name == "fp16"
-    assert recipes.parse("coreml", "int8", compute_units="cpu-ne").compute_units == "cpu-ne"
+    assert recipes.parse("coreml", "int8", options={"compute_units": "cpu-ne"}).option("compute_units") == "cpu-ne"
 
 
 def test_compute_units_are_checked(cli, tmp_path):

@@ -28,6 +28,8 @@ def _attr(node, name):
 def fp32_graphs(tiny_models, tmp_path_factory):
     """(arch, exporter) -> path of an fp32 model.onnx exported from a tiny checkpoint, once."""
     from edgekit.export import export
+    from edgekit.recipes import parse
+    from edgekit.source import resolve
 
     cache = {}
 
@@ -36,7 +38,7 @@ def fp32_graphs(tiny_models, tmp_path_factory):
 
         if (arch, exporter) not in cache:
             out = tmp_path_factory.mktemp("fp32") / f"{arch}-{exporter}"
-            export(str(tiny_models(arch)), "onnx", "fp32", out, exporter=exporter, parity=False)
+            export(resolve(str(tiny_models(arch))), parse("onnx", "fp32", options={"exporter": exporter}), out, parity=False)
             cache[arch, exporter] = out / "model.onnx"
         return onnx.load(str(cache[arch, exporter]))
 
