@@ -1,5 +1,11 @@
 """A sweep: every model x recipe x device, each export made once (cached) and profiled into one result file.
 
+Three phases: plan (each model resolved once; every combination's export key, cache folder and
+result fingerprint; what is already measured), export (each missing export once), profile (each
+combination on its device, its result file written). The export and profile phases hand their
+tasks to an executor (``edgekit.executor``: serial in this process by default); progress is a
+stream of ``Event``s to one listener.
+
 Exports are cached under ``<cache>/<model>-<target>-<recipe>-<key>``, the key a hash of the model's
 content hash and hub revision, the recipe (options and context included), the parity setting and
 the toolchain versions: the same export is never made twice. An export is staged and renamed, so an
@@ -19,16 +25,19 @@ from collections.abc import Callable
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 from edgekit import recipes
 from edgekit.config import known_keys, read_toml, relative_to, string_list, typed
 from edgekit.devices import DeviceProfile, load_profile
 from edgekit.errors import EdgekitError, ParityError
+from edgekit.executor import Executor, Note, Serial
 from edgekit.output import check_folder
 from edgekit.profile.session import RESULT_SCHEMA, Interrupted, RunResult, Settings, eval_text_for, profile, write_result
+from edgekit.source import ModelSource
 
-KEYS = ("models", "recipes", "devices", "profile", "output", "cache", "parity", "max_context")
+KEYS = ("models", "recipes", "options", "devices", "profile", "output", "cache", "parity", "max_context")
 _SETTINGS_TYPES = {
     "prompt_len": int, "gen": int, "runs": int, "warmup": int, "threads": int, "eval_text": str, "eval_tokens": int,
     "window": int, "accuracy": bool, "timeout_s": (int, float),
@@ -92,11 +101,16 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
     if not recipe_table:
         raise EdgekitError(f"{where}: [recipes] must list recipes per target, e.g. onnx = [\"fp32\", \"int4\"]")
     max_context = typed(data, "max_context", int, where)
+    option_table = typed(data, "options", dict, where, {})  # target options per target: onnx = {exporter = "optimum"}
+    known_keys(option_table, recipe_table, f"{where} [options]")
     parsed = []
     for target in recipe_table:
+        options = typed(option_table, target, dict, f"{where} [options]", {})
+        for key in options:
+            typed(options, key, str, f"{where} [options.{target}]")
         for name in string_list(recipe_table, target, f"{where} [recipes]"):
             try:
-                parsed.append(recipes.parse(target, name, max_context))
+                parsed.append(recipes.parse(target, name, max_context, options))
             except EdgekitError as e:
                 raise EdgekitError(f"{where} [recipes]: {e}") from None
     devices = []
@@ -136,72 +150,172 @@ def _unique_result_files(config: SweepConfig, where: str) -> None:
                                f"{combo.filename}; rename a model folder or a device")
 
 
+@dataclass(frozen=True)
+class Job:
+    """One combination as the plan left it: where its export and result go, and whether it needs work."""
+
+    index: int
+    combination: Combination
+    result: Path  # its result file
+    source: ModelSource | None = None  # the model, resolved (None: the plan failed)
+    folder: Path | None = None  # its export in the cache (shared by the combinations of one model and recipe)
+    stamp: dict | None = None  # export key and fingerprint, recorded in its result as "sweep"
+    kept: bool = False  # a complete result for the same fingerprint is there: nothing to do
+    error: str | None = None  # why the plan failed for it
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What the export phase did for one cache folder."""
+
+    folder: Path
+    status: str | None  # "exported", "cached", or None where it failed
+    seconds: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress of a sweep, for whoever shows it: a phase's step for a combination (``label``), or a
+    combination finished (``outcome``)."""
+
+    phase: str  # "plan", "export", "profile" or "done"
+    label: str  # the combination ("" for the whole sweep)
+    text: str
+    done: int  # combinations finished so far
+    total: int
+    outcome: Outcome | None = None
+
+
 def run(
     config: SweepConfig,
-    on_step: Callable[[str, int, int], None] = lambda step, done, total: None,
-    on_outcome: Callable[[int, int, Outcome], None] = lambda i, total, outcome: None,
+    listen: Callable[[Event], None] = lambda event: None,
     fresh: bool = False,
+    executor: Executor | None = None,
 ) -> list[Outcome]:
-    """Export what is missing, profile each combination, write its result file; never stops for a
-    failing combination (Ctrl-C does stop it: what was finished is kept, and a rerun resumes).
-    ``fresh``: measure every combination again, even those with a complete result (exports stay cached)."""
-    from edgekit.source import resolve
-
-    combos = config.combinations()
-    sources: dict = {}  # each model is resolved (and hashed) once per sweep
+    """Plan every combination, export what is missing (each export once), profile each combination
+    and write its result file; never stops for a failing combination (Ctrl-C does stop it: what was
+    finished is kept, and a rerun resumes). ``fresh``: measure every combination again, even those
+    with a complete result (exports stay cached). ``executor``: how the export and profile tasks run
+    (``Serial`` by default); progress goes to ``listen`` as events."""
+    executor = executor or Serial()
+    jobs = plan(config, fresh, listen)
+    total = len(jobs)
+    first = _first_jobs(jobs)
+    exports = {e.folder: e for e in executor.map(
+        "export", partial(export_task, config), list(first.values()),
+        lambda job, text: listen(Event("export", job.combination.label, f"export: {text}", job.index, total)),
+    )}
     outcomes = []
-    for i, combo in enumerate(combos):
-        started, export, result_path = time.perf_counter(), None, config.output / combo.filename
-
-        def step(text: str, done: int, total: int, label=combo.label, i=i) -> None:
-            on_step(f"{label}: {text}", i, len(combos))
-
-        try:
-            if combo.model not in sources:
-                sources[combo.model] = resolve(combo.model)
-            key = export_key(sources[combo.model], combo.recipe, config.parity)
-            text = eval_text_for(combo.model, config.settings).sha256
-            stamp = {"export_key": key, "fingerprint": _fingerprint(key, config.settings, combo.device, text)}
-            if not fresh and _is_done(result_path, stamp["fingerprint"]):
-                status, error = "kept", None
-            else:
-                folder, export = _artifact(config, combo, sources[combo.model], key, step)
-                try:
-                    result = profile(folder, combo.device, config.settings, on_step=step)
-                except Interrupted as e:  # the sweep stops; the runs measured are kept (a rerun measures it again)
-                    e.result.data["sweep"] = stamp
-                    with suppress(EdgekitError):
-                        write_result(e.result, result_path)
-                    raise
-                result.data["sweep"] = stamp
-                write_result(result, result_path)
-                status, error = ("measured", None) if result.complete else ("failed", result.data["error"])
-        except Exception as e:  # a failing combination is recorded and the sweep goes on
-            status, error = "failed", _one_line(e)
-            write_result(RunResult(_failure(config, combo, error)), result_path)
-        outcome = Outcome(combo, result_path, status, export, round(time.perf_counter() - started, 1), error)
+    for outcome in executor.map(
+        "profile", partial(profile_task, config, exports, {folder: job.index for folder, job in first.items()}), jobs,
+        lambda job, text: listen(Event("profile", job.combination.label, text, job.index, total)),
+    ):
         outcomes.append(outcome)
-        on_outcome(i, len(combos), outcome)
-    on_step("done", len(combos), len(combos))
+        listen(Event("profile", outcome.combination.label, outcome.status, len(outcomes), total, outcome))
+    listen(Event("done", "", "done", total, total))
     return outcomes
 
 
-def _artifact(config: SweepConfig, combo: Combination, source, key: str, on_step) -> tuple[Path, str]:
-    """The cached export of the combination, made where missing: (folder, "cached" or "exported")."""
+def plan(config: SweepConfig, fresh: bool = False, listen: Callable[[Event], None] = lambda event: None) -> list[Job]:
+    """Every combination with its export's cache folder and key and its result's fingerprint; each
+    model resolved (and hashed) once. A combination whose complete result is there is ``kept``."""
+    from edgekit.source import resolve
+
+    combos = config.combinations()
+    sources: dict[str, ModelSource | Exception] = {}
+    jobs = []
+    for i, combo in enumerate(combos):
+        result = config.output / combo.filename
+        listen(Event("plan", combo.label, "plan", i, len(combos)))
+        try:
+            if combo.model not in sources:
+                try:
+                    sources[combo.model] = resolve(combo.model)
+                except Exception as e:  # each of the model's combinations fails with it
+                    sources[combo.model] = e
+            source = sources[combo.model]
+            if isinstance(source, Exception):
+                raise source
+            key = export_key(source, combo.recipe, config.parity)
+            text = eval_text_for(combo.model, config.settings).sha256
+            stamp = {"export_key": key, "fingerprint": _fingerprint(key, config.settings, combo.device, text)}
+            folder = config.cache / f"{_slug(combo.model)}-{combo.recipe.target}-{combo.recipe.name}-{key}"
+            kept = not fresh and _is_done(result, stamp["fingerprint"])
+            jobs.append(Job(i, combo, result, source, folder, stamp, kept))
+        except Exception as e:  # recorded in its result file by the profile phase
+            jobs.append(Job(i, combo, result, error=_one_line(e)))
+    return jobs
+
+
+def _first_jobs(jobs: list[Job]) -> dict[Path, Job]:
+    """Each export some combination still needs, by its cache folder, with the first combination that
+    needs it (the export is counted for that one; the others find it cached)."""
+    first: dict[Path, Job] = {}
+    for job in jobs:
+        if job.error is None and not job.kept:
+            first.setdefault(job.folder, job)
+    return first
+
+
+def export_task(config: SweepConfig, job: Job, note: Note) -> Exported:
+    """The export phase's task: the cached export of the job's model and recipe, made where missing."""
+    started = time.perf_counter()
+    try:
+        status = _artifact(config, job, note)
+        return Exported(job.folder, status, round(time.perf_counter() - started, 1))
+    except Exception as e:  # every combination of this export fails with it
+        return Exported(job.folder, None, round(time.perf_counter() - started, 1), _one_line(e))
+
+
+def profile_task(config: SweepConfig, exports: dict[Path, Exported], first: dict[Path, int], job: Job, note: Note) -> Outcome:
+    """The profile phase's task: profile the job's export on its device, write its result file."""
+    started, combo = time.perf_counter(), job.combination
+    if job.kept:
+        return Outcome(combo, job.result, "kept", None, 0.0)
+    made, counted = exports.get(job.folder), first.get(job.folder) == job.index
+    export = None if made is None or made.status is None else made.status if counted else "cached"
+    spent = made.seconds if made is not None and counted else 0.0
+    error = job.error or (made.error if made is not None else None)
+    try:
+        if error is not None:
+            raise _Failed(error)
+        try:
+            result = profile(job.folder, combo.device, config.settings, on_step=lambda text, done, total: note(text))
+        except Interrupted as e:  # the sweep stops; the runs measured are kept (a rerun measures it again)
+            e.result.data["sweep"] = job.stamp
+            with suppress(EdgekitError):
+                write_result(e.result, job.result)
+            raise
+        result.data["sweep"] = job.stamp
+        write_result(result, job.result)
+        status, error = ("measured", None) if result.complete else ("failed", result.data["error"])
+    except Exception as e:  # a failing combination is recorded and the sweep goes on
+        status, error = "failed", error if isinstance(e, _Failed) else _one_line(e)
+        write_result(RunResult(_failure(config, combo, error)), job.result)
+    return Outcome(combo, job.result, status, export, round(spent + time.perf_counter() - started, 1), error)
+
+
+class _Failed(Exception):
+    """A combination that failed before its profile (plan or export): its error is said as it was."""
+
+
+def _artifact(config: SweepConfig, job: Job, note: Note) -> str:
+    """Make the job's export in the cache where missing: "cached" or "exported"."""
     from edgekit.export import export
 
-    folder = config.cache / f"{_slug(combo.model)}-{combo.recipe.target}-{combo.recipe.name}-{key}"
+    folder = job.folder
     if (folder / "edgekit.json").is_file():
-        return folder, "cached"
+        return "cached"
     config.cache.mkdir(parents=True, exist_ok=True)
-    with _exclusive(folder.with_name(folder.name + ".lock"), lambda: on_step("export: waiting for another sweep", 0, 1)):
+    with _exclusive(folder.with_name(folder.name + ".lock"), lambda: note("waiting for another sweep")):
         if (folder / "edgekit.json").is_file():  # another sweep on the same cache made it meanwhile
-            return folder, "cached"
+            return "cached"
         try:
-            export(source, combo.recipe, folder, parity=config.parity, on_stage=lambda stage: on_step(f"export: {stage}", 0, 1))
+            export(job.source, job.combination.recipe, folder, parity=config.parity, on_stage=note)
         except ParityError:
             pass  # the artifact is kept with its failed parity in the manifest: profiled, and `edgekit check` fails it
-    return folder, "exported"
+    return "exported"
 
 
 @contextmanager

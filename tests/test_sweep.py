@@ -219,3 +219,40 @@ def test_a_failed_parity_check_is_shown_and_counted_as_a_failure(cli, sweep_file
     assert "FAILED" in r.out and "parity" in r.out
     md = cli("report", config.parent / "results", "-f", "md").out
     assert "| local | yes | FAILED | genai P16 G8" in md and "| onnx | fp32 | local | yes | passed | genai P16 G8" in md
+
+
+def test_a_sweep_is_plan_then_export_then_profile_through_its_executor(sweep_file):
+    """The export and profile phases hand their tasks to the executor (serial by default); progress
+    comes back as events to one listener, a finished combination's with its outcome."""
+    from edgekit.executor import Serial
+    from edgekit.sweep import load_config, plan, run
+
+    config, _ = load_config(sweep_file(recipes=("fp32",), extra="accuracy = false\n"))
+    jobs = plan(config, fresh=True)
+    assert [j.combination for j in jobs] == config.combinations() and not any(j.kept or j.error for j in jobs)
+    phases, events = [], []
+
+    class Recording(Serial):
+        def map(self, phase, task, items, note):
+            phases.append((phase, len(items)))
+            yield from super().map(phase, task, items, note)
+
+    outcomes = run(config, events.append, fresh=True, executor=Recording())
+    assert phases == [("export", 1), ("profile", 1)]
+    assert [o.status for o in outcomes] == ["measured"]
+    assert [e.outcome for e in events if e.outcome] == outcomes and events[-1].phase == "done"
+    assert {e.phase for e in events} >= {"plan", "profile", "done"}
+
+
+def test_target_options_of_a_sweep_file_reach_its_recipes(sweep_file):
+    from edgekit.errors import EdgekitError
+    from edgekit.sweep import load_config
+
+    config, _ = load_config(sweep_file(recipes=("fp32",), extra="[options]\nonnx = { exporter = \"optimum\" }\n"))
+    assert [r.option("exporter") for r in config.recipes] == ["optimum"]
+    config, _ = load_config(sweep_file(recipes=("fp32",)))
+    assert [r.option("exporter") for r in config.recipes] == ["auto"]
+    with pytest.raises(EdgekitError, match="unknown exporter 'fast'"):
+        load_config(sweep_file(recipes=("fp32",), extra="[options]\nonnx = { exporter = \"fast\" }\n"))
+    with pytest.raises(EdgekitError, match=r"\[options\]: unknown key\(s\) gguf"):
+        load_config(sweep_file(recipes=("fp32",), extra="[options]\ngguf = { exporter = \"x\" }\n"))

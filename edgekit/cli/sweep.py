@@ -44,16 +44,22 @@ def run_matrix(cfg, fresh: bool) -> tuple[list, list[dict]]:
     total = len(cfg.combinations())
     out.note(f"sweep: {total} combination(s) -> {cfg.output} (exports cached in {cfg.cache})")
 
-    def report(i: int, n: int, o) -> None:
+    def report(done: int, n: int, o) -> None:
         what = {"kept": "kept (complete result from an earlier run)", "measured": f"measured in {o.seconds:.1f} s",
                 "failed": f"FAILED: {o.error}"}[o.status]
         export = {"exported": "exported, ", "cached": "export cached, "}.get(o.export, "")
         if o.status != "failed" and parity_failures(load_results(o.result)):
             what += "; its export FAILED the parity check"
-        out.note(f"[{i + 1}/{n}] {o.combination.label}: {export}{what}")
+        out.note(f"[{done}/{n}] {o.combination.label}: {export}{what}")
 
     with out.steps("sweep") as step:
-        outcomes = run(cfg, on_step=step, on_outcome=report, fresh=fresh)
+        def listen(e) -> None:  # the sweep's events: a combination finished, or a step of one
+            if e.outcome is not None:
+                report(e.done, e.total, e.outcome)
+            else:
+                step(f"{e.label}: {e.text}" if e.label else e.text, e.done, e.total)
+
+        outcomes = run(cfg, listen, fresh=fresh)
     results = [r for o in outcomes for r in load_results(o.result)]
     bad_parity = {r["_file"] for r in parity_failures(results)}
     # a combination whose export failed its parity check is measured all the same, and counted as failed
