@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from edgekit import jsonfile
 from edgekit.errors import EdgekitError
-from edgekit.source import file_sha256
+from edgekit.core.files import file_sha256
 
 MANIFEST = "edgekit.json"
 SCHEMA = 1

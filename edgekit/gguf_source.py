@@ -53,7 +53,7 @@ class GGUFInfo:
 def convert(gguf_path: Path, *, label: str | None = None, on_stage: Callable[[str], None] = lambda s: None) -> tuple[Path, GGUFInfo]:
     """The cached Hugging Face folder made from ``gguf_path`` (made now if missing) and what the file was."""
     from edgekit.environment import cache_root
-    from edgekit.source import file_sha256
+    from edgekit.core.files import file_sha256
 
     gguf_path = Path(gguf_path)
     if not gguf_path.is_file():

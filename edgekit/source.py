@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgekit.core.files import file_sha256
 from edgekit.errors import EdgekitError
 from edgekit.gguf_source import GGUFInfo
 
@@ -264,14 +265,6 @@ def _content_hash(path: Path, weights: list[Path]) -> str:
     for f in [path / "config.json", *weights]:
         h.update(f.name.encode())
         h.update(file_sha256(f).encode())
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
     return h.hexdigest()
 
 
