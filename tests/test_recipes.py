@@ -92,3 +92,16 @@ def test_mixed_option():
     assert recipes.parse("onnx", "int4-mix0").mixed is None and recipes.parse("onnx", "int4-mix0").name == "int4-g32"
     with pytest.raises(EdgekitError, match="unknown option 'mix2'"):
         recipes.parse("onnx", "int8-mix2")
+
+
+def test_target_options_are_declared_by_the_target_and_carried_in_the_recipe():
+    assert recipes.parse("onnx", "fp32").option("exporter") == "auto"
+    assert recipes.parse("onnx", "fp32", options={"exporter": "optimum"}).as_dict()["exporter"] == "optimum"
+    assert recipes.parse("executorch", "fp32").options == ()
+    assert recipes.option_values(["exporter=genai"], {"compute_units": None}) == {"compute_units": None, "exporter": "genai"}
+    with pytest.raises(EdgekitError, match="--exporter does not apply to target executorch"):
+        recipes.parse("executorch", "fp32", options={"exporter": "genai"})
+    with pytest.raises(EdgekitError, match="NAME=VALUE"):
+        recipes.option_values(["exporter"])
+    with pytest.raises(EdgekitError, match="given twice"):
+        recipes.option_values(["exporter=genai"], {"exporter": "optimum"})

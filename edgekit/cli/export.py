@@ -21,6 +21,7 @@ def export(
     compute_units: Annotated[str | None, typer.Option(help="coreml: all (default), cpu, cpu-gpu or cpu-ne; recorded, used at load time")] = None,
     exporter: Annotated[str | None, typer.Option(help="onnx: auto (default: genai where the builder reproduces the model, else optimum), genai or optimum")] = None,
     gguf_file: Annotated[str | None, typer.Option("--gguf-file", help="the GGUF file to convert, in a hub repo or a folder holding several")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="a target option NAME=VALUE, as declared in the target's recipe file (e.g. exporter=optimum); repeatable")] = None,
     calibration: Annotated[Path | None, typer.Option(help="calibration text of a calibrated recipe (e.g. gguf q4_0-imatrix, onnx int4-gptq); default: the shipped one, never the evaluation text")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output folder")] = False,
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="check against the PyTorch fp32 model")] = True,
@@ -36,7 +37,8 @@ def export(
     from edgekit.export import check_inputs, export as run_export, source_for
 
     with out.progress(f"export {model} -> {target}") as update:
-        rec = recipes.parse(target, recipe, max_context, {"compute_units": compute_units, "exporter": exporter},
+        options = recipes.option_values(option or (), {"compute_units": compute_units, "exporter": exporter})
+        rec = recipes.parse(target, recipe, max_context, options,
                             calibration=None if calibration is None else str(Path(calibration).resolve()))
         check_inputs(rec, output, overwrite)
         source = source_for(target, model, revision=revision, trust_remote_code=trust_remote_code,

@@ -227,6 +227,21 @@ def parse(
     )
 
 
+def option_values(pairs, given: dict[str, str | None] | None = None) -> dict[str, str | None]:
+    """Target options written as ``NAME=VALUE`` (``--option``), added to those ``given`` by name
+    (None: not given); an option given twice is an error."""
+    out = dict(given or {})
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name or not value:
+            raise EdgekitError(f"--option takes NAME=VALUE, got '{pair}'")
+        if out.get(name) is not None:
+            raise EdgekitError(f"target option '{name}' is given twice")
+        out[name] = value.strip()
+    return out
+
+
 def _options(given: dict[str, str | None], spec: TargetSpec) -> tuple[tuple[str, str], ...]:
     """Every option the target declares, at its given value or its default; an option the target does
     not declare, or a value not among its choices, is an error."""

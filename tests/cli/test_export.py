@@ -295,3 +295,17 @@ def test_the_summary_gives_the_whole_command_s_time_with_its_stages(cli, tmp_pat
     total = float(re.search(r"time +│ ([\d.]+) s in all: ", r.out).group(1))
     assert total >= sum(m["export"]["stages"].values()) - 0.1
     assert re.search(r"tokenizer [\d.]+ s, parity [\d.]+ s", r.out), r.out
+
+
+def test_a_target_option_by_name(cli, tmp_path):
+    """--option NAME=VALUE sets any option the target's recipe file declares (--exporter's too)."""
+    r = cli("export", "builtin:tiny", "--option", "exporter=optimum", "--no-parity", "-o", tmp_path / "a", "--json")
+    assert r.code == 0, r.err
+    m = json.loads(r.out)
+    assert m["recipe"]["exporter"] == "optimum" and m["runtime"]["exporter"] == "optimum"
+    for args, says in ((("--option", "colour=red"), "does not apply to target onnx"), (("--option", "exporter"), "NAME=VALUE"),
+                       (("--option", "exporter=genai", "--exporter", "optimum"), "given twice")):
+        r = cli("export", "builtin:tiny", *args, "-o", tmp_path / "b")
+        assert r.code == 2, r.err
+        _one_line_error(r, says)
+    assert not (tmp_path / "b").exists()
