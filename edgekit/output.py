@@ -1,4 +1,6 @@
-"""The one output layer: results go to stdout (a rich table or JSON), everything else to stderr."""
+"""The sink: what a command prints goes to stdout (a rich table, a rendered format, or JSON), everything
+else to stderr (notes, errors, progress: a spinner or bar on a terminal, plain timed lines elsewhere).
+What the tables and formats say is made in ``edgekit.report``; this module only prints it and writes files."""
 
 from __future__ import annotations
 
@@ -232,43 +234,3 @@ def plain_progress(description: str) -> Iterator:
 
     yield line
     note(f"[{time.monotonic() - started:7.1f} s] {description}: finished")
-
-
-def fmt(value) -> str:
-    if value is None:
-        return "-"
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
-
-
-def fmt_pm(value, stderr=None) -> str:
-    """``value`` and, where it has one, its standard error: ``12.3 ± 0.41``."""
-    if value is None or stderr is None:
-        return fmt(value)
-    return f"{fmt(value)} ± {fmt(stderr)}"
-
-
-def metrics_table(result: dict) -> None:
-    """The figures of one result: median, spread and unit of every metric."""
-    from edgekit.profile.metrics import METRICS, is_emulated, stderr
-
-    a, d = result["artifact"], result["device"]
-    rows = []
-    hidden = [name for name, m in result["metrics"].items() if is_emulated(m)]
-    order = list(METRICS)
-    for name, m in sorted(result["metrics"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
-        if name in hidden:
-            continue
-        spread = f"{fmt(m['min'])} .. {fmt(m['max'])}" if len(m["samples"]) > 1 else ""
-        se = stderr(m)
-        direction = "higher is better" if m["higher_is_better"] else "lower is better"
-        n = m.get("tokens", len(m["samples"]))
-        rows.append((name, fmt(m["value"]), "" if se is None else f"± {fmt(se)}", m["unit"], spread, n, direction))
-    status = "" if result["complete"] else " (INCOMPLETE)"
-    table(f"{a['name']} ({a['target']} {a['recipe']}) on {d['name']}{status}",
-          ("metric", "value", "± (std. error)", "unit", "min .. max", "n", ""), rows)
-    if hidden:
-        note(f"{d['name']} is emulated: {', '.join(hidden)} are the emulator's figures, kept in the result JSON only")

@@ -11,7 +11,6 @@ stopped. A combination that fails is recorded in its result file (``complete: fa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -26,7 +25,8 @@ from edgekit.config import known_keys, read_toml, relative_to, string_list, type
 from edgekit.devices import DeviceProfile, load_profile
 from edgekit.errors import EdgekitError, ParityError
 from edgekit.output import check_folder
-from edgekit.profile.session import RESULT_SCHEMA, Interrupted, RunResult, Settings, eval_text_for, profile, write_result
+from edgekit.core.results import RESULT_SCHEMA, RunResult, fingerprint
+from edgekit.profile.session import Interrupted, Settings, eval_text_for, profile, write_result
 
 KEYS = ("models", "recipes", "devices", "profile", "output", "cache", "parity", "max_context")
 _SETTINGS_TYPES = {
@@ -169,16 +169,15 @@ def run(
                 try:
                     result = profile(folder, combo.device, config.settings, on_step=step)
                 except Interrupted as e:  # the sweep stops; the runs measured are kept (a rerun measures it again)
-                    e.result.data["sweep"] = stamp
                     with suppress(EdgekitError):
-                        write_result(e.result, result_path)
+                        write_result(e.result.replace(sweep=stamp), result_path)
                     raise
-                result.data["sweep"] = stamp
+                result = result.replace(sweep=stamp)
                 write_result(result, result_path)
-                status, error = ("measured", None) if result.complete else ("failed", result.data["error"])
+                status, error = ("measured", None) if result.complete else ("failed", result.error)
         except Exception as e:  # a failing combination is recorded and the sweep goes on
             status, error = "failed", _one_line(e)
-            write_result(RunResult(_failure(config, combo, error)), result_path)
+            write_result(RunResult.from_json(_failure(config, combo, error)), result_path)
         outcome = Outcome(combo, result_path, status, export, round(time.perf_counter() - started, 1), error)
         outcomes.append(outcome)
         on_outcome(i, len(combos), outcome)
@@ -234,13 +233,13 @@ def export_key(source, recipe: recipes.Recipe, parity: bool) -> str:
         "model": source.content_sha256, "revision": source.revision, "recipe": recipe.as_dict(), "parity": parity,
         "toolchain": versions(),
     }
-    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint(what)
 
 
 def _fingerprint(export_key: str, settings: Settings, device: DeviceProfile, eval_sha256: str) -> str:
     """What makes a result: a result measured on another evaluation text is measured again."""
     what = {"export": export_key, "settings": asdict(settings), "device": device.as_dict(), "eval_text": eval_sha256}
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return fingerprint(what)
 
 
 def _is_done(result_path: Path, fingerprint: str) -> bool:
