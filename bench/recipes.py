@@ -190,11 +190,11 @@ def main() -> None:
             if "error" in row:
                 continue
             result = profile(Path(row["artifact"]), load_profile("local"),
-                             settings if i == 0 else replace(settings, accuracy=False))
-            if not result.complete:
-                row["error"] = result.error
+                             settings if i == 0 else replace(settings, accuracy=False)).data
+            if not result["complete"]:
+                row["error"] = result["error"]
                 continue
-            values = {k: m.value for k, m in result.metrics.items()}
+            values = {k: v["value"] for k, v in result["metrics"].items()}
             if i == 0:
                 row.update(values)
             rounds.setdefault(n, []).append({k: values.get(k) for k in LATENCY})
