@@ -37,7 +37,7 @@ def report(
     if format == "table":
         if output is not None:
             raise EdgekitError("--format table prints to the terminal; use md, csv or json with --output")
-        out.table(f"{len(loaded)} result(s)", *formats.results_table(loaded, emulated), keep=len(formats.KEY))
+        out.table(f"{len(loaded)} result(s)", *formats.results_table(loaded, emulated), **formats.RESULTS_LAYOUT)
         return
     verdicts = []
     if format in ("junit", "html", "summary"):

@@ -56,7 +56,7 @@ def run_matrix(cfg, fresh: bool, table: bool = True) -> tuple[list, list]:
     """Run a sweep with progress over the whole matrix, a line per combination and (``table``) a
     closing table; returns the outcomes and their results."""
     from edgekit import output as out
-    from edgekit.report.formats import KEY, results_table
+    from edgekit.report.formats import RESULTS_LAYOUT, results_table
     from edgekit.report.results import load_results
     from edgekit.sweep import run
 
@@ -84,5 +84,5 @@ def run_matrix(cfg, fresh: bool, table: bool = True) -> tuple[list, list]:
         f"exports: {exports['exported']} exported, {exports['cached']} cached"
     )
     if table:
-        out.table(f"{len(results)} result(s) in {cfg.output}", *results_table(results), keep=len(KEY))
+        out.table(f"{len(results)} result(s) in {cfg.output}", *results_table(results), **RESULTS_LAYOUT)
     return outcomes, results

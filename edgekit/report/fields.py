@@ -21,6 +21,11 @@ COLUMNS = ("decode_tok_s", "prefill_tok_s", "ttft_ms", "token_ms_p50", "token_ms
 # the columns that carry a standard error (a mean over the scored tokens): CSV and JSON give it as
 # ``<name>_stderr``, the text tables as ``value ± error``
 WITH_STDERR = tuple(name for name in COLUMNS if SPECS[name].accuracy)
+# what a terminal too narrow for the table leaves out first (after the columns that say nothing): the
+# finer latency figures and the ones another column restates; and last, the headline figures
+LESS_NEEDED = ("token_ms_p90", "token_ms_p50", "load_s", "eval_peak_rss_mb", "ppl_ref", "ppl", "ttft_ms", "complete",
+               "prefill_tok_s", "kl_mean")
+HEADLINE = ("decode_tok_s", "file_mb", "dppl_pct")
 
 
 @dataclass(frozen=True)

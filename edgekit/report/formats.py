@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from edgekit.core.results import SPECS, RunResult
 from edgekit.errors import EdgekitError
-from edgekit.report.fields import KEY, fields, fmt, rows, text_cells  # noqa: F401  (KEY: the columns that name a row)
+from edgekit.report.fields import HEADLINE, KEY, LESS_NEEDED, fields, fmt, rows, text_cells
 
 
 @dataclass(frozen=True)
@@ -105,10 +105,14 @@ def summary(results: list[RunResult], verdicts=(), emulated: bool = False) -> st
     return "\n".join(lines)
 
 
-# the terminal's views: (header, cells) for ``edgekit.output.table``
+# the terminal's views, for ``edgekit.output.table``
+
+# how the results table narrows on a terminal: the key's columns stay, which others go first and last
+RESULTS_LAYOUT = {"keep": len(KEY), "less_needed": LESS_NEEDED, "headline": HEADLINE}
+
 
 def results_table(results: list[RunResult], emulated: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Header and formatted cells of the results table (``keep=len(KEY)`` columns name a row)."""
+    """Header and formatted cells of the results table (printed with ``RESULTS_LAYOUT``)."""
     return fields(table=True), [text_cells(r) for r in rows(results, emulated)]
 
 

@@ -198,3 +198,18 @@ def test_csv_and_json_rows_carry_the_environment(cli, tmp_path, make_result, wri
     header = cli("report", folder, "-f", "csv").out.splitlines()[0].split(",")
     assert {"os", "machine", "cpu", "versions", "edgekit", "identity"} <= set(header)
     assert "Cortex-A76" not in cli("report", folder, "-f", "md").out  # the tables have no room for it
+
+
+def test_the_results_table_narrows_on_a_terminal_as_its_fields_declare(cli, tmp_path, make_result, write_results, monkeypatch):
+    from rich.console import Console
+
+    from edgekit import output
+
+    from edgekit.report.fields import COLUMNS
+
+    monkeypatch.setattr(output, "out", Console(force_terminal=True, width=150, highlight=False, emoji=False))
+    r = make_result("int4", **{name: 123.25 for name in COLUMNS})
+    out = cli("report", write_results(tmp_path / "res", r)).out
+    title = " ".join(out[:out.index("--json has all")].split())
+    assert "left out for this terminal's width: settings, token_ms_p90, token_ms_p50, load_s," in title, out
+    assert "decode_tok_s" not in title and "builtin:tiny" in out
