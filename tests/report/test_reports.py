@@ -213,3 +213,12 @@ def test_the_results_table_narrows_on_a_terminal_as_its_fields_declare(cli, tmp_
     title = " ".join(out[:out.index("--json has all")].split())
     assert "left out for this terminal's width: settings, token_ms_p90, token_ms_p50, load_s," in title, out
     assert "decode_tok_s" not in title and "builtin:tiny" in out
+
+
+def test_markdown_escapes_its_cells_as_the_check_summary_does(cli, tmp_path, make_result, write_results):
+    r = make_result("int4", decode_tok_s=100.0)
+    r["artifact"]["model"] = "models/a|b"
+    md = cli("report", write_results(tmp_path / "res", r), "-f", "md").out
+    assert "| models/a\\|b | onnx | int4 |" in md
+    summary = cli("report", tmp_path / "res", "-f", "summary").out
+    assert summary.startswith("## edgekit check: passed") and "| models/a\\|b | onnx | int4 |" in summary
