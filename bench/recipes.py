@@ -48,6 +48,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from edgekit.core.results import SPECS
 from edgekit.devices import load_profile
 from edgekit.profile.metrics import LATENCY
 from edgekit.profile.session import Settings, profile
@@ -57,11 +58,11 @@ RECIPES = {
     "executorch": "fp32,fp16,int8,8da4w,8da8w",
     "gguf": "fp32,fp16,q8_0,q4_0,q4_k_m,q4_0-imatrix,q4_k_m-imatrix",
 }
+# the metrics' headings come from the declared metrics (edgekit.core.results.SPECS), the others are this benchmark's
 COLUMNS = [
-    ("export_s", "export s"), ("export_rss_x", "export RSS / w"), ("file_mb", "MB"), ("parity", "parity"),
-    ("ttft_ms", "TTFT ms"), ("prefill_tok_s", "prefill tok/s"), ("decode_tok_s", "decode tok/s"),
-    ("token_ms_p50", "p50 ms"), ("peak_rss_mb", "RSS MiB"), ("dppl_pct", "Δppl %"), ("top1_agree", "top-1"),
-    ("kl_mean", "KL"),
+    ("export_s", "export s"), ("export_rss_x", "export RSS / w"), ("file_mb", SPECS["file_mb"].heading), ("parity", "parity"),
+    *((name, SPECS[name].heading) for name in ("ttft_ms", "prefill_tok_s", "decode_tok_s", "token_ms_p50", "peak_rss_mb",
+                                               "dppl_pct", "top1_agree", "kl_mean")),
     ("decode_vs_q4_0", "decode vs q4_0"), ("prefill_vs_q4_0", "prefill vs q4_0"), ("roofline", "roofline"),
 ]
 

@@ -15,39 +15,44 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from edgekit import jsonfile
+from edgekit.core.manifest import MANIFEST_SCHEMA, Manifest
 from edgekit.errors import EdgekitError
 from edgekit.core.files import file_sha256
 
 MANIFEST = "edgekit.json"
-SCHEMA = 1
+SCHEMA = MANIFEST_SCHEMA
 
 
 @dataclass(frozen=True)
 class Artifact:
     path: Path
-    manifest: dict
+    manifest: Manifest  # a manifest's dict is read into one
+
+    def __post_init__(self):
+        if not isinstance(self.manifest, Manifest):
+            object.__setattr__(self, "manifest", Manifest.from_json(self.manifest))
 
     @property
     def target(self) -> str:
-        return self.manifest["target"]
+        return self.manifest.target
 
     @property
     def recipe(self) -> str:
-        return self.manifest["recipe"]["name"]
+        return self.manifest.recipe_name
 
     @property
     def size_bytes(self) -> int:
         """The artifact's own files: the model files, the tokenizer and the config (``file_mb``);
         anything else the folder holds (``role`` "other") is not the model's size."""
-        return sum(f["bytes"] for f in self.manifest["files"] if self.role(f) in OWN_ROLES)
+        return sum(f["bytes"] for f in self.manifest.files if self.role(f) in OWN_ROLES)
 
     @property
     def other_bytes(self) -> int:
-        return sum(f["bytes"] for f in self.manifest["files"] if self.role(f) not in OWN_ROLES)
+        return sum(f["bytes"] for f in self.manifest.files if self.role(f) not in OWN_ROLES)
 
     def role(self, entry: dict) -> str:
         """A file entry's role (recorded at export; older manifests: from its name)."""
-        return entry.get("role") or file_role(entry["path"], self.manifest["runtime"].get("model_file"))
+        return entry.get("role") or file_role(entry["path"], self.manifest.runtime.get("model_file"))
 
 
 # what an artifact holds besides its model files: the tokenizer its runner reads (tokenizer.json) with
@@ -90,7 +95,7 @@ def load(path: Path) -> Artifact:
     problem = _shape_problem(manifest)
     if problem:
         raise EdgekitError(f"{manifest_file} is not a whole edgekit manifest ({problem}); export the artifact again")
-    return Artifact(path, manifest)
+    return Artifact(path, Manifest.from_json(manifest))
 
 
 # what every reader of a manifest relies on: key -> type, and the keys of the tables within
@@ -133,10 +138,10 @@ def verify(art: Artifact, full: bool = False) -> None:
     is there with its size, and its sha256 matches. The sha256 is read once per file and remembered
     (under the cache folder, by path, size, mtime and inode); ``full`` reads every file again."""
     folder = art.path
-    files = {entry["path"]: entry for entry in art.manifest["files"]}
+    files = {entry["path"]: entry for entry in art.manifest.files}
     for rel in files:
         inside(folder, rel, "a file")
-    model_file = art.manifest["runtime"].get("model_file")
+    model_file = art.manifest.runtime.get("model_file")
     if model_file is not None:
         inside(folder, model_file, "the model file")
         if model_file not in files and not any(p.startswith(model_file.rstrip("/") + "/") for p in files):

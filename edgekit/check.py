@@ -33,9 +33,9 @@ from pathlib import Path
 from edgekit import recipes
 from edgekit.config import known_keys, relative_to, string_list, typed
 from edgekit.errors import EdgekitError
-from edgekit.output import fmt
-from edgekit.profile.metrics import METRICS, is_emulated
-from edgekit.report.results import key
+from edgekit.core.results import RunResult
+from edgekit.profile.metrics import METRICS
+from edgekit.report.fields import fmt
 from edgekit.sweep import SweepConfig, load_config
 
 BASELINE_METRICS = ("decode_tok_s", "prefill_tok_s", "peak_rss_mb", "file_mb", "ppl")
@@ -76,15 +76,19 @@ class Rules:
 
 @dataclass(frozen=True)
 class Verdict:
-    key: tuple[str, str, str, str]  # (model, target, recipe, device)
+    key: tuple[str, ...]  # (model, target, recipe, device), and the settings where a baseline holds several
     name: str
     passed: bool | None  # None: skipped
     message: str
 
     @property
     def combination(self) -> str:
-        model, target, recipe, device = self.key
-        return f"{model} {target}/{recipe} on {device}"
+        model, target, recipe, device = self.key[:4]
+        return f"{model} {target}/{recipe} on {device}" + (f" ({self.key[4]})" if len(self.key) > 4 else "")
+
+    def as_dict(self) -> dict:
+        return {"combination": self.combination, "key": list(self.key), "check": self.name, "passed": self.passed,
+                "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,7 @@ def report_paths(config: CheckConfig, **given: Path | None) -> dict:
     return {**config.reports, **{k: Path(v) for k, v in given.items() if v is not None}}
 
 
-def preflight(config: CheckConfig, reports: dict | None = None) -> list[dict]:
+def preflight(config: CheckConfig, reports: dict | None = None) -> list[RunResult]:
     """What can be known bad before any work: every report can be written; every model resolves and
     suits its targets; every device is set up on this machine (the emulated arm64 one's userland);
     the baseline loads. Returns the baseline results (empty without one)."""
@@ -228,37 +232,38 @@ def preflight(config: CheckConfig, reports: dict | None = None) -> list[dict]:
     return load_results(config.baseline) if config.baseline else []
 
 
-def evaluate(results: list[dict], rules_for: Callable[[str, str], Rules]) -> list[Verdict]:
+def evaluate(results: list[RunResult], rules_for: Callable[[str, str], Rules]) -> list[Verdict]:
     """A verdict per result and rule: it ran to the end, its parity, every limit."""
     verdicts = []
     for r in results:
-        k = key(r)
-        if not r.get("complete"):
-            verdicts.append(Verdict(k, "completes", False, r.get("error") or "the result is incomplete"))
+        k = r.key
+        if not r.complete:
+            verdicts.append(Verdict(k, "completes", False, r.error or "the result is incomplete"))
             continue
         verdicts.append(Verdict(k, "completes", True, "exported and profiled"))
         rules = rules_for(k[1], k[2])
-        parity = r["artifact"].get("parity_passed")
+        parity = r.parity_passed
         if rules.parity is not False:
             if parity:
                 verdicts.append(Verdict(k, "parity", True, "parity check passed at export"))
             elif parity is False:
-                verdicts.append(Verdict(k, "parity", False, f"parity check failed at export (see {r['artifact'].get('path')}/edgekit.json)"))
+                verdicts.append(Verdict(k, "parity", False, f"parity check failed at export (see {r.artifact.get('path')}/edgekit.json)"))
             elif rules.parity:
                 verdicts.append(Verdict(k, "parity", False, "parity was not checked at export (parity = false in the sweep)"))
             else:
                 verdicts.append(Verdict(k, "parity", None, "parity was not checked at export"))
+        shown = r.figures()
         for limit in rules.limits:
-            m = r["metrics"].get(limit.metric) or {}
-            if is_emulated(m):
+            if limit.metric in r.metrics and limit.metric not in shown:
                 verdicts.append(Verdict(k, limit.name, None, f"{limit.metric} is an emulator's figure on {k[3]}: not judged"))
                 continue
-            passed, message = limit.judge(m.get("value"), m.get("unit", METRICS[limit.metric][0]))
+            m = shown.get(limit.metric)
+            passed, message = limit.judge(m and m.value, m.unit if m else METRICS[limit.metric][0])
             verdicts.append(Verdict(k, limit.name, passed, message))
     return verdicts
 
 
-def against_baseline(results: list[dict], baseline: list[dict], tolerance_pct: float, metrics) -> list[Verdict]:
+def against_baseline(results: list[RunResult], baseline: list[RunResult], tolerance_pct: float, metrics) -> list[Verdict]:
     """A verdict per metric compared with the baseline: worse by more than the tolerance fails."""
     from edgekit.report.compare import compare
 
@@ -283,14 +288,15 @@ def against_baseline(results: list[dict], baseline: list[dict], tolerance_pct: f
         pct = "" if c.change_pct is None else f", {c.change_pct:+.1f}%"
         message = f"{c.metric} {fmt(c.new)} vs baseline {fmt(c.base)} {c.unit}{pct}: {c.verdict}"
         verdicts.append(Verdict(c.key, f"{c.metric} vs baseline", not c.regression, message))
-    base_by_key = {key(r): r for r in baseline}
-    for r in results:  # a figure the baseline has and a complete result lacks fails too
-        b = base_by_key.get(key(r))
-        if b is None or not r.get("complete"):
+    for k, (b, r) in comparison.pairs.items():  # a figure the baseline has and a complete result lacks fails too
+        if not r.complete:
             continue
         for metric in metrics:
-            if _number((b["metrics"].get(metric) or {}).get("value")) and metric not in r["metrics"]:
-                verdicts.append(Verdict(key(r), f"{metric} vs baseline", False, f"{metric} was not measured"))
+            if metric in b.metrics and _number(b.metrics[metric].value) and metric not in r.metrics:
+                verdicts.append(Verdict(k, f"{metric} vs baseline", False, f"{metric} was not measured"))
+    for k, side, kept, left_out in comparison.duplicates:
+        verdicts.append(Verdict(k, "one result per combination", None,
+                                f"the {side} holds two results measured alike; compared {kept.file}, not {left_out.file}"))
     return verdicts
 
 
@@ -298,41 +304,18 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def summary_markdown(verdicts: list[Verdict], results: list[dict]) -> str:
-    """The markdown a pull request shows: the verdict, the failed checks and the results table."""
-    from edgekit.report.formats import markdown
-
-    failed = [v for v in verdicts if v.passed is False]
-    passed = sum(v.passed is True for v in verdicts)
-    head = (f"## edgekit check: FAILED, {len(failed)} of {len(verdicts)} checks failed" if failed
-            else f"## edgekit check: passed, all {passed} checks")
-    lines = [head, ""]
-    if failed:
-        lines += ["| combination | check | why |", "|---|---|---|"]
-        lines += [f"| {_md(v.combination)} | {_md(v.name)} | {_md(v.message)} |" for v in failed]
-        lines.append("")
-    lines += [f"{len(results)} result(s), {passed} check(s) passed, {len(failed)} failed, "
-              f"{sum(v.passed is None for v in verdicts)} skipped.", "", "### Results", "", markdown(results)]
-    return "\n".join(lines)
-
-
-def write_reports(paths: dict, verdicts: list[Verdict], results: list[dict]) -> None:
-    """Each report kind ("junit", "summary", "html") to its path; the markdown summary also to the
-    job summary of a GitHub Actions run ($GITHUB_STEP_SUMMARY)."""
+def write_reports(paths: dict, verdicts: list[Verdict], results: list[RunResult]) -> None:
+    """Each report kind ("junit", "summary", "html": a format of ``edgekit.report.formats``) to its
+    path; the markdown summary also to the job summary of a GitHub Actions run ($GITHUB_STEP_SUMMARY)."""
     from edgekit import output as out
     from edgekit.report.formats import render
 
-    md = summary_markdown(verdicts, results)
     for kind, path in paths.items():
-        out.write_file(path, md if kind == "summary" else render(kind, results, verdicts))
+        out.write_file(path, render(kind, results, verdicts))
         out.note(f"{kind}: {path}")
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         try:
             with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as f:
-                f.write(md + "\n")
+                f.write(render("summary", results, verdicts) + "\n")
         except OSError as e:
             out.note(f"cannot append to $GITHUB_STEP_SUMMARY: {e.strerror or e}")
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 
 
 def dumps(data, *, indent: int | None = 2, **kwargs) -> str:
@@ -21,7 +22,7 @@ def finite(data):
     """``data`` with every non-finite float replaced by None (containers copied, the rest as is)."""
     if isinstance(data, float):
         return data if math.isfinite(data) else None
-    if isinstance(data, dict):
+    if isinstance(data, Mapping):  # a dict, or a typed result's read-only mapping
         return {k: finite(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
         return [finite(v) for v in data]

@@ -1,4 +1,6 @@
-"""The one output layer: results go to stdout (a rich table or JSON), everything else to stderr."""
+"""The sink: what a command prints goes to stdout (a rich table, a rendered format, or JSON), everything
+else to stderr (notes, errors, progress: a spinner or bar on a terminal, plain timed lines elsewhere).
+What the tables and formats say is made in ``edgekit.report``; this module only prints it and writes files."""
 
 from __future__ import annotations
 
@@ -127,25 +129,19 @@ def emit_json(data) -> None:
     sys.stdout.write(jsonfile.dumps(data, default=str) + "\n")
 
 
-# what a narrow terminal leaves out first (before the columns at the right end): the finer latency
-# figures and the ones another column restates
-LESS_NEEDED = ("token_ms_p90", "token_ms_p50", "load_s", "eval_peak_rss_mb", "ppl_ref", "ppl", "ttft_ms", "complete",
-               "prefill_tok_s", "kl_mean")
-HEADLINE = ("decode_tok_s", "file_mb", "dppl_pct")  # left out last
-
-
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]], keep: int = 0) -> None:
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]], keep: int = 0,
+          less_needed: Sequence[str] = (), headline: Sequence[str] = ()) -> None:
     """A rich table on stdout. Title, headers and cells are plain text, never read as markup (they hold
     user strings: paths, model and device names); a cell that is a ``rich.text.Text`` keeps its style.
     The first ``keep`` columns (what names a row) are never narrowed: where the table is too wide, the
     others wrap; and where ``keep`` is given and a terminal is narrower than the table, the columns that
-    say nothing (every cell empty or "-") go, then those LESS_NEEDED, then the last ones until it fits,
-    and the title names them."""
+    say nothing (every cell empty or "-") go, then those ``less_needed`` (in its order), then the last
+    ones, the ``headline`` ones last, until it fits; and the title names them."""
     from rich.table import Table
     from rich.text import Text
 
     if keep and out.is_terminal:
-        columns, rows, left_out = _collapse(list(columns), [list(r) for r in rows], keep, out.width)
+        columns, rows, left_out = _collapse(list(columns), [list(r) for r in rows], keep, out.width, less_needed, headline)
         if left_out:
             title = f"{title or ''} ({len(left_out)} column(s) left out for this terminal's width: {', '.join(left_out)}; --json has all)".strip()
     t = Table(title=None if title is None else Text(printable(str(title))), title_justify="left")
@@ -157,9 +153,10 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[obj
     out.print(t)
 
 
-def _collapse(columns: list, rows: list[list], keep: int, width: int) -> tuple[list, list[list], list[str]]:
+def _collapse(columns: list, rows: list[list], keep: int, width: int, less_needed: Sequence[str] = (),
+              headline: Sequence[str] = ()) -> tuple[list, list[list], list[str]]:
     """Columns (after the first ``keep``) left out until the table fits ``width``: empty ones first,
-    then LESS_NEEDED in its order, then from the right, the HEADLINE figures last."""
+    then ``less_needed`` in its order, then from the right, the ``headline`` ones last."""
     def cell(v) -> str:
         return "" if v is None else str(v)
 
@@ -170,12 +167,12 @@ def _collapse(columns: list, rows: list[list], keep: int, width: int) -> tuple[l
     left_out = []
     empty = [i for i in shown[keep:] if all(cell(r[i]) in ("", "-") for r in rows)]
     named = {str(c): i for i, c in enumerate(columns) if i >= keep}
-    for i in empty + [named[c] for c in LESS_NEEDED if c in named and named[c] not in empty]:
+    for i in empty + [named[c] for c in less_needed if c in named and named[c] not in empty]:
         if needed(shown) <= width:
             break
         shown.remove(i)
         left_out.append(str(columns[i]))
-    for i in sorted(shown[keep:], key=lambda i: (str(columns[i]) in HEADLINE, -i)):
+    for i in sorted(shown[keep:], key=lambda i: (str(columns[i]) in headline, -i)):
         if needed(shown) <= width or len(shown) <= keep + 1:
             break
         shown.remove(i)
@@ -232,43 +229,3 @@ def plain_progress(description: str) -> Iterator:
 
     yield line
     note(f"[{time.monotonic() - started:7.1f} s] {description}: finished")
-
-
-def fmt(value) -> str:
-    if value is None:
-        return "-"
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
-
-
-def fmt_pm(value, stderr=None) -> str:
-    """``value`` and, where it has one, its standard error: ``12.3 ± 0.41``."""
-    if value is None or stderr is None:
-        return fmt(value)
-    return f"{fmt(value)} ± {fmt(stderr)}"
-
-
-def metrics_table(result: dict) -> None:
-    """The figures of one result: median, spread and unit of every metric."""
-    from edgekit.profile.metrics import METRICS, is_emulated, stderr
-
-    a, d = result["artifact"], result["device"]
-    rows = []
-    hidden = [name for name, m in result["metrics"].items() if is_emulated(m)]
-    order = list(METRICS)
-    for name, m in sorted(result["metrics"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
-        if name in hidden:
-            continue
-        spread = f"{fmt(m['min'])} .. {fmt(m['max'])}" if len(m["samples"]) > 1 else ""
-        se = stderr(m)
-        direction = "higher is better" if m["higher_is_better"] else "lower is better"
-        n = m.get("tokens", len(m["samples"]))
-        rows.append((name, fmt(m["value"]), "" if se is None else f"± {fmt(se)}", m["unit"], spread, n, direction))
-    status = "" if result["complete"] else " (INCOMPLETE)"
-    table(f"{a['name']} ({a['target']} {a['recipe']}) on {d['name']}{status}",
-          ("metric", "value", "± (std. error)", "unit", "min .. max", "n", ""), rows)
-    if hidden:
-        note(f"{d['name']} is emulated: {', '.join(hidden)} are the emulator's figures, kept in the result JSON only")

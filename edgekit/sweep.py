@@ -17,7 +17,6 @@ stopped. A combination that fails is recorded in its result file (``complete: fa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -34,7 +33,8 @@ from edgekit.devices import DeviceProfile, load_profile
 from edgekit.errors import EdgekitError, ParityError
 from edgekit.executor import Executor, Note, Serial
 from edgekit.output import check_folder
-from edgekit.profile.session import RESULT_SCHEMA, Interrupted, RunResult, Settings, eval_text_for, profile, write_result
+from edgekit.core.results import RESULT_SCHEMA, RunResult, fingerprint
+from edgekit.profile.session import Interrupted, Settings, eval_text_for, profile, write_result
 from edgekit.source import ModelSource
 
 KEYS = ("models", "recipes", "options", "devices", "profile", "output", "cache", "parity", "max_context")
@@ -283,16 +283,15 @@ def profile_task(config: SweepConfig, exports: dict[Path, Exported], first: dict
         try:
             result = profile(job.folder, combo.device, config.settings, on_step=lambda text, done, total: note(text))
         except Interrupted as e:  # the sweep stops; the runs measured are kept (a rerun measures it again)
-            e.result.data["sweep"] = job.stamp
             with suppress(EdgekitError):
-                write_result(e.result, job.result)
+                write_result(e.result.replace(sweep=job.stamp), job.result)
             raise
-        result.data["sweep"] = job.stamp
+        result = result.replace(sweep=job.stamp)
         write_result(result, job.result)
-        status, error = ("measured", None) if result.complete else ("failed", result.data["error"])
+        status, error = ("measured", None) if result.complete else ("failed", result.error)
     except Exception as e:  # a failing combination is recorded and the sweep goes on
         status, error = "failed", error if isinstance(e, _Failed) else _one_line(e)
-        write_result(RunResult(_failure(config, combo, error)), job.result)
+        write_result(RunResult.from_json(_failure(config, combo, error)), job.result)
     return Outcome(combo, job.result, status, export, round(spent + time.perf_counter() - started, 1), error)
 
 
@@ -347,13 +346,13 @@ def export_key(source, recipe: recipes.Recipe, parity: bool) -> str:
         "model": source.content_sha256, "revision": source.revision, "recipe": recipe.as_dict(), "parity": parity,
         "toolchain": versions(),
     }
-    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint(what)
 
 
 def _fingerprint(export_key: str, settings: Settings, device: DeviceProfile, eval_sha256: str) -> str:
     """What makes a result: a result measured on another evaluation text is measured again."""
     what = {"export": export_key, "settings": asdict(settings), "device": device.as_dict(), "eval_text": eval_sha256}
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return fingerprint(what)
 
 
 def _is_done(result_path: Path, fingerprint: str) -> bool:

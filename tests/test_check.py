@@ -134,7 +134,14 @@ def test_examples_load():
 
 
 def test_a_nan_or_missing_figure_fails_every_check_that_reads_it(make_result):
-    from edgekit.check import Rules, Limit, against_baseline, evaluate
+    from edgekit.check import Rules, Limit, against_baseline as on_results, evaluate as evaluate_results
+    from edgekit.core.results import RunResult
+
+    def evaluate(results, rules_for):
+        return evaluate_results([RunResult.from_json(r) for r in results], rules_for)
+
+    def against_baseline(results, baseline, *args):
+        return on_results([RunResult.from_json(r) for r in results], [RunResult.from_json(r) for r in baseline], *args)
 
     nan = float("nan")
     result = make_result("int4", ppl=nan, top1_agree=nan, decode_tok_s=10.0)
@@ -168,7 +175,11 @@ def test_a_negative_dppl_limit_is_possible():
 
 
 def test_the_baseline_skips_what_was_measured_with_other_settings(make_result):
-    from edgekit.check import against_baseline
+    from edgekit.check import against_baseline as on_results
+    from edgekit.core.results import RunResult
+
+    def against_baseline(results, baseline, *args):
+        return on_results([RunResult.from_json(r) for r in results], [RunResult.from_json(r) for r in baseline], *args)
 
     def with_gen(gen, decode):
         r = make_result("int4", decode_tok_s=decode, ppl=2.0)
@@ -179,3 +190,17 @@ def test_the_baseline_skips_what_was_measured_with_other_settings(make_result):
     assert verdicts["decode_tok_s vs baseline"].passed is None
     assert "other settings than the baseline's (gen 128 vs 8)" in verdicts["decode_tok_s vs baseline"].message
     assert verdicts["ppl vs baseline"].passed is True  # G changes no accuracy figure
+
+
+def test_check_and_sweep_print_json(cli, sweep_file):
+    config = sweep_file(recipes=("fp32",), extra="[thresholds]\nfile_mb = { max = 1e-3 }\n")
+    r = cli("check", config, "--json")
+    assert r.code == 1, r.err
+    data = json.loads(r.out)
+    assert data["passed"] is False and [v["check"] for v in data["verdicts"] if v["passed"] is False] == ["file_mb <= 0.001"]
+    assert data["results"][0]["recipe"] == "fp32" and data["results"][0]["identity"] and "versions" in data["results"][0]
+    r = cli("sweep", sweep_file(recipes=("fp32",)), "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert [(c["recipe"], c["status"]) for c in data["combinations"]] == [("fp32", "kept")]
+    assert data["results"][0]["complete"] is True

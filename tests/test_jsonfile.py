@@ -27,7 +27,7 @@ def test_result_manifest_and_json_output_are_strict(tmp_path, capsys, make_resul
     from edgekit.profile.session import RunResult, write_result
 
     result = make_result("int4", ppl=float("nan"), kl_mean=float("inf"))
-    write_result(RunResult(result), tmp_path / "r.json")
+    write_result(RunResult.from_json(result), tmp_path / "r.json")
     data = _strict((tmp_path / "r.json").read_text())
     assert data["metrics"]["ppl"]["value"] is None and data["metrics"]["kl_mean"]["samples"] == [None]
     artifact.write_manifest(tmp_path, {"parity": {"kl_mean": float("nan")}})

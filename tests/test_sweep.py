@@ -167,7 +167,7 @@ def test_an_interrupted_profile_keeps_its_runs_in_the_sweep(cli, sweep_file, mon
     def interrupted(*args, **kwargs):
         data = real(*args, **kwargs).data
         data.update(complete=False, error="device local: run 2/2: interrupted", runs=data["runs"][:1])
-        raise Interrupted(RunResult(data))
+        raise Interrupted(RunResult.from_json(data))
 
     monkeypatch.setattr(edgekit.sweep, "profile", interrupted)
     r = cli("sweep", config)

@@ -15,6 +15,7 @@ def check(
     summary: Annotated[Path | None, typer.Option(help="write the markdown summary here")] = None,
     html: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="measure every combination again (exports stay cached)")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print the verdicts and results as JSON")] = False,
 ) -> None:
     """The CI gate: sweep, then judge every result. Exit 0 all pass, 1 a check failed, 2 bad config."""
     from edgekit import output as out
@@ -25,12 +26,16 @@ def check(
     cfg = load_check(config)
     paths = report_paths(cfg, junit=junit, summary=summary, html=html)
     baseline = preflight(cfg, paths)
-    _, results = run_matrix(cfg.sweep, fresh)
+    _, results = run_matrix(cfg.sweep, fresh, table=not json_out)
     verdicts = evaluate(results, cfg.rules_for)
     if baseline:
         verdicts += against_baseline(results, baseline, cfg.tolerance_pct, cfg.baseline_metrics)
     failed = [v for v in verdicts if v.passed is False]
-    if failed:
+    if json_out:
+        from edgekit.report.fields import rows
+
+        out.emit_json({"passed": not failed, "verdicts": [v.as_dict() for v in verdicts], "results": rows(results)})
+    elif failed:
         out.table("failed checks", ("combination", "check", "why"), [(v.combination, v.name, v.message) for v in failed])
 
     write_reports(paths, verdicts, results)

@@ -20,6 +20,7 @@ def compare(
     measured with the same settings (a difference of settings is said, never called a regression)."""
     from edgekit import output
     from edgekit.report.compare import compare as run_compare
+    from edgekit.report.fields import fmt
     from edgekit.report.results import load_results
 
     result = run_compare(load_results(base), load_results(new), tolerance)
@@ -32,6 +33,8 @@ def compare(
             "emulated_not_compared": [[*k, metric] for k, metric in result.emulated],
             "other_eval_text_not_compared": [[*k, metric] for k, metric in result.other_text],
             "settings_differ": [{"key": list(k), "differences": d} for k, d in result.settings_differ.items()],
+            **({"duplicates_not_compared": [{"key": list(k), "side": side, "compared": kept.file, "left_out": dropped.file}
+                                            for k, side, kept, dropped in result.duplicates]} if result.duplicates else {}),
         })
         return
     from rich.text import Text
@@ -48,12 +51,14 @@ def compare(
         else:
             flag = ""
         noise = "" if c.noise_pct is None else f"±{c.noise_pct:.1f}%"
-        rows.append((" / ".join(c.key), c.metric, output.fmt(c.base), output.fmt(c.new), c.unit, pct, noise, flag))
+        rows.append((" / ".join(c.key), c.metric, fmt(c.base), fmt(c.new), c.unit, pct, noise, flag))
     output.table(f"{base} -> {new} (tolerance {tolerance:g}%)",
                  ("model / target / recipe / device", "metric", "base", "new", "unit", "change", "noise", ""), rows)
     for k, differences in result.settings_differ.items():
         output.note(f"SETTINGS DIFFER: {' / '.join(k)}: {', '.join(differences)}: "
                     "the figures they change are shown, never called regressions")
+    for k, side, kept, dropped in result.duplicates:
+        output.note(f"TWO RESULTS MEASURED ALIKE in {side}: {' / '.join(k)}: compared {kept.file} (the later), not {dropped.file}")
     for label, keys in (("only in base", result.only_base), ("only in new", result.only_new)):
         for k in keys:
             output.note(f"{label}: {' / '.join(k)}")

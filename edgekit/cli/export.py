@@ -52,7 +52,7 @@ def export(
             "a quantized model itself, not the original float weights"
         )
     if json_out:
-        out.emit_json(art.manifest)
+        out.emit_json(art.manifest.to_json())
         return
     p = m["parity"]
     rows = [

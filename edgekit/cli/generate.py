@@ -21,11 +21,17 @@ def run(
     top_p: Annotated[float, typer.Option("--top-p", min=0.0, max=1.0, help="sample from the most likely tokens up to this probability")] = 1.0,
     seed: Annotated[int | None, typer.Option(help="seed of the sampling, for a repeatable draw")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="read every file's sha256 again (by default read once, then remembered)")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print the text and its figures as JSON (nothing streamed)")] = False,
 ) -> None:
     """Generate text with the artifact's own runtime and KV cache: greedily, or sampled (--temperature)."""
     from edgekit import output
     from edgekit.generate import Sampling, generate
 
-    gen = generate(artifact, prompt, max_new_tokens, threads=threads, stream=output.out.file, verify=verify,
-                   chat=chat, sampling=Sampling(temperature, top_p, seed))
+    gen = generate(artifact, prompt, max_new_tokens, threads=threads, stream=None if json_out else output.out.file,
+                   verify=verify, chat=chat, sampling=Sampling(temperature, top_p, seed))
+    if json_out:
+        from dataclasses import asdict
+
+        output.emit_json(asdict(gen))
+        return
     output.note(gen.summary())

@@ -46,12 +46,17 @@ def profile(
         result, interrupted = e.result, True
     where, problem = keep_result(result, output)
     if json_out:
-        out.emit_json(result.data)
+        out.emit_json(result.to_json())
     else:
-        out.metrics_table(result.data)
+        from edgekit.report.formats import metrics_table
+
+        title, header, rows, hidden = metrics_table(result)
+        out.table(title, header, rows)
+        if hidden:
+            out.note(hidden)
     n = result.measured_runs
     kept = (f"the {n} run(s) measured are in {where}" if n else f"the result (no run measured) is in {where}") if where else ""
     if problem:
         raise EdgekitError(f"{problem}; " + (f"{kept} instead" if where else "nothing else could be written (the figures are above)"))
     if interrupted or not result.complete:
-        raise EdgekitError(f"{result.data['error']}" + (f"; {kept}" if kept else ""))
+        raise EdgekitError(f"{result.error}" + (f"; {kept}" if kept else ""))

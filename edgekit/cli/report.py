@@ -7,21 +7,21 @@ import typer
 
 from edgekit.cli import command
 
-FORMATS = ("table", "md", "csv", "json", "junit", "html")
-
 
 @command("report")
 def report(
     results: Annotated[list[Path], typer.Argument(help="result files or folders")],
-    format: Annotated[str, typer.Option("--format", "-f", help="table, md, csv, json, junit or html")] = "table",
+    format: Annotated[str, typer.Option("--format", "-f", help="table, md, csv, json, junit, html or summary")] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
     emulated: Annotated[bool, typer.Option("--emulated", help="show emulated devices' timings too (left out by default)")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print as JSON (--format json)")] = False,
 ) -> None:
     """Every result: speed, memory, size and accuracy per model, target, recipe and device.
 
     junit: a test case per result for its completion and its export's parity check; html: one
-    self-contained page with a summary, speed/size and speed/accuracy plots and the table. An emulated
-    device's (arm64-emulated) timings and memory are the emulator's: left out unless --emulated."""
+    self-contained page with a summary, speed/size and speed/accuracy plots and the table; summary: the
+    markdown `edgekit check` writes. An emulated device's (arm64-emulated) timings and memory are the
+    emulator's: left out unless --emulated."""
     import sys
 
     from edgekit import output as out
@@ -29,23 +29,23 @@ def report(
     from edgekit.report import formats
     from edgekit.report.results import load_results
 
-    if format not in FORMATS:
-        raise EdgekitError(f"unknown format '{format}'; formats: {', '.join(FORMATS)}")
+    if json_out:
+        format = "json"
+    if format != "table" and format not in formats.FORMATS:
+        raise EdgekitError(f"unknown format '{format}'; formats: table, {', '.join(formats.FORMATS)}")
     loaded = [r for path in results for r in load_results(path)]
     if format == "table":
         if output is not None:
             raise EdgekitError("--format table prints to the terminal; use md, csv or json with --output")
-        out.table(f"{len(loaded)} result(s)", *formats.text_table(loaded, emulated), keep=len(formats.KEY))
+        out.table(f"{len(loaded)} result(s)", *formats.results_table(loaded, emulated), **formats.RESULTS_LAYOUT)
         return
-    if format in ("junit", "html"):
+    verdicts = []
+    if format in ("junit", "html", "summary"):
         from edgekit.check import Rules, evaluate
 
         verdicts = evaluate(loaded, lambda target, recipe: Rules())
-        text = formats.render(format, loaded, verdicts, emulated)
-    else:
-        text = {"md": formats.markdown, "csv": formats.csv_text, "json": formats.json_text}[format](loaded, emulated)
+    text = formats.render(format, loaded, verdicts, emulated)
     if output is None:
         sys.stdout.write(text)
     else:
         out.write_file(output, text)
-

@@ -12,12 +12,18 @@ from edgekit.cli import command
 def sweep(
     config: Annotated[Path, typer.Argument(help="sweep file (TOML): models, recipes per target, devices, profile settings")],
     fresh: Annotated[bool, typer.Option("--fresh", help="measure every combination again (exports stay cached)")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print the combinations and their results as JSON")] = False,
 ) -> None:
     """Export and profile every model x recipe x device; resumable, exports cached, one result file each."""
     from edgekit.sweep import load_config
 
     cfg, _ = load_config(config)
-    outcomes, results = run_matrix(cfg, fresh)
+    outcomes, results = run_matrix(cfg, fresh, table=not json_out)
+    if json_out:
+        from edgekit import output
+        from edgekit.report.fields import rows
+
+        output.emit_json({"combinations": outcome_rows(outcomes, results), "results": rows(results)})
     failed = [o for o in outcomes if o.status == "failed"]
     parity = parity_failures(results)
     if failed or parity:
@@ -28,16 +34,29 @@ def sweep(
         raise Failures(f"{len(failed) + len(parity)} of {len(outcomes)} combination(s) failed: {'; '.join(parts)}")
 
 
-def parity_failures(results: list[dict]) -> list[dict]:
+def parity_failures(results: list) -> list:
     """The results whose artifact failed its parity check at export (measured all the same)."""
-    return [r for r in results if r["artifact"].get("parity_passed") is False]
+    return [r for r in results if r.parity_passed is False]
 
 
-def run_matrix(cfg, fresh: bool) -> tuple[list, list[dict]]:
-    """Run a sweep with progress over the whole matrix, a line per combination and a closing table;
-    returns the outcomes and their results."""
+def outcome_rows(outcomes: list, results: list) -> list[dict]:
+    """What became of each combination, as JSON: its key, status (a failed parity check counts as
+    failed), export, seconds, error and result file."""
+    bad_parity = {r.file for r in parity_failures(results)}
+    out = []
+    for o in outcomes:
+        c = o.combination
+        status = "failed" if o.status != "failed" and str(o.result) in bad_parity else o.status
+        out.append({"model": c.model, "target": c.recipe.target, "recipe": c.recipe.name, "device": c.device.name,
+                    "status": status, "export": o.export, "seconds": o.seconds, "error": o.error, "result": str(o.result)})
+    return out
+
+
+def run_matrix(cfg, fresh: bool, table: bool = True) -> tuple[list, list]:
+    """Run a sweep with progress over the whole matrix, a line per combination and (``table``) a
+    closing table; returns the outcomes and their results."""
     from edgekit import output as out
-    from edgekit.report.formats import KEY, text_table
+    from edgekit.report.formats import RESULTS_LAYOUT, results_table
     from edgekit.report.results import load_results
     from edgekit.sweep import run
 
@@ -61,16 +80,15 @@ def run_matrix(cfg, fresh: bool) -> tuple[list, list[dict]]:
 
         outcomes = run(cfg, listen, fresh=fresh)
     results = [r for o in outcomes for r in load_results(o.result)]
-    bad_parity = {r["_file"] for r in parity_failures(results)}
-    # a combination whose export failed its parity check is measured all the same, and counted as failed
-    status = ["failed" if o.status != "failed" and str(o.result) in bad_parity else o.status for o in outcomes]
+    status = [o["status"] for o in outcome_rows(outcomes, results)]
     counts = {s: status.count(s) for s in ("measured", "kept", "failed")}
     exports = {s: sum(o.export == s for o in outcomes) for s in ("exported", "cached")}
-    parity = len(bad_parity)
+    parity = len(parity_failures(results))
     failed = f"{counts['failed']} failed" + (f" ({parity} of them their parity check, measured all the same)" if parity else "")
     out.note(
         f"{total} combination(s): {counts['measured']} measured, {counts['kept']} kept, {failed}; "
         f"exports: {exports['exported']} exported, {exports['cached']} cached"
     )
-    out.table(f"{len(results)} result(s) in {cfg.output}", *text_table(results), keep=len(KEY))
+    if table:
+        out.table(f"{len(results)} result(s) in {cfg.output}", *results_table(results), **RESULTS_LAYOUT)
     return outcomes, results

@@ -4,41 +4,17 @@ from __future__ import annotations
 
 import statistics
 
-# name -> (unit, higher_is_better)
-METRICS = {
-    "load_s": ("s", False),
-    "ttft_ms": ("ms", False),
-    "prefill_tok_s": ("tok/s", True),
-    "decode_tok_s": ("tok/s", True),
-    "token_ms_p50": ("ms", False),
-    "token_ms_p90": ("ms", False),
-    "peak_rss_mb": ("MiB", False),
-    "eval_peak_rss_mb": ("MiB", False),
-    "file_mb": ("MB", False),
-    "ppl": ("", False),
-    "ppl_ref": ("", False),
-    "dppl_pct": ("%", False),
-    "top1_agree": ("", True),
-    "kl_mean": ("nats", False),
-}
-LATENCY = ("ttft_ms", "prefill_tok_s", "decode_tok_s", "token_ms_p50", "token_ms_p90")
+from edgekit.core.results import SPECS
+
+# name -> (unit, higher_is_better), every metric a result may hold (declared once, in edgekit.core.results)
+METRICS = {name: (s.unit, s.higher_is_better) for name, s in SPECS.items()}
+LATENCY = tuple(name for name, s in SPECS.items() if s.latency)
 # what an emulator measures of itself, not of the device: on an emulated device (a profile's
-# ``emulated``) these carry ``"emulated": true``; tables, plots, comparisons and checks leave them out
-EMULATED = ("load_s", *LATENCY, "peak_rss_mb", "eval_peak_rss_mb")
-# scored on the evaluation text: figures on two different texts (the result's settings.eval_text_sha256)
-# are never compared
-ACCURACY = ("ppl", "ppl_ref", "dppl_pct", "top1_agree", "kl_mean")
-
-
-def eval_text_sha256(result: dict) -> str | None:
-    """The sha256 of the evaluation text a result was scored on (None: not recorded, older results)."""
-    return result.get("settings", {}).get("eval_text_sha256")
-
-
-def other_texts(a: dict, b: dict) -> bool:
-    """Whether two results were scored on evaluation texts known to differ."""
-    sa, sb = eval_text_sha256(a), eval_text_sha256(b)
-    return sa is not None and sb is not None and sa != sb
+# ``emulated``) these carry ``"emulated": true``; RunResult.figures() leaves them out of tables,
+# plots, comparisons and checks
+EMULATED = tuple(name for name, s in SPECS.items() if s.emulated)
+# scored on the evaluation text: figures on two different texts (RunResult.other_text) are never compared
+ACCURACY = tuple(name for name, s in SPECS.items() if s.accuracy)
 
 
 def metric(name: str, samples: list[float], stderr: float | None = None, **extra) -> dict:
@@ -60,12 +36,6 @@ def metric(name: str, samples: list[float], stderr: float | None = None, **extra
     return {**record, **extra}
 
 
-def stderr(record: dict | None) -> float | None:
-    """A metric record's standard error (None: not a mean over tokens, or an older result)."""
-    value = (record or {}).get("stderr")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def latency_metrics(runs: list[dict]) -> dict[str, dict]:
     """Latency figures over the measured (non-warm-up) runs."""
     measured = [r for r in runs if not r.get("warmup")]
@@ -77,8 +47,3 @@ def mark_emulated(metrics: dict[str, dict]) -> None:
     for name in EMULATED:
         if name in metrics:
             metrics[name]["emulated"] = True
-
-
-def is_emulated(record: dict | None) -> bool:
-    """Whether a metric record is an emulator's figure."""
-    return bool(record and record.get("emulated"))

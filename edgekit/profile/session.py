@@ -11,14 +11,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edgekit import __version__, artifact as artifacts, targets
+from edgekit.core.results import RESULT_SCHEMA, RunResult  # noqa: F401  (RESULT_SCHEMA: read here by older callers)
 from edgekit.devices import DeviceProfile, connect
 from edgekit.devices.process import DeviceError
 from edgekit.errors import EdgekitError
 from edgekit.profile.metrics import latency_metrics, mark_emulated, metric
 from edgekit.source import file_sha256
-
-RESULT_SCHEMA = 1
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -45,19 +43,6 @@ class Settings:
             raise EdgekitError("--timeout must be more than 0 seconds")
 
 
-@dataclass(frozen=True)
-class RunResult:
-    data: dict  # the result JSON
-
-    @property
-    def complete(self) -> bool:
-        return self.data["complete"]
-
-    @property
-    def measured_runs(self) -> int:
-        return sum(not r.get("warmup") for r in self.data.get("runs", []))
-
-
 def profile(
     artifact_path: Path,
     device: DeviceProfile,
@@ -74,7 +59,7 @@ def profile(
     artifacts.verify(art, full=verify)
     transport = connect(device)
     threads = settings.threads or device.threads
-    text = eval_text_for(art.manifest["source"]["model"], settings)
+    text = eval_text_for(art.manifest.model, settings)
     prompt, eval_ids, window = _inputs(art, settings, text.text)
     total = settings.warmup + settings.runs + 3
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -88,8 +73,7 @@ def profile(
         "settings": {**asdict(settings), "threads": threads, "eval_text": str(settings.eval_text or "shipped"),
                      "eval_text_name": text.name, "eval_text_sha256": text.sha256,
                      "window": window, "eval_tokens": len(eval_ids) - 1,  # the positions scored
-                     "exporter": art.manifest["runtime"].get("exporter"),
-                     "max_context": art.manifest["runtime"]["max_context"]},
+                     "exporter": art.manifest.exporter, "max_context": art.manifest.max_context},
         "metrics": {"file_mb": metric("file_mb", [art.size_bytes / 1e6])},
         "started": started,
     }
@@ -103,7 +87,7 @@ def profile(
     runs: list[dict] = []
     try:
         on_step("push artifact", 1, total)
-        files = [*art.manifest["files"], _manifest_entry(art.path)]
+        files = [*map(dict, art.manifest.files), _manifest_entry(art.path)]
         remote = transport.push(art.path, files)
         argv = transport.runner()
         request = {
@@ -159,7 +143,7 @@ class Interrupted(KeyboardInterrupt):
     """A profile stopped by Ctrl-C or SIGTERM; ``result`` holds the runs measured (incomplete)."""
 
     def __init__(self, result: RunResult):
-        super().__init__(result.data["error"])
+        super().__init__(result.error)
         self.result = result
 
 
@@ -168,7 +152,7 @@ def _finish(data: dict, runs: list[dict], device: DeviceProfile) -> RunResult:
         mark_emulated(data["metrics"])
     data["runs"] = runs
     data["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return RunResult(data)
+    return RunResult.from_json(data)
 
 
 def eval_text_for(model: str, settings: Settings):
@@ -188,7 +172,7 @@ def _inputs(art, settings: Settings, text: str) -> tuple[list[int], list[int], i
     """The latency prompt (prompt_len tokens) and the evaluation tokens of ``text``, from the
     artifact's tokenizer."""
 
-    max_context = art.manifest["runtime"]["max_context"]
+    max_context = art.manifest.max_context
     settings.check()
     if settings.prompt_len + settings.gen > max_context:
         raise EdgekitError(f"--prompt-len + --gen = {settings.prompt_len + settings.gen} exceeds the model's context of {max_context}")
@@ -205,7 +189,7 @@ def _reference(art, eval_ids: list[int], window: int):
     from edgekit.profile.reference import reference_stats
     from edgekit.source import resolve
 
-    src = art.manifest["source"]
+    src = art.manifest.source
     path = Path(src["path"])
     spec = str(path) if path.is_dir() else src["model"]
     source = resolve(spec, revision=None if path.is_dir() else src.get("revision"))
@@ -252,23 +236,23 @@ def _digest(art) -> dict:
     return {
         "path": str(art.path),
         "name": art.path.name,
-        "target": m["target"],
-        "recipe": m["recipe"]["name"],
-        "model": m["source"]["model"],
-        "model_type": m["source"]["model_type"],
-        "content_sha256": m["source"]["content_sha256"],
+        "target": m.target,
+        "recipe": m.recipe_name,
+        "model": m.model,
+        "model_type": m.source["model_type"],
+        "content_sha256": m.source["content_sha256"],
         "manifest_sha256": hashlib.sha256((art.path / artifacts.MANIFEST).read_bytes()).hexdigest(),
-        "parity_passed": m.get("parity", {}).get("passed"),
-        "exporter": m["runtime"].get("exporter"),
-        "max_context": m["runtime"].get("max_context"),
-        "toolchain": m.get("toolchain", {}),
+        "parity_passed": (m.parity or {}).get("passed"),
+        "exporter": m.exporter,
+        "max_context": m.runtime.get("max_context"),
+        "toolchain": dict(m.toolchain or {}),
     }
 
 
 def result_json(result: RunResult) -> str:
     from edgekit import jsonfile
 
-    return jsonfile.dumps(result.data) + "\n"
+    return jsonfile.dumps(result.to_json()) + "\n"
 
 
 def write_result(result: RunResult, path: Path) -> None:

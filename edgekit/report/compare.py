@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from edgekit.report.results import key
+from edgekit.core.results import Metric, RunResult
 
 
 @dataclass(frozen=True)
 class Change:
-    key: tuple[str, str, str, str]
+    key: tuple[str, ...]  # (model, target, recipe, device), and the settings where one side has several of it
     metric: str
     unit: str
     base: float | None
@@ -24,9 +24,10 @@ class Change:
     verdict: str = ""  # why it is or is not a regression, in words
 
     def as_dict(self) -> dict:
-        model, target, recipe, device = self.key
+        model, target, recipe, device = self.key[:4]
         return {
-            "model": model, "target": target, "recipe": recipe, "device": device, "metric": self.metric,
+            "model": model, "target": target, "recipe": recipe, "device": device,
+            **({"settings": self.key[4]} if len(self.key) > 4 else {}), "metric": self.metric,
             "unit": self.unit, "base": self.base, "new": self.new, "change_pct": self.change_pct,
             "regression": self.regression, "noise_pct": self.noise_pct, "settings_differ": list(self.settings_differ),
             "verdict": self.verdict,
@@ -41,59 +42,85 @@ class Comparison:
     emulated: list[tuple[tuple, str]]  # (key, metric) left out: an emulator's figure on either side
     other_text: list[tuple[tuple, str]]  # (key, metric) left out: accuracy scored on two different evaluation texts
     settings_differ: dict  # key -> the settings its two results differ in (any metric)
+    pairs: dict = field(default_factory=dict)  # key -> (base result, new result)
+    # (key, side, the result compared, one left out): two results of one key and the same settings on
+    # one side; the later one is compared, and the other said
+    duplicates: list[tuple[tuple, str, RunResult, RunResult]] = field(default_factory=list)
 
 
-def compare(base: list[dict], new: list[dict], tolerance_pct: float) -> Comparison:
+def pair(base: list[RunResult], new: list[RunResult]) -> tuple[dict, dict, list]:
+    """The results of both sides by what they measure: (model, target, recipe, device), with their
+    settings label where one side holds that key measured with several settings (so that two results
+    that differ only there are both compared, each with its like). Returns the base and new results by
+    key, and the duplicates: two results of one key and label on one side (the later one is kept)."""
+    from edgekit.profile.settings import label
+
+    labels: dict = {}
+    for i, side in enumerate((base, new)):
+        for r in side:
+            labels.setdefault((i, r.key), set()).add(label(r))
+    several = {k for (_, k), found in labels.items() if len(found) > 1}
+    duplicates = []
+
+    def index(results: list[RunResult], side: str) -> dict:
+        out: dict = {}
+        for r in sorted(results, key=lambda r: r.finished or r.started or ""):
+            k = r.key + ((label(r),) if r.key in several else ())
+            if k in out:
+                duplicates.append((k, side, r, out[k]))
+            out[k] = r
+        return out
+
+    return index(base, "base"), index(new, "new"), duplicates
+
+
+def compare(base: list[RunResult], new: list[RunResult], tolerance_pct: float) -> Comparison:
     """Changes for every (result, metric) present in both. An emulator's figure (an emulated device's
     timings) is never compared, with anything, nor accuracy scored on two different evaluation texts:
     those are listed apart. A figure measured with other settings (tokens scored, P, G, threads,
     exporter, context) is shown, marked, and never called a regression."""
-    from edgekit.profile.metrics import ACCURACY, is_emulated, other_texts
+    from edgekit.profile.metrics import ACCURACY
     from edgekit.profile.settings import differences
 
-    by_key_base = {key(r): r for r in base}
-    by_key_new = {key(r): r for r in new}
-    changes, emulated, other_text, differ = [], [], [], {}
+    by_key_base, by_key_new, duplicates = pair(base, new)
+    changes, emulated, other_text, differ, pairs = [], [], [], {}, {}
     for k in sorted(by_key_base.keys() & by_key_new.keys()):
-        rb, rn = by_key_base[k], by_key_new[k]
-        b, n = rb["metrics"], rn["metrics"]
-        texts_differ = other_texts(rb, rn)
+        rb, rn = pairs[k] = by_key_base[k], by_key_new[k]
+        b, n = rb.figures(), rn.figures()
+        texts_differ = rb.other_text(rn)
         if d := differences(rb, rn):
             differ[k] = d
-        for metric in [m for m in b if m in n]:
-            if is_emulated(b[metric]) or is_emulated(n[metric]):
+        for metric in [m for m in rb.metrics if m in rn.metrics]:
+            if metric not in b or metric not in n:
                 emulated.append((k, metric))
             elif texts_differ and metric in ACCURACY:
                 other_text.append((k, metric))
             else:
                 changes.append(change(k, metric, b[metric], n[metric], tolerance_pct, tuple(differences(rb, rn, metric))))
     return Comparison(changes, sorted(by_key_base.keys() - by_key_new.keys()),
-                      sorted(by_key_new.keys() - by_key_base.keys()), emulated, other_text, differ)
+                      sorted(by_key_new.keys() - by_key_base.keys()), emulated, other_text, differ, pairs, duplicates)
 
 
-def noise(record: dict) -> float | None:
+def noise(record: Metric) -> float | None:
     """The uncertainty of a metric's value: its standard error (accuracy, over the scored tokens), else
     that of the mean over its runs (their standard deviation / sqrt(runs)); None from one sample."""
-    from edgekit.profile.metrics import stderr
-
-    se = stderr(record)
-    if se is not None:
-        return se
-    samples = [s for s in record.get("samples") or [] if isinstance(s, (int, float)) and math.isfinite(s)]
+    if record.stderr is not None:
+        return record.stderr
+    samples = [s for s in record.samples if isinstance(s, (int, float)) and math.isfinite(s)]
     return statistics.stdev(samples) / math.sqrt(len(samples)) if len(samples) > 1 else None
 
 
-def change(k: tuple, metric: str, b: dict, n: dict, tolerance_pct: float, settings_differ: tuple = ()) -> Change:
+def change(k: tuple, metric: str, b: Metric, n: Metric, tolerance_pct: float, settings_differ: tuple = ()) -> Change:
     """The change of one metric. A regression is worse than the base by more than ``tolerance_pct`` and
     by more than the noise: twice the standard error of the difference, sqrt(se_base² + se_new²)."""
-    bv, nv = b.get("value"), n.get("value")
+    bv, nv = b.value, n.value
     pct = noise_pct = None
     if bv is not None and nv is not None and bv != 0:
         pct = (nv - bv) / abs(bv) * 100.0
         sb, sn = noise(b), noise(n)
         if sb is not None or sn is not None:
             noise_pct = 2.0 * math.hypot(sb or 0.0, sn or 0.0) / abs(bv) * 100.0
-    worse = None if pct is None else (-pct if b.get("higher_is_better") else pct)
+    worse = None if pct is None else (-pct if b.higher_is_better else pct)
     beyond_tolerance = worse is not None and worse > tolerance_pct
     beyond_noise = worse is not None and (noise_pct is None or worse > noise_pct)
     spread = f"the noise ±{noise_pct:.1f}%" if noise_pct is not None else None
@@ -111,4 +138,4 @@ def change(k: tuple, metric: str, b: dict, n: dict, tolerance_pct: float, settin
     else:
         verdict = "no worse"
     regression = beyond_tolerance and beyond_noise and not settings_differ
-    return Change(k, metric, b.get("unit", ""), bv, nv, pct, regression, noise_pct, tuple(settings_differ), verdict)
+    return Change(k, metric, b.unit, bv, nv, pct, regression, noise_pct, tuple(settings_differ), verdict)

@@ -1,94 +1,68 @@
-"""One table of results in the formats people paste: rich table, markdown, CSV, JSON."""
+"""The one registry of output formats: name -> render(results, verdicts) -> text. `edgekit report`,
+`edgekit check` and `edgekit sweep` write every report through it; the terminal's tables are the two
+views at the end (printed by ``edgekit.output``, the sink).
+
+``verdicts``: ``edgekit.check.Verdict`` records (a key, a check's name, passed, a message); formats
+that show only results ignore them.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from edgekit.report.results import key
-
-COLUMNS = [
-    "decode_tok_s", "prefill_tok_s", "ttft_ms", "token_ms_p50", "token_ms_p90", "load_s", "peak_rss_mb", "eval_peak_rss_mb", "file_mb",
-    "ppl", "dppl_pct", "top1_agree", "kl_mean",
-]
-KEY = ("model", "target", "recipe", "device")
-# the columns that carry a standard error (a mean over the scored tokens): CSV and JSON give it as
-# ``<name>_stderr``, the text tables as ``value ± error``
-WITH_STDERR = ("ppl", "dppl_pct", "top1_agree", "kl_mean")
+from edgekit.core.results import SPECS, RunResult
+from edgekit.errors import EdgekitError
+from edgekit.report.fields import HEADLINE, KEY, LESS_NEEDED, fields, fmt, rows, text_cells
 
 
-def rows(results: list[dict], emulated: bool = False) -> list[dict]:
-    """One flat row per result: its key, completeness and the median of every metric; an emulator's
-    figures (an emulated device's timings) are left out unless ``emulated``."""
-    from edgekit.profile.metrics import is_emulated, stderr
-    from edgekit.profile.settings import label
-
-    out = []
-    for r in sorted(results, key=key):
-        row = dict(zip(KEY, key(r)))
-        row["complete"] = r.get("complete", False)
-        row["parity"] = parity(r)
-        row["settings"] = label(r)
-        for name in COLUMNS:
-            m = r["metrics"].get(name)
-            value = None if m is None or (is_emulated(m) and not emulated) else m.get("value")
-            row[name] = value if isinstance(value, (int, float)) and math.isfinite(value) else None
-            if name in WITH_STDERR:
-                se = stderr(m) if row[name] is not None else None
-                row[f"{name}_stderr"] = se if se is not None and math.isfinite(se) else None
-        out.append(row)
-    return out
+@dataclass(frozen=True)
+class Format:
+    name: str
+    render: Callable[..., str]  # (results, verdicts, emulated=False) -> text
+    help: str
 
 
-def parity(result: dict) -> str | None:
-    """The export's parity check as a table shows it: "passed", "FAILED", "not checked" (None: a
-    combination that failed before its artifact was made)."""
-    if "parity_passed" not in result["artifact"]:
-        return None
-    return {True: "passed", False: "FAILED"}.get(result["artifact"]["parity_passed"], "not checked")
+FORMATS: dict[str, Format] = {}
 
 
-def fields() -> list[str]:
-    """The CSV/JSON fields of a row, in order."""
-    out = [*KEY, "complete", "parity", "settings"]
-    for name in COLUMNS:
-        out += [name, f"{name}_stderr"] if name in WITH_STDERR else [name]
-    return out
+def register(name: str, help: str):
+    def add(render):
+        FORMATS[name] = Format(name, render, help)
+        return render
+    return add
 
 
-def cell(value) -> str:
-    from edgekit.output import fmt
-
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "NO"
-    return fmt(value) if isinstance(value, float) else str(value)
+def get(name: str) -> Format:
+    if name not in FORMATS:
+        raise EdgekitError(f"unknown format '{name}'; formats: {', '.join(FORMATS)}")
+    return FORMATS[name]
 
 
-def text_table(results: list[dict], emulated: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Header and formatted cells of the results table."""
-    from edgekit.output import fmt_pm
-
-    header = [*KEY, "complete", "parity", "settings", *COLUMNS]
-
-    def text(row: dict, h: str) -> str:
-        if h in WITH_STDERR and row[h] is not None and row[f"{h}_stderr"] is not None:
-            return fmt_pm(row[h], row[f"{h}_stderr"])
-        return cell(row[h])
-
-    return header, [[text(r, h) for h in header] for r in rows(results, emulated)]
+def render(format: str, results: list[RunResult], verdicts: list = (), emulated: bool = False) -> str:
+    return get(format).render(results, list(verdicts), emulated=emulated)
 
 
-def markdown(results: list[dict], emulated: bool = False) -> str:
-    header, cells = text_table(results, emulated)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in cells]
+def md_escape(text) -> str:
+    """A markdown table's cell: a ``|`` would end it, a line break the row."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(header, cells) -> str:
+    lines = ["| " + " | ".join(md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in cells]
     return "\n".join(lines) + "\n"
 
 
-def csv_text(results: list[dict], emulated: bool = False) -> str:
+@register("md", "the results table in markdown")
+def markdown(results: list[RunResult], verdicts=(), emulated: bool = False) -> str:
+    return md_table(*results_table(results, emulated))
+
+
+@register("csv", "one row per result, every field (the environment too)")
+def csv_text(results: list[RunResult], verdicts=(), emulated: bool = False) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields(), lineterminator="\n")
     writer.writeheader()
@@ -96,18 +70,68 @@ def csv_text(results: list[dict], emulated: bool = False) -> str:
     return buf.getvalue()
 
 
-def json_text(results: list[dict], emulated: bool = False) -> str:
+@register("json", "one object per result, every field (the environment too)")
+def json_text(results: list[RunResult], verdicts=(), emulated: bool = False) -> str:
     from edgekit import jsonfile
 
     return jsonfile.dumps(rows(results, emulated)) + "\n"
 
 
-def render(format: str, results: list[dict], verdicts: list, emulated: bool = False) -> str:
-    """The junit or html report of results judged by ``verdicts`` (`edgekit report` and `edgekit check`)."""
-    if format == "junit":
-        from edgekit.report.junit import junit_xml
+@register("junit", "the checks as JUnit XML: a test suite per combination, a test case per check")
+def junit(results: list[RunResult], verdicts=(), emulated: bool = False) -> str:
+    from edgekit.report.junit import junit_xml
 
-        return junit_xml(verdicts)
+    return junit_xml(verdicts)
+
+
+@register("html", "one self-contained page: summary, plots, the results table")
+def html(results: list[RunResult], verdicts=(), emulated: bool = False) -> str:
     from edgekit.report.html import html_page
 
     return html_page(results, verdicts, emulated=emulated)
+
+
+@register("summary", "the markdown a pull request shows: the verdict, the failed checks, the results table")
+def summary(results: list[RunResult], verdicts=(), emulated: bool = False) -> str:
+    failed = [v for v in verdicts if v.passed is False]
+    passed = sum(v.passed is True for v in verdicts)
+    head = (f"## edgekit check: FAILED, {len(failed)} of {len(verdicts)} checks failed" if failed
+            else f"## edgekit check: passed, all {passed} checks")
+    lines = [head, ""]
+    if failed:
+        lines.append(md_table(("combination", "check", "why"), [(v.combination, v.name, v.message) for v in failed]))
+    lines += [f"{len(results)} result(s), {passed} check(s) passed, {len(failed)} failed, "
+              f"{sum(v.passed is None for v in verdicts)} skipped.", "", "### Results", "", markdown(results, emulated=emulated)]
+    return "\n".join(lines)
+
+
+# the terminal's views, for ``edgekit.output.table``
+
+# how the results table narrows on a terminal: the key's columns stay, which others go first and last
+RESULTS_LAYOUT = {"keep": len(KEY), "less_needed": LESS_NEEDED, "headline": HEADLINE}
+
+
+def results_table(results: list[RunResult], emulated: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted cells of the results table (printed with ``RESULTS_LAYOUT``)."""
+    return fields(table=True), [text_cells(r) for r in rows(results, emulated)]
+
+
+def metrics_table(result: RunResult) -> tuple[str, list[str], list[tuple], str | None]:
+    """One result's figures: median, standard error, unit, spread, count and direction of each metric
+    (an emulator's left out); returns (title, header, rows, a note on what was left out)."""
+    order = list(SPECS)
+    shown = result.figures()
+    cells = []
+    for name, m in sorted(shown.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
+        spread = f"{fmt(m.min)} .. {fmt(m.max)}" if len(m.samples) > 1 else ""
+        direction = "higher is better" if m.higher_is_better else "lower is better"
+        n = m.tokens if m.tokens is not None else len(m.samples)
+        cells.append((name, fmt(m.value), "" if m.stderr is None else f"± {fmt(m.stderr)}", m.unit, spread, n, direction))
+    a = result.artifact
+    status = "" if result.complete else " (INCOMPLETE)"
+    title = f"{a.get('name', result.recipe)} ({result.target} {result.recipe}) on {result.device_name}{status}"
+    hidden = result.emulated_figures
+    note = (f"{result.device_name} is emulated: {', '.join(hidden)} are the emulator's figures, kept in the result JSON only"
+            if hidden else None)
+    return title, ["metric", "value", "± (std. error)", "unit", "min .. max", "n", ""], cells, note
+

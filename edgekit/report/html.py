@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from html import escape
 
-from edgekit.output import fmt
-from edgekit.report.formats import rows, text_table
+from edgekit.core.results import RunResult
+from edgekit.report.fields import fields, fmt, rows, text_cells
 from edgekit.report.svg import Point, pareto, scatter
 
 CSS = """
@@ -30,7 +30,7 @@ tr.incomplete td { background: #fef2f2; }
 """
 
 
-def html_page(results: list[dict], verdicts: list, title: str = "edgekit report", emulated: bool = False) -> str:
+def html_page(results: list[RunResult], verdicts: list, title: str = "edgekit report", emulated: bool = False) -> str:
     """``verdicts``: ``edgekit.check.Verdict`` records; the failed ones are listed under the summary.
     An emulated device's timings are left out of the cards, plots and table unless ``emulated``."""
     flat = rows(results, emulated)
@@ -43,7 +43,7 @@ def html_page(results: list[dict], verdicts: list, title: str = "edgekit report"
         _emulated_note(results, emulated),
         _summary(flat, failed),
         *_per_model(flat),
-        "<h2>All results</h2>", f"<div class=wide>{_table(results, emulated)}</div>",
+        "<h2>All results</h2>", f"<div class=wide>{_table(flat)}</div>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -102,8 +102,8 @@ def _cards(flat: list[dict]) -> list[str]:
     return cards
 
 
-def _emulated_note(results: list[dict], shown: bool) -> str:
-    devices = sorted({r["device"]["name"] for r in results if r["device"].get("emulated")})
+def _emulated_note(results: list[RunResult], shown: bool) -> str:
+    devices = sorted({r.device_name for r in results if r.device.get("emulated") or r.emulated_figures})
     if not devices:
         return ""
     what = "shown (emulated, not comparable with devices)" if shown else "left out: their accuracy is shown"
@@ -137,11 +137,10 @@ def _point_label(row: dict, flat: list[dict]) -> str:
     return f"{row['model'].removeprefix('builtin:')} {row['recipe']}" if many else row["recipe"]
 
 
-def _table(results: list[dict], emulated: bool) -> str:
-    header, cells = text_table(results, emulated)
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+def _table(flat: list[dict]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in fields(table=True))
     body = []
-    for flat, row in zip(rows(results, emulated), cells):
-        cls = "" if flat["complete"] else " class=incomplete"
-        body.append(f"<tr{cls}>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")
+    for row in flat:
+        cls = "" if row["complete"] else " class=incomplete"
+        body.append(f"<tr{cls}>" + "".join(f"<td>{escape(c)}</td>" for c in text_cells(row)) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

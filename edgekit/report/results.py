@@ -1,4 +1,4 @@
-"""Result files (written by ``edgekit profile -o``): loading, validation and the key that pairs them."""
+"""Result files (written by ``edgekit profile -o``): loading and validation, into typed results."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 from edgekit import jsonfile
+from edgekit.core.results import RESULT_SCHEMA, RunResult
 from edgekit.errors import EdgekitError
-from edgekit.profile.session import RESULT_SCHEMA
 
 
-def load_results(path: Path) -> list[dict]:
+def load_results(path: Path) -> list[RunResult]:
     """One result file, or every ``*.json`` result under a folder (sorted by path)."""
     path = Path(path)
     if not path.exists():
@@ -22,7 +22,7 @@ def load_results(path: Path) -> list[dict]:
     return results
 
 
-def _read(file: Path, strict: bool) -> dict | None:
+def _read(file: Path, strict: bool) -> RunResult | None:
     try:
         data = jsonfile.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -36,8 +36,7 @@ def _read(file: Path, strict: bool) -> dict | None:
     problem = _shape_problem(data)
     if problem:
         raise EdgekitError(f"{file} is a damaged edgekit result ({problem})")
-    data.setdefault("_file", str(file))
-    return data
+    return RunResult.from_json(data, file=str(file))
 
 
 def _shape_problem(data: dict) -> str | None:
@@ -59,9 +58,3 @@ def _shape_problem(data: dict) -> str | None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             return f"metric '{name}' has the value {value!r}, not a number"
     return None
-
-
-def key(result: dict) -> tuple[str, str, str, str]:
-    """What a result measures: (model, target, recipe, device)."""
-    a = result["artifact"]
-    return (a["model"], a["target"], a["recipe"], result["device"]["name"])

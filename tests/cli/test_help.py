@@ -47,3 +47,25 @@ def test_usage_errors_are_one_line(cli, args, message):
 def test_bare_edgekit_shows_the_help(cli):
     r = cli()
     assert "Usage: edgekit" in r.out + r.err and "export" in r.out + r.err
+
+
+def test_every_command_takes_json(cli):
+    from typer.main import get_command
+
+    from edgekit.cli import _register, app
+
+    _register()
+
+    def commands(group, path=()):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield (*path, name)  # a group that is a command itself (`edgekit devices`)
+                yield from commands(command, (*path, name))
+            else:
+                yield (*path, name)
+
+    names = list(commands(get_command(app)))
+    assert len(names) >= 12, names
+    for name in names:
+        r = cli(*name, "--help")
+        assert r.code == 0 and "--json" in r.out, (name, r.out)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from edgekit.check import Limit, Rules, evaluate
+from edgekit.core.results import RunResult
 from edgekit.report.junit import junit_xml
 
 
 def test_verdicts_as_junit(make_result):
-    results = [
+    results = [RunResult.from_json(r) for r in (
         make_result("int4", decode_tok_s=50.0, file_mb=2.5),
         make_result("fp32", decode_tok_s=5.0, file_mb=12.0, parity=None),
         make_result("int8", device="rpi5", complete=False),
-    ]
+    )]
     rules = Rules(parity=None, limits=(Limit("decode_tok_s", min=10), Limit("file_mb", max=20)))
     root = ET.fromstring(junit_xml(evaluate(results, lambda target, recipe: rules)))
     assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("9", "2", "1")

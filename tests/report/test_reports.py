@@ -150,7 +150,11 @@ def test_a_regression_must_exceed_the_measured_noise_too(cli, tmp_path, make_res
 
 def test_an_older_result_s_token_count_is_read_as_the_tokens_scored(make_result):
     from edgekit.profile.metrics import metric
-    from edgekit.profile.settings import differences
+    from edgekit.core.results import RunResult
+    from edgekit.profile.settings import differences as on_results
+
+    def differences(a, b, *metric):
+        return on_results(RunResult.from_json(a), RunResult.from_json(b), *metric)
 
     old = make_result("int4", ppl=2.0)
     old["settings"] = {"eval_tokens": 2049}  # written before eval_tokens was exact: the tokens read
@@ -164,3 +168,57 @@ def test_an_older_result_s_token_count_is_read_as_the_tokens_scored(make_result)
     new["metrics"]["eval_peak_rss_mb"] = metric("eval_peak_rss_mb", [621.0])
     assert differences(new, old, "peak_rss_mb") == ["peak_rss_mb covers generation vs the accuracy pass too (older result)"]
     assert differences(new, old, "decode_tok_s") == []
+
+
+def test_compare_keeps_two_results_that_differ_only_in_their_settings(cli, tmp_path, make_result, write_results):
+    def at(threads, decode):
+        r = make_result("int4", decode_tok_s=decode)
+        r["settings"] = {"threads": threads, "prompt_len": 128, "gen": 128}
+        return r
+
+    base = write_results(tmp_path / "base", at(1, 100.0), at(4, 300.0))
+    new = write_results(tmp_path / "new", at(1, 99.0), at(4, 200.0))
+    data = json.loads(cli("compare", base, new, "--json").out)
+    by_settings = {c["settings"]: c for c in data["changes"] if c["metric"] == "decode_tok_s"}
+    assert set(by_settings) == {"P128 G128 t1", "P128 G128 t4"}
+    assert not by_settings["P128 G128 t1"]["regression"] and by_settings["P128 G128 t4"]["regression"]
+
+    twice = write_results(tmp_path / "twice", at(1, 100.0), at(1, 50.0))  # measured alike: said, never silently one
+    r = cli("compare", twice, new)
+    assert r.code == 0 and "TWO RESULTS MEASURED ALIKE in base" in r.err, r.err
+
+
+def test_csv_and_json_rows_carry_the_environment(cli, tmp_path, make_result, write_results):
+    r = make_result("int4", decode_tok_s=100.0)
+    r["environment"] = {"host": {"os": "Linux", "edgekit": "0.1"}, "python": "3.11", "os": "Linux 6", "machine": "aarch64",
+                        "cpu": "Cortex-A76", "cpu_count": 4, "onnxruntime": "1.31.1", "threads": 4}
+    folder = write_results(tmp_path / "res", r)
+    row = json.loads(cli("report", folder, "--json").out)[0]
+    assert (row["machine"], row["cpu"], row["threads"], row["versions"]) == ("aarch64", "Cortex-A76", 4, "onnxruntime 1.31.1 python 3.11")
+    header = cli("report", folder, "-f", "csv").out.splitlines()[0].split(",")
+    assert {"os", "machine", "cpu", "versions", "edgekit", "identity"} <= set(header)
+    assert "Cortex-A76" not in cli("report", folder, "-f", "md").out  # the tables have no room for it
+
+
+def test_the_results_table_narrows_on_a_terminal_as_its_fields_declare(cli, tmp_path, make_result, write_results, monkeypatch):
+    from rich.console import Console
+
+    from edgekit import output
+
+    from edgekit.report.fields import COLUMNS
+
+    monkeypatch.setattr(output, "out", Console(force_terminal=True, width=150, highlight=False, emoji=False))
+    r = make_result("int4", **{name: 123.25 for name in COLUMNS})
+    out = cli("report", write_results(tmp_path / "res", r)).out
+    title = " ".join(out[:out.index("--json has all")].split())
+    assert "left out for this terminal's width: settings, token_ms_p90, token_ms_p50, load_s," in title, out
+    assert "decode_tok_s" not in title and "builtin:tiny" in out
+
+
+def test_markdown_escapes_its_cells_as_the_check_summary_does(cli, tmp_path, make_result, write_results):
+    r = make_result("int4", decode_tok_s=100.0)
+    r["artifact"]["model"] = "models/a|b"
+    md = cli("report", write_results(tmp_path / "res", r), "-f", "md").out
+    assert "| models/a\\|b | onnx | int4 |" in md
+    summary = cli("report", tmp_path / "res", "-f", "summary").out
+    assert summary.startswith("## edgekit check: passed") and "| models/a\\|b | onnx | int4 |" in summary
