@@ -23,7 +23,7 @@ from pathlib import Path
 
 from edgekit import recipes
 from edgekit.config import known_keys, read_toml, relative_to, string_list, typed
-from edgekit.devices import DeviceProfile, load_profile
+from edgekit.devices import DeviceProfile, load_profile, refusal
 from edgekit.errors import EdgekitError, ParityError
 from edgekit.output import check_folder
 from edgekit.profile.session import RESULT_SCHEMA, Interrupted, RunResult, Settings, eval_text_for, profile, write_result
@@ -165,6 +165,9 @@ def run(
             if not fresh and _is_done(result_path, stamp["fingerprint"]):
                 status, error = "kept", None
             else:
+                why = refusal(combo.device, combo.recipe.target, _cache_folder(config, combo, key))
+                if why:  # no export for a device that cannot run it
+                    raise EdgekitError(f"device {combo.device.name}: push: {why}")
                 folder, export = _artifact(config, combo, key, step)
                 try:
                     result = profile(folder, combo.device, config.settings, on_step=step)
@@ -190,7 +193,7 @@ def _artifact(config: SweepConfig, combo: Combination, key: str, on_step) -> tup
     """The cached export of the combination, made where missing: (folder, "cached" or "exported")."""
     from edgekit.export import export
 
-    folder = config.cache / f"{_slug(combo.model)}-{combo.recipe.target}-{combo.recipe.name}-{key}"
+    folder = _cache_folder(config, combo, key)
     if (folder / "edgekit.json").is_file():
         return folder, "cached"
     config.cache.mkdir(parents=True, exist_ok=True)
@@ -203,6 +206,10 @@ def _artifact(config: SweepConfig, combo: Combination, key: str, on_step) -> tup
         except ParityError:
             pass  # the artifact is kept with its failed parity in the manifest: profiled, and `edgekit check` fails it
     return folder, "exported"
+
+
+def _cache_folder(config: SweepConfig, combo: Combination, key: str) -> Path:
+    return config.cache / f"{_slug(combo.model)}-{combo.recipe.target}-{combo.recipe.name}-{key}"
 
 
 @contextmanager

@@ -17,12 +17,10 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 
+from edgekit.core import plugins
 from edgekit.errors import EdgekitError
 
-_DIR = Path(__file__).parent
 _GROUP = re.compile(r"^g(\d+)$")
 _EMBEDDING = re.compile(r"^emb(\d+)$")
 _MIXED = re.compile(r"^mix(\d+)$")
@@ -126,12 +124,14 @@ class TargetSpec:
     exporters: tuple[str, ...] = ()  # choices of --exporter, the first the default; none: not a choice
 
 
-@cache
+@plugins.cached
 def targets() -> dict[str, TargetSpec]:
-    """Every target that has a recipe file, by name."""
+    """Every registered target's recipes (its recipe file), by target name."""
+    from edgekit.core.plugins import TARGETS, load, names
+
     out = {}
-    for path in sorted(_DIR.glob("*.toml")):
-        data = tomllib.loads(path.read_text())
+    for name in names(TARGETS):
+        data = tomllib.loads(_recipe_file(name, load(TARGETS, name).recipes))
         schemes = {}
         for scheme, spec in data["recipes"].items():
             schemes[scheme] = SchemeSpec(
@@ -147,11 +147,22 @@ def targets() -> dict[str, TargetSpec]:
                 mixed_default=spec.get("mixed_default"),
                 embedding_default=spec.get("embedding_default"),
             )
-        out[path.stem] = TargetSpec(
-            path.stem, data["summary"], data["default"], schemes,
+        out[name] = TargetSpec(
+            name, data["summary"], data["default"], schemes,
             tuple(data.get("compute_units", ())), tuple(data.get("exporters", ())),
         )
     return out
+
+
+def _recipe_file(target: str, where: str | None) -> str:
+    """The text of a target's recipe file: "package:file.toml", or edgekit's own <target>.toml."""
+    from importlib import resources
+
+    package, _, name = (where or f"{__name__}:{target}.toml").partition(":")
+    try:
+        return resources.files(package).joinpath(name).read_text()
+    except (OSError, ModuleNotFoundError) as e:
+        raise EdgekitError(f"target {target}: cannot read its recipe file {package}:{name} ({e})") from None
 
 
 def target_spec(target: str) -> TargetSpec:
