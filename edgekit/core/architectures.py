@@ -29,7 +29,8 @@ class Arch:
     local_rotary: str | None = None  # the sliding layers' own rotary module (Gemma 3: another base)
     norm: str = "norm"
     ln1: str = "input_layernorm"
-    ln2: str | None = "post_attention_layernorm"  # the MLP's input norm; None: parallel attention and MLP on ln1 (Phi-2)
+    # the MLP's input norm; None: parallel attention and MLP on ln1 (Phi-2)
+    ln2: str | None = "post_attention_layernorm"
     attn_out_norm: str | None = None  # a norm of the attention's output before the residual (Gemma 2/3)
     mlp_out_norm: str | None = None  # a norm of the MLP's output before the residual (Gemma 2/3)
     norm_offset: float = 0.0  # RMSNorm scales by (offset + weight) (Gemma: 1)
@@ -76,7 +77,8 @@ ARCHITECTURES = {
     "llama": Architecture(Arch(), "LLAMA", True, ("LlamaConfig", dict(_SMALL))),
     "mistral": Architecture(Arch(), "LLAMA", True, ("MistralConfig", dict(_SMALL, sliding_window=None))),
     "qwen2": Architecture(Arch(), "QWEN2", True, ("Qwen2Config", dict(_SMALL, tie_word_embeddings=True))),
-    "qwen3": Architecture(Arch(qk_norm=("q_norm", "k_norm")), "QWEN3", True, ("Qwen3Config", dict(_SMALL, head_dim=16))),
+    "qwen3": Architecture(
+        Arch(qk_norm=("q_norm", "k_norm")), "QWEN3", True, ("Qwen3Config", dict(_SMALL, head_dim=16))),
     "phi3": Architecture(
         Arch(qkv="qkv_proj", mlp="gate_up_proj", act="activation_fn"), "PHI3", True,
         ("Phi3Config", dict(_SMALL, original_max_position_embeddings=256, pad_token_id=0))),

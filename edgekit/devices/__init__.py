@@ -182,7 +182,8 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
         if not data.get(key):
             raise EdgekitError(f"device profile {source}: '{key}' is required")
     if config is None:
-        raise EdgekitError(f"device profile {source}: unknown transport '{transport}'; known: {', '.join(transports())}")
+        known = ", ".join(transports())
+        raise EdgekitError(f"device profile {source}: unknown transport '{transport}'; known: {known}")
     for key in _required(config):
         if not data.get(key):
             raise EdgekitError(f"device profile {source}: transport {transport} needs '{key}'")

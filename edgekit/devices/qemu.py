@@ -47,7 +47,8 @@ class Config(TransportConfig):
         runtimes = (found or {}).get("runtimes", {})
         if found is None or target.name in runtimes:
             return None
-        return f"runs {', '.join(runtimes)} artifacts only, not {target.name} ({target.arm64_wheels or 'no aarch64 runtime'})"
+        why = target.arm64_wheels or "no aarch64 runtime"
+        return f"runs {', '.join(runtimes)} artifacts only, not {target.name} ({why})"
 
 
 def folder(profile: DeviceProfile) -> Path:
@@ -106,7 +107,8 @@ class Transport(RemoteTransport):
         return super().explain(error)
 
     def info(self) -> dict:
-        return {"transport": self.device.transport, "emulated": True, "qemu": _qemu_version(self.qemu), "cpu": self.device.cpu or "max",
+        return {"transport": self.device.transport, "emulated": True, "qemu": _qemu_version(self.qemu),
+                "cpu": self.device.cpu or "max",
                 "userland": self.profile.workdir}
 
 

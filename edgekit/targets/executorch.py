@@ -22,7 +22,8 @@ from edgekit.targets import Target, decoder_arch
 
 SUPPORTED = tuple(decoder_arch.ARCHITECTURES)
 TARGET = Target(
-    exporter=__name__, backend="edgekit.runtime.executorch", toolchain=("executorch", "torchao"), runtime=("executorch",),
+    exporter=__name__, backend="edgekit.runtime.executorch", toolchain=("executorch", "torchao"),
+    runtime=("executorch",),
     arm64_wheels="ExecuTorch's Python runtime links libtorch, and PyPI's only aarch64 torch is a CUDA build of 430 MB",
 )
 MODEL_FILE = "model.pte"

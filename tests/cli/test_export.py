@@ -231,8 +231,6 @@ def test_manifest_contents(cli, tiny_models, tmp_path):
 )
 @pytest.mark.parametrize("target", ["onnx", "gguf"])
 def test_tokenizer_problems_are_said_before_the_export(cli, tiny_models, tmp_path, monkeypatch, damage, message, target):
-    import importlib
-
     from edgekit import targets
 
     if target == "gguf":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -23,22 +22,24 @@ PLUGIN = {
         summary = "float32 logits"
     """,
     "toyplugin/target.py": """
+        import json
+
         import numpy as np
         from edgekit.targets import Target
 
-        TARGET = Target(exporter=__name__, backend="toyplugin.backend", toolchain=("numpy",), recipes="toyplugin:toy.toml")
+        TARGET = Target(
+            exporter=__name__, backend="toyplugin.backend", toolchain=("numpy",), recipes="toyplugin:toy.toml")
         SUPPORTED = ("llama",)
 
         def export(source, recipe, folder, stage):
             with stage("table"):
                 vocab = json.load(open(source.path / "config.json"))["vocab_size"]
-                np.save(folder / "table.npy", np.random.default_rng(0).standard_normal((vocab, vocab), dtype=np.float32))
+                table = np.random.default_rng(0).standard_normal((vocab, vocab), dtype=np.float32)
+                np.save(folder / "table.npy", table)
             return {"model_file": "table.npy", "max_context": 64}
 
         def inspect(folder, runtime):
             return {"format": "bigram table"}
-
-        import json
     """,
     "toyplugin/backend.py": """
         import numpy as np
@@ -80,7 +81,8 @@ PLUGIN = {
 
         class Transport(local.Transport):
             def runner(self):
-                code = f"import sys, runpy; sys.path.insert(0, {HERE!r}); runpy.run_module('edgekit.runtime', run_name='__main__')"
+                code = (f"import sys, runpy; sys.path.insert(0, {HERE!r}); "
+                        "runpy.run_module('edgekit.runtime', run_name='__main__')")
                 return [sys.executable, "-c", code]
 
             def info(self):
@@ -116,7 +118,8 @@ def plugin(tmp_path, monkeypatch):
 
 def test_a_plugin_target_and_transport_go_through_export_profile_sweep_and_report(cli, plugin, tmp_path):
     r = cli("recipes", "--json")
-    assert r.code == 0 and {"target": "toy", "recipe": "fp32", "options": "", "summary": "float32 logits"} in json.loads(r.out)
+    toy = {"target": "toy", "recipe": "fp32", "options": "", "summary": "float32 logits"}
+    assert r.code == 0 and toy in json.loads(r.out)
 
     art = tmp_path / "toy-artifact"
     r = cli("export", "builtin:tiny", "-t", "toy", "-o", art, "--json")
