@@ -7,15 +7,20 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-TOOLCHAIN = (
-    "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-genai", "executorch",
-    "torchao", "coremltools", "gguf", "llama_cpp_python",
-)
+TOOLCHAIN = ("torch", "transformers")  # what every exporter uses; each target adds its own (Target.toolchain)
+
+
+def toolchain() -> tuple[str, ...]:
+    """The distributions whose versions make an export: TOOLCHAIN and every registered target's."""
+    from edgekit.core import plugins
+
+    found = [d for name in plugins.names(plugins.TARGETS) for d in plugins.load(plugins.TARGETS, name).toolchain]
+    return tuple(dict.fromkeys((*TOOLCHAIN, *found)))
 
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "edgekit": _version("edgekit")}
-    for name in TOOLCHAIN:
+    for name in toolchain():
         v = _version(name)
         if v:
             out[name] = v

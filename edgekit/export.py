@@ -34,7 +34,8 @@ def export(
     begun = time.perf_counter()
     rec, target, out = recipe, recipe.target, Path(out)
     check_inputs(rec, out, overwrite)
-    tgt = targets.get(target)
+    spec = targets.spec(target)
+    tgt = spec.module()
     check_supported(source.spec, source.config(), tgt.SUPPORTED, getattr(tgt, "refusal", None))
     artifact.check_apart(out, source.path)
     quiet_libraries()
@@ -56,6 +57,7 @@ def export(
     started = time.perf_counter()
     with artifact.staged(out, artifact.check_replaceable if overwrite else None) as tmp:
         runtime = tgt.export(source, rec, tmp, stage)
+        runtime.setdefault("backend", spec.runner_backend)  # what opens it, on the host and on a device
         quantization = runtime.pop("quantization", None)  # what a quantizing target did: the recipe's record
         with stage("tokenizer"):
             tokenizer = _save_tokenizer(hf_tokenizer, source, tmp)
@@ -79,8 +81,8 @@ def export(
             "export": export_info,
             "files": artifact.file_entries(tmp, runtime["model_file"]),
         }
-        if parity and not targets.runs_here(target):
-            manifest["parity"] = {"passed": None, "skipped": f"needs {targets.HOST[target][1]}"}
+        if parity and not spec.runs_here():
+            manifest["parity"] = {"passed": None, "skipped": f"needs {spec.system_name}"}
         elif parity:
             artifact.write_manifest(tmp, manifest)  # the runtime opens the artifact from its manifest
             with stage("parity"):
@@ -88,7 +90,7 @@ def export(
 
                 threads = idle_threads()
                 try:
-                    lm = runtime_load(tmp, threads)
+                    lm = runtime_load(tmp, threads, spec.runner_backend)
                 except ValueError as e:  # the backend's own words on why the runtime refused the file
                     raise EdgekitError(f"the exported {target} artifact does not load: {e}") from None
                 ref = parity_check.reference(source, lambda text: tokenizer.encode(text).ids, threads=threads)

@@ -55,10 +55,11 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
         raise EdgekitError("--prompt is not valid UTF-8 text") from None
     art = artifact.load(path)
     targets.require_host(art.target, art.path)
+    backend = targets.spec(art.target).runner_backend
     artifact.verify(art, full=verify)
     tokenizer = artifact.tokenizer(art.path)
     try:
-        lm = runtime_load(art.path, threads)
+        lm = runtime_load(art.path, threads, backend)
     except Exception as e:  # the runtime's own words on why it refused the file, whatever their type
         raise EdgekitError(f"cannot run {art.path}: {_first_line(e)}") from None
     if not 0 < sampling.top_p <= 1 or sampling.temperature < 0:

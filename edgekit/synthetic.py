@@ -6,53 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgekit.core.architectures import supporting
+
 # model_type -> (config class name, config kwargs); vocab_size is filled in from the test tokenizer
-ARCHITECTURES = {
-    "llama": ("LlamaConfig", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)),
-    "qwen2": ("Qwen2Config", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=True)),
-    "qwen3": ("Qwen3Config", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=256)),
-    "mistral": ("MistralConfig", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, sliding_window=None)),
-    "phi3": ("Phi3Config", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, original_max_position_embeddings=256, pad_token_id=0)),
-    "gemma": ("GemmaConfig", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=256)),
-    "gpt2": ("GPT2Config", dict(n_embd=64, n_layer=2, n_head=4, n_positions=256)),
-    # Gemma 3: a sliding-window layer then a global one, the window (8) shorter than every parity
-    # sequence; q/k norms, four norms per layer, local and global rope bases, an embedding scale
-    # sqrt(80) that is not a round number (as Gemma 3 270M's sqrt(640)), and a query scale that is
-    # not 1/sqrt(head_dim) (as Gemma 3 27B's)
-    "gemma3_text": ("Gemma3TextConfig", dict(
-        hidden_size=80, intermediate_size=160, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        head_dim=16, max_position_embeddings=256, sliding_window=8, layer_types=["sliding_attention", "full_attention"],
-        query_pre_attn_scalar=24)),
-    # Gemma 2: sliding and global layers alternating (window 8), attention and final logit
-    # soft-capping at values the random weights' scores and logits reach, so the caps bend them
-    # (transformers' default SDPA attention drops the attention cap: compare with eager attention)
-    "gemma2": ("Gemma2Config", dict(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        head_dim=16, max_position_embeddings=256, sliding_window=8, layer_types=["sliding_attention", "full_attention"],
-        query_pre_attn_scalar=24, attn_logit_softcapping=0.1, final_logit_softcapping=0.5)),
-    # Phi-2: parallel attention and MLP, LayerNorm, biases everywhere (the head's too), untied head,
-    # and Phi-2's head: 80 wide, rotary on 40% of it (32)
-    "phi": ("PhiConfig", dict(
-        hidden_size=160, intermediate_size=320, num_hidden_layers=2, num_attention_heads=2, partial_rotary_factor=0.4,
-        max_position_embeddings=256)),
-    # Granite 3: Granite 3.x 2B's scalars in place of 1/sqrt(head_dim) and plain sums (embedding,
-    # residual and attention multipliers, logits divided by a scale)
-    "granite": ("GraniteConfig", dict(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=256, embedding_multiplier=12.0, residual_multiplier=0.22, attention_multiplier=0.015625,
-        logits_scaling=8.0, tie_word_embeddings=True)),
-    # SmolLM3: a layer without rotary embedding (NoPE) every second layer
-    "smollm3": ("SmolLM3Config", dict(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=256, no_rope_layer_interval=2, pad_token_id=0)),
-}
-# Gemma 3 4B and up: a multimodal checkpoint (a tiny SigLIP tower beside the tiny gemma3_text) that
-# transformers loads as a causal LM (Gemma3ForConditionalGeneration); vocabulary and special tokens
-# go to its text model
-ARCHITECTURES["gemma3"] = ("Gemma3Config", dict(
-    text_config=dict(ARCHITECTURES["gemma3_text"][1]), mm_tokens_per_image=4,
-    vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                       image_size=28, patch_size=14)))
+ARCHITECTURES: dict[str, tuple[str, dict]] = supporting("tiny")
 
 # Architectures whose norms and biases are what sets them apart: their random checkpoints draw the
 # norm weights and biases at random too (from_config makes them constant: ones, zeros), so a

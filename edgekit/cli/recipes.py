@@ -12,12 +12,9 @@ def recipes(json_out: Annotated[bool, typer.Option("--json", help="print as JSON
     """List targets and their recipes."""
     from edgekit import output
     from edgekit.recipes import targets
-    from edgekit.targets import MODULES
 
     rows = []
     for name, spec in targets().items():
-        if name not in MODULES:
-            continue
         for scheme, s in spec.schemes.items():
             options = " ".join(
                 ([f"-g{{{','.join(map(str, s.group_sizes))}}} (default {s.group_size})"] if s.group_sizes else [])

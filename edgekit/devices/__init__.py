@@ -1,28 +1,82 @@
 """Devices: a profile (YAML) names a transport; a transport moves files and runs commands there.
 
-A transport implements ``push(local_dir, files) -> remote_dir``, ``run(argv, stdin, timeout)``
-(streaming the runner's stdout lines) and ``info()``; its module may have a ``setup(profile, note,
-force)`` for what the device needs once on this machine (`edgekit devices setup`). Everything above
-that is shared: see ``edgekit.profile.session``.
+Each transport is one module, registered under the entry-point group ``edgekit.devices`` by its
+config class (a ``TransportConfig``: the profile keys of that transport, and how to connect). The
+profile's ``transport:`` chooses it; the keys every profile has are ``DeviceProfile``'s. A connected
+transport implements the ``Transport`` protocol. ``refusal`` is the one capability check: whether a
+device can run artifacts of a target, and why not. Everything above that is shared: see
+``edgekit.profile.session``.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import ClassVar, Protocol
 
+from edgekit.core import plugins
 from edgekit.errors import EdgekitError
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"  # package data: a wheel ships them
-TRANSPORTS = {
-    "local": "edgekit.devices.local", "ssh": "edgekit.devices.ssh", "adb": "edgekit.devices.adb", "qemu": "edgekit.devices.qemu",
-}
-EMULATING = ("qemu",)  # transports whose device is emulated: its timings say nothing about real hardware
 FILL_IN = "FILL-IN"  # the value shipped profiles use for what a user must fill in
 
 
+class Transport(Protocol):
+    """A device reached from here: files go there (push) and back (pull), the runner runs there."""
+
+    def push(self, local_dir: Path, files: list[dict]) -> str:
+        """Make the device hold ``files`` (manifest entries) of ``local_dir``; their folder there."""
+
+    def pull(self, remote_dir: str, paths: list[str], local_dir: Path) -> None:
+        """Copy ``remote_dir/path`` from the device to ``local_dir/path`` for each path."""
+
+    def runner(self) -> list[str]:
+        """The local argv that starts the runner (``edgekit.runtime``) there, installing it first if needed."""
+
+    def run(self, argv: list[str], stdin: bytes, timeout: float) -> Iterator[str]:
+        """Run ``argv`` with ``stdin``; its stdout lines, each within ``timeout`` s (DeviceError otherwise)."""
+
+    def info(self) -> dict:
+        """What identifies the device in a result (host, serial, emulator version...)."""
+
+    def check(self) -> dict:
+        """Ask the device what the runner would run on (python, machine, runtimes)."""
+
+
 @dataclass(frozen=True)
+class TransportConfig:
+    """A transport's own profile keys (the dataclass fields; those without a default are required)
+    and what it does with them. A subclass is the transport's registry entry."""
+
+    emulated: ClassVar[bool] = False  # its device is emulated: timings say nothing about real hardware
+
+    def problem(self) -> str | None:
+        """What is wrong with the values, in one line (None: nothing)."""
+        return None
+
+    def connect(self, profile: DeviceProfile) -> Transport:
+        raise NotImplementedError
+
+    def setup(self, profile: DeviceProfile, note: Callable[[str], None], force: bool) -> dict:
+        """What the device needs once on this machine (`edgekit devices setup`)."""
+        raise EdgekitError(f"device {profile.name} ({profile.transport}) needs no setup here; "
+                           "see its profile for what it needs on the device")
+
+    def refusal(self, profile: DeviceProfile, target, path) -> str | None:
+        """Why this device cannot run the artifact at ``path`` of ``target`` (an ``edgekit.targets.Target``),
+        as far as this machine can tell without reaching it; None: it can (or only trying will tell)."""
+        return None
+
+
+# the keys every profile has, and their types
+_COMMON = {
+    "name": str, "transport": str, "description": str, "arch": str, "threads": int, "python": str,
+    "workdir": str, "timeout_s": (int, float), "emulated": bool,
+}
+
+
+@dataclass(frozen=True, init=False)
 class DeviceProfile:
     name: str
     transport: str
@@ -33,44 +87,90 @@ class DeviceProfile:
     workdir: str = "~/.cache/edgekit"  # where artifacts and the runner live on the device
     timeout_s: float = 600.0  # per run (load, each latency run, the accuracy pass)
     emulated: bool = False  # timings and memory are an emulator's: kept in the result, never shown or compared as a device's
-    # ssh
-    host: str | None = None
-    user: str | None = None
-    port: int = 22
-    identity_file: str | None = None
-    known_hosts_file: str | None = None
-    accept_new_host_key: bool = False  # trust-on-first-use; off: unknown host keys are refused
-    # adb
-    serial: str | None = None
-    adb: str = "adb"
-    # qemu
-    userland: str | None = None  # the arm64 userland folder (default: see edgekit.devices.userland)
-    mirror: str | None = None  # the Debian mirror the userland's packages come from
-    cpu: str | None = None  # the CPU qemu emulates (`qemu-aarch64-static -cpu help`; default: max, every extension)
+    options: TransportConfig | None = None  # the transport's own keys (its config class)
     source: str | None = field(default=None, compare=False)  # the file it was read from
 
+    def __init__(self, name: str, transport: str, description: str = "", arch: str | None = None,
+                 threads: int | None = None, python: str = "python3", workdir: str = "~/.cache/edgekit",
+                 timeout_s: float = 600.0, emulated: bool = False, options: TransportConfig | None = None,
+                 source: str | None = None, **keys):
+        """``keys``: the transport's own (``host=...`` for ssh), or ``options`` as its config object."""
+        if options is None:
+            options = transport_config(transport)(**keys)
+        elif keys:
+            options = replace(options, **keys)
+        values = dict(name=name, transport=transport, description=description, arch=arch, threads=threads,
+                      python=python, workdir=workdir, timeout_s=timeout_s, emulated=emulated, options=options,
+                      source=source)
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
+
+    def __getattr__(self, key: str):  # a transport's key, read as the profile's (profile.host)
+        options = self.__dict__.get("options")
+        if options is not None and key in _keys(type(options)):
+            return getattr(options, key)
+        raise AttributeError(f"{type(self).__name__} has no attribute '{key}'")
+
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("options", "source")}
+        out.update((f.name, getattr(self.options, f.name)) for f in fields(self.options))
+        out["source"] = self.source
+        return {k: v for k, v in out.items() if v is not None}
 
 
-_REQUIRED = {"local": (), "ssh": ("host",), "adb": (), "qemu": ()}
-_TYPES = {
-    "name": str, "transport": str, "description": str, "arch": str, "threads": int, "python": str,
-    "workdir": str, "timeout_s": (int, float), "host": str, "user": str, "port": int, "identity_file": str,
-    "known_hosts_file": str, "accept_new_host_key": bool, "serial": str, "adb": str, "emulated": bool,
-    "userland": str, "mirror": str, "cpu": str,
-}
+def transports() -> tuple[str, ...]:
+    """Every registered transport, without importing any."""
+    return plugins.names(plugins.DEVICES)
+
+
+def transport_config(name: str) -> type[TransportConfig]:
+    """The config class of transport ``name``."""
+    if name not in transports():
+        raise EdgekitError(f"unknown transport '{name}'; known: {', '.join(transports())}")
+    return plugins.load(plugins.DEVICES, name)
+
+
+@plugins.cached
+def _keys(config: type) -> dict:
+    """A config class's keys -> the types a profile may give them."""
+    import typing
+
+    hints = typing.get_type_hints(config)
+    out = {}
+    for f in fields(config):
+        kinds = tuple(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None))
+        out[f.name] = tuple(dict.fromkeys(k for t in kinds for k in ((int, float) if t is float else (t,))))
+        out[f.name] = out[f.name][0] if len(out[f.name]) == 1 else out[f.name]
+    return out
+
+
+def _required(config: type) -> list[str]:
+    from dataclasses import MISSING
+
+    return [f.name for f in fields(config) if f.default is MISSING and f.default_factory is MISSING]
+
+
+def __getattr__(name: str):
+    if name == "_TYPES":  # every key a profile of any transport may have, and its types
+        out = dict(_COMMON)
+        for transport in transports():
+            out.update(_keys(transport_config(transport)))
+        return out
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_profile(data: object, source: str) -> DeviceProfile:
     """Validate a profile's mapping: unknown keys, wrong types and unfilled fields are errors."""
     if not isinstance(data, dict):
         raise EdgekitError(f"device profile {source}: expected a mapping of keys to values")
-    unknown = sorted(set(data) - set(_TYPES))
+    transport = data.get("transport")
+    config = transport_config(transport) if isinstance(transport, str) and transport in transports() else None
+    types = {**_COMMON, **_keys(config)} if config else __getattr__("_TYPES")
+    unknown = sorted(set(data) - set(types))
     if unknown:
-        raise EdgekitError(f"device profile {source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(_TYPES)}")
+        raise EdgekitError(f"device profile {source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(types)}")
     for key, value in data.items():
-        want = _TYPES[key]
+        want = types[key]
         if value is None:
             continue
         ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
@@ -81,23 +181,26 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
     for key in ("name", "transport"):
         if not data.get(key):
             raise EdgekitError(f"device profile {source}: '{key}' is required")
-    transport = data["transport"]
-    if transport not in TRANSPORTS:
-        raise EdgekitError(f"device profile {source}: unknown transport '{transport}'; known: {', '.join(TRANSPORTS)}")
-    for key in _REQUIRED[transport]:
+    if config is None:
+        known = ", ".join(transports())
+        raise EdgekitError(f"device profile {source}: unknown transport '{transport}'; known: {known}")
+    for key in _required(config):
         if not data.get(key):
             raise EdgekitError(f"device profile {source}: transport {transport} needs '{key}'")
     if data.get("threads") is not None and data["threads"] < 1:
         raise EdgekitError(f"device profile {source}: 'threads' must be at least 1")
     if data.get("timeout_s") is not None and not 0 < data["timeout_s"] < float("inf"):
         raise EdgekitError(f"device profile {source}: 'timeout_s' must be a number of seconds above 0, got {data['timeout_s']!r}")
-    if data.get("port") is not None and not 0 < data["port"] < 65536:
-        raise EdgekitError(f"device profile {source}: 'port' must be between 1 and 65535, got {data['port']}")
-    if transport in EMULATING:
+    data = {k: v for k, v in data.items() if v is not None}
+    options = config(**{k: v for k, v in data.items() if k not in _COMMON})
+    problem = options.problem()
+    if problem:
+        raise EdgekitError(f"device profile {source}: {problem}")
+    if config.emulated:
         if data.get("emulated") is False:
             raise EdgekitError(f"device profile {source}: a {transport} device is emulated ('emulated: false' cannot be)")
         data = {**data, "emulated": True}
-    return DeviceProfile(**data, source=source)
+    return DeviceProfile(**{k: v for k, v in data.items() if k in _COMMON}, options=options, source=source)
 
 
 def _type_name(t) -> str:
@@ -140,16 +243,19 @@ def shipped() -> dict[str, Path]:
     return out
 
 
-def connect(profile: DeviceProfile):
+def connect(profile: DeviceProfile) -> Transport:
     """The transport object for a profile."""
-    module = importlib.import_module(TRANSPORTS[profile.transport])
-    return module.Transport(profile)
+    return profile.options.connect(profile)
 
 
 def setup(profile: DeviceProfile, note, force: bool = False) -> dict:
     """What a device needs once on this machine (the qemu transport's userland): its transport's ``setup``."""
-    module = importlib.import_module(TRANSPORTS[profile.transport])
-    if not hasattr(module, "setup"):
-        raise EdgekitError(f"device {profile.name} ({profile.transport}) needs no setup here; "
-                           "see its profile for what it needs on the device")
-    return module.setup(profile, note, force)
+    return profile.options.setup(profile, note, force)
+
+
+def refusal(profile: DeviceProfile, target: str, path) -> str | None:
+    """The capability check: why ``profile``'s device cannot run the artifact at ``path`` of
+    ``target``, in one line; None where it can (or where only running it will tell)."""
+    from edgekit.targets import spec
+
+    return profile.options.refusal(profile, spec(target), path)

@@ -7,10 +7,22 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path
 
+from dataclasses import dataclass
+
+from edgekit.devices import DeviceProfile, TransportConfig
 from edgekit.devices.process import DeviceError, run_text
 from edgekit.devices.remote import RemoteTransport, exit_status
 
 _UNREACHABLE = ("not found", "no devices", "offline", "unauthorized", "no emulators", "closed")
+
+
+@dataclass(frozen=True)
+class Config(TransportConfig):
+    serial: str | None = None
+    adb: str = "adb"
+
+    def connect(self, profile: DeviceProfile) -> Transport:
+        return Transport(profile)
 
 
 class Transport(RemoteTransport):
@@ -38,4 +50,4 @@ class Transport(RemoteTransport):
         return super().explain(error)
 
     def info(self) -> dict:
-        return {"transport": "adb", "serial": self.profile.serial}
+        return {"transport": self.profile.transport, "serial": self.profile.serial}

@@ -7,8 +7,21 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from edgekit.devices import DeviceProfile
-from edgekit.devices.process import run_text, stream_lines
+from dataclasses import dataclass
+
+from edgekit.devices import DeviceProfile, TransportConfig
+from edgekit.devices.process import DeviceError, run_text, stream_lines
+
+
+@dataclass(frozen=True)
+class Config(TransportConfig):
+    """No keys of its own: this machine."""
+
+    def connect(self, profile: DeviceProfile) -> Transport:
+        return Transport(profile)
+
+    def refusal(self, profile: DeviceProfile, target, path) -> str | None:
+        return target.refusal_here(path)
 
 
 class Transport:
@@ -18,6 +31,9 @@ class Transport:
     def push(self, local_dir: Path, files: list[dict]) -> str:
         return str(Path(local_dir).resolve())  # nothing to copy
 
+    def pull(self, remote_dir: str, paths: list[str], local_dir: Path) -> None:
+        copy_files(Path(remote_dir), paths, Path(local_dir))
+
     def runner(self) -> list[str]:
         return [sys.executable, "-m", "edgekit.runtime"]
 
@@ -25,9 +41,25 @@ class Transport:
         return stream_lines(argv, stdin, timeout)
 
     def info(self) -> dict:
-        return {"transport": "local", "host": platform.node()}
+        return {"transport": self.profile.transport, "host": platform.node()}
 
     def check(self) -> dict:
-        from edgekit.devices.remote import CHECK_SCRIPT, parse_json_line
+        from edgekit.devices.remote import CHECK_SCRIPT, check_request, parse_json_line
 
-        return parse_json_line(run_text([sys.executable, "-c", CHECK_SCRIPT], timeout=30), sys.executable)
+        out = run_text([sys.executable, "-c", CHECK_SCRIPT], check_request(), timeout=30)
+        return parse_json_line(out, sys.executable)
+
+
+def copy_files(source_dir: Path, paths: list[str], dest_dir: Path) -> None:
+    """Copy ``source_dir/path`` to ``dest_dir/path`` on this machine (a file copied onto itself is left)."""
+    import shutil
+
+    for path in paths:
+        src, dest = source_dir / path, dest_dir / path
+        try:
+            if dest.exists() and dest.samefile(src):
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+        except OSError as e:
+            raise DeviceError(f"cannot copy {path}: {e.strerror or e}") from None

@@ -12,19 +12,43 @@ local ``/bin/sh``), and its python is the userland's ``python`` (qemu running De
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from edgekit.devices import DeviceProfile
+from edgekit.devices import DeviceProfile, TransportConfig
 from edgekit.devices import userland
+from edgekit.devices.local import copy_files
 from edgekit.devices.process import DeviceError
 from edgekit.devices.remote import RemoteTransport
 from edgekit.errors import EdgekitError
+
+
+@dataclass(frozen=True)
+class Config(TransportConfig):
+    userland: str | None = None  # the arm64 userland folder (default: see edgekit.devices.userland)
+    mirror: str | None = None  # the Debian mirror the userland's packages come from
+    cpu: str | None = None  # the CPU qemu emulates (`qemu-aarch64-static -cpu help`; default: max, every extension)
+
+    emulated = True
+
+    def connect(self, profile: DeviceProfile) -> Transport:
+        return Transport(profile)
+
+    def setup(self, profile: DeviceProfile, note: Callable[[str], None], force: bool) -> dict:
+        return setup(profile, note, force)
+
+    def refusal(self, profile: DeviceProfile, target, path) -> str | None:
+        """The userland runs the targets it has a runtime for (none before it is set up: connecting says so)."""
+        found = userland.read(folder(profile))
+        runtimes = (found or {}).get("runtimes", {})
+        if found is None or target.name in runtimes:
+            return None
+        why = target.arm64_wheels or "no aarch64 runtime"
+        return f"runs {', '.join(runtimes)} artifacts only, not {target.name} ({why})"
 
 
 def folder(profile: DeviceProfile) -> Path:
@@ -71,16 +95,11 @@ class Transport(RemoteTransport):
                 raise DeviceError(f"cannot copy {path}: {e.strerror or e}") from None
 
     def push(self, local_dir: Path, files: list[dict]) -> str:
-        """Nothing to copy (the emulated python reads this machine's files); the artifact's target must
-        be one the userland has a runtime for."""
-        try:
-            target = json.loads((Path(local_dir) / "edgekit.json").read_text())["target"]
-        except (OSError, ValueError, KeyError):
-            target = None
-        runtimes = self.manifest.get("runtimes", {})
-        if target is not None and target not in runtimes:
-            raise DeviceError(f"runs {', '.join(runtimes)} artifacts only, not {target} ({_WHY_NOT.get(target, 'no aarch64 runtime')})")
+        """Nothing to copy: the emulated python reads this machine's files."""
         return str(Path(local_dir).resolve())
+
+    def pull(self, remote_dir: str, paths: list[str], local_dir: Path) -> None:
+        copy_files(Path(remote_dir), paths, Path(local_dir))
 
     def explain(self, error: DeviceError) -> DeviceError:
         if "exited with code 127" in str(error):
@@ -88,14 +107,9 @@ class Transport(RemoteTransport):
         return super().explain(error)
 
     def info(self) -> dict:
-        return {"transport": "qemu", "emulated": True, "qemu": _qemu_version(self.qemu), "cpu": self.device.cpu or "max",
+        return {"transport": self.device.transport, "emulated": True, "qemu": _qemu_version(self.qemu),
+                "cpu": self.device.cpu or "max",
                 "userland": self.profile.workdir}
-
-
-_WHY_NOT = {
-    "executorch": "ExecuTorch's Python runtime links libtorch, and PyPI's only aarch64 torch is a CUDA build of 430 MB",
-    "coreml": "Core ML runs on Apple devices only",
-}
 
 
 def _qemu_version(qemu: str) -> str | None:

@@ -47,18 +47,36 @@ for path in request["paths"]:
 print(json.dumps({"dir": root, "sha256": found}))
 """
 
-# Device side (or this machine's): what the runner will run on.
+# Device side (or this machine's), stdin: the runtimes to report (a JSON list). What the runner will run on.
 CHECK_SCRIPT = r"""
-import json, platform
+import json, platform, sys
 def version(name):
     try:
         from importlib import metadata
         return metadata.version(name)
     except Exception:
         return None
+names = json.loads(sys.stdin.read() or "[]") or []
 print(json.dumps({"python": platform.python_version(), "machine": platform.machine(),
-                  "system": platform.system(), "numpy": version("numpy"), "onnxruntime": version("onnxruntime")}))
+                  "system": platform.system(), "numpy": version("numpy"), **{n: version(n) for n in names}}))
 """
+
+# Device side, stdin {"dir", "paths"}: each file as a JSON line {"path", "base64"}.
+PULL_SCRIPT = r"""
+import base64, json, os, sys
+request = json.load(sys.stdin)
+root = os.path.expanduser(request["dir"])
+for path in request["paths"]:
+    with open(os.path.join(root, path), "rb") as f:
+        print(json.dumps({"path": path, "base64": base64.b64encode(f.read()).decode()}))
+"""
+
+
+def check_request() -> bytes:
+    """CHECK_SCRIPT's stdin: every registered target's runtime distributions."""
+    from edgekit.targets import runtime_distributions
+
+    return json.dumps(list(runtime_distributions())).encode()
 
 
 def word(text: str) -> str:
@@ -153,8 +171,24 @@ class RemoteTransport:
         except DeviceError as e:
             raise self.explain(e) from None
 
+    def pull(self, remote_dir: str, paths: list[str], local_dir: Path) -> None:
+        import base64
+
+        argv = self.shell(f"{word(self.profile.python)} -c {shlex.quote(PULL_SCRIPT)}")
+        request = json.dumps({"dir": remote_dir, "paths": [_checked_path(p) for p in paths]}).encode()
+        try:
+            for line in stream_lines(argv, request, self.profile.timeout_s):
+                if line.startswith("{"):
+                    answer = json.loads(line)
+                    dest = Path(local_dir) / _checked_path(answer["path"])
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.with_name(dest.name + ".partial").write_bytes(base64.b64decode(answer["base64"]))
+                    dest.with_name(dest.name + ".partial").replace(dest)
+        except DeviceError as e:
+            raise self.explain(e) from None
+
     def check(self) -> dict:
-        return self.python(CHECK_SCRIPT, timeout=CHECK_TIMEOUT_S)
+        return self.python(CHECK_SCRIPT, json.loads(check_request()), timeout=CHECK_TIMEOUT_S)
 
     # -- shared steps ---------------------------------------------------------------------------
 

@@ -16,6 +16,9 @@ import threading
 import time
 from pathlib import Path
 
+from dataclasses import dataclass
+
+from edgekit.devices import DeviceProfile, TransportConfig
 from edgekit.devices.process import DeviceError
 from edgekit.devices.remote import RemoteTransport, exit_status, word
 
@@ -42,6 +45,24 @@ for line in iter(source.readline, b""):
             left -= len(chunk)
     os.replace(path + ".partial", path)
 """
+
+
+@dataclass(frozen=True)
+class Config(TransportConfig):
+    host: str
+    user: str | None = None
+    port: int = 22
+    identity_file: str | None = None
+    known_hosts_file: str | None = None
+    accept_new_host_key: bool = False  # trust-on-first-use; off: unknown host keys are refused
+
+    def problem(self) -> str | None:
+        if not 0 < self.port < 65536:
+            return f"'port' must be between 1 and 65535, got {self.port}"
+        return None
+
+    def connect(self, profile: DeviceProfile) -> Transport:
+        return Transport(profile)
 
 
 class Transport(RemoteTransport):
@@ -114,7 +135,7 @@ class Transport(RemoteTransport):
 
     def info(self) -> dict:
         p = self.profile
-        return {"transport": "ssh", "host": p.host, "user": p.user, "port": p.port}
+        return {"transport": p.transport, "host": p.host, "user": p.user, "port": p.port}
 
 
 def _exited(proc: subprocess.Popen, wait_s: float) -> bool:

@@ -34,7 +34,6 @@ PYTHON = "python3.11"
 PACKAGES = ("python3.11-minimal", "libpython3.11-stdlib", "libstdc++6")  # apt adds what they depend on
 MIRROR = "http://deb.debian.org/debian"  # security updates come from the same URL + "-security"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-WHEELS = {"numpy": None, "onnxruntime": "onnx"}  # distribution -> the target it runs (None: every target)
 GLIBC = 36  # bookworm's glibc 2.36: the newest manylinux_2_N wheel it can load
 QEMU = "qemu-aarch64-static"
 MANIFEST = "userland.json"
@@ -66,12 +65,24 @@ def base_dir() -> Path:
     return Path(os.environ.get("EDGEKIT_USERLAND_DIR") or cache_root() / "userland").expanduser()
 
 
+def wheel_targets() -> dict[str, str | None]:
+    """distribution -> the target it runs (None: every target): numpy, and the runtimes of the targets
+    whose runtime PyPI has as Linux aarch64 wheels (``Target.arm64_wheels``)."""
+    from edgekit.targets import specs
+
+    out: dict[str, str | None] = {"numpy": None}
+    for name, spec in specs().items():
+        if spec.arm64_wheels is None:
+            out.update((dist, name) for dist in spec.runtime)
+    return out
+
+
 def pins() -> dict[str, str]:
     """The wheels a userland holds, at this install's versions (pyproject.toml's pins)."""
     from importlib import metadata
 
     out = {}
-    for name in WHEELS:
+    for name in wheel_targets():
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -126,7 +137,7 @@ def build(folder: Path, mirror: str | None = None, note: Callable[[str], None] =
             "python": found["python"],
             "debian": {"suite": SUITE, "mirror": mirror, "packages": sorted(d.name for d in debs)},
             "wheels": {name: found[name] for name in wheels},
-            "runtimes": {target: f"{name} {found[name]}" for name, target in WHEELS.items() if target},
+            "runtimes": {target: f"{name} {found[name]}" for name, target in wheel_targets().items() if target},
             "download_bytes": download,
             "unpacked_bytes": _size(tmp),
             "setup_s": round(time.monotonic() - started, 1),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from edgekit import __version__, artifact as artifacts, targets
 from edgekit.core.results import RESULT_SCHEMA, RunResult  # noqa: F401  (RESULT_SCHEMA: read here by older callers)
-from edgekit.devices import DeviceProfile, connect
+from edgekit.devices import DeviceProfile, connect, refusal
 from edgekit.devices.process import DeviceError
 from edgekit.errors import EdgekitError
 from edgekit.profile.metrics import latency_metrics, mark_emulated, metric
@@ -54,8 +54,10 @@ def profile(
     started: the result is returned marked incomplete, with the error, and the runs measured.
     The artifact's files are checked against its manifest first (``verify``: every sha256 read again)."""
     art = artifacts.load(artifact_path)
-    if device.transport == "local":
-        targets.require_host(art.target, art.path)
+    target = targets.spec(art.target)
+    why = refusal(device, art.target, art.path)  # before any work: the artifact cannot go there
+    if why:
+        raise EdgekitError(f"device {device.name}: push: {why}")
     artifacts.verify(art, full=verify)
     transport = connect(device)
     threads = settings.threads or device.threads
@@ -91,8 +93,9 @@ def profile(
         remote = transport.push(art.path, files)
         argv = transport.runner()
         request = {
-            "protocol": 1, "artifact": remote, "threads": threads, "prompt_ids": prompt, "gen": settings.gen,
-            "runs": settings.runs, "warmup": settings.warmup,
+            "protocol": 1, "artifact": remote, "backend": target.runner_backend,
+            "runtimes": list(targets.runtime_distributions()), "threads": threads, "prompt_ids": prompt,
+            "gen": settings.gen, "runs": settings.runs, "warmup": settings.warmup,
         }
         if ref is not None:
             request.update(eval_ids=eval_ids, window=window, ref_topk=ref.topk_ids.tolist())

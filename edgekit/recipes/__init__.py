@@ -19,12 +19,10 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 
+from edgekit.core import plugins
 from edgekit.errors import EdgekitError
 
-_DIR = Path(__file__).parent
 _GROUP = re.compile(r"^g(\d+)$")
 _EMBEDDING = re.compile(r"^emb(\d+)$")
 _MIXED = re.compile(r"^mix(\d+)$")
@@ -138,12 +136,14 @@ class TargetSpec:
     options: dict[str, OptionSpec] = field(default_factory=dict)  # the target's options, by name
 
 
-@cache
+@plugins.cached
 def targets() -> dict[str, TargetSpec]:
-    """Every target that has a recipe file, by name."""
+    """Every registered target's recipes (its recipe file), by target name."""
+    from edgekit.core.plugins import TARGETS, load, names
+
     out = {}
-    for path in sorted(_DIR.glob("*.toml")):
-        data = tomllib.loads(path.read_text())
+    for name in names(TARGETS):
+        data = tomllib.loads(_recipe_file(name, load(TARGETS, name).recipes))
         schemes = {}
         for scheme, spec in data["recipes"].items():
             schemes[scheme] = SchemeSpec(
@@ -163,8 +163,19 @@ def targets() -> dict[str, TargetSpec]:
             name: OptionSpec(name, tuple(spec["choices"]), spec.get("help", ""))
             for name, spec in data.get("options", {}).items()
         }
-        out[path.stem] = TargetSpec(path.stem, data["summary"], data["default"], schemes, options)
+        out[name] = TargetSpec(name, data["summary"], data["default"], schemes, options)
     return out
+
+
+def _recipe_file(target: str, where: str | None) -> str:
+    """The text of a target's recipe file: "package:file.toml", or edgekit's own <target>.toml."""
+    from importlib import resources
+
+    package, _, name = (where or f"{__name__}:{target}.toml").partition(":")
+    try:
+        return resources.files(package).joinpath(name).read_text()
+    except (OSError, ModuleNotFoundError) as e:
+        raise EdgekitError(f"target {target}: cannot read its recipe file {package}:{name} ({e})") from None
 
 
 def target_spec(target: str) -> TargetSpec:

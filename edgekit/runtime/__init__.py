@@ -15,9 +15,6 @@ from typing import Protocol
 import numpy as np
 
 MANIFEST = "edgekit.json"
-BACKENDS = {
-    "onnx": ".onnx", "executorch": ".executorch", "coreml": ".coreml", "gguf": ".llamacpp",
-}  # target -> backend module of this package
 
 
 class LanguageModel(Protocol):
@@ -34,14 +31,15 @@ class LanguageModel(Protocol):
         (1, vocab) for the last position when ``last_only`` (a backend may then skip the others)."""
 
 
-def load(folder: Path, threads: int | None = None) -> LanguageModel:
-    """Open the artifact in ``folder`` with its target's backend."""
+def load(folder: Path, threads: int | None = None, backend: str | None = None) -> LanguageModel:
+    """Open the artifact in ``folder`` with its target's backend: ``backend`` (a module name, relative
+    to this package where it starts with a dot), else the one its manifest names."""
     manifest = json.loads((Path(folder) / MANIFEST).read_text())
-    target = manifest["target"]
-    if target not in BACKENDS:
-        raise ValueError(f"no runtime backend for target '{target}'")
-    backend = importlib.import_module(BACKENDS[target], __package__)
-    return backend.open_artifact(Path(folder), manifest["runtime"], threads)
+    backend = backend or manifest["runtime"].get("backend")
+    if not backend:
+        raise ValueError(f"the manifest of {folder} names no runtime backend for target '{manifest.get('target')}'")
+    module = importlib.import_module(backend, __package__)
+    return module.open_artifact(Path(folder), manifest["runtime"], threads)
 
 
 class WindowedLM:
@@ -70,12 +68,13 @@ class WindowedLM:
         raise NotImplementedError
 
 
-def versions() -> dict:
-    """Versions of what this runner runs on: numpy and every backend runtime importable here."""
+def versions(distributions=()) -> dict:
+    """Versions of what this runner runs on: numpy and those of ``distributions`` (the backends'
+    runtimes, as the host names them) installed here."""
     from importlib import metadata
 
     out = {"numpy": np.__version__}
-    for dist in ("onnxruntime", "executorch", "coremltools", "llama_cpp_python"):
+    for dist in distributions:
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -1,6 +1,8 @@
 """The on-device runner: ``python -m <this package> < request.json``.
 
-Speaks protocol ``PROTOCOL``: one JSON request on stdin; JSON lines on stdout, one event each:
+Speaks protocol ``PROTOCOL``: one JSON request on stdin (the artifact's folder, its ``backend``
+module, the ``runtimes`` whose versions to report, the prompt and the runs); JSON lines on stdout,
+one event each:
     {"event": "hello", "protocol": 1, "runner": {...}}          at once, before the model loads
     {"event": "loaded", "load_s": ..., "rss_mb": ...}
     {"event": "run", "index": i, "warmup": bool, ...latency figures}   after every run
@@ -64,9 +66,9 @@ def main() -> int:
         from . import load, versions
         from .measure import accuracy, latency_run, peak_rss_mb, process_age_s, reset_peak_rss
 
-        _emit("hello", protocol=PROTOCOL, runner=_runner_info(versions()))
+        _emit("hello", protocol=PROTOCOL, runner=_runner_info(versions(request.get("runtimes", ()))))
         step = "load"
-        lm = load(request["artifact"], request.get("threads"))
+        lm = load(request["artifact"], request.get("threads"), request.get("backend"))
         age = process_age_s()
         _emit("loaded", load_s=age if age is not None else time.monotonic() - _STARTED, rss_mb=peak_rss_mb())
 

@@ -29,9 +29,16 @@ from pathlib import Path
 from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource
-from edgekit.targets import decoder_arch
+from edgekit.targets import Target, decoder_arch
 
 SUPPORTED = tuple(decoder_arch.ARCHITECTURES)
+TARGET = Target(
+    exporter=__name__, backend="edgekit.runtime.coreml", toolchain=("coremltools",), runtime=("coremltools",),
+    system="darwin", system_name="a Mac (macOS 15 or later)",
+    elsewhere="to profile it on a Mac over ssh, fill in host and user in edgekit/profiles/apple-silicon-mac.yaml, "
+              "then `edgekit profile {path} --device mac-m2`",
+    arm64_wheels="Core ML runs on Apple devices only",
+)
 MODEL_FILE = "model.mlpackage"
 DEFAULT_MAX_CONTEXT = 2048
 MAX_PREFILL = 128  # tokens per call: the upper bound of the flexible token window

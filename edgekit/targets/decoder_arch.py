@@ -8,70 +8,11 @@ that names what is missing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from edgekit.core.architectures import Arch, supporting
 
+__all__ = ["ARCHITECTURES", "Arch", "MISSING", "refusal"]
 
-@dataclass(frozen=True)
-class Arch:
-    """Where the HF module keeps each piece, and the features the config does not say by itself.
-
-    What the config does say is read from it: the sliding window of each layer (``sliding_window``,
-    ``layer_types``), the attention scale (the HF attention's ``scaling``: Gemma's
-    ``query_pre_attn_scalar``), the final logit soft-cap, partial rotary, biases.
-    """
-
-    base: str = "model"  # the decoder stack inside the *ForCausalLM module (dotted path)
-    layers: str = "layers"
-    embed: str = "embed_tokens"  # an embedding that scales itself (Gemma 3's) is taken apart
-    positions: str | None = None  # learned position embedding (GPT-2); None: rotary
-    local_rotary: str | None = None  # the sliding layers' own rotary module (Gemma 3: another base)
-    norm: str = "norm"
-    ln1: str = "input_layernorm"
-    ln2: str | None = "post_attention_layernorm"  # the MLP's input norm; None: parallel attention and MLP on ln1 (Phi-2)
-    attn_out_norm: str | None = None  # a norm of the attention's output before the residual (Gemma 2/3)
-    mlp_out_norm: str | None = None  # a norm of the MLP's output before the residual (Gemma 2/3)
-    norm_offset: float = 0.0  # RMSNorm scales by (offset + weight) (Gemma: 1)
-    attn: str = "self_attn"
-    qkv: str | tuple[str, str, str] = ("q_proj", "k_proj", "v_proj")  # a str: one fused projection
-    out: str = "o_proj"
-    qk_norm: tuple[str, str] | None = None  # per-head norms of q and k before the rotary, where the module has them
-    mlp: str | tuple[str, str] = ("gate_proj", "up_proj")  # gated: act(gate) * up; a str: fused gate/up
-    mlp_out: str = "down_proj"
-    gated: bool = True  # False: down(act(up(x))) with mlp = ("", up) (GPT-2)
-    act: str = "act_fn"
-    embed_scale: bool = False  # embeddings times sqrt(hidden) (Gemma)
-    attn_softcap: bool = False  # attention scores soft-capped by the config's attn_logit_softcapping (Gemma 2)
-    final_softcap: bool = False  # logits soft-capped by the config's final_logit_softcapping (Gemma 2/3)
-    text_config: bool = False  # the config's text part holds the decoder's (a multimodal checkpoint)
-
-
-_GEMMA_NORMS = dict(
-    ln2="pre_feedforward_layernorm", attn_out_norm="post_attention_layernorm",
-    mlp_out_norm="post_feedforward_layernorm", norm_offset=1.0,
-)
-_GEMMA3 = Arch(**_GEMMA_NORMS, qk_norm=("q_norm", "k_norm"), local_rotary="rotary_emb_local", final_softcap=True)
-
-ARCHITECTURES = {
-    "llama": Arch(),
-    "mistral": Arch(),
-    "qwen2": Arch(),
-    "qwen3": Arch(qk_norm=("q_norm", "k_norm")),
-    "gemma": Arch(embed_scale=True, norm_offset=1.0),
-    "gemma2": Arch(**_GEMMA_NORMS, embed_scale=True, attn_softcap=True, final_softcap=True),
-    "gemma3_text": _GEMMA3,
-    # Gemma 3 4B and up: transformers loads them as Gemma3ForConditionalGeneration, whose head
-    # applies no final soft-cap; only its language model is exported
-    "gemma3": Arch(**{**vars(_GEMMA3), "base": "model.language_model", "final_softcap": False, "text_config": True}),
-    "phi": Arch(
-        norm="final_layernorm", ln2=None, out="dense", qk_norm=("q_layernorm", "k_layernorm"),
-        mlp=("", "fc1"), mlp_out="fc2", gated=False, act="activation_fn",
-    ),
-    "phi3": Arch(qkv="qkv_proj", mlp="gate_up_proj", act="activation_fn"),
-    "gpt2": Arch(
-        base="transformer", layers="h", embed="wte", positions="wpe", norm="ln_f", ln1="ln_1", ln2="ln_2",
-        attn="attn", qkv="c_attn", out="c_proj", mlp=("", "c_fc"), mlp_out="c_proj", gated=False, act="act",
-    ),
-}
+ARCHITECTURES: dict[str, Arch] = supporting("decoder")  # model_type -> how the decoder reproduces it
 
 _MOE = "mixture-of-experts MLP"
 _RECURRENT = "recurrent / state-space layers instead of attention"

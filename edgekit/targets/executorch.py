@@ -18,9 +18,14 @@ from pathlib import Path
 from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource
-from edgekit.targets import decoder_arch
+from edgekit.targets import Target, decoder_arch
 
 SUPPORTED = tuple(decoder_arch.ARCHITECTURES)
+TARGET = Target(
+    exporter=__name__, backend="edgekit.runtime.executorch", toolchain=("executorch", "torchao"),
+    runtime=("executorch",),
+    arm64_wheels="ExecuTorch's Python runtime links libtorch, and PyPI's only aarch64 torch is a CUDA build of 430 MB",
+)
 MODEL_FILE = "model.pte"
 DEFAULT_MAX_CONTEXT = 2048
 MAX_PREFILL = 128  # tokens per call; the memory plan (and the logits buffer) is sized for this

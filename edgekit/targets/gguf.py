@@ -18,17 +18,23 @@ import json
 from pathlib import Path
 
 from edgekit import calibration
+from edgekit.core.architectures import supporting
 from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource, is_gguf
+from edgekit.targets import Target
 
-SUPPORTED = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gpt2", "gemma2", "gemma3_text", "phi")
 MODEL_FILE = "model.gguf"
 DEFAULT_MAX_CONTEXT = 2048
 
 # HF model_type -> gguf MODEL_ARCH member (Mistral's dense models are llama.cpp's llama architecture)
-_ARCH = {"llama": "LLAMA", "mistral": "LLAMA", "qwen2": "QWEN2", "qwen3": "QWEN3", "phi3": "PHI3",
-         "gemma": "GEMMA", "gpt2": "GPT2", "gemma2": "GEMMA2", "gemma3_text": "GEMMA3", "phi": "PHI2"}
+_ARCH: dict[str, str] = supporting("gguf")
+SUPPORTED = tuple(_ARCH)
+TARGET = Target(
+    exporter=__name__, backend="edgekit.runtime.llamacpp", toolchain=("gguf", "llama_cpp_python"),
+    runtime=("llama_cpp_python",),
+    arm64_wheels="llama-cpp-python is a source package, built with llama.cpp on each machine: no aarch64 runtime",
+)
 _PERMUTED_QK = ("llama", "mistral")  # llama.cpp's llama graph rotates interleaved pairs: permute Q/K rows
 _GEMMAS = ("gemma", "gemma2", "gemma3_text")  # RMSNorm scaling by (1 + w) in HF
 _SLIDING = ("gemma2", "gemma3_text")  # llama.cpp graphs with sliding-window layers (the file says which)

@@ -19,7 +19,12 @@ from pathlib import Path
 from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource
-from edgekit.targets import onnx_builder
+from edgekit.targets import Target, onnx_builder
+
+TARGET = Target(
+    exporter=__name__, backend="edgekit.runtime.onnx",
+    toolchain=("optimum", "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-genai"), runtime=("onnxruntime",),
+)
 
 GENAI_SUPPORTED = onnx_builder.ARCHITECTURES
 _OPTIMUM_TASK = "text-generation-with-past"

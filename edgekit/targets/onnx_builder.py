@@ -27,8 +27,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgekit.core.architectures import supporting
+
 # model types whose builder graph tests/targets/test_onnx.py checks
-ARCHITECTURES = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gemma2", "gemma3_text", "phi")
+ARCHITECTURES = tuple(supporting("genai"))
 _GEMMAS = ("gemma", "gemma2", "gemma3_text")
 # rope scaling kinds it reproduces, told or not (dynamic NTK equals the default within the context)
 _ROPE_KINDS = ("default", "llama3", "linear", "dynamic")

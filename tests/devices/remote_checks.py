@@ -152,3 +152,13 @@ def _runner_pid(workdir: Path, ancestor: str | None) -> int:
 
 def _cmdline(pid: int) -> list[bytes]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+
+
+def pull_brings_files_back(transport, folder: Path, dest: Path) -> None:
+    """What push sent comes back by pull, byte for byte; a path out of the folder is refused."""
+    files = entries(folder)
+    remote = transport.push(folder, files)
+    transport.pull(remote, [f["path"] for f in files], dest)
+    assert entries(dest) == files
+    with pytest.raises(DeviceError, match="must stay inside"):
+        transport.pull(remote, ["../outside"], dest)

@@ -21,6 +21,10 @@ def test_push_copies_then_skips_what_is_there(adb_profile, phone, artifact, tmp_
     checks.changed_artifact_goes_to_a_new_folder(transport, folder, remote)
 
 
+def test_pull_brings_files_back(adb_profile, artifact, tmp_path):
+    checks.pull_brings_files_back(connect(adb_profile()), artifact, tmp_path / "back")
+
+
 def test_runner_runs_a_real_request(adb_profile, artifact):
     checks.runner_runs_the_artifact(connect(adb_profile()), artifact)
     checks.runner_is_installed_once(lambda: connect(adb_profile()))

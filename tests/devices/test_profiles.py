@@ -110,3 +110,23 @@ def test_an_unknown_device_lists_each_known_one_once():
         load_profile("nowhere")
     known = str(e.value).split("known: ")[1].split(", ")
     assert known[0] == "local" and len(known) == len(set(known)) and set(shipped()) <= set(known)
+
+
+def test_a_transport_takes_its_own_keys_only():
+    from edgekit.devices import connect
+
+    with pytest.raises(EdgekitError, match=r"unknown key\(s\) host; known: name, transport, .*serial, adb$"):
+        parse_profile({"name": "x", "transport": "adb", "host": "board"}, "x.yaml")
+    p = parse_profile({"name": "b", "transport": "ssh", "host": "board", "port": 2222}, "b.yaml")
+    assert (p.host, p.port, p.options.port) == ("board", 2222, 2222) and p.as_dict()["port"] == 2222
+    assert p == DeviceProfile(name="b", transport="ssh", host="board", port=2222)
+    assert connect(p).info()["transport"] == "ssh"
+
+
+def test_local_pull_copies_back(tmp_path):
+    from edgekit.devices import connect
+
+    (tmp_path / "there").mkdir()
+    (tmp_path / "there" / "a.txt").write_text("measured")
+    connect(load_profile("local")).pull(str(tmp_path / "there"), ["a.txt"], tmp_path / "here")
+    assert (tmp_path / "here" / "a.txt").read_text() == "measured"

@@ -35,6 +35,10 @@ def test_push_copies_then_skips_what_is_there(sshd, workdir, artifact, tmp_path)
     checks.changed_artifact_goes_to_a_new_folder(transport, folder, remote)
 
 
+def test_pull_brings_files_back(sshd, workdir, artifact, tmp_path):
+    checks.pull_brings_files_back(connect(sshd.profile(workdir)), artifact, tmp_path / "back")
+
+
 def test_runner_runs_a_real_request(sshd, workdir, artifact):
     checks.runner_runs_the_artifact(connect(sshd.profile(workdir)), artifact)
     checks.runner_is_installed_once(lambda: connect(sshd.profile(workdir)))
