@@ -165,7 +165,7 @@ def test_an_interrupted_profile_keeps_its_runs_in_the_sweep(cli, sweep_file, mon
     real = edgekit.sweep.profile
 
     def interrupted(*args, **kwargs):
-        data = real(*args, **kwargs).data
+        data = real(*args, **kwargs).to_json()
         data.update(complete=False, error="device local: run 2/2: interrupted", runs=data["runs"][:1])
         raise Interrupted(RunResult.from_json(data))
 

@@ -16,10 +16,12 @@ def inspect(
 ) -> None:
     """Inputs, outputs, states, op counts and stored weights of an artifact's model file."""
     from edgekit import output
-    from edgekit.inspection import inspect as run_inspect, show
+    from edgekit.inspection import inspect as run_inspect
+    from edgekit.report.formats import artifact_tables
 
     report = run_inspect(artifact, verify)
     if json_out:
         output.emit_json(report)
     else:
-        show(report)
+        for title, header, rows in artifact_tables(report):
+            output.table(title, header, rows)

@@ -210,9 +210,9 @@ class RunResult:
         return {**out, **plain(self.extra)}
 
     @property
-    def data(self) -> dict:
-        """The result JSON as a dict (a fresh copy)."""
-        return self.to_json()
+    def data(self) -> Mapping:
+        """The result JSON, read-only (the frozen result is never changed through it: ``replace``)."""
+        return MappingProxyType(self.to_json())
 
     def replace(self, **changes) -> RunResult:
         return replace(self, **changes)

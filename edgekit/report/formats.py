@@ -135,3 +135,32 @@ def metrics_table(result: RunResult) -> tuple[str, list[str], list[tuple], str |
             if hidden else None)
     return title, ["metric", "value", "± (std. error)", "unit", "min .. max", "n", ""], cells, note
 
+
+def artifact_tables(report: dict) -> list[tuple[str | None, tuple, list[tuple]]]:
+    """An artifact's inspection (``edgekit inspect``) as tables: (title, header, rows) each."""
+    head = ("artifact", "target", "recipe", "model", "model_type", "max_context", "parity")
+    rows = [(k, report[k]) for k in head]
+    rows.append(("size", f"{report['size_bytes'] / 1e6:.2f} MB (model files, tokenizer, config)"))
+    if report.get("other_bytes"):
+        rows.append(("other files", f"{report['other_bytes'] / 1e6:.2f} MB (not counted in the size)"))
+    tables = [(None, ("", ""), rows)]
+    if report.get("metadata"):
+        tables.append(("metadata", ("key", "value"), list(report["metadata"].items())))
+    for kind in ("inputs", "outputs", "states"):
+        if report.get(kind):
+            tables.append((kind, ("name", "shape", "dtype"), [(f["name"], _shape(f["shape"]), f["dtype"]) for f in report[kind]]))
+    if report.get("weights"):
+        tables.append(("stored weights", ("dtype", "bits", "tensors", "elements", "MB"),
+                       [(d, w["bits"], w["tensors"], w["elements"], f"{w['bytes'] / 1e6:.3f}") for d, w in report["weights"].items()]))
+    if report.get("delegation"):
+        d = report["delegation"]
+        tables.append(("delegation", ("", ""), [("delegated nodes", f"{d['delegated_nodes']} of {d['total_nodes']}"),
+                                                ("share", d["share"])]))
+    if report.get("ops"):
+        tables.append(("ops", ("op", "count"), list(report["ops"].items())))
+    return tables
+
+
+def _shape(shape: list) -> str:
+    """[1, [1, 128]] -> 1 x 1..128; symbolic dimensions by name."""
+    return " x ".join(f"{d[0]}..{d[1]}" if isinstance(d, list) else str(d) for d in shape) or "(any)"
