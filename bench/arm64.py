@@ -24,6 +24,14 @@ def edgekit(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True)
 
 
+def markdown(rows: list[tuple[str, str, dict]]) -> str:
+    """(recipe as exported, device, its COLUMNS) rows as the README's table."""
+    lines = ["| recipe | device | ppl | dppl_pct | top1_agree | kl_mean |", "|---|---|---|---|---|---|"]
+    for name, where, m in rows:
+        lines.append(f"| {name} | {where} | {m['ppl']:.4f} | {m['dppl_pct']:+.3f} | {m['top1_agree']:.4f} | {m['kl_mean']:.5f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--recipes", default="fp32,int8,int4")
@@ -52,10 +60,7 @@ def main() -> None:
             where = f"{device} ({cpu or result['environment']['machine']})"
             rows.append((name, where, metrics))
             print(json.dumps({"recipe": name, "device": where, **metrics}), file=sys.stderr)
-    lines = ["| recipe | device | ppl | dppl_pct | top1_agree | kl_mean |", "|---|---|---|---|---|---|"]
-    for name, where, m in rows:
-        lines.append(f"| {name} | {where} | {m['ppl']:.4f} | {m['dppl_pct']:+.3f} | {m['top1_agree']:.4f} | {m['kl_mean']:.5f} |")
-    table = "\n".join(lines)
+    table = markdown(rows)
     print(table)
     if args.markdown:
         args.markdown.write_text(table + "\n")

@@ -17,10 +17,13 @@ whichever rows were being measured, which is what the ratios between rows need. 
 
     .venv/bin/python bench/recipes.py [--models tiny,smollm2] [--onnx fp32,int8,int4] [--executorch 8da4w]
         [--gguf q4_0,q8_0] [--prompt-len 64] [--gen 128] [--runs 3] [--threads 2] [--work DIR [--reuse]]
-        [--export-only] [--json out.json]
+        [--export-only] [--json out.json] [--markdown out.md]
+    .venv/bin/python bench/recipes.py --from-json out.json [--markdown out.md]   # the tables again, measuring nothing
 
 Exports take long and do not need an idle machine; the profiles do. `--work DIR --export-only` then
-`--work DIR --reuse` splits the two.
+`--work DIR --reuse` splits the two. The JSON keeps every row's figures (the accuracy ones' standard
+errors as `KEY_se`, shown as ±) and the command that measured them; `--from-json` renders a saved
+report's table, markdown and closing lines again.
 
 Closing lines, per target, on the real model (accuracy is measured on the shipped prose text against
 the fp32 reference; llama.cpp's q8_0, q4_0 and q4_k_m, exported by edgekit and run by llama.cpp in
@@ -159,7 +162,17 @@ def main() -> None:
     ap.add_argument("--export-only", action="store_true", help="export into --work and stop (profile later with --reuse)")
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--markdown", type=Path, help="also write the table and closing lines as markdown here (the README's)")
+    ap.add_argument("--from-json", type=Path, metavar="FILE",
+                    help="measure nothing: print the table (and --markdown) of a report this script wrote with --json")
     args = ap.parse_args()
+    if args.from_json:
+        report = json.loads(args.from_json.read_text())
+        rows, closing = report["rows"], report["verdicts"]
+        title = _title(report["settings"], report["read_bandwidth_gbs"])
+        _print_table(rows, closing, title)
+        if args.markdown:
+            args.markdown.write_text(markdown(rows, closing, title) + "\n")
+        return
     if args.export_only and not args.work:
         ap.error("--export-only needs --work")
 
@@ -197,6 +210,7 @@ def main() -> None:
             values = {k: v["value"] for k, v in result["metrics"].items()}
             if i == 0:
                 row.update(values)
+                row.update({f"{k}_se": v["stderr"] for k, v in result["metrics"].items() if v.get("stderr") is not None})
             rounds.setdefault(n, []).append({k: values.get(k) for k in LATENCY})
             print(json.dumps({**row, "round": i}), file=sys.stderr)
     for n, samples in rounds.items():
@@ -217,30 +231,39 @@ def main() -> None:
                 r["decode_vs_q4_0"] = round(r["decode_tok_s"] / base["decode_tok_s"], 2)
                 r["prefill_vs_q4_0"] = round(r["prefill_tok_s"] / base["prefill_tok_s"], 2)
 
-    title = (f"every recipe on this machine: P={settings.prompt_len}, G={settings.gen}, {args.runs} interleaved rounds, "
-             f"threads={settings.threads}; read bandwidth {bandwidth:.1f} GB/s")
+    report_settings = {**vars(settings), "rounds": args.runs}
+    title = _title(report_settings, bandwidth)
+    closing = verdicts(rows)
+    _print_table(rows, closing, title)
+    report = {"command": " ".join(["bench/recipes.py", *sys.argv[1:]]), "settings": report_settings,
+              "read_bandwidth_gbs": round(bandwidth, 2), "rows": rows, "verdicts": closing}
+    print(json.dumps(report, indent=2, default=str))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    if args.markdown:
+        args.markdown.write_text(markdown(rows, closing, title) + "\n")
+
+
+def _title(settings: dict, bandwidth: float) -> str:
+    return (f"every recipe on this machine: P={settings['prompt_len']}, G={settings['gen']}, {settings['rounds']} "
+            f"interleaved rounds, threads={settings['threads']}; read bandwidth {bandwidth:.1f} GB/s")
+
+
+def _print_table(rows: list[dict], closing: list[dict], title: str) -> None:
     table = Table(title=title)
     for col in ("model", "target", "recipe"):
         table.add_column(col)
     for _, heading in COLUMNS:
         table.add_column(heading, justify="right")
     for r in rows:
-        table.add_row(r["model"], r["target"], r["recipe"], *(_fmt(r.get(key)) for key, _ in COLUMNS))
+        table.add_row(r["model"], r["target"], r["recipe"], *(_cell(r, key) for key, _ in COLUMNS))
     console = Console(width=None if sys.stdout.isatty() else 260)
     console.print(table)
     for r in rows:
         if r.get("error"):
             console.print(f"{r['model']} {r['target']} {r['recipe']}: {r['error']}", markup=False)
-    closing = verdicts(rows)
     for v in closing:
         console.print(v["line"], markup=False)
-    report = {"settings": {**vars(settings), "rounds": args.runs}, "read_bandwidth_gbs": round(bandwidth, 2), "rows": rows,
-              "verdicts": closing}
-    print(json.dumps(report, indent=2, default=str))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    if args.markdown:
-        args.markdown.write_text(markdown(rows, closing, title) + "\n")
 
 
 INT8 = {"onnx": "int8", "executorch": "8da8w", "gguf": "q8_0"}
@@ -302,7 +325,7 @@ def markdown(rows: list[dict], closing: list[dict], title: str) -> str:
     head = ["model", "target", "recipe", *(h for _, h in MARKDOWN)]
     lines = [f"_{title}_", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["model"], r["target"], f"`{r.get('exported_as') or r.get('recipe')}`", *(_fmt(r.get(k)) for k, _ in MARKDOWN)]
+        cells = [r["model"], r["target"], f"`{r.get('exported_as') or r.get('recipe')}`", *(_cell(r, k) for k, _ in MARKDOWN)]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines += [""] + [f"- {v['line']}" for v in closing]
     return "\n".join(lines)
@@ -316,6 +339,12 @@ def pareto(rows: list[dict]) -> list[dict]:
         return all(x <= y for x, y in zip(ka, kb)) and ka != kb
 
     return sorted((r for r in rows if not any(beats(o, r) for o in rows)), key=lambda r: r["file_mb"])
+
+
+def _cell(row: dict, key: str) -> str:
+    """The row's figure, with its standard error where the profile gave one (``KEY_se``)."""
+    se = row.get(f"{key}_se")
+    return _fmt(row.get(key)) if se is None or row.get(key) is None else f"{_fmt(row[key])} ± {_fmt(se)}"
 
 
 def _fmt(v) -> str:

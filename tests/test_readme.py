@@ -23,3 +23,46 @@ def test_every_table_row_renders_in_a_table():
     stray = [f"README.md:{i + 1}: {line[:60]}" for i, line in enumerate(lines)
              if line.startswith("|") and i not in in_table and i not in fenced]
     assert not stray, "table rows outside a table:\n" + "\n".join(stray)
+
+
+def _bench(name: str):
+    """A script of bench/ as a module (bench/ is no package)."""
+    import importlib.util
+
+    path = README.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_table_is_what_bench_recipes_renders_from_its_saved_run():
+    import json
+
+    recipes = _bench("recipes")
+    report = json.loads((README.parent / "bench" / "smollm2-135m.json").read_text())
+    md = recipes.markdown(report["rows"], report["verdicts"], recipes._title(report["settings"], report["read_bandwidth_gbs"]))
+    assert md in README.read_text()
+
+
+def test_bench_recipes_shows_the_standard_error_beside_a_figure():
+    recipes = _bench("recipes")
+    row = {"model": "m", "target": "gguf", "recipe": "q4_0", "dppl_pct": 18.82, "dppl_pct_se": 2.16, "top1_agree": 0.674}
+    line = recipes.markdown([row], [], "t").splitlines()[-1]
+    assert "| 18.8 ± 2.16 | 0.674 |" in line
+    assert line.count("|") == recipes.markdown([], [], "t").splitlines()[2].count("|")
+
+
+def test_the_other_bench_tables_have_the_readme_shape():
+    text = README.read_text()
+    arm = _bench("arm64").markdown([("int8", "local (x86_64)", {"ppl": 1.7321, "dppl_pct": -0.024, "top1_agree": 0.9937,
+                                                                 "kl_mean": 0.00003})])
+    coreml = _bench("coreml").markdown({"fp16": 6.026, "int4": 1.881, "pal4": 1.721})
+    tiny = _bench("tiny").markdown({"heldout_tokens": 62572, "eval_tokens": 6035, "ppl_trained": 1.7717,
+                                    "ppl_random": 2107.09, "ppl_eval_txt": 1.7712})
+    for table in (arm, coreml, tiny):
+        head = table.splitlines()[:2]
+        assert "\n".join(head) in text, head[0]
+        assert {line.count("|") for line in table.splitlines()} == {head[0].count("|")}
+    assert "| int8 | local (x86_64) | 1.7321 | -0.024 | 0.9937 | 0.00003 |" in arm
+    assert tiny in text and coreml in text
