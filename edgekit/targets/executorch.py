@@ -53,6 +53,11 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
     custom = em.custom_ops_available()
     calibration = eq.calibration(source, recipe)  # a calibrated recipe's text, read before the weights
+    keep, mixed = (), None
+    if recipe.mixed:  # -mixN: measured on the float model before the decoder loads (one model at a time)
+        with stage("sensitivity"):
+            keep, mixed = eq.kept_layers(source, recipe, calibration)
+            release_heap()
 
     with stage("load"):
         model = load_model(source, torch.float16 if recipe.scheme == "fp16" else torch.float32)
@@ -63,7 +68,13 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     quantization = None
     if recipe.scheme not in ("fp32", "fp16") or recipe.embedding_bits:
         with stage("quantize"):
-            quantization = eq.quantize(decoder, recipe, release=release_checkpoint, calibration=calibration)
+            rotated = eq.rotate(decoder, recipe)
+            quantization = eq.quantize(decoder, recipe, release=release_checkpoint,
+                                       calibration=calibration if recipe.method else None, keep=keep)
+            if mixed:
+                quantization["mixed"] = mixed
+            if rotated:
+                quantization["rotation"] = rotated
             release_heap()
     with stage("torch.export"):
         program = _torch_export(decoder, max_prefill)

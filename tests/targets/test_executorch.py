@@ -47,7 +47,7 @@ def test_plain_attention_fallback_exports_with_parity(tiny_models, monkeypatch, 
 
 @pytest.fixture(scope="module")
 def tiny_exports(tmp_path_factory, export_builtin):
-    return export_builtin(tmp_path_factory.mktemp("tiny-et"), "executorch", [*RECIPES, "8da4w-emb8", "8da4w-gptq"])
+    return export_builtin(tmp_path_factory.mktemp("tiny-et"), "executorch", [*RECIPES, "8da4w-emb8", "8da4w-gptq", "8da4w-mix1"])
 
 
 RECIPES = [s for s in recipes.target_spec("executorch").schemes]
@@ -91,6 +91,27 @@ def test_gptq_recipe_records_its_calibration(tiny_exports):
     assert q["calibration"]["text"] == "calibration.txt" and q["calibration"]["tokens"] > 1000
     assert q["gptq"]["linears"] > 0 and q["gptq"]["gptq_s"] >= 0 and "GPTQ" in q["weights"]
     assert art.size_bytes == pytest.approx(tiny_exports["8da4w"].size_bytes, rel=0.02)  # the same storage
+
+
+def test_mixed_recipe_keeps_the_costliest_layer_at_8_bits(tiny_exports):
+    """8da4w-mix1 measures each layer's cost on the calibration text and keeps the costliest one's
+    linears at int8 per channel: the manifest says which, and the file grows by that layer's bytes."""
+    art = tiny_exports["8da4w-mix1"]
+    recipe = art.manifest["recipe"]
+    assert recipe["name"] == "8da4w-g32-emb4-mix1" and recipe["mixed_layers"] == 1
+    mixed = recipe["quantization"]["mixed"]
+    assert len(mixed["kept_layers"]) == 1 and len(mixed["layer_kl"]) == 4 and mixed["calibration"]["tokens"] > 0
+    assert mixed["kept_layers"][0] == max(range(4), key=lambda i: mixed["layer_kl"][i])
+    assert "sensitivity" in art.manifest["export"]["stages"]
+    assert tiny_exports["8da4w"].size_bytes < art.size_bytes < tiny_exports["8da8w"].size_bytes
+
+
+def test_8da8w_rotates_the_residual_stream(tiny_exports):
+    """8da8w rotates the residual stream (norms folded) and the MLP's hidden state before quantizing;
+    the manifest says so, and the program still passes parity (the test above)."""
+    rotation = tiny_exports["8da8w"].manifest["recipe"]["quantization"]["rotation"]
+    assert rotation["applied"] and rotation["residual"]["size"] == 256 and rotation["mlp_hidden"]["block"] == 64
+    assert "rotation" not in tiny_exports["8da4w"].manifest["recipe"]["quantization"]
 
 
 def test_int8_is_weight_only(tiny_exports):
