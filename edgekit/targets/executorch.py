@@ -52,7 +52,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     limit = model_context(source.path)
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
     custom = em.custom_ops_available()
-    calibration = eq.calibration(source, recipe)  # a calibrated recipe's text, read before the weights
+    calibration = eq.calibration(source, recipe)  # -mixN's text, read before the weights
     keep, mixed = (), None
     if recipe.mixed:  # -mixN: measured on the float model before the decoder loads (one model at a time)
         with stage("sensitivity"):
@@ -69,8 +69,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     if recipe.scheme not in ("fp32", "fp16") or recipe.embedding_bits:
         with stage("quantize"):
             rotated = eq.rotate(decoder, recipe)
-            quantization = eq.quantize(decoder, recipe, release=release_checkpoint,
-                                       calibration=calibration if recipe.method else None, keep=keep)
+            quantization = eq.quantize(decoder, recipe, release=release_checkpoint, keep=keep)
             if mixed:
                 quantization["mixed"] = mixed
             if rotated:

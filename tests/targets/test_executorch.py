@@ -47,7 +47,7 @@ def test_plain_attention_fallback_exports_with_parity(tiny_models, monkeypatch, 
 
 @pytest.fixture(scope="module")
 def tiny_exports(tmp_path_factory, export_builtin):
-    return export_builtin(tmp_path_factory.mktemp("tiny-et"), "executorch", [*RECIPES, "8da4w-emb8", "8da4w-gptq", "8da4w-mix1"])
+    return export_builtin(tmp_path_factory.mktemp("tiny-et"), "executorch", [*RECIPES, "8da4w-emb8", "8da4w-mix0"])
 
 
 RECIPES = [s for s in recipes.target_spec("executorch").schemes]
@@ -65,7 +65,7 @@ def test_every_recipe_passes_parity_on_builtin_tiny(recipe, tiny_exports, cli):
 def test_8da4w_quantizes_and_is_smaller(tiny_exports):
     """8da4w (the llama builtin) quantizes every linear and the embedding; XNNPACK takes nearly the whole graph."""
     q = tiny_exports["8da4w"].manifest
-    assert q["recipe"]["name"] == "8da4w-g32-emb4" and "quantize" in q["export"]["stages"]
+    assert q["recipe"]["name"] == "8da4w-g32-emb4-mix2" and "quantize" in q["export"]["stages"]
     quantization = q["recipe"]["quantization"]
     assert quantization["head"].startswith("int8") and quantization["embedding"].startswith("int4")
     assert "quantization" not in q["runtime"] and "calibration" not in quantization
@@ -82,28 +82,20 @@ def test_embedding_option_quantizes_the_table(tiny_exports):
     assert emb4.size_bytes < 0.95 * emb8.size_bytes  # half the table's bytes
 
 
-def test_gptq_recipe_records_its_calibration(tiny_exports):
-    """8da4w-gptq learns from the shipped calibration text: the manifest names it and its cost."""
-    art = tiny_exports["8da4w-gptq"]
+def test_mixed_recipe_keeps_the_costliest_layers_at_8_bits(tiny_exports):
+    """8da4w (-mix2 by default) measures each layer's cost on the calibration text and keeps the two
+    costliest ones' linears at int8 per channel: the manifest says which, and the file grows by their
+    bytes; -mix0 keeps none and measures nothing."""
+    art, none = tiny_exports["8da4w"], tiny_exports["8da4w-mix0"]
     recipe = art.manifest["recipe"]
-    assert recipe["name"] == "8da4w-g32-emb4-gptq" and recipe["method"] == "gptq" and recipe["calibration"] is None
-    q = recipe["quantization"]
-    assert q["calibration"]["text"] == "calibration.txt" and q["calibration"]["tokens"] > 1000
-    assert q["gptq"]["linears"] > 0 and q["gptq"]["gptq_s"] >= 0 and "GPTQ" in q["weights"]
-    assert art.size_bytes == pytest.approx(tiny_exports["8da4w"].size_bytes, rel=0.02)  # the same storage
-
-
-def test_mixed_recipe_keeps_the_costliest_layer_at_8_bits(tiny_exports):
-    """8da4w-mix1 measures each layer's cost on the calibration text and keeps the costliest one's
-    linears at int8 per channel: the manifest says which, and the file grows by that layer's bytes."""
-    art = tiny_exports["8da4w-mix1"]
-    recipe = art.manifest["recipe"]
-    assert recipe["name"] == "8da4w-g32-emb4-mix1" and recipe["mixed_layers"] == 1
+    assert recipe["name"] == "8da4w-g32-emb4-mix2" and recipe["mixed_layers"] == 2
     mixed = recipe["quantization"]["mixed"]
-    assert len(mixed["kept_layers"]) == 1 and len(mixed["layer_kl"]) == 4 and mixed["calibration"]["tokens"] > 0
-    assert mixed["kept_layers"][0] == max(range(4), key=lambda i: mixed["layer_kl"][i])
+    assert len(mixed["layer_kl"]) == 4 and mixed["calibration"]["text"] == "calibration.txt"
+    assert mixed["kept_layers"] == sorted(sorted(range(4), key=lambda i: -mixed["layer_kl"][i])[:2])
     assert "sensitivity" in art.manifest["export"]["stages"]
-    assert tiny_exports["8da4w"].size_bytes < art.size_bytes < tiny_exports["8da8w"].size_bytes
+    assert none.manifest["recipe"]["name"] == "8da4w-g32-emb4" and "mixed" not in none.manifest["recipe"]["quantization"]
+    assert "sensitivity" not in none.manifest["export"]["stages"]
+    assert none.size_bytes < art.size_bytes < tiny_exports["8da8w"].size_bytes
 
 
 def test_8da8w_rotates_the_residual_stream(tiny_exports):

@@ -15,6 +15,19 @@ REFUSED = {  # the architectures whose residual stream stays as it is, and why
 }
 
 
+def _attend(layer, q, k, v):
+    """Causal attention within the sequence, no cache (q, k, v [1, n, heads, dim])."""
+    import torch
+
+    from edgekit.targets.decoder import attention, visible
+
+    positions = torch.arange(q.shape[1])
+    mask = torch.where(visible(positions, positions, layer.window), 0.0, float("-inf"))
+    rep = layer.heads // layer.kv_heads
+    k, v = (t.transpose(1, 2).repeat_interleave(rep, dim=1) for t in (k, v))
+    return attention(q.transpose(1, 2), k, v, mask, layer.scale, layer.softcap).transpose(1, 2)
+
+
 @pytest.mark.parametrize("arch", sorted(decoder_arch.ARCHITECTURES))
 def test_rotation_keeps_the_logits_or_is_refused(arch, tiny_models):
     import torch
@@ -22,7 +35,6 @@ def test_rotation_keeps_the_logits_or_is_refused(arch, tiny_models):
 
     from edgekit.targets import rotation
     from edgekit.targets.decoder import Decoder
-    from edgekit.targets.executorch_gptq import _attend
 
     model = AutoModelForCausalLM.from_pretrained(tiny_models(arch), attn_implementation="eager").eval()
     decoder = Decoder(model, arch, 32)
