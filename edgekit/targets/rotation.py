@@ -22,6 +22,7 @@ import time
 import torch
 from torch import nn
 
+ROWS = 4096  # rows of a table rotated at a time (its float64 copy is what the rotation holds)
 MLP_BLOCK = 64  # channels of the MLP's hidden state rotated together (rotate_mlp_hidden)
 SEED = 0  # the random Hadamard matrix's sign pattern: fixed, so an export is reproducible
 
@@ -63,11 +64,16 @@ def rotate(decoder, seed: int = SEED) -> dict:
     hidden = decoder.embed.weight.shape[1]
     q = _hadamard().random_hadamard_matrix(hidden, "cpu", seed=seed).double()
 
+    def right(w: torch.Tensor, scale=None) -> torch.Tensor:  # (W diag(scale)) Q in float64, by row chunks
+        out = torch.empty(w.shape, dtype=w.dtype)
+        for i in range(0, w.shape[0], ROWS):
+            chunk = w[i : i + ROWS].double()
+            out[i : i + ROWS] = ((chunk if scale is None else chunk * scale.double()[None, :]) @ q).to(w.dtype)
+        return out
+
     def inputs(lin: nn.Linear, norm=None):  # W' = (W diag(norm)) Q: reads the rotated, normalized stream
-        w = lin.weight.detach().double()
-        if norm is not None:
-            w = w * norm.weight.detach().double()[None, :]
-        lin.weight = nn.Parameter((w @ q).to(lin.weight.dtype), requires_grad=False)
+        w = right(lin.weight.detach(), None if norm is None else norm.weight.detach())
+        lin.weight = nn.Parameter(w, requires_grad=False)
 
     def outputs(lin: nn.Linear):  # W' = Qᵀ W: writes the rotated stream
         lin.weight = nn.Parameter((q.T @ lin.weight.detach().double()).to(lin.weight.dtype), requires_grad=False)
@@ -80,7 +86,7 @@ def rotate(decoder, seed: int = SEED) -> dict:
     emb = decoder.embed.weight
     inputs(decoder.lm_head, decoder.norm)  # a new parameter: a tied head is untied here
     unit(decoder.norm)
-    decoder.embed.weight = nn.Parameter((emb.detach().double() @ q).to(emb.dtype), requires_grad=False)
+    decoder.embed.weight = nn.Parameter(right(emb.detach()), requires_grad=False)
     for layer in decoder.layers:
         for lin in (layer.q_proj, layer.k_proj, layer.v_proj):
             inputs(lin, layer.ln1)
