@@ -75,7 +75,7 @@ def test_8da4w_quantizes_and_is_smaller(tiny_exports):
 
 def test_embedding_option_quantizes_the_table(tiny_exports):
     emb4, emb8 = tiny_exports["8da4w"], tiny_exports["8da4w-emb8"]
-    assert emb8.manifest["recipe"]["name"] == "8da4w-g32-emb8" and emb8.manifest["parity"]["passed"]
+    assert emb8.manifest["recipe"]["name"] == "8da4w-g32-emb8-mix2" and emb8.manifest["parity"]["passed"]
     assert "quantized_decomposed.embedding_4bit" in emb4.manifest["runtime"]["delegation"]["not_delegated"]
     assert "quantized_decomposed.embedding_byte" in emb8.manifest["runtime"]["delegation"]["not_delegated"]
     assert "quantized" in emb4.manifest["runtime"]["kernel_libraries"]
