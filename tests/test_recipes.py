@@ -33,13 +33,16 @@ def test_parse_rejects(target, name, message):
 
 
 def test_embedding_option():
-    r = recipes.parse("executorch", "8da4w-g64-emb4")
+    r = recipes.parse("executorch", "8da4w-g64-emb4-mix0")
     assert (r.group_size, r.embedding_bits, r.name) == (64, 4, "8da4w-g64-emb4")
     assert recipes.parse("executorch", "int8-emb8").name == "int8-emb8"
     assert recipes.parse("executorch", "8da8w").embedding_bits is None
-    # 8da4w quantizes the embedding unless told otherwise: a 4-bit file is not twice llama.cpp's q4_0
-    assert recipes.parse("executorch", "8da4w").name == "8da4w-g32-emb4"
-    assert recipes.parse("executorch", "8da4w-emb8-gptq").name == "8da4w-g32-emb8-gptq"
+    # 8da4w quantizes the embedding unless told otherwise (a 4-bit file is not twice llama.cpp's q4_0)
+    # and keeps its two layers most sensitive to 4 bits at 8 bits
+    assert recipes.parse("executorch", "8da4w").name == "8da4w-g32-emb4-mix2"
+    assert recipes.parse("executorch", "8da4w-emb8-mix3").name == "8da4w-g32-emb8-mix3"
+    with pytest.raises(EdgekitError, match="unknown option 'gptq'"):
+        recipes.parse("executorch", "8da4w-gptq")
 
 
 def test_method_option():

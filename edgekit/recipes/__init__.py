@@ -116,6 +116,7 @@ class SchemeSpec:
     mixed: bool = False  # whether it takes -mixN (mixed precision by measured sensitivity)
     mixed_default: int | None = None  # the N of -mixN when the name gives none (-mix0: none kept)
     embedding_default: int | None = None  # the embedding's bits when the name has no -embB (None: float)
+    rotated: bool = False  # the residual stream rotated before quantizing (targets/rotation.py)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def targets() -> dict[str, TargetSpec]:
                 mixed=bool(spec.get("mixed", False)),
                 mixed_default=spec.get("mixed_default"),
                 embedding_default=spec.get("embedding_default"),
+                rotated=bool(spec.get("rotated", False)),
             )
         options = {
             name: OptionSpec(name, tuple(spec["choices"]), spec.get("help", ""))

@@ -130,6 +130,9 @@ class Layer(nn.Module):
         else:
             (self.gate_proj,), (self.up_proj,) = (_as_linears(getattr(hf_mlp, n), [inter]) for n in arch.mlp)
         (self.down_proj,) = _as_linears(getattr(hf_mlp, arch.mlp_out), [dims["hidden"]])
+        # an orthogonal matrix the MLP's hidden state is multiplied by in blocks of its size before the
+        # down projection (whose weights carry its inverse); None: none (rotation.rotate_mlp_hidden)
+        self.register_buffer("mlp_rotation", None, persistent=False)
         self.act = getattr(hf_mlp, arch.act)
         scale = vars(attn).get("scaling") or dims["scale"]
         self.scale = scale / (idx + 1 if dims.get("scale_by_layer") else 1)
@@ -162,6 +165,8 @@ class Layer(nn.Module):
             h = self.act(self.up_proj(h))
         else:
             h = self.act(self.gate_proj(h)) * self.up_proj(h)
+        if self.mlp_rotation is not None:
+            h = F.linear(h.reshape(1, -1, self.mlp_rotation.shape[0]), self.mlp_rotation).reshape(1, -1, h.shape[-1])
         return self.down_proj(h)
 
 

@@ -56,7 +56,12 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     limit = model_context(source.path)
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
     custom = em.custom_ops_available()
-    calibration = eq.calibration(source, recipe)  # a calibrated recipe's text, read before the weights
+    calibration = eq.calibration(source, recipe)  # -mixN's text, read before the weights
+    keep, mixed = (), None
+    if recipe.mixed:  # -mixN: measured on the float model before the decoder loads (one model at a time)
+        with stage("sensitivity"):
+            keep, mixed = eq.kept_layers(source, recipe, calibration)
+            release_heap()
 
     with stage("load"):
         model = load_model(source, torch.float16 if recipe.scheme == "fp16" else torch.float32)
@@ -67,7 +72,12 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     quantization = None
     if recipe.scheme not in ("fp32", "fp16") or recipe.embedding_bits:
         with stage("quantize"):
-            quantization = eq.quantize(decoder, recipe, release=release_checkpoint, calibration=calibration)
+            rotated = eq.rotate(decoder, recipe)
+            quantization = eq.quantize(decoder, recipe, release=release_checkpoint, keep=keep)
+            if mixed:
+                quantization["mixed"] = mixed
+            if rotated:
+                quantization["rotation"] = rotated
             release_heap()
     with stage("torch.export"):
         program = _torch_export(decoder, max_prefill)

@@ -7,8 +7,9 @@
   extreme weight exact where the plain rule (absmax / 7.5) clips it. The int4 groups are rounded
   against bfloat16 scales, which is what XNNPACK keeps of them. The output head is int8 per channel
   (as llama.cpp keeps its head above 4 bits); 8da4w quantizes the embedding table to int4 unless the
-  recipe asks for ``-emb8``.
-- ``8da4w-gptq``: the same int4 linears, rounded by GPTQ on a calibration text (``executorch_gptq``).
+  recipe asks for ``-emb8``. ``-mixN`` keeps the N decoder layers most sensitive to 4 bits (measured
+  on the calibration text, ``sensitivity``) at the head's int8 per channel. 8da8w first rotates the
+  residual stream (``rotation``), which spreads the activation outliers per-token int8 suffers from.
 - ``int8``: weight-only int8, per output channel. ExecuTorch 1.5's XNNPACK has no weight-only
   linear, so each call dequantizes the weights with the ``quantized`` kernel library and XNNPACK
   runs the float linear with those weights as an input: the file is a quarter of fp32, the speed
@@ -37,26 +38,47 @@ EMBEDDING_GROUP = 32  # int4 embedding rows are quantized in groups of this many
 
 
 def calibration(source, recipe: Recipe) -> tuple[list[list[int]], dict] | None:
-    """The calibration sequences of a calibrated recipe and their record (None: not calibrated); read
-    before the weights load, so that a missing or empty text is said first."""
+    """The calibration sequences of -mixN's measurement and their record (None: not calibrated); read before the weights load, so that a missing or empty
+    text is said first."""
     from edgekit.calibration import token_windows
-    from edgekit.recipes import target_spec
 
-    if recipe.method not in target_spec(recipe.target).schemes[recipe.scheme].calibrated:
+    return token_windows(source, recipe) if recipe.calibrated else None
+
+
+def kept_layers(source, recipe: Recipe, calibration) -> tuple[tuple[int, ...], dict | None]:
+    """-mixN: the N decoder layers most sensitive to 4 bits, measured on the calibration text
+    (``sensitivity``), which keep 8-bit weights; and what the manifest records of the measurement."""
+    if not recipe.mixed:
+        return (), None
+    from edgekit.targets import sensitivity
+
+    return sensitivity.costliest_layers(source, calibration, recipe.mixed, 4, recipe.group_size)
+
+
+def rotate(decoder: nn.Module, recipe: Recipe) -> dict | None:
+    """The residual stream rotated (``rotation``) where the recipe's scheme asks for it and the
+    decoder allows it; what the manifest records of it (None: not asked)."""
+    from edgekit.recipes import target_spec
+    from edgekit.targets import rotation
+
+    if not target_spec(recipe.target).schemes[recipe.scheme].rotated:
         return None
-    return token_windows(source, recipe)
+    why = rotation.refusal(decoder)
+    if why:
+        return {"applied": False, "reason": why}
+    record = {"applied": True, "residual": rotation.rotate(decoder)}
+    mlp = rotation.rotate_mlp_hidden(decoder)
+    return {**record, "mlp_hidden": mlp} if mlp else record
 
 
 def quantize(decoder: nn.Module, recipe: Recipe, release: Callable[[], object] = lambda: None,
-             calibration: tuple[list[list[int]], dict] | None = None) -> dict:
+             keep: tuple[int, ...] = ()) -> dict:
     """Quantize ``decoder`` in place. ``release()`` runs after each part (the head, each layer), once
     the float weights it read are no longer needed: the caller lets go of the checkpoint's pages there.
-    ``calibration``: the token sequences of a calibrated method, with their record. Returns what the
-    manifest records of it (how the weights, head and embedding are stored; the calibration; seconds)."""
+    ``keep``: the layers (-mixN's) whose linears get 8-bit weights, as the head's. Returns what the
+    manifest records of it (how the weights, head and embedding are stored; seconds)."""
     if recipe.scheme == "int8" or recipe.embedding_bits:
         import executorch.kernels.quantized  # noqa: F401  (the dequantize / embedding kernels' out variants)
-    if recipe.method == "gptq" and not calibration:
-        raise EdgekitError(f"executorch recipe '{recipe.name}' needs a calibration text")
     started = time.perf_counter()
     quantize_part = _linear_quantizer(recipe)
     _untie_head(decoder)
@@ -65,19 +87,13 @@ def quantize(decoder: nn.Module, recipe: Recipe, release: Callable[[], object] =
         if quantize_part is not None:
             # the head first: its float temporaries (vocab x hidden) come while little else is resident;
             # then layer by layer, so that one layer's float weights at a time are read
-            _linear_quantizer(recipe, head=True)(decoder, lambda m: m is decoder.lm_head)
+            _linear_quantizer(recipe, eight=True)(decoder, lambda m: m is decoder.lm_head)
             info["head"] = _describe(recipe, head=True)
             release()
-            if recipe.method == "gptq":
-                from edgekit.targets.executorch_gptq import gptq
-
-                sequences, record = calibration
-                info["gptq"] = gptq(decoder, sequences, recipe.group_size, _gptq_linear(recipe, quantize_part), release)
-                info["calibration"] = record
-            else:
-                for layer in decoder.layers:
-                    quantize_part(layer, lambda m: True)
-                    release()
+            eight = _linear_quantizer(recipe, eight=True) if keep else None
+            for i, layer in enumerate(decoder.layers):
+                (eight if i in keep else quantize_part)(layer, lambda m: True)
+                release()
             quantize_part(decoder, lambda m: True)  # any linear outside the layers
         if recipe.embedding_bits:
             decoder.embed = QuantizedEmbedding(decoder.embed, recipe.embedding_bits)
@@ -92,16 +108,16 @@ def _describe(recipe: Recipe, head: bool = False) -> str:
     if recipe.scheme == "int8":
         return "int8 per channel, weight-only"
     if recipe.scheme == "8da4w" and not head:
-        rounding = "GPTQ" if recipe.method == "gptq" else "round to nearest"
-        return f"int4 in groups of {recipe.group_size}, symmetric, bfloat16 scales, {rounding}; int8 activations per token"
+        return f"int4 in groups of {recipe.group_size}, symmetric, bfloat16 scales; int8 activations per token"
     return "int8 per channel, symmetric; int8 activations per token"
 
 
-def _linear_quantizer(recipe: Recipe, head: bool = False):
+def _linear_quantizer(recipe: Recipe, eight: bool = False):
     """``quantize_part(root, pick)``: quantize the float linears below ``root`` that ``pick`` selects
-    (grouped schemes: those with whole groups along the input). None for the float recipes. The
-    output head of 8da4w gets 8-bit weights (as llama.cpp's q4_0 keeps its head above 4 bits)."""
-    group = None if head and recipe.scheme == "8da4w" else recipe.group_size
+    (grouped schemes: those with whole groups along the input). None for the float recipes.
+    ``eight``: 8-bit weights per channel whatever the scheme (8da4w's output head, as llama.cpp's
+    q4_0 keeps its head above 4 bits, and the layers -mixN keeps)."""
+    group = None if eight and recipe.scheme == "8da4w" else recipe.group_size
 
     def float_linear(module) -> bool:
         return (isinstance(module, nn.Linear) and type(module.weight.data) is torch.Tensor
@@ -112,18 +128,18 @@ def _linear_quantizer(recipe: Recipe, head: bool = False):
     if recipe.scheme in ("8da4w", "8da8w"):
         from torchao.quantization import quantize_
 
-        config = _torchao_config(recipe, head)
+        config = _torchao_config(recipe, eight)
         return lambda root, pick: quantize_(root, config, filter_fn=lambda m, fqn: float_linear(m) and pick(m))
     if recipe.scheme in ("fp32", "fp16"):
         return None
     raise EdgekitError(f"executorch recipe '{recipe.name}' is not implemented")  # a scheme this module lacks
 
 
-def _torchao_config(recipe: Recipe, head: bool = False):
+def _torchao_config(recipe: Recipe, eight: bool = False):
     from torchao.quantization import Int8DynamicActivationIntxWeightConfig, MappingType
     from torchao.quantization.granularity import PerAxis, PerGroup
 
-    if recipe.scheme == "8da4w" and not head:
+    if recipe.scheme == "8da4w" and not eight:
         return Int8DynamicActivationIntxWeightConfig(
             weight_dtype=torch.int4, weight_granularity=PerGroup(recipe.group_size),
             weight_mapping_type=MappingType.SYMMETRIC_NO_CLIPPING_ERR,
@@ -131,24 +147,6 @@ def _torchao_config(recipe: Recipe, head: bool = False):
         )
     return Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int8, weight_granularity=PerAxis(0),
                                                  weight_mapping_type=MappingType.SYMMETRIC_NO_CLIPPING_ERR)
-
-
-def _gptq_linear(recipe: Recipe, quantize_part):
-    """``quantize_linear(linear, rounded)`` for GPTQ: the recipe's int4 tensor from GPTQ's integers
-    and bfloat16 scales; round-to-nearest where ``rounded`` is None."""
-    from torchao.quantization import IntxUnpackedToInt8Tensor
-
-    def quantize_linear(lin: nn.Linear, rounded):
-        if rounded is None:
-            quantize_part(lin, lambda m: True)
-            return
-        ints, scales = rounded
-        lin.weight = nn.Parameter(IntxUnpackedToInt8Tensor(
-            ints, scales, torch.zeros(scales.shape, dtype=torch.int8), torch.int4, (1, recipe.group_size),
-            torch.float32, "int8_asym_per_token",
-        ), requires_grad=False)
-
-    return quantize_linear
 
 
 def _replace(root: nn.Module, match, make) -> None:

@@ -47,7 +47,7 @@ def test_plain_attention_fallback_exports_with_parity(tiny_models, monkeypatch, 
 
 @pytest.fixture(scope="module")
 def tiny_exports(tmp_path_factory, export_builtin):
-    return export_builtin(tmp_path_factory.mktemp("tiny-et"), "executorch", [*RECIPES, "8da4w-emb8", "8da4w-gptq"])
+    return export_builtin(tmp_path_factory.mktemp("tiny-et"), "executorch", [*RECIPES, "8da4w-emb8", "8da4w-mix0"])
 
 
 RECIPES = [s for s in recipes.target_spec("executorch").schemes]
@@ -65,7 +65,7 @@ def test_every_recipe_passes_parity_on_builtin_tiny(recipe, tiny_exports, cli):
 def test_8da4w_quantizes_and_is_smaller(tiny_exports):
     """8da4w (the llama builtin) quantizes every linear and the embedding; XNNPACK takes nearly the whole graph."""
     q = tiny_exports["8da4w"].manifest
-    assert q["recipe"]["name"] == "8da4w-g32-emb4" and "quantize" in q["export"]["stages"]
+    assert q["recipe"]["name"] == "8da4w-g32-emb4-mix2" and "quantize" in q["export"]["stages"]
     quantization = q["recipe"]["quantization"]
     assert quantization["head"].startswith("int8") and quantization["embedding"].startswith("int4")
     assert "quantization" not in q["runtime"] and "calibration" not in quantization
@@ -75,22 +75,35 @@ def test_8da4w_quantizes_and_is_smaller(tiny_exports):
 
 def test_embedding_option_quantizes_the_table(tiny_exports):
     emb4, emb8 = tiny_exports["8da4w"], tiny_exports["8da4w-emb8"]
-    assert emb8.manifest["recipe"]["name"] == "8da4w-g32-emb8" and emb8.manifest["parity"]["passed"]
+    assert emb8.manifest["recipe"]["name"] == "8da4w-g32-emb8-mix2" and emb8.manifest["parity"]["passed"]
     assert "quantized_decomposed.embedding_4bit" in emb4.manifest["runtime"]["delegation"]["not_delegated"]
     assert "quantized_decomposed.embedding_byte" in emb8.manifest["runtime"]["delegation"]["not_delegated"]
     assert "quantized" in emb4.manifest["runtime"]["kernel_libraries"]
     assert emb4.size_bytes < 0.95 * emb8.size_bytes  # half the table's bytes
 
 
-def test_gptq_recipe_records_its_calibration(tiny_exports):
-    """8da4w-gptq learns from the shipped calibration text: the manifest names it and its cost."""
-    art = tiny_exports["8da4w-gptq"]
+def test_mixed_recipe_keeps_the_costliest_layers_at_8_bits(tiny_exports):
+    """8da4w (-mix2 by default) measures each layer's cost on the calibration text and keeps the two
+    costliest ones' linears at int8 per channel: the manifest says which, and the file grows by their
+    bytes; -mix0 keeps none and measures nothing."""
+    art, none = tiny_exports["8da4w"], tiny_exports["8da4w-mix0"]
     recipe = art.manifest["recipe"]
-    assert recipe["name"] == "8da4w-g32-emb4-gptq" and recipe["method"] == "gptq" and recipe["calibration"] is None
-    q = recipe["quantization"]
-    assert q["calibration"]["text"] == "calibration.txt" and q["calibration"]["tokens"] > 1000
-    assert q["gptq"]["linears"] > 0 and q["gptq"]["gptq_s"] >= 0 and "GPTQ" in q["weights"]
-    assert art.size_bytes == pytest.approx(tiny_exports["8da4w"].size_bytes, rel=0.02)  # the same storage
+    assert recipe["name"] == "8da4w-g32-emb4-mix2" and recipe["mixed_layers"] == 2
+    mixed = recipe["quantization"]["mixed"]
+    assert len(mixed["layer_kl"]) == 4 and mixed["calibration"]["text"] == "calibration.txt"
+    assert mixed["kept_layers"] == sorted(sorted(range(4), key=lambda i: -mixed["layer_kl"][i])[:2])
+    assert "sensitivity" in art.manifest["export"]["stages"]
+    assert none.manifest["recipe"]["name"] == "8da4w-g32-emb4" and "mixed" not in none.manifest["recipe"]["quantization"]
+    assert "sensitivity" not in none.manifest["export"]["stages"]
+    assert none.size_bytes < art.size_bytes < tiny_exports["8da8w"].size_bytes
+
+
+def test_8da8w_rotates_the_residual_stream(tiny_exports):
+    """8da8w rotates the residual stream (norms folded) and the MLP's hidden state before quantizing;
+    the manifest says so, and the program still passes parity (the test above)."""
+    rotation = tiny_exports["8da8w"].manifest["recipe"]["quantization"]["rotation"]
+    assert rotation["applied"] and rotation["residual"]["size"] == 256 and rotation["mlp_hidden"]["block"] == 64
+    assert "rotation" not in tiny_exports["8da4w"].manifest["recipe"]["quantization"]
 
 
 def test_int8_is_weight_only(tiny_exports):

@@ -1,4 +1,4 @@
-"""The ExecuTorch quantizers' rounding (no export), and the calibrated 8da4w-gptq recipe's errors."""
+"""The ExecuTorch quantizers' rounding (no export), and the calibrated recipes' errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from edgekit import recipes  # noqa: E402
-from edgekit.targets import executorch_gptq, executorch_quant  # noqa: E402
+from edgekit.targets import executorch_quant  # noqa: E402
 
 
 def _outliers(rows: int, cols: int) -> torch.Tensor:
@@ -42,42 +42,15 @@ def _rtn(w: torch.Tensor):
     return lin, recipe, quantize_part
 
 
-def test_gptq_on_uncorrelated_inputs_is_round_to_nearest():
-    """With a diagonal Hessian no error is carried: GPTQ gives 8da4w's own integers and scales."""
-    w = _outliers(16, 64)
-    lin, _, _ = _rtn(w)
-    ints, scales = executorch_gptq._round(w, torch.diag(torch.rand(64, dtype=torch.float64) + 0.5), 32)
-    assert scales.dtype == torch.bfloat16 and bool((scales > 0).all())
-    assert torch.equal(scales, lin.weight.scale) and torch.equal(ints, lin.weight.qdata)
-
-
-def test_gptq_beats_round_to_nearest_on_the_layer_output():
-    """On inputs with correlated channels, GPTQ's int4 weights (as the recipe stores them) give a
-    smaller output error than round-to-nearest's."""
-    torch.manual_seed(0)
-    x = torch.randn(2000, 64) @ torch.randn(64, 64) * 0.3 + torch.randn(2000, 64)
-    w = _outliers(32, 64)
-    rtn, recipe, quantize_part = _rtn(w)
-    gq = nn.Linear(64, 32, bias=False)
-    gq.weight.data = w.clone()
-    h = 2 * x.double().T @ x.double() / len(x)
-    executorch_quant._gptq_linear(recipe, quantize_part)(gq, executorch_gptq._round(w, h, 32))
-    assert gq.weight.scale.dtype == torch.bfloat16
-    with torch.no_grad():
-        ref = x @ w.T
-        err = {name: float((x @ lin.weight.dequantize().T - ref).pow(2).mean()) for name, lin in (("rtn", rtn), ("gptq", gq))}
-    assert err["gptq"] < 0.9 * err["rtn"], err
-
-
 def test_calibration_applies_to_calibrated_recipes_only(cli, tmp_path):
-    r = cli("export", "builtin:tiny", "-t", "executorch", "-r", "8da4w", "--calibration", tmp_path / "c.txt", "-o", tmp_path / "a")
+    r = cli("export", "builtin:tiny", "-t", "executorch", "-r", "8da4w-mix0", "--calibration", tmp_path / "c.txt", "-o", tmp_path / "a")
     assert r.code == 2 and "--calibration applies to calibrated recipes" in r.err, r.err
     assert not (tmp_path / "a").exists()
 
 
 def test_unreadable_calibration_text_is_one_line_before_the_weights_load(cli, tmp_path):
     out = tmp_path / "a"
-    r = cli("export", "builtin:tiny", "-t", "executorch", "-r", "8da4w-gptq", "--max-context", "64",
+    r = cli("export", "builtin:tiny", "-t", "executorch", "-r", "8da4w-mix1", "--max-context", "64",
             "--calibration", tmp_path / "missing.txt", "-o", out)
     assert r.code == 2 and "calibration text" in r.err and r.err.strip().count("\n") == 0, r.err
     assert not out.exists()
