@@ -4,7 +4,6 @@ What the tables and formats say is made in ``edgekit.report``; this module only 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator, Sequence

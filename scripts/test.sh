@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+.venv/bin/ruff check edgekit tests bench scripts
 exec .venv/bin/python -m pytest "$@"

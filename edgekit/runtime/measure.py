@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import resource
 import sys
-import time
 
 import numpy as np
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.devices import DeviceProfile, load_profile, parse_profile
+from edgekit.devices import load_profile, parse_profile
 from edgekit.devices import userland
 from edgekit.errors import EdgekitError
 from edgekit.profile.metrics import EMULATED
