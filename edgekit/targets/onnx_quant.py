@@ -283,11 +283,7 @@ def _gptq(model, names: list[str], block: int, accuracy_level: int, sequences: l
     graph = model.graph
     wanted = set(names)
     nodes = [n for n in graph.node if n.name in wanted]
-    hessians: dict[str, np.ndarray] = {}
-    for name, x in _matmul_inputs(model, nodes, sequences):
-        x = x.astype(np.float64)
-        hessians[name] = hessians.get(name, 0.0) + x.T @ x
-    rows = sum(len(ids) for ids in sequences)
+    hessians, rows = _input_sums(model, nodes, sequences, lambda x: x.T @ x)
     gptq = _gptq_rounding()
     inits = {i.name: i for i in graph.initializer}
     for node in nodes:
@@ -313,6 +309,16 @@ def _replace_node(graph, node, new, new_inits) -> None:
     graph.node.remove(node)
     graph.node.insert(at, new)
     graph.initializer.extend(new_inits)
+
+
+def _input_sums(model, nodes, sequences: list[list[int]], stat) -> tuple[dict[str, np.ndarray], int]:
+    """``stat`` of each distinct input of the MatMuls ``nodes`` (a [tokens, K] float64 array), summed
+    over the calibration sequences, and the number of tokens read (GPTQ's Hessians, the imatrix's
+    mean squares)."""
+    sums: dict[str, np.ndarray] = {}
+    for name, x in _matmul_inputs(model, nodes, sequences):
+        sums[name] = sums.get(name, 0.0) + stat(x.astype(np.float64))
+    return sums, sum(len(ids) for ids in sequences)
 
 
 def _matmul_inputs(model, nodes, sequences: list[list[int]]):
@@ -349,11 +355,7 @@ def _imatrix(model, names: list[str], block: int, accuracy_level: int, sequences
     graph = model.graph
     wanted = set(names)
     nodes = [n for n in graph.node if n.name in wanted]
-    squares: dict[str, np.ndarray] = {}
-    for name, x in _matmul_inputs(model, nodes, sequences):
-        x = x.astype(np.float64)
-        squares[name] = squares.get(name, 0.0) + (x * x).sum(0)
-    rows = sum(len(ids) for ids in sequences)
+    squares, rows = _input_sums(model, nodes, sequences, lambda x: (x * x).sum(0))
     inits = {i.name: i for i in graph.initializer}
     for node in nodes:
         weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)  # [K, N]
