@@ -29,7 +29,7 @@ from pathlib import Path
 
 from edgekit import recipes
 from edgekit.config import known_keys, read_toml, relative_to, string_list, typed
-from edgekit.devices import DeviceProfile, load_profile, refusal
+from edgekit.devices import DEFAULT as DEFAULT_DEVICE, DeviceProfile, load_profile, refusal
 from edgekit.errors import EdgekitError, ParityError
 from edgekit.executor import Executor, Note, Serial
 from edgekit.output import check_folder
@@ -114,7 +114,7 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
             except EdgekitError as e:
                 raise EdgekitError(f"{where} [recipes]: {e}") from None
     devices = []
-    for spec in string_list(data, "devices", where, required=False) or ("local",):
+    for spec in string_list(data, "devices", where, required=False) or (DEFAULT_DEVICE,):
         is_file = spec.endswith((".yaml", ".yml"))
         devices.append(load_profile(str(relative_to(path, spec)) if is_file else spec))
     table = typed(data, "profile", dict, where, {})

@@ -22,7 +22,7 @@ def devices(
     if ctx.invoked_subcommand is not None:
         return
     from edgekit import output
-    from edgekit.devices import connect, load_profile, shipped
+    from edgekit.devices import DEFAULT, connect, load_profile, shipped
     from edgekit.devices.process import DeviceError
     from edgekit.errors import EdgekitError
 
@@ -30,7 +30,7 @@ def devices(
 
     files = shipped()
     rows = []
-    for name in ["local", *(n for n in files if n != "local")]:
+    for name in [DEFAULT, *(n for n in files if n != DEFAULT)]:
         raw = yaml.safe_load(files[name].read_text()) if name in files else {}
         raw = raw if isinstance(raw, dict) else {}
         # answers: True it answered --check, False it did not, None not asked (not set up, or no --check)
@@ -39,7 +39,7 @@ def devices(
         try:
             prof = load_profile(name)
             row.update(transport=prof.transport, description=prof.description, source=prof.source)
-            if name == "local" and not check:
+            if name == DEFAULT and not check:
                 row["status"] = "ok (this machine)"
             transport = connect(prof)  # what a transport needs here (a userland), checked without reaching it
             if check:

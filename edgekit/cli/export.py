@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from edgekit import targets
 from edgekit.cli import command
 
 
@@ -12,7 +13,7 @@ from edgekit.cli import command
 def export(
     model: Annotated[str, typer.Argument(help="HF hub id, local model folder, GGUF file, or builtin:NAME (see `edgekit models`)")],
     output: Annotated[Path, typer.Option("--output", "-o", help="artifact folder to write")],
-    target: Annotated[str, typer.Option("--target", "-t", help="the target (see `edgekit recipes`)")] = "onnx",
+    target: Annotated[str, typer.Option("--target", "-t", help="the target (see `edgekit recipes`)")] = targets.DEFAULT,
     recipe: Annotated[str | None, typer.Option("--recipe", "-r", help="e.g. fp32, fp16, int8, int4-g32, 8da4w-g32-emb4, q4_k_m")] = None,
     revision: Annotated[str | None, typer.Option(help="hub revision: branch, tag or commit")] = None,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="allow model code from the repo")] = False,

@@ -5,13 +5,14 @@ from typing import Annotated
 
 import typer
 
+from edgekit import devices
 from edgekit.cli import command
 
 
 @command("profile")
 def profile(
     artifact: Annotated[Path, typer.Argument(help="artifact folder written by `edgekit export`")],
-    device: Annotated[str, typer.Option("--device", "-d", help="device name (see `edgekit devices`) or profile file")] = "local",
+    device: Annotated[str, typer.Option("--device", "-d", help="device name (see `edgekit devices`) or profile file")] = devices.DEFAULT,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the result JSON here")] = None,
     prompt_len: Annotated[int, typer.Option(help="prompt tokens (P)")] = 128,
     gen: Annotated[int, typer.Option(help="tokens generated per run (G)")] = 128,

@@ -20,6 +20,8 @@ from edgekit.errors import EdgekitError
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"  # package data: a wheel ships them
 FILL_IN = "FILL-IN"  # the value shipped profiles use for what a user must fill in
+# the device commands use when none is named: this machine, reached through the transport of the same name
+DEFAULT = "local"
 
 
 class Transport(Protocol):
@@ -94,7 +96,7 @@ class DeviceProfile:
                  threads: int | None = None, python: str = "python3", workdir: str = "~/.cache/edgekit",
                  timeout_s: float = 600.0, emulated: bool = False, options: TransportConfig | None = None,
                  source: str | None = None, **keys):
-        """``keys``: the transport's own (``host=...`` for ssh), or ``options`` as its config object."""
+        """``keys``: the transport's own (``host=...``, say), or ``options`` as its config object."""
         if options is None:
             options = transport_config(transport)(**keys)
         elif keys:
@@ -208,16 +210,16 @@ def _type_name(t) -> str:
 
 
 def load_profile(name_or_path: str) -> DeviceProfile:
-    """A profile by name (``local``, or the ``name`` of a file in edgekit/profiles/) or by file path."""
+    """A profile by name (``DEFAULT``, or the ``name`` of a file in edgekit/profiles/) or by file path."""
     import yaml
 
     path = Path(name_or_path)
     if not (path.suffix in (".yaml", ".yml") or path.is_file()):
-        if name_or_path == "local":
-            return DeviceProfile(name="local", transport="local", description="this machine")
+        if name_or_path == DEFAULT:
+            return DeviceProfile(name=DEFAULT, transport=DEFAULT, description="this machine")
         found = shipped()
         if name_or_path not in found:
-            raise EdgekitError(f"unknown device '{name_or_path}'; known: {', '.join(dict.fromkeys(['local', *sorted(found)]))}")
+            raise EdgekitError(f"unknown device '{name_or_path}'; known: {', '.join(dict.fromkeys([DEFAULT, *sorted(found)]))}")
         path = found[name_or_path]
     if not path.is_file():
         raise EdgekitError(f"device profile not found: {path}")
@@ -249,7 +251,7 @@ def connect(profile: DeviceProfile) -> Transport:
 
 
 def setup(profile: DeviceProfile, note, force: bool = False) -> dict:
-    """What a device needs once on this machine (the qemu transport's userland): its transport's ``setup``."""
+    """What a device needs once on this machine (an emulating transport's userland): its transport's ``setup``."""
     return profile.options.setup(profile, note, force)
 
 

@@ -21,6 +21,7 @@ from types import ModuleType
 from edgekit.core import plugins
 
 RUNTIME_PACKAGE = "edgekit.runtime"  # the runner package: copied to devices as it is
+DEFAULT = "onnx"  # the target `edgekit export` uses when none is named
 
 
 @dataclass(frozen=True)
