@@ -28,7 +28,8 @@ def markdown(rows: list[tuple[str, str, dict]]) -> str:
     """(recipe as exported, device, its COLUMNS) rows as the README's table."""
     lines = ["| recipe | device | ppl | dppl_pct | top1_agree | kl_mean |", "|---|---|---|---|---|---|"]
     for name, where, m in rows:
-        lines.append(f"| {name} | {where} | {m['ppl']:.4f} | {m['dppl_pct']:+.3f} | {m['top1_agree']:.4f} | {m['kl_mean']:.5f} |")
+        lines.append(f"| {name} | {where} | {m['ppl']:.4f} | {m['dppl_pct']:+.3f} | {m['top1_agree']:.4f} | "
+                     f"{m['kl_mean']:.5f} |")
     return "\n".join(lines)
 
 

@@ -13,7 +13,8 @@ All exports come first, then the profiles in interleaved rounds: each round prof
 (one warm-up, one measured generation; accuracy in the first round only), and a row's latency
 figures are the median over the rounds. A slow spell of the machine (a cloud VM's neighbours swing
 tok/s by a quarter from one minute to the next here) then falls on every row alike instead of on
-whichever rows were being measured, which is what the ratios between rows need. Core ML is left out: its runtime needs macOS.
+whichever rows were being measured, which is what the ratios between rows need.
+Core ML is left out: its runtime needs macOS.
 
     .venv/bin/python bench/recipes.py [--models tiny,smollm2] [--onnx fp32,int8,int4] [--executorch 8da4w]
         [--gguf q4_0,q8_0] [--prompt-len 64] [--gen 128] [--runs 3] [--threads 2] [--work DIR [--reuse]]
@@ -63,8 +64,10 @@ RECIPES = {
 }
 # the metrics' headings come from the declared metrics (edgekit.core.results.SPECS), the others are this benchmark's
 COLUMNS = [
-    ("export_s", "export s"), ("export_rss_x", "export RSS / w"), ("file_mb", SPECS["file_mb"].heading), ("parity", "parity"),
-    *((name, SPECS[name].heading) for name in ("ttft_ms", "prefill_tok_s", "decode_tok_s", "token_ms_p50", "peak_rss_mb",
+    ("export_s", "export s"), ("export_rss_x", "export RSS / w"), ("file_mb", SPECS["file_mb"].heading),
+    ("parity", "parity"),
+    *((name, SPECS[name].heading) for name in ("ttft_ms", "prefill_tok_s", "decode_tok_s", "token_ms_p50",
+                                               "peak_rss_mb",
                                                "dppl_pct", "top1_agree", "kl_mean")),
     ("decode_vs_q4_0", "decode vs q4_0"), ("prefill_vs_q4_0", "prefill vs q4_0"), ("roofline", "roofline"),
 ]
@@ -74,7 +77,8 @@ def export(model: str, target: str, recipe: str, out: Path, reuse: bool = False)
     manifest = out / "edgekit.json"
     if not (reuse and manifest.is_file()):
         proc = subprocess.run(
-            [sys.executable, "-m", "edgekit", "export", model, "-t", target, "-r", recipe, "-o", str(out), "--overwrite"],
+            [sys.executable, "-m", "edgekit", "export", model, "-t", target, "-r", recipe, "-o", str(out),
+             "--overwrite"],
             capture_output=True, text=True,
         )
         if proc.returncode not in (0, 1) or not manifest.is_file():  # 1: exported, parity failed
@@ -159,9 +163,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=None, help="keep artifacts here (default: a temp folder)")
     ap.add_argument("--reuse", action="store_true", help="keep artifacts already exported in --work")
-    ap.add_argument("--export-only", action="store_true", help="export into --work and stop (profile later with --reuse)")
+    ap.add_argument("--export-only", action="store_true",
+                    help="export into --work and stop (profile later with --reuse)")
     ap.add_argument("--json", type=Path, help="also write the report here")
-    ap.add_argument("--markdown", type=Path, help="also write the table and closing lines as markdown here (the README's)")
+    ap.add_argument("--markdown", type=Path,
+                    help="also write the table and closing lines as markdown here (the README's)")
     ap.add_argument("--from-json", type=Path, metavar="FILE",
                     help="measure nothing: print the table (and --markdown) of a report this script wrote with --json")
     args = ap.parse_args()
@@ -210,7 +216,8 @@ def main() -> None:
             values = {k: v["value"] for k, v in result["metrics"].items()}
             if i == 0:
                 row.update(values)
-                row.update({f"{k}_se": v["stderr"] for k, v in result["metrics"].items() if v.get("stderr") is not None})
+                row.update({f"{k}_se": v["stderr"] for k, v in result["metrics"].items()
+                            if v.get("stderr") is not None})
             rounds.setdefault(n, []).append({k: values.get(k) for k in LATENCY})
             print(json.dumps({**row, "round": i}), file=sys.stderr)
     for n, samples in rounds.items():
@@ -285,7 +292,8 @@ def verdicts(rows: list[dict], model: str = "smollm2") -> list[dict]:
 
     def verdict(kind: str, r: dict, met: bool, rule: str) -> None:
         decode = r.get("decode_vs_q4_0")
-        line = (f"{r['target']} {kind} {r['recipe']} on {model}: dppl {_fmt(r['dppl_pct'])}% at {_fmt(r['file_mb'])} MB "
+        line = (f"{r['target']} {kind} {r['recipe']} on {model}: dppl {_fmt(r['dppl_pct'])}% "
+                f"at {_fmt(r['file_mb'])} MB "
                 f"(q4_0: {_fmt(q4_dppl)}% at {_fmt(q4_mb)} MB); {rule}: {'met' if met else 'missed'}; "
                 f"decode vs q4_0: {_fmt(decode)}x")
         out.append({"target": r["target"], "kind": kind, "recipe": r["recipe"], "dppl_pct": r["dppl_pct"],
@@ -300,14 +308,17 @@ def verdicts(rows: list[dict], model: str = "smollm2") -> list[dict]:
         if r4 and target != "gguf":
             verdict("default 4-bit", r4, r4["dppl_pct"] <= q4_dppl and r4["file_mb"] <= 1.1 * q4_mb,
                     "dppl <= q4_0's at <= 1.1x its size")
-        calibrated = [r for r in of if any(c in r["recipe"] for c in CALIBRATED) and any(b in r["recipe"] for b in FOUR_BIT)
+        calibrated = [r for r in of if any(c in r["recipe"] for c in CALIBRATED)
+                      and any(b in r["recipe"] for b in FOUR_BIT)
                       and r["file_mb"] <= 1.1 * q4_mb]
         if calibrated:
             best = min(calibrated, key=lambda r: r["dppl_pct"])
-            verdict("calibrated 4-bit", best, best["dppl_pct"] <= q4_dppl / 2, "dppl <= half of q4_0's at <= 1.1x its size")
+            verdict("calibrated 4-bit", best, best["dppl_pct"] <= q4_dppl / 2,
+                    "dppl <= half of q4_0's at <= 1.1x its size")
         front = pareto(of)
         if front:
-            names = ", ".join(f"{r['recipe']} ({_fmt(r['file_mb'])} MB, {_fmt(r['dppl_pct'])}%, {_fmt(r.get('decode_tok_s'))} tok/s)"
+            names = ", ".join(f"{r['recipe']} ({_fmt(r['file_mb'])} MB, {_fmt(r['dppl_pct'])}%, "
+                              f"{_fmt(r.get('decode_tok_s'))} tok/s)"
                               for r in front)
             out.append({"target": target, "kind": "front", "recipes": [r["recipe"] for r in front],
                         "line": f"{target} size / dppl / decode front on {model}: {names}"})
@@ -325,7 +336,8 @@ def markdown(rows: list[dict], closing: list[dict], title: str) -> str:
     head = ["model", "target", "recipe", *(h for _, h in MARKDOWN)]
     lines = [f"_{title}_", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["model"], r["target"], f"`{r.get('exported_as') or r.get('recipe')}`", *(_cell(r, k) for k, _ in MARKDOWN)]
+        cells = [r["model"], r["target"], f"`{r.get('exported_as') or r.get('recipe')}`",
+                 *(_cell(r, k) for k, _ in MARKDOWN)]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines += [""] + [f"- {v['line']}" for v in closing]
     return "\n".join(lines)

@@ -174,7 +174,8 @@ def remember_verified(folder: Path, files: list[dict]) -> None:
         except OSError:
             continue
         if st.st_size == entry["bytes"]:
-            _remember(path, {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "sha256": entry["sha256"]})
+            _remember(path, {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino,
+                             "sha256": entry["sha256"]})
 
 
 def inside(folder: Path, rel: object, what: str) -> Path:
@@ -226,7 +227,8 @@ def tokenizer(folder: Path):
     try:
         return Tokenizer.from_file(str(tok_file))
     except Exception as e:  # the tokenizers library raises a bare Exception for a file it cannot parse
-        raise EdgekitError(f"{tok_file} is not a valid tokenizer: {(str(e).strip().splitlines() or [type(e).__name__])[0]}") from None
+        raise EdgekitError(f"{tok_file} is not a valid tokenizer: "
+                           f"{(str(e).strip().splitlines() or [type(e).__name__])[0]}") from None
 
 
 def file_entries(folder: Path, model_file: str | None = None) -> list[dict]:
@@ -283,11 +285,13 @@ def check_replaceable(folder: Path) -> None:
         manifest = json.loads((folder / MANIFEST).read_text())
         listed = {f["path"] for f in manifest["files"]}
     except (OSError, ValueError, KeyError, TypeError):
-        raise EdgekitError(f"--overwrite replaces only edgekit artifacts, and {folder} is not one (no valid {MANIFEST}){hint}") from None
+        raise EdgekitError(f"--overwrite replaces only edgekit artifacts, and {folder} is not one (no valid "
+                           f"{MANIFEST}){hint}") from None
     others = [p for p in present if p != MANIFEST and p not in listed]
     if others:
         more = f" and {len(others) - 1} more" if len(others) > 1 else ""
-        raise EdgekitError(f"--overwrite replaces only what edgekit wrote, and {folder} also holds {others[0]}{more}{hint}")
+        raise EdgekitError(f"--overwrite replaces only what edgekit wrote, and {folder} also holds "
+                           f"{others[0]}{more}{hint}")
 
 
 @contextmanager

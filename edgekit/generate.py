@@ -63,7 +63,8 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
     except Exception as e:  # the runtime's own words on why it refused the file, whatever their type
         raise EdgekitError(f"cannot run {art.path}: {_first_line(e)}") from None
     if not 0 < sampling.top_p <= 1 or sampling.temperature < 0:
-        raise EdgekitError(f"--top-p must be in (0, 1] and --temperature >= 0, got {sampling.top_p} and {sampling.temperature}")
+        raise EdgekitError(f"--top-p must be in (0, 1] and --temperature >= 0, got {sampling.top_p} and "
+                           f"{sampling.temperature}")
     text_in = _chat_prompt(art.path, prompt) if chat else prompt
     ids = tokenizer.encode(text_in, add_special_tokens=not chat).ids  # a template writes its own specials
     if not ids:
@@ -96,7 +97,8 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
     if stream is not None:
         stream.write(text[len(shown):] + "\n")
         stream.flush()
-    full = len(gen.tokens) < max_new_tokens and len(ids) + len(gen.tokens) >= lm.max_context and gen.tokens[-1] not in stop
+    full = (len(gen.tokens) < max_new_tokens and len(ids) + len(gen.tokens) >= lm.max_context
+            and gen.tokens[-1] not in stop)
     return RunOutput(prompt + text, len(ids), len(gen.tokens), gen.prefill_s, gen.decode_tok_s,
                      lm.max_context if full else None)
 
@@ -115,11 +117,13 @@ def _chat_prompt(folder: Path, message: str) -> str:
         config = json.loads(config_file.read_text()) if config_file.is_file() else {}
     except (OSError, ValueError):
         raise EdgekitError(f"{config_file} is not valid JSON") from None
-    template = (folder / "chat_template.jinja").read_text() if (folder / "chat_template.jinja").is_file() else config.get("chat_template")
+    template = ((folder / "chat_template.jinja").read_text() if (folder / "chat_template.jinja").is_file()
+                else config.get("chat_template"))
     if isinstance(template, list):  # named templates: the default one
         template = next((t.get("template") for t in template if t.get("name") == "default"), None)
     if not isinstance(template, str):
-        raise EdgekitError(f"{folder} has no chat template (chat_template.jinja or tokenizer_config.json); run without --chat")
+        raise EdgekitError(f"{folder} has no chat template (chat_template.jinja or tokenizer_config.json); "
+                           "run without --chat")
 
     def special(name: str):
         value = config.get(name)

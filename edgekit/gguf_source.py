@@ -50,7 +50,8 @@ class GGUFInfo:
         return {**asdict(self), "quantized": self.quantized}
 
 
-def convert(gguf_path: Path, *, label: str | None = None, on_stage: Callable[[str], None] = lambda s: None) -> tuple[Path, GGUFInfo]:
+def convert(gguf_path: Path, *, label: str | None = None,
+            on_stage: Callable[[str], None] = lambda s: None) -> tuple[Path, GGUFInfo]:
     """The cached Hugging Face folder made from ``gguf_path`` (made now if missing) and what the file was."""
     from edgekit.environment import cache_root
     from edgekit.core.files import file_sha256
@@ -91,7 +92,8 @@ def _read_info(path: Path, sha: str, label: str) -> tuple[dict, GGUFInfo]:
     try:
         reader = GGUFReader(str(path))
     except Exception as e:  # the reader's own words: bad magic, truncated, unknown version
-        raise EdgekitError(f"{path} is not a readable GGUF file: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+        raise EdgekitError(f"{path} is not a readable GGUF file: "
+                           f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
 
     arch = _field(reader.fields, "general.architecture") or "?"
     ftype = _field(reader.fields, "general.file_type")
@@ -130,7 +132,8 @@ def _write_folder(gguf_path: Path, folder: Path, info: GGUFInfo, fields: dict) -
     try:
         tok = AutoTokenizer.from_pretrained(parent, gguf_file=name)
     except (ValueError, KeyError, OSError) as e:
-        raise EdgekitError(f"transformers cannot rebuild the tokenizer of {gguf_path.name}: {str(e).splitlines()[0]}") from None
+        raise EdgekitError(f"transformers cannot rebuild the tokenizer of {gguf_path.name}: "
+                           f"{str(e).splitlines()[0]}") from None
     tok.save_pretrained(folder)
     _tokenizer_as_the_file_says(fields, folder)
     # some tokenizer classes keep the GGUF itself as their vocabulary file: not a tokenizer, don't copy it
@@ -222,7 +225,8 @@ def _sentencepiece_bpe(fields: dict):
     strip = [decoders.Strip(" ", 1, 0)] if prefix else []
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), *strip])
     special, user = {TokenType.CONTROL, TokenType.UNKNOWN}, TokenType.USER_DEFINED
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, k in zip(tokens, types) if k in special and t])
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                            for t, k in zip(tokens, types) if k in special and t])
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t, k in zip(tokens, types) if k == user and t])
     return tok
 
@@ -246,7 +250,8 @@ def _special_tokens_as_the_file_says(fields: dict, folder: Path, defaults: tuple
     bos, eos = specials
     single = ([f"{bos[0]}:0"] if bos else []) + ["$A:0"] + ([f"{eos[0]}:0"] if eos else [])
     pair = single + ([f"{bos[0]}:1"] if bos else []) + ["$B:1"] + ([f"{eos[0]}:1"] if eos else [])
-    tok.post_processor = processors.TemplateProcessing(single=single, pair=pair, special_tokens=[s for s in specials if s])
+    tok.post_processor = processors.TemplateProcessing(single=single, pair=pair,
+                                                       special_tokens=[s for s in specials if s])
     tok.save(str(folder / "tokenizer.json"))
     config_file = folder / "tokenizer_config.json"
     config = json.loads(config_file.read_text()) if config_file.is_file() else {}

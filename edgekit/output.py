@@ -140,9 +140,11 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[obj
     from rich.text import Text
 
     if keep and out.is_terminal:
-        columns, rows, left_out = _collapse(list(columns), [list(r) for r in rows], keep, out.width, less_needed, headline)
+        columns, rows, left_out = _collapse(list(columns), [list(r) for r in rows], keep, out.width, less_needed,
+                                            headline)
         if left_out:
-            title = f"{title or ''} ({len(left_out)} column(s) left out for this terminal's width: {', '.join(left_out)}; --json has all)".strip()
+            title = (f"{title or ''} ({len(left_out)} column(s) left out for this terminal's width: "
+                     f"{', '.join(left_out)}; --json has all)").strip()
     t = Table(title=None if title is None else Text(printable(str(title))), title_justify="left")
     for i, c in enumerate(columns):
         widest = max((len(str(r[i]) if r[i] is not None else "") for r in rows), default=0) if i < keep else None
@@ -189,7 +191,8 @@ def progress(description: str) -> Iterator:
             yield line
         return
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(), console=err, transient=True
+        SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(), console=err,
+        transient=True
     ) as p:
         task = p.add_task(description)
         yield lambda text: p.update(task, description=f"{description}: {text}")
@@ -209,7 +212,8 @@ def steps(description: str) -> Iterator:
         console=err, transient=True,
     ) as p:
         task = p.add_task(description, total=None)
-        yield lambda step, done, total: p.update(task, description=f"{description}: {step}", completed=done, total=total)
+        yield lambda step, done, total: p.update(task, description=f"{description}: {step}", completed=done,
+                                                 total=total)
 
 
 @contextmanager

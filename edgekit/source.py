@@ -97,7 +97,8 @@ def resolve(
             raise EdgekitError(f"model not found: {spec}")
         if path.is_file():
             if path.suffix.lower() != ".gguf":
-                raise EdgekitError(f"a model is a folder with config.json and weights, or a .gguf file; got the file {spec}")
+                raise EdgekitError("a model is a folder with config.json and weights, or a .gguf file; "
+                                   f"got the file {spec}")
             if gguf_file:
                 raise EdgekitError("--gguf-file names a file inside a folder or hub repo; the model is already a file")
             gguf_path = path
@@ -155,7 +156,8 @@ def _gguf_in_folder(folder: Path, name: str | None) -> Path | None:
     ggufs = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".gguf" and p.is_file())
     if len(ggufs) > 1:
         raise EdgekitError(
-            f"{folder} holds {len(ggufs)} GGUF files ({', '.join(p.name for p in ggufs[:4])}{', ...' if len(ggufs) > 4 else ''}); "
+            f"{folder} holds {len(ggufs)} GGUF files "
+            f"({', '.join(p.name for p in ggufs[:4])}{', ...' if len(ggufs) > 4 else ''}); "
             "name one with --gguf-file"
         )
     return ggufs[0] if ggufs else None
@@ -178,14 +180,16 @@ def _hub_errors(repo_id: str, revision: str | None, what: str | None = None):
     except HFValidationError:
         raise EdgekitError(f"'{repo_id}' is neither a local model folder nor a valid hub id (org/name)") from None
     except RepositoryNotFoundError:
-        raise EdgekitError(f"model '{repo_id}' not found on the hub (or it is private: log in with `hf auth login`)") from None
+        raise EdgekitError(f"model '{repo_id}' not found on the hub "
+                           "(or it is private: log in with `hf auth login`)") from None
     except RevisionNotFoundError:
         raise EdgekitError(f"revision '{revision}' not found for {repo_id}") from None
     except EntryNotFoundError:
         raise EdgekitError(f"{repo_id} has no file {what}") from None
     except LocalEntryNotFoundError:
         fetched = "as a hub id it cannot be downloaded" if what is None else f"{what} cannot be downloaded from the hub"
-        raise EdgekitError(f"'{repo_id}' is not a local folder, and {fetched} (hub unreachable, not in the HF cache)") from None
+        raise EdgekitError(f"'{repo_id}' is not a local folder, and {fetched} "
+                           "(hub unreachable, not in the HF cache)") from None
     except (HfHubHTTPError, OSError) as e:
         raise EdgekitError(f"cannot download {what + ' of ' if what else ''}'{repo_id}': {_first_line(e)}") from None
 

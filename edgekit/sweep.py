@@ -271,7 +271,8 @@ def export_task(config: SweepConfig, job: Job, note: Note) -> Exported:
         return Exported(job.folder, None, round(time.perf_counter() - started, 1), _one_line(e))
 
 
-def profile_task(config: SweepConfig, exports: dict[Path, Exported], first: dict[Path, int], job: Job, note: Note) -> Outcome:
+def profile_task(config: SweepConfig, exports: dict[Path, Exported], first: dict[Path, int], job: Job,
+                 note: Note) -> Outcome:
     """The profile phase's task: profile the job's export on its device, write its result file."""
     started, combo = time.perf_counter(), job.combination
     if job.kept:

@@ -22,7 +22,8 @@ VARIANTS = {
     # Llama 3.1/3.2's rope scaling; with head_dim 16 and original context 64 its frequencies fall in
     # all three bands (kept, divided by the factor, smoothed between)
     "llama-rope-llama3": ("llama", dict(rope_scaling=dict(
-        rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_position_embeddings=64))),
+        rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+        original_max_position_embeddings=64))),
     "llama-rope-linear": ("llama", dict(rope_scaling=dict(rope_type="linear", factor=4.0))),
     "llama-rope-dynamic": ("llama", dict(rope_scaling=dict(rope_type="dynamic", factor=4.0))),
     "llama-rope-yarn": ("llama", dict(rope_scaling=dict(
@@ -103,7 +104,8 @@ def make_model(arch: str, folder: Path, *, seed: int = 0, spm: bool = False, **o
     folder.mkdir(parents=True, exist_ok=True)
     vocab = make_spm_tokenizer(folder) if spm else make_tokenizer(folder)
     cls_name, kwargs = ARCHITECTURES[arch]
-    special = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0} if spm else {"bos_token_id": 0, "eos_token_id": 0}
+    special = ({"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0} if spm
+               else {"bos_token_id": 0, "eos_token_id": 0})
     kwargs = {"vocab_size": vocab, **special, **kwargs, **overrides}
     if "text_config" in kwargs:  # multimodal: the text model has the vocabulary and special tokens
         text = {k: kwargs.pop(k) for k in ("vocab_size", *special)}

@@ -169,7 +169,8 @@ def gguf_conversions(tmp_path_factory) -> Path:
 def reference_cache(tmp_path, monkeypatch, gguf_conversions) -> Path:
     """Every test gets its own cache folder: nothing is written to the user's ~/.cache. Only the GGUF
     conversions are shared by the session's tests."""
-    cache = tmp_path.parent / f"{tmp_path.name}-edgekit-cache"  # beside the test's folder, which stays as the test left it
+    # beside the test's folder, which stays as the test left it
+    cache = tmp_path.parent / f"{tmp_path.name}-edgekit-cache"
     cache.mkdir()
     (cache / "gguf").symlink_to(gguf_conversions, target_is_directory=True)
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(cache))

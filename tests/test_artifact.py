@@ -191,7 +191,8 @@ def test_the_size_is_the_model_files_tokenizer_and_config(tiny_models, tmp_path,
     manifest = json.loads(r.out)
     names = {f["path"]: f["role"] for f in manifest["files"]}
     assert not {"tokenizer.model", "vocab.json", "merges.txt"} & set(names) and not (out / "tokenizer.model").exists()
-    assert names["model.onnx"] == "model" and names["tokenizer.json"] == "tokenizer" and names["config.json"] == "config"
+    assert (names["model.onnx"] == "model" and names["tokenizer.json"] == "tokenizer"
+            and names["config.json"] == "config")
     art = artifact.load(out)
     assert art.size_bytes == sum(f["bytes"] for f in manifest["files"]) and art.other_bytes == 0
 

@@ -9,8 +9,9 @@ command has rows in the table.
 
 Everything here is refused before any real work (no export, no profile runs): the module takes
 seconds. The workspace: ``art`` (a tiny ONNX artifact), ``mine`` (a user's folder), ``plain.txt`` (a
-file), ``good.json`` (a result file), and for the case that needs it ``model`` (a tiny checkpoint); a case's ``prepare`` adds what it
-needs (a damaged artifact ``bad``, a config ``c.toml``, a device ``dev.yaml``, a result ``bad.json``).
+file), ``good.json`` (a result file), and for the case that needs it ``model`` (a tiny checkpoint); a
+case's ``prepare`` adds what it needs (a damaged artifact ``bad``, a config ``c.toml``, a device
+``dev.yaml``, a result ``bad.json``).
 """
 
 from __future__ import annotations
@@ -117,13 +118,16 @@ BAD_MANIFESTS = {
     "schema-only": (manifest('{"schema": 1}'), "'target' is missing"),
     "schema-2": (manifest(lambda m: {**m, "schema": 2}), "has schema 2"),
     "no-files": (manifest(lambda m: {k: v for k, v in m.items() if k != "files"}), "'files' is missing"),
-    "model-file-outside": (manifest(lambda m: {**m, "runtime": {**m["runtime"], "model_file": "../../other/model.onnx"}}),
-                           "is not a path inside the artifact"),
-    "file-outside": (manifest(lambda m: {**m, "files": [*m["files"], {"path": "/etc/passwd", "bytes": 1, "sha256": "0" * 64}]}),
+    "model-file-outside": (
+        manifest(lambda m: {**m, "runtime": {**m["runtime"], "model_file": "../../other/model.onnx"}}),
+        "is not a path inside the artifact"),
+    "file-outside": (manifest(lambda m: {**m, "files": [*m["files"],
+                                                        {"path": "/etc/passwd", "bytes": 1, "sha256": "0" * 64}]}),
                      "is not a path inside the artifact"),
     "changed-file": (damaged("tokenizer.json", b"{}" + b" " * 10), "tokenizer.json has 12 bytes, its manifest says"),
     "missing-file": (damaged("config.json", None), "config.json is missing"),
-    "corrupt-tokenizer": (damaged("tokenizer.json", b'{"version": "1.0", "model": {', relist=True), "is not a valid tokenizer"),
+    "corrupt-tokenizer": (damaged("tokenizer.json", b'{"version": "1.0", "model": {', relist=True),
+                          "is not a valid tokenizer"),
     "garbage-pte": (damaged("model.pte", b"\xff" * 4096, model_file="model.pte"), "not an ExecuTorch program"),
 }
 
@@ -134,7 +138,8 @@ CASES: dict[str, Case] = {
     "export-markup-model": Case(("export", "models/smol[v2]", "-o", "{ws}/out"), "models/smol[v2]"),
     "export-not-utf8-model": Case(("export", f"./{NOT_UTF8}", "-o", "{ws}/out"), "model not found"),
     "export-invalid-hub-id": Case(("export", "org/na me", "-o", "{ws}/out"), "nor a valid hub id"),
-    "export-unknown-target": Case(("export", "builtin:tiny", "-t", "tflite", "-o", "{ws}/out"), "unknown target 'tflite'"),
+    "export-unknown-target": Case(("export", "builtin:tiny", "-t", "tflite", "-o", "{ws}/out"),
+                                  "unknown target 'tflite'"),
     "export-unknown-recipe": Case(("export", "builtin:tiny", "-r", "int3", "-o", "{ws}/out"), "unknown recipe 'int3'"),
     "export-existing-output": Case(("export", "builtin:tiny", "-o", "{ws}/mine"), "pass --overwrite"),
     "export-overwrite-users-folder": Case(("export", "builtin:tiny", "-o", "{ws}/mine", "--overwrite"), "not one"),
@@ -142,7 +147,8 @@ CASES: dict[str, Case] = {
     "export-overwrite-current-folder": Case(("export", "builtin:tiny", "-o", ".", "--overwrite"), "current folder"),
     "export-output-under-a-file": Case(("export", "builtin:tiny", "-o", "{ws}/plain.txt/out"), "cannot write"),
     "export-context-0": Case(("export", "builtin:tiny", "--max-context", "0", "-o", "{ws}/out"), "--max-context"),
-    "export-context-2": Case(("export", "builtin:tiny", "--max-context", "2", "-o", "{ws}/out"), "too short for the parity"),
+    "export-context-2": Case(("export", "builtin:tiny", "--max-context", "2", "-o", "{ws}/out"),
+                             "too short for the parity"),
     "export-no-output": Case(("export", "builtin:tiny"), "Missing option '--output'"),
     # run
     "run-missing": Case(("run", "{ws}/nope"), "artifact not found"),
@@ -167,9 +173,12 @@ CASES: dict[str, Case] = {
     "profile-device-timeout": Case(("profile", "{ws}/art", "-d", "{ws}/dev.yaml"), "'timeout_s' must be",
                                    writes("dev.yaml", "name: x\ntransport: local\ntimeout_s: -5\n")),
     "profile-output-is-a-folder": Case(("profile", "{ws}/art", "-o", "{ws}/mine", "--json"), "it is a folder"),
-    "profile-output-under-a-file": Case(("profile", "{ws}/art", "-o", "{ws}/plain.txt/r.json"), "is a file, not a folder"),
-    "profile-prompt-too-long": Case(("profile", "{ws}/art", "--prompt-len", "500", "--gen", "100"), "exceeds the model's context"),
-    "profile-eval-text-missing": Case(("profile", "{ws}/art", "--eval-text", "{ws}/nope.txt"), "cannot read --eval-text"),
+    "profile-output-under-a-file": Case(("profile", "{ws}/art", "-o", "{ws}/plain.txt/r.json"),
+                                        "is a file, not a folder"),
+    "profile-prompt-too-long": Case(("profile", "{ws}/art", "--prompt-len", "500", "--gen", "100"),
+                                    "exceeds the model's context"),
+    "profile-eval-text-missing": Case(("profile", "{ws}/art", "--eval-text", "{ws}/nope.txt"),
+                                      "cannot read --eval-text"),
     "profile-eval-text-binary": Case(("profile", "{ws}/art", "--eval-text", "{ws}/bin.txt"), "cannot read --eval-text",
                                      writes("bin.txt", b"\xff\xfe\x00binary")),
     "profile-threads-0": Case(("profile", "{ws}/art", "--threads", "0"), "--threads"),
@@ -196,21 +205,28 @@ CASES: dict[str, Case] = {
                                     config(SWEEP.replace("['builtin:tiny']", "['m/x', 'm-x']"))),
     "sweep-output-is-a-file": Case(("sweep", "{ws}/c.toml"), "is a file, not a folder",
                                    config(SWEEP.replace("'results'", "'plain.txt'"))),
-    "sweep-threads-0": Case(("sweep", "{ws}/c.toml"), "--threads must be at least 1", config(SWEEP + "[profile]\nthreads = 0\n")),
-    "sweep-no-models": Case(("sweep", "{ws}/c.toml"), "'models' must be a non-empty list", config(SWEEP.replace("['builtin:tiny']", "[]"))),
+    "sweep-threads-0": Case(("sweep", "{ws}/c.toml"), "--threads must be at least 1",
+                            config(SWEEP + "[profile]\nthreads = 0\n")),
+    "sweep-no-models": Case(("sweep", "{ws}/c.toml"), "'models' must be a non-empty list",
+                            config(SWEEP.replace("['builtin:tiny']", "[]"))),
     # check
     "check-missing": Case(("check", "{ws}/nope.toml"), "config file not found"),
     "check-missing-model": Case(("check", "{ws}/c.toml"), "model not found",
                                 config(SWEEP.replace("builtin:tiny", "./no-model"))),
-    "check-nan-threshold": Case(("check", "{ws}/c.toml"), "must be a finite number", config(SWEEP + "[thresholds]\nppl = { max = nan }\n")),
+    "check-nan-threshold": Case(("check", "{ws}/c.toml"), "must be a finite number",
+                                config(SWEEP + "[thresholds]\nppl = { max = nan }\n")),
     "check-min-above-max": Case(("check", "{ws}/c.toml"), "no value can pass",
                                 config(SWEEP + "[thresholds]\nfile_mb = { min = 10, max = 5 }\n")),
-    "check-negative-max": Case(("check", "{ws}/c.toml"), "no value can pass", config(SWEEP + "[thresholds]\nfile_mb = { max = -1 }\n")),
-    "check-unknown-metric": Case(("check", "{ws}/c.toml"), "unknown metric 'speed'", config(SWEEP + "[thresholds]\nspeed = { min = 1 }\n")),
+    "check-negative-max": Case(("check", "{ws}/c.toml"), "no value can pass",
+                               config(SWEEP + "[thresholds]\nfile_mb = { max = -1 }\n")),
+    "check-unknown-metric": Case(("check", "{ws}/c.toml"), "unknown metric 'speed'",
+                                 config(SWEEP + "[thresholds]\nspeed = { min = 1 }\n")),
     "check-unmatched-scope": Case(("check", "{ws}/c.toml"), "[onnx/int8] matches none",
                                   config(SWEEP + "[thresholds.\"onnx/int8\"]\nfile_mb = { max = 1 }\n")),
-    "check-report-is-a-folder": Case(("check", "{ws}/c.toml"), "it is a folder", config(SWEEP + "[reports]\nhtml = 'mine'\n")),
-    "check-html-option-is-a-folder": Case(("check", "{ws}/c.toml", "--html", "{ws}/mine"), "it is a folder", config(SWEEP)),
+    "check-report-is-a-folder": Case(("check", "{ws}/c.toml"), "it is a folder",
+                                     config(SWEEP + "[reports]\nhtml = 'mine'\n")),
+    "check-html-option-is-a-folder": Case(("check", "{ws}/c.toml", "--html", "{ws}/mine"), "it is a folder",
+                                          config(SWEEP)),
     "check-missing-baseline": Case(("check", "{ws}/c.toml"), "no such result file",
                                    config(SWEEP + "[baseline]\nresults = 'nowhere.json'\n")),
     "check-damaged-baseline": Case(("check", "{ws}/c.toml"), "is a damaged edgekit result",
@@ -219,7 +235,8 @@ CASES: dict[str, Case] = {
     # report
     "report-missing": Case(("report", "{ws}/nope.json"), "no such result file"),
     "report-not-json": Case(("report", "{ws}/plain.txt"), "not a readable JSON file"),
-    "report-not-a-result": Case(("report", "{ws}/bad.json"), "is not an edgekit result", writes("bad.json", '{"not": "a result"}')),
+    "report-not-a-result": Case(("report", "{ws}/bad.json"), "is not an edgekit result",
+                                writes("bad.json", '{"not": "a result"}')),
     "report-no-results-in-folder": Case(("report", "{ws}/mine"), "no edgekit result files"),
     "report-metric-not-a-number": Case(("report", "{ws}/bad.json"), "is a damaged edgekit result",
                                        result(lambda r: r["metrics"]["decode_tok_s"].update(value="fast"))),
@@ -233,7 +250,8 @@ CASES: dict[str, Case] = {
     "compare-markup-path": Case(("compare", "a[/b]", "{ws}/good.json"), "a[/b]"),
     "compare-damaged": Case(("compare", "{ws}/good.json", "{ws}/bad.json"), "is a damaged edgekit result",
                             result(lambda r: r.pop("device"))),
-    "compare-negative-tolerance": Case(("compare", "{ws}/good.json", "{ws}/good.json", "--tolerance", "-1"), "--tolerance"),
+    "compare-negative-tolerance": Case(("compare", "{ws}/good.json", "{ws}/good.json", "--tolerance", "-1"),
+                                       "--tolerance"),
 }
 
 

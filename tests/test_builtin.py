@@ -35,7 +35,8 @@ def test_tiny_is_trained():
     torch.manual_seed(0)
     random = AutoModelForCausalLM.from_config(trained.config).eval()
     with torch.inference_mode():
-        ppl = {name: float(torch.exp(m(batch, labels=batch).loss)) for name, m in (("trained", trained), ("random", random))}
+        ppl = {name: float(torch.exp(m(batch, labels=batch).loss))
+               for name, m in (("trained", trained), ("random", random))}
     assert ppl["trained"] < ppl["random"] / 20, ppl
 
 

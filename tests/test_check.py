@@ -32,7 +32,8 @@ def test_check_passes_fails_on_a_threshold_and_on_a_baseline(cli, sweep_file, tm
     assert root.get("tests") == "5" and root.get("failures") == "0"
     assert {c.get("name") for c in root.iter("testcase")} == {
         "completes", "parity", "dppl_pct <= 50", "file_mb <= 30", "decode_tok_s >= 1"}
-    assert summary.read_text().startswith("## edgekit check: passed") and "| onnx | int4-g32-mix1 | local | yes |" in summary.read_text()
+    assert (summary.read_text().startswith("## edgekit check: passed")
+            and "| onnx | int4-g32-mix1 | local | yes |" in summary.read_text())
     assert step_summary.read_text() == summary.read_text() + "\n"
 
     # an impossible threshold for this recipe only: the result is kept (nothing re-runs), the check fails
@@ -50,23 +51,28 @@ def test_check_passes_fails_on_a_threshold_and_on_a_baseline(cli, sweep_file, tm
     data = json.loads(next((tmp_path / "results").glob("*.json")).read_text())
     data["metrics"]["decode_tok_s"]["value"] *= 10
     baseline.write_text(json.dumps(data))
-    extra = limits + f"[baseline]\nresults = \"{baseline}\"\ntolerance_pct = 20\nmetrics = [\"decode_tok_s\", \"file_mb\"]\n"
+    extra = limits + (f"[baseline]\nresults = \"{baseline}\"\ntolerance_pct = 20\n"
+                      "metrics = [\"decode_tok_s\", \"file_mb\"]\n")
     r = cli("check", sweep_file(recipes=("int4",), extra=extra), "--junit", junit)
     assert r.code == 1, r.err
     failures = _failures(junit)
-    assert list(failures) == ["decode_tok_s vs baseline"] and "-90.0%: worse by 90.0%, beyond the tolerance 20%" in failures["decode_tok_s vs baseline"]
+    assert (list(failures) == ["decode_tok_s vs baseline"]
+            and "-90.0%: worse by 90.0%, beyond the tolerance 20%" in failures["decode_tok_s vs baseline"])
 
     # a baseline scored on another evaluation text, far better: its accuracy is not compared, not a failure
     data["metrics"]["decode_tok_s"]["value"] /= 10
     data["metrics"]["dppl_pct"]["value"] -= 1000
     data["settings"]["eval_text_sha256"] = "0" * 64
     baseline.write_text(json.dumps(data))
-    extra = limits + f"[baseline]\nresults = \"{baseline}\"\ntolerance_pct = 20\nmetrics = [\"decode_tok_s\", \"dppl_pct\"]\n"
+    extra = limits + (f"[baseline]\nresults = \"{baseline}\"\ntolerance_pct = 20\n"
+                      "metrics = [\"decode_tok_s\", \"dppl_pct\"]\n")
     r = cli("check", sweep_file(recipes=("int4",), extra=extra), "--junit", junit)
     assert r.code == 0, r.err
-    skipped = {case.get("name"): case.find("skipped").get("message") for case in ET.parse(junit).getroot().iter("testcase")
+    skipped = {case.get("name"): case.find("skipped").get("message")
+               for case in ET.parse(junit).getroot().iter("testcase")
                if case.find("skipped") is not None}
-    assert skipped == {"dppl_pct vs baseline": "dppl_pct was scored on another evaluation text than the baseline's: not compared"}
+    assert skipped == {
+        "dppl_pct vs baseline": "dppl_pct was scored on another evaluation text than the baseline's: not compared"}
 
 
 @pytest.mark.parametrize(
@@ -153,7 +159,8 @@ def test_a_nan_or_missing_figure_fails_every_check_that_reads_it(make_result):
         assert verdicts[name].passed is False, verdicts[name]
 
     baseline = make_result("int4", ppl=2.0, top1_agree=0.95, decode_tok_s=10.0, file_mb=1.0)
-    verdicts = {v.name: v for v in against_baseline([result], [baseline], 5.0, ("ppl", "top1_agree", "decode_tok_s", "file_mb"))}
+    verdicts = {v.name: v
+                for v in against_baseline([result], [baseline], 5.0, ("ppl", "top1_agree", "decode_tok_s", "file_mb"))}
     assert verdicts["ppl vs baseline"].passed is False and verdicts["top1_agree vs baseline"].passed is False
     assert verdicts["file_mb vs baseline"].passed is False and "not measured" in verdicts["file_mb vs baseline"].message
     assert verdicts["decode_tok_s vs baseline"].passed is True
@@ -186,7 +193,8 @@ def test_the_baseline_skips_what_was_measured_with_other_settings(make_result):
         r["settings"] = {"gen": gen, "prompt_len": 16, "eval_tokens": 200}
         return r
 
-    verdicts = {v.name: v for v in against_baseline([with_gen(8, 50.0)], [with_gen(128, 500.0)], 5.0, ("decode_tok_s", "ppl"))}
+    verdicts = {v.name: v
+                for v in against_baseline([with_gen(8, 50.0)], [with_gen(128, 500.0)], 5.0, ("decode_tok_s", "ppl"))}
     assert verdicts["decode_tok_s vs baseline"].passed is None
     assert "other settings than the baseline's (gen 128 vs 8)" in verdicts["decode_tok_s vs baseline"].message
     assert verdicts["ppl vs baseline"].passed is True  # G changes no accuracy figure
@@ -197,8 +205,10 @@ def test_check_and_sweep_print_json(cli, sweep_file):
     r = cli("check", config, "--json")
     assert r.code == 1, r.err
     data = json.loads(r.out)
-    assert data["passed"] is False and [v["check"] for v in data["verdicts"] if v["passed"] is False] == ["file_mb <= 0.001"]
-    assert data["results"][0]["recipe"] == "fp32" and data["results"][0]["identity"] and "versions" in data["results"][0]
+    assert data["passed"] is False and [
+        v["check"] for v in data["verdicts"] if v["passed"] is False] == ["file_mb <= 0.001"]
+    assert (data["results"][0]["recipe"] == "fp32" and data["results"][0]["identity"]
+            and "versions" in data["results"][0])
     r = cli("sweep", sweep_file(recipes=("fp32",)), "--json")
     assert r.code == 0, r.err
     data = json.loads(r.out)

@@ -1,4 +1,5 @@
-"""The executor interface of the sweep's phases: results in the items' order, each task's progress tagged with its item."""
+"""The executor interface of the sweep's phases: results in the items' order, each task's progress tagged
+with its item."""
 
 from __future__ import annotations
 

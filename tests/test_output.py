@@ -36,7 +36,8 @@ def test_user_strings_in_errors_are_not_markup(cli, tmp_path, monkeypatch, args)
     monkeypatch.chdir(tmp_path)
     r = cli(*args)
     assert r.code == 2, r.err
-    assert r.err.startswith("error:") and r.err.count("\n") == 1 and args[1 if args[0] != "devices" else 2] in r.err, r.err
+    assert (r.err.startswith("error:") and r.err.count("\n") == 1
+            and args[1 if args[0] != "devices" else 2] in r.err), r.err
 
 
 def test_a_device_name_that_looks_like_markup(cli, tiny_artifacts):

@@ -54,7 +54,8 @@ def test_a_checkpoint_with_nan_weights_fails_its_export(cli, tiny_models, tmp_pa
     r = cli("export", model, "-o", tmp_path / "out")
     assert r.code == 1, r.err
     assert "parity check failed" in r.err and r.said.count("\n") == 1, r.err
-    assert json.loads((tmp_path / "out" / "edgekit.json").read_text(), parse_constant=lambda c: None)["parity"]["passed"] is False
+    assert json.loads((tmp_path / "out" / "edgekit.json").read_text(),
+                      parse_constant=lambda c: None)["parity"]["passed"] is False
 
 
 def _uncached(model, tokenize, new_tokens: int):

@@ -41,13 +41,15 @@ def test_the_benchmark_table_is_what_bench_recipes_renders_from_its_saved_run():
 
     recipes = _bench("recipes")
     report = json.loads((README.parent / "bench" / "smollm2-135m.json").read_text())
-    md = recipes.markdown(report["rows"], report["verdicts"], recipes._title(report["settings"], report["read_bandwidth_gbs"]))
+    md = recipes.markdown(report["rows"], report["verdicts"],
+                          recipes._title(report["settings"], report["read_bandwidth_gbs"]))
     assert md in README.read_text()
 
 
 def test_bench_recipes_shows_the_standard_error_beside_a_figure():
     recipes = _bench("recipes")
-    row = {"model": "m", "target": "gguf", "recipe": "q4_0", "dppl_pct": 18.82, "dppl_pct_se": 2.16, "top1_agree": 0.674}
+    row = {"model": "m", "target": "gguf", "recipe": "q4_0", "dppl_pct": 18.82, "dppl_pct_se": 2.16,
+           "top1_agree": 0.674}
     line = recipes.markdown([row], [], "t").splitlines()[-1]
     assert "| 18.8 ± 2.16 | 0.674 |" in line
     assert line.count("|") == recipes.markdown([], [], "t").splitlines()[2].count("|")

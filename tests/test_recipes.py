@@ -101,7 +101,8 @@ def test_target_options_are_declared_by_the_target_and_carried_in_the_recipe():
     assert recipes.parse("onnx", "fp32").option("exporter") == "auto"
     assert recipes.parse("onnx", "fp32", options={"exporter": "optimum"}).as_dict()["exporter"] == "optimum"
     assert recipes.parse("executorch", "fp32").options == ()
-    assert recipes.option_values(["exporter=genai"], {"compute_units": None}) == {"compute_units": None, "exporter": "genai"}
+    assert recipes.option_values(["exporter=genai"], {"compute_units": None}) == {
+        "compute_units": None, "exporter": "genai"}
     with pytest.raises(EdgekitError, match="--exporter does not apply to target executorch"):
         recipes.parse("executorch", "fp32", options={"exporter": "genai"})
     with pytest.raises(EdgekitError, match="NAME=VALUE"):

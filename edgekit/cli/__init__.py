@@ -31,7 +31,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version, help="print edgekit's version and exit"),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                 help="print edgekit's version and exit"),
 ) -> None:
     """Export small language models to on-device targets, quantize them, and measure how they run."""
 

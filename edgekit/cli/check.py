@@ -14,7 +14,9 @@ def check(
     junit: Annotated[Path | None, typer.Option(help="write the checks as JUnit XML here")] = None,
     summary: Annotated[Path | None, typer.Option(help="write the markdown summary here")] = None,
     html: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
-    fresh: Annotated[bool, typer.Option("--fresh", help="measure every combination again (exports stay cached)")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="measure every combination again (exports stay cached)")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the verdicts and results as JSON")] = False,
 ) -> None:
     """The CI gate: sweep, then judge every result. Exit 0 all pass, 1 a check failed, 2 bad config."""
@@ -36,7 +38,8 @@ def check(
 
         out.emit_json({"passed": not failed, "verdicts": [v.as_dict() for v in verdicts], "results": rows(results)})
     elif failed:
-        out.table("failed checks", ("combination", "check", "why"), [(v.combination, v.name, v.message) for v in failed])
+        out.table("failed checks", ("combination", "check", "why"),
+                  [(v.combination, v.name, v.message) for v in failed])
 
     write_reports(paths, verdicts, results)
     passed = sum(v.passed is True for v in verdicts)

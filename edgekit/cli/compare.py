@@ -12,7 +12,11 @@ from edgekit.cli import command
 def compare(
     base: Annotated[Path, typer.Argument(help="result file or folder: the baseline")],
     new: Annotated[Path, typer.Argument(help="result file or folder: the candidate")],
-    tolerance: Annotated[float, typer.Option(min=0, help="a metric worse by more than this many percent (and than its measured noise) is a regression")] = 5.0,
+    tolerance: Annotated[
+        float,
+        typer.Option(min=0, help="a metric worse by more than this many percent (and than its measured noise) "
+                                 "is a regression"),
+    ] = 5.0,
     json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
     """Every metric of two result sets side by side; a regression is worse by more than the tolerance
@@ -33,8 +37,9 @@ def compare(
             "emulated_not_compared": [[*k, metric] for k, metric in result.emulated],
             "other_eval_text_not_compared": [[*k, metric] for k, metric in result.other_text],
             "settings_differ": [{"key": list(k), "differences": d} for k, d in result.settings_differ.items()],
-            **({"duplicates_not_compared": [{"key": list(k), "side": side, "compared": kept.file, "left_out": dropped.file}
-                                            for k, side, kept, dropped in result.duplicates]} if result.duplicates else {}),
+            **({"duplicates_not_compared": [
+                {"key": list(k), "side": side, "compared": kept.file, "left_out": dropped.file}
+                for k, side, kept, dropped in result.duplicates]} if result.duplicates else {}),
         })
         return
     from rich.text import Text
@@ -58,7 +63,8 @@ def compare(
         output.note(f"SETTINGS DIFFER: {' / '.join(k)}: {', '.join(differences)}: "
                     "the figures they change are shown, never called regressions")
     for k, side, kept, dropped in result.duplicates:
-        output.note(f"TWO RESULTS MEASURED ALIKE in {side}: {' / '.join(k)}: compared {kept.file} (the later), not {dropped.file}")
+        output.note(f"TWO RESULTS MEASURED ALIKE in {side}: {' / '.join(k)}: "
+                    f"compared {kept.file} (the later), not {dropped.file}")
     for label, keys in (("only in base", result.only_base), ("only in new", result.only_new)):
         for k in keys:
             output.note(f"{label}: {' / '.join(k)}")
@@ -72,6 +78,7 @@ def compare(
     regressions = sum(c.regression for c in result.changes)
     noisy = sum("within the noise" in c.verdict for c in result.changes)
     differ = sum(bool(c.settings_differ) for c in result.changes)
-    output.note(f"{len(result.changes)} metrics compared, {regressions} regression(s) beyond {tolerance:g}% and the noise"
+    output.note(f"{len(result.changes)} metrics compared, "
+                f"{regressions} regression(s) beyond {tolerance:g}% and the noise"
                 + (f"; {noisy} worse beyond {tolerance:g}% but within the noise" if noisy else "")
                 + (f"; {differ} measured with other settings" if differ else ""))

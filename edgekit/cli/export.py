@@ -11,19 +11,44 @@ from edgekit.cli import command
 
 @command("export")
 def export(
-    model: Annotated[str, typer.Argument(help="HF hub id, local model folder, GGUF file, or builtin:NAME (see `edgekit models`)")],
+    model: Annotated[
+        str, typer.Argument(help="HF hub id, local model folder, GGUF file, or builtin:NAME (see `edgekit models`)")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="artifact folder to write")],
     target: Annotated[str, typer.Option("--target", "-t", help="the target (see `edgekit recipes`)")] = targets.DEFAULT,
-    recipe: Annotated[str | None, typer.Option("--recipe", "-r", help="e.g. fp32, fp16, int8, int4-g32, 8da4w-g32-emb4, q4_k_m")] = None,
+    recipe: Annotated[
+        str | None, typer.Option("--recipe", "-r", help="e.g. fp32, fp16, int8, int4-g32, 8da4w-g32-emb4, q4_k_m")
+    ] = None,
     revision: Annotated[str | None, typer.Option(help="hub revision: branch, tag or commit")] = None,
-    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="allow model code from the repo")] = False,
+    trust_remote_code: Annotated[
+        bool, typer.Option("--trust-remote-code", help="allow model code from the repo")
+    ] = False,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="allow pickle (.bin) weights")] = False,
-    max_context: Annotated[int | None, typer.Option(min=2, help="context length of the artifact (KV cache size); default: the target's")] = None,
-    compute_units: Annotated[str | None, typer.Option(help="coreml: all (default), cpu, cpu-gpu or cpu-ne; recorded, used at load time")] = None,
-    exporter: Annotated[str | None, typer.Option(help="onnx: auto (default: genai where the builder reproduces the model, else optimum), genai or optimum")] = None,
-    gguf_file: Annotated[str | None, typer.Option("--gguf-file", help="the GGUF file to convert, in a hub repo or a folder holding several")] = None,
-    option: Annotated[list[str] | None, typer.Option("--option", help="a target option NAME=VALUE, as declared in the target's recipe file (e.g. exporter=optimum); repeatable")] = None,
-    calibration: Annotated[Path | None, typer.Option(help="calibration text of a calibrated recipe (e.g. gguf q4_0-imatrix, onnx int4-gptq); default: the shipped one, never the evaluation text")] = None,
+    max_context: Annotated[
+        int | None, typer.Option(min=2, help="context length of the artifact (KV cache size); default: the target's")
+    ] = None,
+    compute_units: Annotated[
+        str | None, typer.Option(help="coreml: all (default), cpu, cpu-gpu or cpu-ne; recorded, used at load time")
+    ] = None,
+    exporter: Annotated[
+        str | None,
+        typer.Option(help="onnx: auto (default: genai where the builder reproduces the model, else optimum), "
+                          "genai or optimum"),
+    ] = None,
+    gguf_file: Annotated[
+        str | None,
+        typer.Option("--gguf-file", help="the GGUF file to convert, in a hub repo or a folder holding several"),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", help="a target option NAME=VALUE, as declared in the target's recipe file "
+                                      "(e.g. exporter=optimum); repeatable"),
+    ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="calibration text of a calibrated recipe (e.g. gguf q4_0-imatrix, onnx int4-gptq); "
+                          "default: the shipped one, never the evaluation text"),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output folder")] = False,
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="check against the PyTorch fp32 model")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="print the manifest as JSON")] = False,
@@ -59,7 +84,8 @@ def export(
     rows = [
         ("artifact", str(art.path)),
         ("target / recipe", f"{art.target} / {art.recipe}"),
-        *([("exporter", f"{m['runtime']['exporter']} ({m['runtime']['exporter_reason']})")] if m["runtime"].get("exporter_reason") else []),
+        *([("exporter", f"{m['runtime']['exporter']} ({m['runtime']['exporter_reason']})")]
+          if m["runtime"].get("exporter_reason") else []),
         ("size", f"{art.size_bytes / 1e6:.2f} MB"),
         ("time", _times(time.perf_counter() - begun, m["export"]["stages"])),
         ("peak RSS", f"{m['export']['peak_rss_mb']:.0f} MB (export process)"),
@@ -81,5 +107,6 @@ def export(
 def _times(total: float, stages: dict) -> str:
     """The whole command's time and its stages; the rest is loading the libraries and the model."""
     rest = max(total - sum(stages.values()), 0.0)
-    parts = [f"{name} {s:.1f} s" for name, s in stages.items()] + [f"the rest (libraries, reading the model) {rest:.1f} s"]
+    parts = ([f"{name} {s:.1f} s" for name, s in stages.items()]
+             + [f"the rest (libraries, reading the model) {rest:.1f} s"])
     return f"{total:.1f} s in all: " + ", ".join(parts)

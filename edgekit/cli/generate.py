@@ -16,12 +16,22 @@ def run(
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="text to continue")] = "Once upon a time",
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=1, help="tokens to generate")] = 64,
     threads: Annotated[int | None, typer.Option(min=1, help="runtime threads (default: the runtime's)")] = None,
-    chat: Annotated[bool, typer.Option("--chat", help="the prompt is a user's message in the model's chat template; print the reply")] = False,
+    chat: Annotated[
+        bool,
+        typer.Option("--chat", help="the prompt is a user's message in the model's chat template; print the reply"),
+    ] = False,
     temperature: Annotated[float, typer.Option(min=0.0, help="0 (default): greedy; above 0: sample")] = 0.0,
-    top_p: Annotated[float, typer.Option("--top-p", min=0.0, max=1.0, help="sample from the most likely tokens up to this probability")] = 1.0,
+    top_p: Annotated[
+        float,
+        typer.Option("--top-p", min=0.0, max=1.0, help="sample from the most likely tokens up to this probability"),
+    ] = 1.0,
     seed: Annotated[int | None, typer.Option(help="seed of the sampling, for a repeatable draw")] = None,
-    verify: Annotated[bool, typer.Option("--verify", help="read every file's sha256 again (by default read once, then remembered)")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="print the text and its figures as JSON (nothing streamed)")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="read every file's sha256 again (by default read once, then remembered)")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print the text and its figures as JSON (nothing streamed)")
+    ] = False,
 ) -> None:
     """Generate text with the artifact's own runtime and KV cache: greedily, or sampled (--temperature)."""
     from edgekit import output

@@ -12,7 +12,9 @@ from edgekit.cli import command
 def inspect(
     artifact: Annotated[Path, typer.Argument(help="artifact folder written by `edgekit export`")],
     json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
-    verify: Annotated[bool, typer.Option("--verify", help="read every file's sha256 again (by default read once, then remembered)")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="read every file's sha256 again (by default read once, then remembered)")
+    ] = False,
 ) -> None:
     """Inputs, outputs, states, op counts and stored weights of an artifact's model file."""
     from edgekit import output

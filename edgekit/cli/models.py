@@ -31,5 +31,6 @@ def models(json_out: Annotated[bool, typer.Option("--json", help="print as JSON"
     output.table(
         "builtin models",
         ("model", "what it is", "licence", "installed"),
-        [(r["model"], r["description"], r["licence"], "yes" if r["installed"] else f"no: {r['install']}") for r in rows],
+        [(r["model"], r["description"], r["licence"], "yes" if r["installed"] else f"no: {r['install']}")
+         for r in rows],
     )

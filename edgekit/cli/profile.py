@@ -12,19 +12,27 @@ from edgekit.cli import command
 @command("profile")
 def profile(
     artifact: Annotated[Path, typer.Argument(help="artifact folder written by `edgekit export`")],
-    device: Annotated[str, typer.Option("--device", "-d", help="device name (see `edgekit devices`) or profile file")] = devices.DEFAULT,
+    device: Annotated[
+        str, typer.Option("--device", "-d", help="device name (see `edgekit devices`) or profile file")
+    ] = devices.DEFAULT,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the result JSON here")] = None,
     prompt_len: Annotated[int, typer.Option(help="prompt tokens (P)")] = 128,
     gen: Annotated[int, typer.Option(help="tokens generated per run (G)")] = 128,
     runs: Annotated[int, typer.Option(help="measured runs (R)")] = 5,
     warmup: Annotated[int, typer.Option(help="warm-up runs (W), not measured")] = 1,
     threads: Annotated[int | None, typer.Option(min=1, help="runtime threads (default: the device profile's)")] = None,
-    eval_text: Annotated[Path | None, typer.Option(help="evaluation text for ppl/KL (default: the shipped one)")] = None,
+    eval_text: Annotated[
+        Path | None, typer.Option(help="evaluation text for ppl/KL (default: the shipped one)")
+    ] = None,
     eval_tokens: Annotated[int, typer.Option(min=16, help="score at most this many tokens of it")] = 2048,
     accuracy: Annotated[bool, typer.Option("--accuracy/--no-accuracy", help="measure ppl, top-1 and KL")] = True,
-    timeout: Annotated[float | None, typer.Option(min=1, help="seconds each step may take (default: the profile's)")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=1, help="seconds each step may take (default: the profile's)")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the result JSON")] = False,
-    verify: Annotated[bool, typer.Option("--verify", help="read every file's sha256 again (by default read once, then remembered)")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="read every file's sha256 again (by default read once, then remembered)")
+    ] = False,
 ) -> None:
     """Measure latency, memory and accuracy of an artifact on a device."""
     from edgekit import output as out
@@ -56,8 +64,10 @@ def profile(
         if hidden:
             out.note(hidden)
     n = result.measured_runs
-    kept = (f"the {n} run(s) measured are in {where}" if n else f"the result (no run measured) is in {where}") if where else ""
+    kept = ((f"the {n} run(s) measured are in {where}" if n else f"the result (no run measured) is in {where}")
+            if where else "")
     if problem:
-        raise EdgekitError(f"{problem}; " + (f"{kept} instead" if where else "nothing else could be written (the figures are above)"))
+        raise EdgekitError(f"{problem}; " + (f"{kept} instead" if where
+                                             else "nothing else could be written (the figures are above)"))
     if interrupted or not result.complete:
         raise EdgekitError(f"{result.error}" + (f"; {kept}" if kept else ""))

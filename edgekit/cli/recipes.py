@@ -20,7 +20,8 @@ def recipes(json_out: Annotated[bool, typer.Option("--json", help="print as JSON
                 ([f"-g{{{','.join(map(str, s.group_sizes))}}} (default {s.group_size})"] if s.group_sizes else [])
                 + ([f"-emb{{{','.join(map(str, s.embedding_bits))}}}"
                     + (f" (default {s.embedding_default})" if s.embedding_default else "")] if s.embedding_bits else [])
-                + ([f"-mixN (calibrated, default {s.mixed_default})" if s.mixed_default else "-mixN (calibrated)"] if s.mixed else [])
+                + ([f"-mixN (calibrated, default {s.mixed_default})" if s.mixed_default else "-mixN (calibrated)"]
+                   if s.mixed else [])
                 + [f"-{m}" + (" (calibrated)" if m in s.calibrated else "") for m in s.methods]
             )
             rows.append((name, scheme + (" (default)" if scheme == spec.default else ""), options, s.summary))

@@ -11,9 +11,13 @@ from edgekit.cli import command
 @command("report")
 def report(
     results: Annotated[list[Path], typer.Argument(help="result files or folders")],
-    format: Annotated[str, typer.Option("--format", "-f", help="table, md, csv, json, junit, html or summary")] = "table",
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="table, md, csv, json, junit, html or summary")
+    ] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
-    emulated: Annotated[bool, typer.Option("--emulated", help="show emulated devices' timings too (left out by default)")] = False,
+    emulated: Annotated[
+        bool, typer.Option("--emulated", help="show emulated devices' timings too (left out by default)")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print as JSON (--format json)")] = False,
 ) -> None:
     """Every result: speed, memory, size and accuracy per model, target, recipe and device.

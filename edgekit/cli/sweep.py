@@ -10,8 +10,12 @@ from edgekit.cli import command
 
 @command("sweep")
 def sweep(
-    config: Annotated[Path, typer.Argument(help="sweep file (TOML): models, recipes per target, devices, profile settings")],
-    fresh: Annotated[bool, typer.Option("--fresh", help="measure every combination again (exports stay cached)")] = False,
+    config: Annotated[
+        Path, typer.Argument(help="sweep file (TOML): models, recipes per target, devices, profile settings")
+    ],
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="measure every combination again (exports stay cached)")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the combinations and their results as JSON")] = False,
 ) -> None:
     """Export and profile every model x recipe x device; resumable, exports cached, one result file each."""
@@ -30,7 +34,8 @@ def sweep(
         from edgekit.errors import Failures
 
         parts = [f"{len(failed)} failed (their errors are in their result files)"] if failed else []
-        parts += [f"{len(parity)} failed their export's parity check (see each artifact's edgekit.json)"] if parity else []
+        parts += ([f"{len(parity)} failed their export's parity check (see each artifact's edgekit.json)"]
+                  if parity else [])
         raise Failures(f"{len(failed) + len(parity)} of {len(outcomes)} combination(s) failed: {'; '.join(parts)}")
 
 
@@ -48,7 +53,8 @@ def outcome_rows(outcomes: list, results: list) -> list[dict]:
         c = o.combination
         status = "failed" if o.status != "failed" and str(o.result) in bad_parity else o.status
         out.append({"model": c.model, "target": c.recipe.target, "recipe": c.recipe.name, "device": c.device.name,
-                    "status": status, "export": o.export, "seconds": o.seconds, "error": o.error, "result": str(o.result)})
+                    "status": status, "export": o.export, "seconds": o.seconds, "error": o.error,
+                    "result": str(o.result)})
     return out
 
 
@@ -84,7 +90,8 @@ def run_matrix(cfg, fresh: bool, table: bool = True) -> tuple[list, list]:
     counts = {s: status.count(s) for s in ("measured", "kept", "failed")}
     exports = {s: sum(o.export == s for o in outcomes) for s in ("exported", "cached")}
     parity = len(parity_failures(results))
-    failed = f"{counts['failed']} failed" + (f" ({parity} of them their parity check, measured all the same)" if parity else "")
+    failed = f"{counts['failed']} failed" + (
+        f" ({parity} of them their parity check, measured all the same)" if parity else "")
     out.note(
         f"{total} combination(s): {counts['measured']} measured, {counts['kept']} kept, {failed}; "
         f"exports: {exports['exported']} exported, {exports['cached']} cached"

@@ -245,7 +245,8 @@ class RunResult:
         measured with (settings, threads, exporter, context, evaluation text, runtime versions). Two
         results of one key that differ in any of these are two results."""
         a = self.artifact
-        digest = a.get("manifest_sha256") or a.get("content_sha256") or [a.get(k) for k in ("model", "target", "recipe")]
+        digest = (a.get("manifest_sha256") or a.get("content_sha256")
+                  or [a.get(k) for k in ("model", "target", "recipe")])
         measured = {"settings": plain(self.settings or {}),
                     "versions": self.environment.versions if self.environment else {},
                     "threads": self.environment.threads if self.environment else None}

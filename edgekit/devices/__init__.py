@@ -88,7 +88,8 @@ class DeviceProfile:
     python: str = "python3"  # the device's python (with numpy and the runtime installed)
     workdir: str = "~/.cache/edgekit"  # where artifacts and the runner live on the device
     timeout_s: float = 600.0  # per run (load, each latency run, the accuracy pass)
-    emulated: bool = False  # timings and memory are an emulator's: kept in the result, never shown or compared as a device's
+    # timings and memory are an emulator's: kept in the result, never shown or compared as a device's
+    emulated: bool = False
     options: TransportConfig | None = None  # the transport's own keys (its config class)
     source: str | None = field(default=None, compare=False)  # the file it was read from
 
@@ -192,7 +193,8 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
     if data.get("threads") is not None and data["threads"] < 1:
         raise EdgekitError(f"device profile {source}: 'threads' must be at least 1")
     if data.get("timeout_s") is not None and not 0 < data["timeout_s"] < float("inf"):
-        raise EdgekitError(f"device profile {source}: 'timeout_s' must be a number of seconds above 0, got {data['timeout_s']!r}")
+        raise EdgekitError(f"device profile {source}: 'timeout_s' must be a number of seconds above 0, "
+                           f"got {data['timeout_s']!r}")
     data = {k: v for k, v in data.items() if v is not None}
     options = config(**{k: v for k, v in data.items() if k not in _COMMON})
     problem = options.problem()
@@ -200,7 +202,8 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
         raise EdgekitError(f"device profile {source}: {problem}")
     if config.emulated:
         if data.get("emulated") is False:
-            raise EdgekitError(f"device profile {source}: a {transport} device is emulated ('emulated: false' cannot be)")
+            raise EdgekitError(f"device profile {source}: a {transport} device is emulated "
+                               "('emulated: false' cannot be)")
         data = {**data, "emulated": True}
     return DeviceProfile(**{k: v for k, v in data.items() if k in _COMMON}, options=options, source=source)
 
@@ -219,7 +222,8 @@ def load_profile(name_or_path: str) -> DeviceProfile:
             return DeviceProfile(name=DEFAULT, transport=DEFAULT, description="this machine")
         found = shipped()
         if name_or_path not in found:
-            raise EdgekitError(f"unknown device '{name_or_path}'; known: {', '.join(dict.fromkeys([DEFAULT, *sorted(found)]))}")
+            raise EdgekitError(f"unknown device '{name_or_path}'; known: "
+                               f"{', '.join(dict.fromkeys([DEFAULT, *sorted(found)]))}")
         path = found[name_or_path]
     if not path.is_file():
         raise EdgekitError(f"device profile not found: {path}")

@@ -41,7 +41,8 @@ def stream_lines(argv: list[str], stdin: bytes, timeout: float) -> Iterator[str]
         stderr.extend(proc.stderr)
 
     err_reader = threading.Thread(target=read_err, daemon=True)
-    for thread in (threading.Thread(target=feed, daemon=True), threading.Thread(target=read_out, daemon=True), err_reader):
+    for thread in (threading.Thread(target=feed, daemon=True), threading.Thread(target=read_out, daemon=True),
+                   err_reader):
         thread.start()
     try:
         while True:

@@ -73,10 +73,12 @@ class Transport(RemoteTransport):
         where = folder(profile)
         self.manifest = userland.read(where)
         if self.manifest is None:
-            raise EdgekitError(f"device {profile.name}: no arm64 userland in {where}; run `edgekit devices setup {profile.name}` once")
+            raise EdgekitError(f"device {profile.name}: no arm64 userland in {where}; "
+                               f"run `edgekit devices setup {profile.name}` once")
         self.qemu = os.environ.get("EDGEKIT_QEMU") or userland.QEMU
         if not shutil.which(self.qemu):
-            raise EdgekitError(f"device {profile.name}: {self.qemu} not found (Debian/Ubuntu: apt-get install qemu-user-static)")
+            raise EdgekitError(f"device {profile.name}: {self.qemu} not found "
+                               "(Debian/Ubuntu: apt-get install qemu-user-static)")
         # the shared machinery runs "python" in "workdir": here, the userland's emulated python and folder
         super().__init__(replace(profile, python=str(where / "python"), workdir=str(where)))
         self.device = profile
@@ -103,7 +105,8 @@ class Transport(RemoteTransport):
 
     def explain(self, error: DeviceError) -> DeviceError:
         if "exited with code 127" in str(error):
-            return DeviceError(f"{self.qemu} or the userland's python is missing (run `edgekit devices setup {self.device.name} --force`)")
+            return DeviceError(f"{self.qemu} or the userland's python is missing "
+                               f"(run `edgekit devices setup {self.device.name} --force`)")
         return super().explain(error)
 
     def info(self) -> dict:

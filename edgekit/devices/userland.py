@@ -86,7 +86,8 @@ def pins() -> dict[str, str]:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            raise EdgekitError(f"{name} is not installed here; the arm64 userland takes the same version as this install") from None
+            raise EdgekitError(f"{name} is not installed here; "
+                               "the arm64 userland takes the same version as this install") from None
     return out
 
 
@@ -121,7 +122,8 @@ def build(folder: Path, mirror: str | None = None, note: Callable[[str], None] =
             _run(["dpkg", "-x", str(deb), str(root)], f"dpkg -x {deb.name}")
         files = _wheels(tmp / "wheels", root / "usr/lib/python3/dist-packages", wheels, note)
         note("compiling the Python modules (on this machine, once)")
-        _run([sys.executable, "-m", "compileall", "-q", "-j", "0", str(root / "usr/lib" / PYTHON)], "compileall", ok=(0, 1))
+        _run([sys.executable, "-m", "compileall", "-q", "-j", "0", str(root / "usr/lib" / PYTHON)], "compileall",
+             ok=(0, 1))
         _describe_cpus(root, os.cpu_count() or 1)
         wrapper = tmp / "python"
         wrapper.write_text(WRAPPER.format(python=PYTHON, qemu=QEMU))
@@ -150,7 +152,8 @@ def build(folder: Path, mirror: str | None = None, note: Callable[[str], None] =
 def _require_tools() -> None:
     for tool, package in (("apt-get", "apt"), ("dpkg", "dpkg"), (QEMU, "qemu-user-static")):
         if not shutil.which(tool):
-            raise EdgekitError(f"{tool} not found: the arm64 userland needs it (Debian/Ubuntu: apt-get install {package})")
+            raise EdgekitError(f"{tool} not found: the arm64 userland needs it "
+                               f"(Debian/Ubuntu: apt-get install {package})")
     if not Path(KEYRING).is_file():
         raise EdgekitError(f"no Debian archive keyring at {KEYRING} (apt-get install debian-archive-keyring)")
 
@@ -161,7 +164,8 @@ def _debian_packages(state: Path, mirror: str, note) -> list[Path]:
         (state / sub).mkdir(parents=True, exist_ok=True)
     (state / "status").write_text("")  # nothing is installed: apt resolves every dependency
     lines = [f"deb [arch=arm64 signed-by={KEYRING}] {url} {suite} main"
-             for url, suite in ((mirror, SUITE), (mirror, f"{SUITE}-updates"), (f"{mirror}-security", f"{SUITE}-security"))]
+             for url, suite in ((mirror, SUITE), (mirror, f"{SUITE}-updates"),
+                                (f"{mirror}-security", f"{SUITE}-security"))]
     (state / "etc/sources.list").write_text("\n".join(lines) + "\n")
     config = {
         "Dir::Etc": f"{state}/etc/", "Dir::Etc::main": "/dev/null", "Dir::Etc::parts": "apt.conf.d",
@@ -184,7 +188,8 @@ def _debian_packages(state: Path, mirror: str, note) -> list[Path]:
     uris = [line.split() for line in plan.splitlines() if line.startswith("'")]
     total = sum(int(u[2]) for u in uris)
     names = ", ".join(sorted(n for u in uris if (n := u[1].split("_")[0]) not in PACKAGES))
-    note(f"downloading {len(uris)} arm64 packages, {_mb(total)} ({', '.join(PACKAGES)} and their dependencies: {names})")
+    note(f"downloading {len(uris)} arm64 packages, {_mb(total)} "
+         f"({', '.join(PACKAGES)} and their dependencies: {names})")
     _run(["apt-get", "-q", "-y", "install", "--download-only", *PACKAGES], "apt-get install --download-only", env=env)
     debs = sorted((state / "archives").glob("*.deb"))
     if len(debs) != len(uris):
@@ -194,7 +199,8 @@ def _debian_packages(state: Path, mirror: str, note) -> list[Path]:
 
 def _wheels(cache: Path, target: Path, wheels: dict[str, str], note) -> list[Path]:
     platforms = ["manylinux2014_aarch64", *(f"manylinux_2_{n}_aarch64" for n in range(17, GLIBC + 1))]
-    options = ["--only-binary=:all:", "--no-deps", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+    options = ["--only-binary=:all:", "--no-deps", "--python-version", "3.11", "--implementation", "cp",
+               "--abi", "cp311",
                *(x for p in platforms for x in ("--platform", p))]
     wanted = [f"{name}=={version}" for name, version in wheels.items()]
     note(f"downloading the aarch64 wheels {', '.join(wanted)} from PyPI")

@@ -72,7 +72,8 @@ def _compute(source, ids: list[int], window: int, k: int) -> ReferenceStats:
             values, indices = lp.topk(min(k, lp.shape[-1]), dim=-1)
             topk_ids.append(indices.numpy())
             topk_lp.append(values.numpy())
-    return ReferenceStats(np.concatenate(target), np.concatenate(argmax), np.concatenate(topk_ids), np.concatenate(topk_lp))
+    return ReferenceStats(np.concatenate(target), np.concatenate(argmax), np.concatenate(topk_ids),
+                          np.concatenate(topk_lp))
 
 
 def accuracy_metrics(ref: ReferenceStats, device: dict) -> dict[str, tuple[float, float | None]]:

@@ -117,14 +117,16 @@ def profile(
                 runs.append(event)
                 data["metrics"].update(latency_metrics(runs))
                 i = event["index"] + 1
-                step = f"run {i + 1}/{settings.warmup + settings.runs}" if i < settings.warmup + settings.runs else "accuracy"
+                step = (f"run {i + 1}/{settings.warmup + settings.runs}" if i < settings.warmup + settings.runs
+                        else "accuracy")
                 on_step(("warm-up " if event["warmup"] else "") + f"run {i}", 2 + i, total)
             elif kind == "accuracy":
                 for name, record in _accuracy(ref, event).items():
                     data["metrics"][name] = record
                 if event.get("eval_peak_rss_mb") is not None:
                     whole = {} if event.get("eval_peak_rss_reset", True) else {"includes_generation": True}
-                    data["metrics"]["eval_peak_rss_mb"] = metric("eval_peak_rss_mb", [event["eval_peak_rss_mb"]], **whole)
+                    data["metrics"]["eval_peak_rss_mb"] = metric("eval_peak_rss_mb", [event["eval_peak_rss_mb"]],
+                                                                 **whole)
                 step = "finish"
             elif kind == "done":
                 data["metrics"]["peak_rss_mb"] = metric("peak_rss_mb", [event["peak_rss_mb"]])
@@ -168,7 +170,8 @@ def eval_text_for(model: str, settings: Settings):
     try:
         return data.read(Path(settings.eval_text))
     except (OSError, UnicodeDecodeError) as e:
-        raise EdgekitError(f"cannot read --eval-text {settings.eval_text}: {getattr(e, 'strerror', None) or e}") from None
+        raise EdgekitError(f"cannot read --eval-text {settings.eval_text}: "
+                           f"{getattr(e, 'strerror', None) or e}") from None
 
 
 def _inputs(art, settings: Settings, text: str) -> tuple[list[int], list[int], int]:
@@ -178,7 +181,8 @@ def _inputs(art, settings: Settings, text: str) -> tuple[list[int], list[int], i
     max_context = art.manifest.max_context
     settings.check()
     if settings.prompt_len + settings.gen > max_context:
-        raise EdgekitError(f"--prompt-len + --gen = {settings.prompt_len + settings.gen} exceeds the model's context of {max_context}")
+        raise EdgekitError(f"--prompt-len + --gen = {settings.prompt_len + settings.gen} "
+                           f"exceeds the model's context of {max_context}")
     ids = artifacts.tokenizer(art.path).encode(text).ids
     if len(ids) < 16:
         raise EdgekitError(f"the evaluation text has only {len(ids)} tokens; give at least 16")

@@ -25,7 +25,8 @@ def measured_with(result: RunResult) -> dict:
         s["eval_tokens"] -= 1  # results before the count was exact recorded the tokens read, one more than scored
     # what peak_rss_mb covers: results before eval_peak_rss_mb measured the accuracy pass in it too
     if "peak_rss_mb" in metrics:
-        s["peak_rss_mb covers"] = "the accuracy pass too (older result)" if ppl and "eval_peak_rss_mb" not in metrics else "generation"
+        s["peak_rss_mb covers"] = ("the accuracy pass too (older result)" if ppl and "eval_peak_rss_mb" not in metrics
+                                   else "generation")
     return {k: s.get(k) for k in dict.fromkeys(LATENCY_SETTINGS + ACCURACY_SETTINGS + ("peak_rss_mb covers",))}
 
 
@@ -57,6 +58,7 @@ def label(result: RunResult) -> str:
         f"G{s['gen']}" if s["gen"] is not None else "",
         f"t{s['threads']}" if s["threads"] is not None else "",
         f"ctx{s['max_context']}" if s["max_context"] is not None else "",
-        f"eval{s['eval_tokens']}" if s["eval_tokens"] is not None and (result.settings or {}).get("accuracy", True) else "",
+        (f"eval{s['eval_tokens']}" if s["eval_tokens"] is not None and (result.settings or {}).get("accuracy", True)
+         else ""),
     ]
     return " ".join(p for p in parts if p)

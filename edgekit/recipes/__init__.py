@@ -67,7 +67,8 @@ class Recipe:
     max_context: int | None = None  # the artifact's context (KV cache) length; None: the target's default
     embedding_bits: int | None = None  # the embedding table quantized too (where the scheme allows it)
     options: tuple[tuple[str, str], ...] = ()  # the target's options (name, value), every declared one: see option()
-    method: str | None = None  # how weights are rounded where the scheme offers a choice (gptq, imatrix); None: round-to-nearest
+    # how weights are rounded where the scheme offers a choice (gptq, imatrix); None: round-to-nearest
+    method: str | None = None
     calibration: str | None = None  # the calibration text of a calibrated method; None: the shipped one
     mixed: int | None = None  # -mixN: the N decoder layers most sensitive to the scheme's bits kept at 8 bits
 
@@ -79,7 +80,8 @@ class Recipe:
         return name if self.method is None else f"{name}-{self.method}"
 
     def option(self, name: str) -> str | None:
-        """The value of the target option ``name`` (e.g. ONNX's ``exporter``); None where the target has no such option."""
+        """The value of the target option ``name`` (e.g. ONNX's ``exporter``); None where the target has no
+        such option."""
         return dict(self.options).get(name)
 
     @property
@@ -206,13 +208,15 @@ def parse(
             " (see `edgekit recipes`)"
         )
     s = spec.schemes[scheme]
-    group_size, embedding_bits, method, mixed, mixed_given = s.group_size, s.embedding_default, None, s.mixed_default, False
+    group_size, embedding_bits, method, mixed, mixed_given = (
+        s.group_size, s.embedding_default, None, s.mixed_default, False)
     for opt in suffixes:
         if (m := _GROUP.match(opt)) and s.group_sizes:
             group_size = int(m.group(1))
             if group_size not in s.group_sizes:
                 sizes = ", ".join(str(g) for g in s.group_sizes)
-                raise EdgekitError(f"group size {group_size} is not supported by {target} {scheme}; choose one of {sizes}")
+                raise EdgekitError(f"group size {group_size} is not supported by {target} {scheme}; "
+                                   f"choose one of {sizes}")
         elif (m := _EMBEDDING.match(opt)) and s.embedding_bits:
             embedding_bits = int(m.group(1))
             if embedding_bits not in s.embedding_bits:
@@ -228,7 +232,8 @@ def parse(
         calibrated = [f"{k}-{m}" for k, v in spec.schemes.items() for m in v.calibrated]
         calibrated += [f"{k}-mixN" for k, v in spec.schemes.items() if v.mixed]
         raise EdgekitError(
-            f"--calibration applies to calibrated recipes ({', '.join(calibrated) or f'none for target {target}'}), not '{name}'"
+            f"--calibration applies to calibrated recipes ({', '.join(calibrated) or f'none for target {target}'}), "
+            f"not '{name}'"
         )
     if max_context is not None and max_context < 2:
         raise EdgekitError(f"--max-context must be at least 2, got {max_context}")

@@ -96,7 +96,8 @@ def compare(base: list[RunResult], new: list[RunResult], tolerance_pct: float) -
             elif texts_differ and metric in ACCURACY:
                 other_text.append((k, metric))
             else:
-                changes.append(change(k, metric, b[metric], n[metric], tolerance_pct, tuple(differences(rb, rn, metric))))
+                changes.append(change(k, metric, b[metric], n[metric], tolerance_pct,
+                                      tuple(differences(rb, rn, metric))))
     return Comparison(changes, sorted(by_key_base.keys() - by_key_new.keys()),
                       sorted(by_key_new.keys() - by_key_base.keys()), emulated, other_text, differ, pairs, duplicates)
 

@@ -83,7 +83,8 @@ def _fields() -> tuple[Field, ...]:
         out.append(Field(name, _value(name), metric=name))
         if name in WITH_STDERR:
             out.append(Field(f"{name}_stderr", _stderr(name), table=False, metric=name))
-    out += [Field(name, _env(name), table=False) for name in ("os", "machine", "cpu", "cpu_count", "threads", "versions",
+    out += [Field(name, _env(name), table=False)
+            for name in ("os", "machine", "cpu", "cpu_count", "threads", "versions",
                                                              "edgekit")]
     out += [Field("started", lambda r, shown: r.started, table=False),
             Field("identity", lambda r, shown: r.identity, table=False)]
@@ -138,5 +139,6 @@ def cell(value) -> str:
 
 def text_cells(row: dict) -> list[str]:
     """A row's cells as the text tables show them (an accuracy figure as ``value ± error``)."""
-    return [fmt_pm(row[h], row[f"{h}_stderr"]) if h in WITH_STDERR and row[h] is not None and row[f"{h}_stderr"] is not None
+    return [fmt_pm(row[h], row[f"{h}_stderr"]) if h in WITH_STDERR and row[h] is not None
+            and row[f"{h}_stderr"] is not None
             else cell(row[h]) for h in fields(table=True)]

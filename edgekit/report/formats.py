@@ -101,7 +101,8 @@ def summary(results: list[RunResult], verdicts=(), emulated: bool = False) -> st
     if failed:
         lines.append(md_table(("combination", "check", "why"), [(v.combination, v.name, v.message) for v in failed]))
     lines += [f"{len(results)} result(s), {passed} check(s) passed, {len(failed)} failed, "
-              f"{sum(v.passed is None for v in verdicts)} skipped.", "", "### Results", "", markdown(results, emulated=emulated)]
+              f"{sum(v.passed is None for v in verdicts)} skipped.", "", "### Results", "",
+              markdown(results, emulated=emulated)]
     return "\n".join(lines)
 
 
@@ -126,12 +127,14 @@ def metrics_table(result: RunResult) -> tuple[str, list[str], list[tuple], str |
         spread = f"{fmt(m.min)} .. {fmt(m.max)}" if len(m.samples) > 1 else ""
         direction = "higher is better" if m.higher_is_better else "lower is better"
         n = m.tokens if m.tokens is not None else len(m.samples)
-        cells.append((name, fmt(m.value), "" if m.stderr is None else f"± {fmt(m.stderr)}", m.unit, spread, n, direction))
+        cells.append((name, fmt(m.value), "" if m.stderr is None else f"± {fmt(m.stderr)}", m.unit, spread, n,
+                      direction))
     a = result.artifact
     status = "" if result.complete else " (INCOMPLETE)"
     title = f"{a.get('name', result.recipe)} ({result.target} {result.recipe}) on {result.device_name}{status}"
     hidden = result.emulated_figures
-    note = (f"{result.device_name} is emulated: {', '.join(hidden)} are the emulator's figures, kept in the result JSON only"
+    note = (f"{result.device_name} is emulated: {', '.join(hidden)} are the emulator's figures, "
+            "kept in the result JSON only"
             if hidden else None)
     return title, ["metric", "value", "± (std. error)", "unit", "min .. max", "n", ""], cells, note
 
@@ -148,10 +151,12 @@ def artifact_tables(report: dict) -> list[tuple[str | None, tuple, list[tuple]]]
         tables.append(("metadata", ("key", "value"), list(report["metadata"].items())))
     for kind in ("inputs", "outputs", "states"):
         if report.get(kind):
-            tables.append((kind, ("name", "shape", "dtype"), [(f["name"], _shape(f["shape"]), f["dtype"]) for f in report[kind]]))
+            tables.append((kind, ("name", "shape", "dtype"),
+                           [(f["name"], _shape(f["shape"]), f["dtype"]) for f in report[kind]]))
     if report.get("weights"):
         tables.append(("stored weights", ("dtype", "bits", "tensors", "elements", "MB"),
-                       [(d, w["bits"], w["tensors"], w["elements"], f"{w['bytes'] / 1e6:.3f}") for d, w in report["weights"].items()]))
+                       [(d, w["bits"], w["tensors"], w["elements"], f"{w['bytes'] / 1e6:.3f}")
+                        for d, w in report["weights"].items()]))
     if report.get("delegation"):
         d = report["delegation"]
         tables.append(("delegation", ("", ""), [("delegated nodes", f"{d['delegated_nodes']} of {d['total_nodes']}"),

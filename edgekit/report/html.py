@@ -77,7 +77,8 @@ def _summary(flat: list[dict], failed: list) -> str:
                    "bad" if failed else "good")]
     out = f"<div class=cards>{''.join(cards)}</div>"
     if failed:
-        items = "".join(f"<li><b>{escape(v.combination)}</b>: {escape(v.name)}: {escape(v.message)}</li>" for v in failed)
+        items = "".join(f"<li><b>{escape(v.combination)}</b>: {escape(v.name)}: {escape(v.message)}</li>"
+                        for v in failed)
         out += f"<ul class=failures>{items}</ul>"
     return out
 

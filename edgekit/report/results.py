@@ -29,7 +29,8 @@ def _read(file: Path, strict: bool) -> RunResult | None:
         if strict:
             raise EdgekitError(f"{file} is not a readable JSON file: {e}") from None
         return None
-    if not (isinstance(data, dict) and data.get("schema") == RESULT_SCHEMA and "metrics" in data and "artifact" in data):
+    if not (isinstance(data, dict) and data.get("schema") == RESULT_SCHEMA and "metrics" in data
+            and "artifact" in data):
         if strict:
             raise EdgekitError(f"{file} is not an edgekit result (schema {RESULT_SCHEMA})")
         return None  # other JSON files in a results folder are not ours

@@ -29,12 +29,14 @@ def pareto(points: list[Point], x_lower_better: bool = True, y_higher_better: bo
         by = a.y >= b.y if y_higher_better else a.y <= b.y
         return bx and by
 
-    return [p for p in points if not any(q.group == p.group and better_eq(q, p) and (q.x, q.y) != (p.x, p.y) for q in points)]
+    return [p for p in points if not any(q.group == p.group and better_eq(q, p) and (q.x, q.y) != (p.x, p.y)
+                                         for q in points)]
 
 
 def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: list[Point]) -> str:
     if not points:
-        return f'<svg width="{W}" height="80" role="img"><text x="10" y="40" font-size="14">{escape(title)}: nothing to plot</text></svg>'
+        return (f'<svg width="{W}" height="80" role="img"><text x="10" y="40" font-size="14">'
+                f'{escape(title)}: nothing to plot</text></svg>')
     xs, ys = [p.x for p in points], [p.y for p in points]
     x0, x1, x_ticks = _axis(min(xs), max(xs))
     y0, y1, y_ticks = _axis(min(0.0, min(ys)), max(ys))
@@ -61,12 +63,14 @@ def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: 
         out.append(f'<line x1="{LEFT}" y1="{sy(t):.1f}" x2="{LEFT + pw}" y2="{sy(t):.1f}" stroke="#e4e4e7"/>'
                    f'<text x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{_tick(t)}</text>')
     out.append(f'<text x="{LEFT + pw / 2}" y="{H - 12}" text-anchor="middle" font-size="13">{escape(x_label)}</text>'
-               f'<text transform="translate(18 {TOP + ph / 2}) rotate(-90)" text-anchor="middle" font-size="13">{escape(y_label)}</text>')
+               f'<text transform="translate(18 {TOP + ph / 2}) rotate(-90)" text-anchor="middle" '
+               f'font-size="13">{escape(y_label)}</text>')
     for g in groups:  # the front of each group, as a dashed line through its points
         line = sorted((p for p in front if p.group == g), key=lambda p: p.x)
         if len(line) > 1:
             coords = " ".join(f"{sx(p.x):.1f},{sy(p.y):.1f}" for p in line)
-            out.append(f'<polyline points="{coords}" fill="none" stroke="#111827" stroke-width="1.2" stroke-dasharray="5 4"/>')
+            out.append(f'<polyline points="{coords}" fill="none" stroke="#111827" stroke-width="1.2" '
+                       'stroke-dasharray="5 4"/>')
     placed: list[tuple[float, float, float]] = []  # labels so far: x, baseline y, width
     for p in points:
         on_front = p in front
@@ -78,12 +82,14 @@ def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: 
     out.append(f'<text x="{lx}" y="{ly}" font-weight="600">target</text>')
     for i, s in enumerate(series):
         y = ly + 18 * (i + 1)
-        out.append(_marker("circle", lx + 6, y - 4, colour[s], False) + f'<text x="{lx + 18}" y="{y}">{escape(s)}</text>')
+        out.append(_marker("circle", lx + 6, y - 4, colour[s], False)
+                   + f'<text x="{lx + 18}" y="{y}">{escape(s)}</text>')
     ly += 18 * (len(series) + 2)
     out.append(f'<text x="{lx}" y="{ly}" font-weight="600">device</text>')
     for i, g in enumerate(groups):
         y = ly + 18 * (i + 1)
-        out.append(_marker(marker[g], lx + 6, y - 4, "#6b7280", False) + f'<text x="{lx + 18}" y="{y}">{escape(g)}</text>')
+        out.append(_marker(marker[g], lx + 6, y - 4, "#6b7280", False)
+                   + f'<text x="{lx + 18}" y="{y}">{escape(g)}</text>')
     ly += 18 * (len(groups) + 2)
     out.append(f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 14}" y2="{ly - 4}" stroke="#111827" stroke-dasharray="5 4"/>'
                f'<text x="{lx + 18}" y="{ly}">Pareto front</text>')
@@ -95,7 +101,8 @@ def _label_spot(x: float, y: float, width: float, placed: list, right: float) ->
     """Beside the point, at the first of a few spots inside the plot that overlaps no label already placed."""
     spots = [(x + 9, y - 7), (x + 9, y + 15), (x - 9 - width, y - 7), (x - 9 - width, y + 15), (x + 9, y - 20)]
     for lx, ly in spots:
-        if lx + width <= right and all(abs(ly - py) >= 13 or lx + width <= px or px + pw <= lx for px, py, pw in placed):
+        if lx + width <= right and all(abs(ly - py) >= 13 or lx + width <= px or px + pw <= lx
+                                       for px, py, pw in placed):
             break
     else:
         lx, ly = spots[0]

@@ -3,8 +3,8 @@
 Everything stays in ONNX Runtime's memory between steps (IO binding): with ``kv_cache: shared`` (the
 GenAI builder's GroupQueryAttention graph) past and present are one buffer per layer, updated in place,
 grown (doubled, up to the context) only when a sequence outgrows it; with ``concat`` (optimum's graph)
-each step's present is bound as the next step's past. ``logits_to_keep`` asks the graph for the last position's logits only where that is all
-the caller needs.
+each step's present is bound as the next step's past. ``logits_to_keep`` asks the graph for the last
+position's logits only where that is all the caller needs.
 """
 
 from __future__ import annotations

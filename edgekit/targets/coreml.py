@@ -94,7 +94,8 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
                 skip_model_load=True,
             )
         except Exception as e:
-            raise EdgekitError(f"Core ML conversion of {source.spec} failed: {str(e).strip().splitlines()[0]}") from None
+            raise EdgekitError(f"Core ML conversion of {source.spec} failed: "
+                               f"{str(e).strip().splitlines()[0]}") from None
         del traced
     if recipe.scheme not in ("fp16", "fp32"):
         with stage(f"compress {recipe.name}"), _no_progress_bars():

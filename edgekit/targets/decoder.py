@@ -109,7 +109,8 @@ class Layer(nn.Module):
         self.softcap = dims["attn_softcap"]
         self.ln1 = _Norm(getattr(hf_layer, arch.ln1), arch.norm_offset)
         self.ln2 = _Norm(getattr(hf_layer, arch.ln2), arch.norm_offset) if arch.ln2 else None  # None: parallel
-        self.attn_out_norm = _Norm(getattr(hf_layer, arch.attn_out_norm), arch.norm_offset) if arch.attn_out_norm else None
+        self.attn_out_norm = (_Norm(getattr(hf_layer, arch.attn_out_norm), arch.norm_offset)
+                              if arch.attn_out_norm else None)
         self.mlp_out_norm = _Norm(getattr(hf_layer, arch.mlp_out_norm), arch.norm_offset) if arch.mlp_out_norm else None
         self.heads, self.kv_heads, self.head_dim = dims["heads"], dims["kv_heads"], dims["head_dim"]
         q_size, kv_size = self.heads * self.head_dim, self.kv_heads * self.head_dim
@@ -222,7 +223,8 @@ class Decoder(nn.Module):
         head_dim = getattr(config, "head_dim", None) or hidden // heads
         dims = {
             "hidden": hidden,
-            "intermediate": getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or 4 * hidden,
+            "intermediate": (getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None)
+                             or 4 * hidden),
             "heads": heads,
             "kv_heads": getattr(config, "num_key_value_heads", None) or heads,
             "head_dim": head_dim,
@@ -240,7 +242,8 @@ class Decoder(nn.Module):
         self.pos_embed = getattr(base, arch.positions) if arch.positions else None
         hf_layers = getattr(base, arch.layers)
         windows = layer_windows(config, len(hf_layers))
-        self.layers = nn.ModuleList(Layer(layer, arch, dims, i, w) for i, (layer, w) in enumerate(zip(hf_layers, windows)))
+        self.layers = nn.ModuleList(Layer(layer, arch, dims, i, w)
+                                    for i, (layer, w) in enumerate(zip(hf_layers, windows)))
         self.windows = sorted({w for w in windows if w}) + [None] * (None in windows)  # each kind of mask
         self.norm = _Norm(getattr(base, arch.norm), arch.norm_offset)
         head = hf_model.lm_head

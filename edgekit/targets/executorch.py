@@ -2,7 +2,8 @@
 
 The HF model is wrapped by ``executorch_model.DecoderWithCache`` (tokens, input_pos, rows) -> logits
 for the positions ``rows`` (all of them, or the last for a prefill), with the cache in buffers and
-ExecuTorch's LLM custom ops (``llama::update_cache``, ``llama::custom_sdpa``) when they are installed. The sequence dimension is dynamic up to
+ExecuTorch's LLM custom ops (``llama::update_cache``, ``llama::custom_sdpa``) when they are installed.
+The sequence dimension is dynamic up to
 ``MAX_PREFILL`` tokens, so a prompt is one call (longer ones are chunked by the runtime), not one
 call per token. ``fp16`` is float16 weights and compute (float32 logits out, float32 KV cache);
 the quantized recipes are ``executorch_quant``'s.

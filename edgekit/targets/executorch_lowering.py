@@ -145,7 +145,8 @@ def _skip_idle_decompositions(undo: ExitStack) -> None:
     done: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # program -> the table it came out of
 
     def decompose_unless_done(self, decomp_table=None, *args, **kwargs):
-        if decomp_table is not None and self in done and not calls_any(self.graph_module, set(decomp_table) - done[self]):
+        if (decomp_table is not None and self in done
+                and not calls_any(self.graph_module, set(decomp_table) - done[self])):
             return self
         program = decompose(self, decomp_table, *args, **kwargs)
         if decomp_table is not None:
@@ -259,7 +260,8 @@ def _edits_in_place(cls, export_pass) -> bool:
     """Whether ``cls`` (an ``ExportPass``) changes graphs in its own ``call`` only, its trace being a
     plain replay: it defines ``call`` and inherits every other method of ``export_pass``."""
     own = {name for c in cls.__mro__[: cls.__mro__.index(export_pass)] for name in vars(c)}
-    hooks = {name for c in export_pass.__mro__ for name, v in vars(c).items() if callable(v) and not name.startswith("__")}
+    hooks = {name for c in export_pass.__mro__ for name, v in vars(c).items()
+             if callable(v) and not name.startswith("__")}
     return "call" in own and all(getattr(cls, name) is getattr(export_pass, name) for name in hooks - {"call"})
 
 

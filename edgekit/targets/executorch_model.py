@@ -2,7 +2,8 @@
 
 ``DecoderWithCache(tokens[1, n], input_pos[1], rows[m]) -> logits[1, m, vocab]`` appends ``n`` tokens
 at position ``input_pos`` and returns the logits of the ``rows`` among them (indices into the ``n``):
-every one for perplexity, the last only for a prefill, whose head then runs on one row, not ``n``. The cache lives in buffers
+every one for perplexity, the last only for a prefill, whose head then runs on one row, not ``n``.
+The cache lives in buffers
 (``[1, max_context, kv_heads, head_dim]`` per layer, the layout ExecuTorch's LLM custom ops use);
 positions past the current one are masked, so the cache never needs clearing. With the custom ops
 (``llama::update_cache``, ``llama::custom_sdpa``) the cache update and attention are one kernel
@@ -84,7 +85,8 @@ class DecoderWithCache(Decoder):
                 torch.ops.llama.update_cache(k, layer.k_cache, start)
                 torch.ops.llama.update_cache(v, layer.v_cache, start)
                 if layer.window is None and layer.softcap is None:
-                    o = torch.ops.llama.custom_sdpa(q, layer.k_cache, layer.v_cache, start, None, 0.0, True, layer.scale)
+                    o = torch.ops.llama.custom_sdpa(q, layer.k_cache, layer.v_cache, start, None, 0.0, True,
+                                                    layer.scale)
                     return o.to(dtype)
                 first, mask = masks[layer.window]
                 kc, vc = layer.k_cache[:, first:end], layer.v_cache[:, first:end]

@@ -38,8 +38,8 @@ EMBEDDING_GROUP = 32  # int4 embedding rows are quantized in groups of this many
 
 
 def calibration(source, recipe: Recipe) -> tuple[list[list[int]], dict] | None:
-    """The calibration sequences of -mixN's measurement and their record (None: not calibrated); read before the weights load, so that a missing or empty
-    text is said first."""
+    """The calibration sequences of -mixN's measurement and their record (None: not calibrated); read
+    before the weights load, so that a missing or empty text is said first."""
     from edgekit.calibration import token_windows
 
     return token_windows(source, recipe) if recipe.calibrated else None

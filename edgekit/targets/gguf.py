@@ -44,8 +44,10 @@ _FTYPES = {"fp16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "int8": "MOSTLY_Q8_0", "
            "int4": "MOSTLY_Q4_0", "q4_k_m": "MOSTLY_Q4_K_M"}
 # tokenizer.json split regexes of byte-level BPE tokenizers -> llama.cpp's pre-tokenizer of the same rule
 _SPLIT_PRE = {
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "qwen2",
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "llama-bpe",
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
+    r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "qwen2",
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+    r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "llama-bpe",
 }
 # what the writer takes from the original GGUF of a checkpoint that transformers rebuilt from one
 _KEPT_FROM_GGUF = {
@@ -226,7 +228,8 @@ def _missing_feature(mt: str, cfg) -> str | None:
         if not cfg.tie_word_embeddings:
             return "an output head apart from the embedding, which llama.cpp's gemma2 does not load"
         if not cfg.attn_logit_softcapping or not cfg.final_logit_softcapping:
-            return "no attention or final logit soft-capping, which llama.cpp's gemma2 graph always applies (50 / 30 where the file has none)"
+            return ("no attention or final logit soft-capping, which llama.cpp's gemma2 graph always applies "
+                    "(50 / 30 where the file has none)")
     return None
 
 

@@ -37,7 +37,8 @@ def run(op: str, what: str, **request) -> dict:
         [sys.executable, "-m", "edgekit.targets.gguf_native"],
         input=json.dumps({"op": op, **request}), capture_output=True, text=True, env=env,
     )
-    answer = next((line[len(_RESULT):] for line in reversed(proc.stdout.splitlines()) if line.startswith(_RESULT)), None)
+    answer = next((line[len(_RESULT):] for line in reversed(proc.stdout.splitlines()) if line.startswith(_RESULT)),
+                  None)
     if proc.returncode == 0 and answer is not None:
         return json.loads(answer)
     if answer is not None:  # the child's own one-line error
@@ -48,7 +49,8 @@ def run(op: str, what: str, **request) -> dict:
         except ValueError:
             name = f"signal {-proc.returncode}"
         raise EdgekitError(f"llama.cpp crashed while {what} ({name}: {_telling_line(proc.stderr)})")
-    raise EdgekitError(f"{what}: the llama.cpp child process exited with {proc.returncode} ({_telling_line(proc.stderr)})")
+    raise EdgekitError(f"{what}: the llama.cpp child process exited with {proc.returncode} "
+                       f"({_telling_line(proc.stderr)})")
 
 
 def _telling_line(log: str) -> str:

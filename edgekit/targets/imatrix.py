@@ -19,7 +19,8 @@ WINDOW = 512  # tokens per forward pass (llama-imatrix's default context)
 
 
 @torch.no_grad()
-def collect(model: nn.Module, ids: list[int], name_of: Callable[[str], str | None], window: int = WINDOW) -> dict[str, np.ndarray]:
+def collect(model: nn.Module, ids: list[int], name_of: Callable[[str], str | None],
+            window: int = WINDOW) -> dict[str, np.ndarray]:
     """``name_of(module name) -> key`` picks the layers (None: skip); returns key -> float32 mean
     square of each input column over the tokens of ``ids``. Layers that share a key (a head tied to
     the embedding is one matrix) are summed together."""

@@ -109,7 +109,8 @@ def _exporter(source: ModelSource, recipe: Recipe, config) -> tuple[str, str]:
                 )
             if gaps := onnx_builder.gaps(source.model_type, config):
                 raise EdgekitError(
-                    f"--exporter genai: the builder does not reproduce {source.spec}'s {', '.join(gaps)} (use --exporter optimum)"
+                    f"--exporter genai: the builder does not reproduce {source.spec}'s {', '.join(gaps)} "
+                    "(use --exporter optimum)"
                 )
         return chosen, f"--exporter {chosen}"
     if recipe.scheme not in _GENAI_PRECISION:
@@ -180,7 +181,8 @@ _AFTER_HEAD = ("Cast", "Add", "Sub", "Mul", "Div", "Tanh")
 def _output_head(graph):
     """The MatMul (or Gemm) computing the logits, found back from the output through position-wise
     steps whose other inputs are constants."""
-    constants = {i.name for i in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    constants = {i.name for i in graph.initializer} | {o for n in graph.node if n.op_type == "Constant"
+                                                       for o in n.output}
     producer = {out: node for node in graph.node for out in node.output}
     node = producer.get("logits")
     while node is not None and node.op_type in _AFTER_HEAD:

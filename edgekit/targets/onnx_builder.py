@@ -45,7 +45,8 @@ def load_config(path: Path, trust_remote_code: bool):
     try:
         return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise EdgekitError(f"cannot read the config of {path}: {(str(e).strip() or type(e).__name__).splitlines()[0]}") from None
+        raise EdgekitError(f"cannot read the config of {path}: "
+                           f"{(str(e).strip() or type(e).__name__).splitlines()[0]}") from None
 
 
 def gaps(model_type: str, config) -> list[str]:
@@ -113,7 +114,8 @@ def export(source, precision: str, folder: Path, config, options: dict) -> None:
             from onnxruntime_genai.models.builder import create_model
 
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                create_model(None, str(model_path), str(folder), precision, "cpu", str(Path(scratch) / "cache"), **options)
+                create_model(None, str(model_path), str(folder), precision, "cpu", str(Path(scratch) / "cache"),
+                             **options)
         except Exception as e:  # the builder raises whatever its steps raise
             last = (str(e).strip() or type(e).__name__).splitlines()[0]
             raise EdgekitError(f"ONNX export of {source.spec} (genai builder) failed: {last}") from None

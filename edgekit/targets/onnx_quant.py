@@ -63,7 +63,8 @@ def plan_for(recipe) -> Plan:
         algorithm = recipe.method or "rtn"
         # the 8-bit head and embedding in blocks of 64 (8.5 bits a weight with a float32 scale, as
         # q8_0's 32 with a float16 one): no measurable loss against 32 on SmolLM2-135M, 1.8 MB less
-        return Plan(bits=4, block_size=recipe.group_size, algorithm=algorithm, symmetric=algorithm != "gptq", table_block=64)
+        return Plan(bits=4, block_size=recipe.group_size, algorithm=algorithm, symmetric=algorithm != "gptq",
+                    table_block=64)
     raise EdgekitError(f"onnx recipe '{recipe.name}' is not a weight quantization")
 
 
@@ -82,7 +83,8 @@ def quantize(model, plan: Plan, calibration: tuple[list[list[int]], dict] | None
     _name_nodes(graph)
     folded = _fold_weight_transposes(model)
     inits = {i.name: i for i in graph.initializer}
-    head = next((n for n in graph.node if n.op_type == "MatMul" and n.input[0].endswith(_KEPT) and n.input[1] in inits), None)
+    head = next((n for n in graph.node if n.op_type == "MatMul" and n.input[0].endswith(_KEPT) and n.input[1] in inits),
+                None)
     gather = _embedding_gather(graph, inits)
     linear = [n.name for n in graph.node if n.op_type == "MatMul" and _is_2d(inits.get(n.input[1])) and n is not head]
     layers = tuple(f"/layers.{i}/" for i in plan.keep_layers)  # both exporters name nodes /model/layers.N/...
@@ -91,8 +93,10 @@ def quantize(model, plan: Plan, calibration: tuple[list[list[int]], dict] | None
 
     head_name, head_weight = (head.name, head.input[1]) if head is not None else (None, None)
     gather_name = gather.name if gather is not None else None
-    tied = head is not None and gather is not None and folded.get(head_weight, head_weight) == _table_source(graph, gather)
-    hidden = inits[head_weight].dims[0] if head is not None else _table_shape(graph, gather)[1] if gather is not None else 0
+    tied = (head is not None and gather is not None
+            and folded.get(head_weight, head_weight) == _table_source(graph, gather))
+    hidden = (inits[head_weight].dims[0] if head is not None
+              else _table_shape(graph, gather)[1] if gather is not None else 0)
     # the tables' blocks must split the hidden size to be gathered by row: the plan's, else smaller
     table_block = next((b for b in (plan.table_block, 32, 16) if hidden % b == 0), plan.table_block)
 
@@ -112,7 +116,8 @@ def quantize(model, plan: Plan, calibration: tuple[list[list[int]], dict] | None
         gather = next(n for n in graph.node if n.name == gather_name)
         head_q = next((n for n in graph.node if head_output in n.output), None) if head_name else None
         if (tied and head_q is not None and head_q.op_type == "MatMulNBits" and len(head_q.input) == 3
-                and _attribute(head_q, "bits") == plan.embedding_bits and _attribute(head_q, "block_size") == table_block
+                and _attribute(head_q, "bits") == plan.embedding_bits
+                and _attribute(head_q, "block_size") == table_block
                 and hidden % table_block == 0):
             _gather_from_head(graph, gather, head_q, plan.embedding_bits, table_block)
             embedding = f"int{plan.embedding_bits}, the head's table"
@@ -176,7 +181,8 @@ def _fold_weight_transposes(model) -> dict[str, str]:
             continue
         weight = numpy_helper.to_array(inits[node.input[0]])
         perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
-        model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(weight.transpose(perm)), name=node.output[0]))
+        model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(weight.transpose(perm)),
+                                                               name=node.output[0]))
         model.graph.node.remove(node)
         folded[node.output[0]] = node.input[0]
     return folded
@@ -394,7 +400,8 @@ def _gptq_rounding():
     """ONNX Runtime's ``weight_only.gptq`` reading the lower Cholesky factor (see ``_gptq``)."""
     from onnxruntime.quantization.neural_compressor import weight_only as inc
 
-    return types.FunctionType(inc.gptq.__code__, {**inc.gptq.__globals__, "np": _LOWER_FACTOR_NUMPY}, "gptq", inc.gptq.__defaults__)
+    return types.FunctionType(inc.gptq.__code__, {**inc.gptq.__globals__, "np": _LOWER_FACTOR_NUMPY}, "gptq",
+                              inc.gptq.__defaults__)
 
 
 def _feed(model, ids: list[int]) -> dict:
@@ -439,7 +446,8 @@ def _gather_from_head(graph, gather, head_q, bits: int, block: int) -> None:
     if len(scales.dims) != 2:  # MatMulNBits takes [vocab * blocks] or [vocab, blocks]
         scales.dims[:] = [vocab, blocks]
     at = list(graph.node).index(gather)
-    graph.node.insert(at, helper.make_node("Reshape", [data.name, shape.name], [f"{base}/table"], name=f"{base}/Reshape"))
+    graph.node.insert(at, helper.make_node("Reshape", [data.name, shape.name], [f"{base}/table"],
+                                           name=f"{base}/Reshape"))
     graph.node.insert(at + 1, helper.make_node(
         "GatherBlockQuantized", [f"{base}/table", gather.input[1], scales.name], list(gather.output),
         name=f"{base}/GatherBlockQuantized", domain="com.microsoft",

@@ -78,7 +78,8 @@ def test_unsupported_architecture_lists_supported(cli, tmp_path):
     from transformers import BertConfig, BertForMaskedLM
 
     model = tmp_path / "bert"
-    BertForMaskedLM(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37)).save_pretrained(model)
+    config = BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37)
+    BertForMaskedLM(config).save_pretrained(model)
     r = cli("export", model, "-o", tmp_path / "out")
     assert r.code == 2
     _one_line_error(r, "unsupported architecture 'bert'", "llama", "gpt2")
@@ -214,10 +215,12 @@ def test_manifest_contents(cli, tiny_models, tmp_path):
     for f in m["files"]:
         assert f["bytes"] == (out / f["path"]).stat().st_size and len(f["sha256"]) == 64
     assert m["export"]["wall_s"] > 0 and m["export"]["peak_rss_mb"] > 0
-    assert m["export"]["total_s"] >= m["export"]["wall_s"] + m["export"]["stages"]["parity"]  # parity comes after wall_s
+    # parity comes after wall_s
+    assert m["export"]["total_s"] >= m["export"]["wall_s"] + m["export"]["stages"]["parity"]
     assert m["runtime"]["exporter"] == "genai"  # int4 is quantized by the builder itself
     assert {"export (genai)", "logits_to_keep", "tokenizer", "parity"} <= set(m["export"]["stages"])
-    assert {"passed", "max_abs_logit_diff", "greedy_match_tokens", "top1_agree", "kl_mean", "thresholds"} <= set(m["parity"])
+    assert {"passed", "max_abs_logit_diff", "greedy_match_tokens", "top1_agree", "kl_mean", "thresholds"} <= set(
+        m["parity"])
 
 
 @pytest.mark.parametrize(
@@ -230,7 +233,8 @@ def test_manifest_contents(cli, tiny_models, tmp_path):
     ],
 )
 @pytest.mark.parametrize("target", ["onnx", "gguf"])
-def test_tokenizer_problems_are_said_before_the_export(cli, tiny_models, tmp_path, monkeypatch, damage, message, target):
+def test_tokenizer_problems_are_said_before_the_export(cli, tiny_models, tmp_path, monkeypatch, damage, message,
+                                                       target):
     from edgekit import targets
 
     if target == "gguf":
@@ -244,7 +248,8 @@ def test_tokenizer_problems_are_said_before_the_export(cli, tiny_models, tmp_pat
         (model / "tokenizer.json").write_text('{"version": "1.0", "model": {')
     if damage == "remote-code":
         cfg = json.loads((model / "tokenizer_config.json").read_text())
-        (model / "tokenizer_config.json").write_text(json.dumps({**cfg, "auto_map": {"AutoTokenizer": ["tok.MyTok", None]}}))
+        (model / "tokenizer_config.json").write_text(
+            json.dumps({**cfg, "auto_map": {"AutoTokenizer": ["tok.MyTok", None]}}))
     monkeypatch.setattr(targets.get(target), "export", lambda *a: pytest.fail("the export began"))
     r = cli("export", model, "-t", target, "-o", tmp_path / "out")
     assert r.code == 2
@@ -301,7 +306,8 @@ def test_a_target_option_by_name(cli, tmp_path):
     assert r.code == 0, r.err
     m = json.loads(r.out)
     assert m["recipe"]["exporter"] == "optimum" and m["runtime"]["exporter"] == "optimum"
-    for args, says in ((("--option", "colour=red"), "does not apply to target onnx"), (("--option", "exporter"), "NAME=VALUE"),
+    for args, says in ((("--option", "colour=red"), "does not apply to target onnx"),
+                       (("--option", "exporter"), "NAME=VALUE"),
                        (("--option", "exporter=genai", "--exporter", "optimum"), "given twice")):
         r = cli("export", "builtin:tiny", *args, "-o", tmp_path / "b")
         assert r.code == 2, r.err

@@ -149,7 +149,8 @@ def test_chat_wraps_the_prompt_in_the_model_s_template(cli, copy):
     r = cli("run", copy, "--chat", "--prompt", "hi")
     assert r.code == 2 and "has no chat template" in r.err and "without --chat" in r.err
     (copy / "chat_template.jinja").write_text(
-        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant:{% endif %}"
     )
     r = cli("run", copy, "--chat", "--prompt", "The cat", "-n", "6", "--threads", "1")
     assert r.code == 0, r.err

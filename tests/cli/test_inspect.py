@@ -53,7 +53,8 @@ def test_inspect_gguf(cli, tiny_artifacts):
     path = tiny_artifacts("qwen2", "gguf", "q8_0")
     report = _inspect(cli, path)
     assert report["target"] == "gguf" and report["recipe"] == "q8_0"
-    assert report["metadata"]["general.architecture"] == "qwen2" and report["metadata"]["tokenizer.ggml.model"] == "gpt2"
+    assert (report["metadata"]["general.architecture"] == "qwen2"
+            and report["metadata"]["tokenizer.ggml.model"] == "gpt2")
     assert report["weights"]["q8_0"]["bits"] == 8.5 and report["weights"]["f32"]["tensors"] > 0  # norms, biases
     r = cli("inspect", path)
     assert r.code == 0 and "metadata" in r.out and "qwen2.block_count" in r.out and "q8_0" in r.out

@@ -123,7 +123,8 @@ def _no_partials(folder) -> bool:
 def test_a_bad_output_is_refused_before_measuring(cli, artifact, tmp_path, monkeypatch, where):
     import edgekit.profile.session
 
-    monkeypatch.setattr(edgekit.profile.session, "profile", lambda *a, **k: pytest.fail("measured before -o was checked"))
+    monkeypatch.setattr(edgekit.profile.session, "profile",
+                        lambda *a, **k: pytest.fail("measured before -o was checked"))
     (tmp_path / "folder").mkdir()
     (tmp_path / "file").write_text("x")
     out = {"folder": tmp_path / "folder", "under-a-file": tmp_path / "file" / "r.json"}[where]

@@ -21,5 +21,6 @@ def test_the_model_loads_for_inference_in_float32_or_cast():
     source = resolve("builtin:tiny")
     model = load_model(source)
     assert not model.training and model.config._attn_implementation == "eager"
-    assert {p.dtype for p in model.parameters()} == {torch.float32} and not any(p.requires_grad for p in model.parameters())
+    assert ({p.dtype for p in model.parameters()} == {torch.float32}
+            and not any(p.requires_grad for p in model.parameters()))
     assert {p.dtype for p in load_model(source, torch.float16).parameters()} == {torch.float16}

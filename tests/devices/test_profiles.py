@@ -99,7 +99,8 @@ def test_a_bad_device_in_a_sweep_is_a_config_error_before_any_export(cli, tmp_pa
     import edgekit.sweep
 
     (tmp_path / "dev.yaml").write_text("name: dev\ntransport: local\ntimeout_s: -5\n")
-    (tmp_path / "sweep.toml").write_text("models = ['builtin:tiny']\ndevices = ['dev.yaml']\n[recipes]\nonnx = ['fp32']\n")
+    (tmp_path / "sweep.toml").write_text("models = ['builtin:tiny']\ndevices = ['dev.yaml']\n"
+                                         "[recipes]\nonnx = ['fp32']\n")
     monkeypatch.setattr(edgekit.sweep, "_artifact", lambda *a: pytest.fail("exported before the config was checked"))
     r = cli("sweep", tmp_path / "sweep.toml")
     assert r.code == 2 and "'timeout_s' must be a number of seconds above 0" in r.err and r.err.count("\n") == 1, r.err

@@ -123,7 +123,8 @@ def test_an_executorch_artifact_is_refused_in_one_line(cli, standin, tiny_int4, 
     (et / "edgekit.json").write_text(json.dumps({**manifest, "target": "executorch"}))
     r = cli("profile", et, "--device", standin, "--no-accuracy", *SMALL)
     assert r.code == 2
-    assert "device emu: push: runs onnx artifacts only, not executorch (ExecuTorch's Python runtime links libtorch" in r.err
+    assert ("device emu: push: runs onnx artifacts only, not executorch "
+            "(ExecuTorch's Python runtime links libtorch") in r.err
 
 
 def _check_file(tmp_path: Path, device: str, export_cache: Path) -> Path:
@@ -143,7 +144,8 @@ def test_check_gates_on_accuracy_only(cli, standin, tmp_path, export_cache):
     r = cli("check", _check_file(tmp_path, str(standin), export_cache), "--junit", junit)
     assert r.code == 0, r.out + r.err
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
-    assert cases["decode_tok_s >= 1e+09"].find("skipped").get("message") == "decode_tok_s is an emulator's figure on emu: not judged"
+    assert (cases["decode_tok_s >= 1e+09"].find("skipped").get("message")
+            == "decode_tok_s is an emulator's figure on emu: not judged")
     assert cases["peak_rss_mb <= 1"].find("skipped") is not None
     assert cases["top1_agree >= 0.9"].find("failure") is None and cases["top1_agree >= 0.9"].find("skipped") is None
 

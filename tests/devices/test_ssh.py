@@ -151,4 +151,5 @@ def test_edgekit_profile_wrong_host_is_one_line(cli, sshd, workdir, artifact, tm
     prof = _profile_yaml(tmp_path / "gone.yaml", sshd.profile(workdir, name="gone", port=free_port()))
     r = cli("profile", artifact, "--device", prof, "--no-accuracy", "--runs", "1")
     assert r.code == 2
-    assert r.said.startswith("error: device gone: push: cannot reach 127.0.0.1:") and r.said.strip().count("\n") == 0, r.err
+    assert (r.said.startswith("error: device gone: push: cannot reach 127.0.0.1:")
+            and r.said.strip().count("\n") == 0), r.err

@@ -14,8 +14,10 @@ from edgekit.report.svg import Point, pareto
 def page(cli, tmp_path, make_result, write_results):
     results = [make_result(recipe, target, device, decode_tok_s=tok * speed, file_mb=mb, dppl_pct=dppl, ppl=1.8)
                for device, speed in (("local", 1.0), ("rpi5", 0.3))
-               for target, recipe, tok, mb, dppl in (("onnx", "fp32", 300.0, 11.7, 0.0), ("onnx", "int4-g32", 380.0, 2.4, 6.5),
-                                                   ("onnx", "int8", 420.0, 3.2, 1.9), ("executorch", "8da4w", 690.0, 2.1, 5.1))]
+               for target, recipe, tok, mb, dppl in (("onnx", "fp32", 300.0, 11.7, 0.0),
+                                                   ("onnx", "int4-g32", 380.0, 2.4, 6.5),
+                                                   ("onnx", "int8", 420.0, 3.2, 1.9),
+                                                   ("executorch", "8da4w", 690.0, 2.1, 5.1))]
     folder = write_results(tmp_path / "res", *results, make_result("fp16", device="pixel-8", complete=False))
     out = tmp_path / "report.html"
     r = cli("report", folder, "--format", "html", "-o", out)
@@ -26,7 +28,8 @@ def page(cli, tmp_path, make_result, write_results):
 def test_page_is_self_contained_with_summary_plots_and_table(page):
     html = page.read_text()
     assert "http://" not in html and "https://" not in html and "<script" not in html and "<link" not in html
-    assert html.count("<svg") == 2 and "Decode speed against file size" in html and "Decode speed against accuracy loss" in html
+    assert (html.count("<svg") == 2 and "Decode speed against file size" in html
+            and "Decode speed against accuracy loss" in html)
     assert "file size (MB)" in html and "decode speed (tok/s)" in html and "dppl_pct (%)" in html
     assert html.index("best decode speed") < html.index("<svg") < html.index("<table")
     assert "690 <small>tok/s</small>" in html and "builtin:tiny executorch/8da4w on local" in html  # the fastest
@@ -65,7 +68,9 @@ def test_cards_and_plots_are_per_model_and_different_settings_are_said(cli, tmp_
     out = tmp_path / "r.html"
     assert cli("report", write_results(tmp_path / "res", tiny, *real), "-f", "html", "-o", out).code == 0
     html = out.read_text()
-    assert html.count("<svg") == 4 and "<h2>builtin:tiny: speed" in html and "<h2>HuggingFaceTB/SmolLM2-135M: speed" in html
+    assert (html.count("<svg") == 4 and "<h2>builtin:tiny: speed" in html
+            and "<h2>HuggingFaceTB/SmolLM2-135M: speed" in html)
     real_part = html[html.index("<h2>HuggingFaceTB"):html.index("<h2>builtin:tiny")]  # sorted by name
-    assert "4952" not in real_part and "157 <small>tok/s</small>" in real_part  # tiny's speed is not the real model's best
+    # tiny's speed is not the real model's best
+    assert "4952" not in real_part and "157 <small>tok/s</small>" in real_part
     assert "Measured with different settings" in real_part and "eval2048" in real_part and "eval512" in real_part

@@ -19,9 +19,11 @@ def test_verdicts_as_junit(make_result):
     root = ET.fromstring(junit_xml(evaluate(results, lambda target, recipe: rules)))
     assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("9", "2", "1")
     suites = {s.get("name"): s for s in root.iter("testsuite")}
-    assert set(suites) == {"builtin:tiny onnx/int4 on local", "builtin:tiny onnx/fp32 on local", "builtin:tiny onnx/int8 on rpi5"}
+    assert set(suites) == {"builtin:tiny onnx/int4 on local", "builtin:tiny onnx/fp32 on local",
+                           "builtin:tiny onnx/int8 on rpi5"}
     fp32 = {c.get("name"): c for c in suites["builtin:tiny onnx/fp32 on local"]}
-    assert fp32["decode_tok_s >= 10"].find("failure").get("message") == "decode_tok_s 5.00 tok/s is below the minimum 10 tok/s"
+    assert (fp32["decode_tok_s >= 10"].find("failure").get("message")
+            == "decode_tok_s 5.00 tok/s is below the minimum 10 tok/s")
     assert fp32["parity"].find("skipped") is not None and fp32["file_mb <= 20"].find("failure") is None
     broken = suites["builtin:tiny onnx/int8 on rpi5"].find("testcase")
     assert broken.get("name") == "completes" and "it broke" in broken.find("failure").text
@@ -35,4 +37,5 @@ def test_report_junit_command(cli, tmp_path, make_result, write_results):
     root = ET.parse(out).getroot()
     assert root.get("tests") == "4" and root.get("failures") == "1"
     failed = [c for c in root.iter("testcase") if c.find("failure") is not None]
-    assert [c.get("name") for c in failed] == ["parity"] and "parity check failed" in failed[0].find("failure").get("message")
+    assert ([c.get("name") for c in failed] == ["parity"]
+            and "parity check failed" in failed[0].find("failure").get("message"))

@@ -56,14 +56,17 @@ def test_compare_bad_input(cli, tmp_path):
 
 
 def test_report_formats(cli, tmp_path, make_result, write_results):
-    folder = write_results(tmp_path / "res", make_result("int4", decode_tok_s=100.0, ppl=2.0), make_result("fp32", decode_tok_s=50.0))
+    folder = write_results(tmp_path / "res", make_result("int4", decode_tok_s=100.0, ppl=2.0),
+                           make_result("fp32", decode_tok_s=50.0))
     r = cli("report", folder)
     assert r.code == 0 and "int4" in r.out and "fp32" in r.out
     md = cli("report", folder, "--format", "md").out
-    assert md.startswith("| model | target | recipe | device |") and "| builtin:tiny | onnx | int4 | local | yes | passed |  | 100 |" in md
+    assert (md.startswith("| model | target | recipe | device |")
+            and "| builtin:tiny | onnx | int4 | local | yes | passed |  | 100 |" in md)
     out = tmp_path / "r.csv"
     assert cli("report", folder, "-f", "csv", "-o", out).code == 0
-    assert out.read_text().splitlines()[0].startswith("model,target,recipe,device,complete,parity,settings,decode_tok_s")
+    assert out.read_text().splitlines()[0].startswith(
+        "model,target,recipe,device,complete,parity,settings,decode_tok_s")
     rows = json.loads(cli("report", folder, "-f", "json").out)
     assert {r["recipe"] for r in rows} == {"int4", "fp32"}
 
@@ -74,7 +77,8 @@ def test_tables_show_accuracy_with_its_error(cli, tmp_path, make_result, write_r
     r = make_result("int4", decode_tok_s=100.0)
     r["metrics"]["dppl_pct"] = metric("dppl_pct", [6.93], 1.2)
     r["metrics"]["ppl"] = metric("ppl", [12.5], 0.31)
-    folder = write_results(tmp_path / "res", r, make_result("fp32", decode_tok_s=50.0, ppl=2.0))  # an older result: no error
+    # an older result: no error
+    folder = write_results(tmp_path / "res", r, make_result("fp32", decode_tok_s=50.0, ppl=2.0))
     md = cli("report", folder, "-f", "md").out
     assert "| 12.50 ± 0.31 | 6.93 ± 1.20 |" in md and "| 2.00 |" in md
     assert "6.93 ± 1.20" in cli("report", folder).out
@@ -102,7 +106,8 @@ def test_damaged_result_files_are_one_line(cli, tmp_path, make_result):
         bad.write_text(json.dumps(result))
         for args in (("report", bad), ("report", bad, "-f", "html"), ("compare", good, bad), ("compare", bad, good)):
             r = cli(*args)
-            assert r.code == 2 and "is a damaged edgekit result" in r.err and r.err.count("\n") == 1, (name, args, r.err)
+            assert (r.code == 2 and "is a damaged edgekit result" in r.err
+                    and r.err.count("\n") == 1), (name, args, r.err)
 
 
 def test_compare_says_when_settings_differ_and_never_calls_it_a_regression(cli, tmp_path, make_result, write_results):
@@ -120,9 +125,11 @@ def test_compare_says_when_settings_differ_and_never_calls_it_a_regression(cli, 
     assert "settings differ" in r.out and "REGRESSION" not in r.out and "0 regression(s)" in r.err
     data = json.loads(cli("compare", base, new, "--json").out)
     by_metric = {c["metric"]: c for c in data["changes"]}
-    assert by_metric["dppl_pct"]["settings_differ"] == ["eval_tokens 2048 vs 512"] and not by_metric["dppl_pct"]["regression"]
+    assert (by_metric["dppl_pct"]["settings_differ"] == ["eval_tokens 2048 vs 512"]
+            and not by_metric["dppl_pct"]["regression"])
     assert by_metric["decode_tok_s"]["settings_differ"] == []  # the tokens scored change no latency
-    assert data["settings_differ"] == [{"key": ["builtin:tiny", "onnx", "int4", "local"], "differences": ["eval_tokens 2048 vs 512"]}]
+    assert data["settings_differ"] == [{"key": ["builtin:tiny", "onnx", "int4", "local"],
+                                        "differences": ["eval_tokens 2048 vs 512"]}]
 
 
 def test_a_regression_must_exceed_the_measured_noise_too(cli, tmp_path, make_result, write_results):
@@ -166,7 +173,8 @@ def test_an_older_result_s_token_count_is_read_as_the_tokens_scored(make_result)
     old["metrics"]["peak_rss_mb"] = metric("peak_rss_mb", [621.0])
     new["metrics"]["peak_rss_mb"] = metric("peak_rss_mb", [292.0])
     new["metrics"]["eval_peak_rss_mb"] = metric("eval_peak_rss_mb", [621.0])
-    assert differences(new, old, "peak_rss_mb") == ["peak_rss_mb covers generation vs the accuracy pass too (older result)"]
+    assert differences(new, old, "peak_rss_mb") == [
+        "peak_rss_mb covers generation vs the accuracy pass too (older result)"]
     assert differences(new, old, "decode_tok_s") == []
 
 
@@ -190,17 +198,20 @@ def test_compare_keeps_two_results_that_differ_only_in_their_settings(cli, tmp_p
 
 def test_csv_and_json_rows_carry_the_environment(cli, tmp_path, make_result, write_results):
     r = make_result("int4", decode_tok_s=100.0)
-    r["environment"] = {"host": {"os": "Linux", "edgekit": "0.1"}, "python": "3.11", "os": "Linux 6", "machine": "aarch64",
-                        "cpu": "Cortex-A76", "cpu_count": 4, "onnxruntime": "1.31.1", "threads": 4}
+    r["environment"] = {"host": {"os": "Linux", "edgekit": "0.1"}, "python": "3.11", "os": "Linux 6",
+                        "machine": "aarch64", "cpu": "Cortex-A76", "cpu_count": 4, "onnxruntime": "1.31.1",
+                        "threads": 4}
     folder = write_results(tmp_path / "res", r)
     row = json.loads(cli("report", folder, "--json").out)[0]
-    assert (row["machine"], row["cpu"], row["threads"], row["versions"]) == ("aarch64", "Cortex-A76", 4, "onnxruntime 1.31.1 python 3.11")
+    assert (row["machine"], row["cpu"], row["threads"], row["versions"]) == (
+        "aarch64", "Cortex-A76", 4, "onnxruntime 1.31.1 python 3.11")
     header = cli("report", folder, "-f", "csv").out.splitlines()[0].split(",")
     assert {"os", "machine", "cpu", "versions", "edgekit", "identity"} <= set(header)
     assert "Cortex-A76" not in cli("report", folder, "-f", "md").out  # the tables have no room for it
 
 
-def test_the_results_table_narrows_on_a_terminal_as_its_fields_declare(cli, tmp_path, make_result, write_results, monkeypatch):
+def test_the_results_table_narrows_on_a_terminal_as_its_fields_declare(cli, tmp_path, make_result, write_results,
+                                                                       monkeypatch):
     from rich.console import Console
 
     from edgekit import output

@@ -45,7 +45,8 @@ def test_converted_graph_matches_pytorch(arch, tiny_models):
     from edgekit.targets.coreml_model import CoreMLDecoder
 
     model = AutoModelForCausalLM.from_pretrained(tiny_models(arch), attn_implementation="eager").eval()
-    ids = torch.randint(0, model.config.get_text_config().vocab_size, (1, 12), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(0, model.config.get_text_config().vocab_size, (1, 12),
+                        generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         want = model(ids).logits[0]
         module = CoreMLDecoder(model, arch, CONTEXT).eval()

@@ -18,7 +18,8 @@ def _hf(path):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager").eval()
-    ids = torch.randint(0, model.config.get_text_config().vocab_size, (1, SEQ), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(0, model.config.get_text_config().vocab_size, (1, SEQ),
+                        generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         return model, ids, model(ids).logits[0]
 
@@ -74,10 +75,12 @@ def test_tiny_checkpoints_exercise_each_feature(arch, feature, tiny_models):
         ({"model_type": "gpt_neox"}, "gpt_neox is not supported (parallel attention and MLP with two separate norms"),
         ({"model_type": "mixtral"}, "mixtral is not supported (mixture-of-experts MLP)"),
         ({"model_type": "bloom"}, "bloom is not supported (ALiBi position biases)"),
-        ({"model_type": "gemma3_text", "use_bidirectional_attention": True}, "gemma3_text with bidirectional attention"),
+        ({"model_type": "gemma3_text", "use_bidirectional_attention": True},
+         "gemma3_text with bidirectional attention"),
         ({"model_type": "gemma3", "text_config": {"model_type": "gemma3n_text"}}, "not 'gemma3n_text'"),
         ({"model_type": "qwen2", "layer_types": ["chunked_attention"]}, "attention layers of type chunked_attention"),
-        ({"model_type": "zebra"}, "zebra is not supported (not an architecture edgekit's decoder knows; supported: gemma,"),
+        ({"model_type": "zebra"},
+         "zebra is not supported (not an architecture edgekit's decoder knows; supported: gemma,"),
     ],
 )
 def test_refusals_name_the_missing_feature(target, config, message, cli, tmp_path):
@@ -97,7 +100,8 @@ def test_windows_follow_the_config():
     from edgekit.targets.decoder import layer_windows
 
     assert layer_windows(Config(), 2) == [None, None]  # llama: no sliding_window attribute
-    assert layer_windows(Config(sliding_window=None, layer_types=["full_attention"] * 2), 2) == [None, None]  # qwen2 off
+    # qwen2 off
+    assert layer_windows(Config(sliding_window=None, layer_types=["full_attention"] * 2), 2) == [None, None]
     assert layer_windows(Config(sliding_window=16), 2) == [16, 16]  # mistral: every layer
     types = ["sliding_attention", "sliding_attention", "full_attention"]
     assert layer_windows(Config(sliding_window=16, layer_types=types), 3) == [16, 16, None]  # gemma 2/3

@@ -28,7 +28,8 @@ def test_architecture_exports_with_parity(arch, tiny_models, tmp_path, cli, expo
     # 2-layer models: fixed ops weigh more; Gemma 2's soft-capped attention is plain ops, not XNNPACK's
     assert runtime["delegation"]["share"] > (0.5 if arch == "gemma2" else 0.7), runtime["delegation"]
     assert (out / runtime["model_file"]).is_file() and not (out / executorch.SPILL_FOLDER).exists()
-    assert {"load", "torch.export", "to_edge + XNNPACK lower", "to_executorch", "save"} <= set(manifest["export"]["stages"])
+    assert {"load", "torch.export", "to_edge + XNNPACK lower", "to_executorch", "save"} <= set(
+        manifest["export"]["stages"])
 
     r = cli("run", out, "--prompt", "Once upon a time", "--max-new-tokens", "8")
     assert r.code == 0, r.err
@@ -93,7 +94,8 @@ def test_mixed_recipe_keeps_the_costliest_layers_at_8_bits(tiny_exports):
     assert len(mixed["layer_kl"]) == 4 and mixed["calibration"]["text"] == "calibration.txt"
     assert mixed["kept_layers"] == sorted(sorted(range(4), key=lambda i: -mixed["layer_kl"][i])[:2])
     assert "sensitivity" in art.manifest["export"]["stages"]
-    assert none.manifest["recipe"]["name"] == "8da4w-g32-emb4" and "mixed" not in none.manifest["recipe"]["quantization"]
+    assert (none.manifest["recipe"]["name"] == "8da4w-g32-emb4"
+            and "mixed" not in none.manifest["recipe"]["quantization"])
     assert "sensitivity" not in none.manifest["export"]["stages"]
     assert none.size_bytes < art.size_bytes < tiny_exports["8da8w"].size_bytes
 
@@ -130,10 +132,12 @@ def test_linear_conversion_is_skipped_where_no_mm_is_left_and_the_program_is_the
     program = torch.export.export(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4)), (torch.randn(2, 8),))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    ours = executorch._to_executorch(executorch._lower(program, False, lambda: None, tmp_path / "a"), lambda: None, tmp_path / "a")
+    ours = executorch._to_executorch(executorch._lower(program, False, lambda: None, tmp_path / "a"), lambda: None,
+                                     tmp_path / "a")
     edge = executorch._lower(program, False, lambda: None, tmp_path / "b")
     assert not calls_any(edge.exported_program().graph_module, ConvertToLinearPass.targets)
     plain = edge.transform([ConvertToLinearPass()]).to_executorch(ExecutorchBackendConfig(
         extract_delegate_segments=True, do_quant_fusion_and_const_prop=True,
-        memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False), sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass()))
+        memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False),
+        sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass()))
     assert ours.buffer == plain.buffer

@@ -104,7 +104,8 @@ def test_preprocess_copies_share_weights_and_release_after_each_partition(tmp_pa
         copied = XnnpackBackend.copy_exported_program_for_preprocess(program, [])
     assert copied.state_dict["weight"].untyped_storage().nbytes() == view.nbytes
     assert torch.equal(copied.state_dict["weight"], view)
-    assert XnnpackBackend.copy_exported_program_for_preprocess(program, []).state_dict["weight"] is not program.state_dict["weight"]
+    copied = XnnpackBackend.copy_exported_program_for_preprocess(program, [])
+    assert copied.state_dict["weight"] is not program.state_dict["weight"]
 
 
 def test_spilled_weights_and_constants_are_written_to_the_same_program(tmp_path):
@@ -173,7 +174,8 @@ def test_a_decomposition_with_nothing_left_to_decompose_is_not_traced(tmp_path, 
     plain = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
     traced, decompose = [], ExportedProgram.run_decompositions
     monkeypatch.setattr(ExportedProgram, "run_decompositions",
-                        lambda self, table=None, *a, **k: traced.append(len(table or ())) or decompose(self, table, *a, **k))
+                        lambda self, table=None, *a, **k: (traced.append(len(table or ()))
+                                                           or decompose(self, table, *a, **k)))
     to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
     assert len(traced) == 3  # functionalize; all but the kept ops; the whole table again
     traced.clear()
@@ -201,15 +203,19 @@ def test_edge_passes_with_no_operator_to_act_on_are_not_traced(tmp_path, monkeyp
 
     torch.manual_seed(0)
     model = _CastsAndCounts() if acting else nn.Sequential(nn.Linear(8, 8), nn.SiLU(), nn.Linear(8, 4))
-    program = torch.export.export(model, (torch.randn(3, 8),), dynamic_shapes=({0: torch.export.Dim("n", min=2, max=16)},))
+    program = torch.export.export(model, (torch.randn(3, 8),),
+                                  dynamic_shapes=({0: torch.export.Dim("n", min=2, max=16)},))
     config = EdgeCompileConfig(_check_ir_validity=False)
-    plain = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()], compile_config=config).to_executorch().buffer
+    plain = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()],
+                                        compile_config=config).to_executorch().buffer
     traced, run = [], fx_pass_base.PassBase.__call__
-    monkeypatch.setattr(fx_pass_base.PassBase, "__call__", lambda self, gm: traced.append(type(self).__name__) or run(self, gm))
+    monkeypatch.setattr(fx_pass_base.PassBase, "__call__", lambda self, gm: traced.append(type(self).__name__)
+                        or run(self, gm))
     with lean_lowering(lambda: None, tmp_path):
         edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()], compile_config=config)
     assert edge.to_executorch().buffer == plain
-    skippable = {"NormalizeTransposePass", "ReplaceBrokenOpsWithFunctionalOpsPass", "SymToTensorPass", "MemoryFormatOpsPass"}
+    skippable = {"NormalizeTransposePass", "ReplaceBrokenOpsWithFunctionalOpsPass", "SymToTensorPass",
+                 "MemoryFormatOpsPass"}
     assert skippable & set(traced) == ({"SymToTensorPass", "MemoryFormatOpsPass"} if acting else set())
     assert {"ScalarToTensorPass", "OpReplacePass"} <= set(traced)  # the passes that act on every program still trace
 
@@ -226,7 +232,8 @@ def test_to_executorch_skips_the_dim_order_legalization_with_nothing_to_legalize
     program = torch.export.export(Model(), (torch.randn(2, 3, 4),))
     plain = to_edge(program).to_executorch().buffer
     traced, run = [], fx_pass_base.PassBase.__call__
-    monkeypatch.setattr(fx_pass_base.PassBase, "__call__", lambda self, gm: traced.append(type(self).__name__) or run(self, gm))
+    monkeypatch.setattr(fx_pass_base.PassBase, "__call__", lambda self, gm: traced.append(type(self).__name__)
+                        or run(self, gm))
     edge = to_edge(program)
     with lean_emission(lambda: None, tmp_path):
         assert edge.to_executorch().buffer == plain

@@ -29,7 +29,8 @@ def test_int4_groups_keep_their_extreme_weight():
     assert qt.scale.dtype == torch.bfloat16 and bool((qt.scale > 0).all())
     g, dq = w.reshape(16, 2, 32), qt.dequantize().reshape(16, 2, 32)
     low, high = g.argmin(-1, keepdim=True), g.argmax(-1, keepdim=True)  # the one that sets the scale is exact
-    err = torch.minimum((dq.gather(-1, low) / g.gather(-1, low) - 1).abs(), (dq.gather(-1, high) / g.gather(-1, high) - 1).abs())
+    err = torch.minimum((dq.gather(-1, low) / g.gather(-1, low) - 1).abs(),
+                        (dq.gather(-1, high) / g.gather(-1, high) - 1).abs())
     assert float(err.max()) <= 2**-8
 
 
@@ -43,7 +44,8 @@ def _rtn(w: torch.Tensor):
 
 
 def test_calibration_applies_to_calibrated_recipes_only(cli, tmp_path):
-    r = cli("export", "builtin:tiny", "-t", "executorch", "-r", "8da4w-mix0", "--calibration", tmp_path / "c.txt", "-o", tmp_path / "a")
+    r = cli("export", "builtin:tiny", "-t", "executorch", "-r", "8da4w-mix0", "--calibration", tmp_path / "c.txt", "-o",
+            tmp_path / "a")
     assert r.code == 2 and "--calibration applies to calibrated recipes" in r.err, r.err
     assert not (tmp_path / "a").exists()
 

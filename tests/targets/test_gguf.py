@@ -226,7 +226,8 @@ def test_a_native_abort_is_one_line_and_leaves_nothing(tiny_models, tmp_path, cl
     assert not (tmp_path / "out").exists() and _partials(tmp_path) == []
 
 
-def test_a_checkpoint_rebuilt_from_a_gguf_keeps_the_original_tokenizer_settings(tiny_models, tmp_path, cli, monkeypatch):
+def test_a_checkpoint_rebuilt_from_a_gguf_keeps_the_original_tokenizer_settings(tiny_models, tmp_path, cli,
+                                                                                monkeypatch):
     """transformers' rebuild of a GGUF's gpt2 vocabulary (byte-level BPE that also sets byte_fallback)
     exports as gpt2, not SentencePiece (the SmolLM2 abort); with the original GGUF in the folder its
     pre-tokenizer name is kept; the GGUF never lands in the artifact."""

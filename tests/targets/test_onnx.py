@@ -101,7 +101,8 @@ def test_auto_exporter_reproduces_each_feature(variant, tiny_models, tmp_path, c
     runtime, parity = manifest["runtime"], manifest["parity"]
     assert runtime["exporter"] == ("optimum" if gap else "genai")
     assert (gap or "the genai builder reproduces it") in runtime["exporter_reason"]
-    assert parity["max_abs_logit_diff"] < EXACT and parity["greedy_match_tokens"] == parity["greedy_total_tokens"], parity
+    assert (parity["max_abs_logit_diff"] < EXACT
+            and parity["greedy_match_tokens"] == parity["greedy_total_tokens"]), parity
     if gap:
         r = cli("export", tiny_models(variant), "-r", "fp32", "--exporter", "genai", "-o", tmp_path / "b")
         assert r.code == 2 and gap in r.err and "--exporter optimum" in r.err and len(r.err.strip().splitlines()) == 1
@@ -116,8 +117,10 @@ def test_builder_is_told_and_mended():
     assert onnx_builder.told(Config(rope_scaling={"type": "linear", "factor": 4.0})) == {"rope_position_scale": 0.25}
     assert onnx_builder.told(Config(layer_norm_eps=1e-5)) == {"rms_norm_eps": 1e-5}
     assert onnx_builder.told(Config(rms_norm_eps=1e-6)) == {}
-    gemma3 = Config(hidden_size=64, num_attention_heads=4, head_dim=16, rope_scaling={"rope_type": "linear", "factor": 8.0})
-    assert onnx_builder.gaps("gemma3_text", gemma3) == ["rope scaling 'linear'"]  # transformers scales its global layers only
+    gemma3 = Config(hidden_size=64, num_attention_heads=4, head_dim=16,
+                    rope_scaling={"rope_type": "linear", "factor": 8.0})
+    # transformers scales its global layers only
+    assert onnx_builder.gaps("gemma3_text", gemma3) == ["rope scaling 'linear'"]
     phi = Config(hidden_size=160, num_attention_heads=2, qk_layernorm=True)
     assert onnx_builder.gaps("phi", phi) == ["q/k LayerNorms"]
     assert onnx_builder.gaps("gpt2", phi) == ["model type 'gpt2'"]
@@ -131,7 +134,8 @@ def test_auto_exporter_picks_the_builder_where_it_can(tmp_path, cli):
     assert runtime["exporter_reason"] == "auto: the genai builder reproduces it"
     r = cli("export", "builtin:tiny", "-r", "fp16", "-o", tmp_path / "b", "--no-parity", "--json")
     runtime = json.loads(r.out)["runtime"]  # the builder's fp16 CPU graph does not run
-    assert runtime["exporter"] == "optimum" and runtime["exporter_reason"] == "auto: the genai builder has no fp16 CPU graph"
+    assert (runtime["exporter"] == "optimum"
+            and runtime["exporter_reason"] == "auto: the genai builder has no fp16 CPU graph")
 
 
 def test_genai_exporter_refusals(tiny_models, tmp_path, cli):

@@ -38,7 +38,8 @@ def fp32_graphs(tiny_models, tmp_path_factory):
 
         if (arch, exporter) not in cache:
             out = tmp_path_factory.mktemp("fp32") / f"{arch}-{exporter}"
-            export(resolve(str(tiny_models(arch))), parse("onnx", "fp32", options={"exporter": exporter}), out, parity=False)
+            export(resolve(str(tiny_models(arch))), parse("onnx", "fp32", options={"exporter": exporter}), out,
+                   parity=False)
             cache[arch, exporter] = out / "model.onnx"
         return onnx.load(str(cache[arch, exporter]))
 
@@ -73,7 +74,8 @@ def test_int4_keeps_a_tied_table_once_at_8_bits(exporter, fp32_graphs):
     head = next(n for n in ops["MatMulNBits"] if _attr(n, "bits") == 8)
     (table,) = [n for n in ops["Reshape"] if gather.input[0] in n.output]
     assert table.input[0] == head.input[1] and gather.input[2] == head.input[2]  # one table, one set of scales
-    assert max(int(np.prod(i.dims)) for i in model.graph.initializer if i.data_type == 1) < 64 * 64  # no float matrix left
+    # no float matrix left
+    assert max(int(np.prod(i.dims)) for i in model.graph.initializer if i.data_type == 1) < 64 * 64
     assert info["head"] == "int8" and info["embedding"] == "int8, the head's table"
     assert all(_attr(n, "accuracy_level") == 4 for n in ops["MatMulNBits"])
     logits = _logits(model)
@@ -157,7 +159,8 @@ def test_int8_and_gptq_recipes_export_and_record(tmp_path, cli):
 def test_calibration_errors(tmp_path, cli):
     r = cli("export", "builtin:tiny", "-r", "int8", "--calibration", tmp_path / "x.txt", "-o", tmp_path / "a")
     assert r.code == 2 and "--calibration applies to calibrated recipes" in r.err
-    r = cli("export", "builtin:tiny", "-r", "int4-gptq", "--calibration", tmp_path / "missing.txt", "-o", tmp_path / "b")
+    r = cli("export", "builtin:tiny", "-r", "int4-gptq", "--calibration", tmp_path / "missing.txt", "-o",
+            tmp_path / "b")
     assert r.code == 2 and "calibration text not found" in r.err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
@@ -183,7 +186,8 @@ def test_imatrix_rounds_as_llama_cpp_q4_0(fp32_graphs):
     assert error(weighted, wscales) < error(values, scales)
 
     fp32 = fp32_graphs("qwen2", "genai")
-    model, info = onnx_quant.quantize(fp32, Plan(bits=4, algorithm="imatrix"), ([[3, 5, 7, 11, 13, 17, 19, 23] * 4], {}))
+    model, info = onnx_quant.quantize(fp32, Plan(bits=4, algorithm="imatrix"),
+                                      ([[3, 5, 7, 11, 13, 17, 19, 23] * 4], {}))
     body = [n for n in _ops(model)["MatMulNBits"] if _attr(n, "bits") == 4]
     assert body and all(_attr(n, "block_size") == 32 and len(n.input) == 3 for n in body)  # symmetric: no zero points
     assert info["algorithm"] == "imatrix"

@@ -11,7 +11,8 @@ pytest.importorskip("torchao")
 
 SEQ = 12
 REFUSED = {  # the architectures whose residual stream stays as it is, and why
-    "gpt2": "LayerNorm", "phi": "LayerNorm", "gemma2": "norms after", "gemma3_text": "norms after", "gemma3": "norms after",
+    "gpt2": "LayerNorm", "phi": "LayerNorm", "gemma2": "norms after", "gemma3_text": "norms after",
+    "gemma3": "norms after",
 }
 
 
