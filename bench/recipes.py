@@ -343,6 +343,13 @@ def markdown(rows: list[dict], closing: list[dict], title: str) -> str:
     return "\n".join(lines)
 
 
+def recipe_figures(rows: list[dict], model: str = "smollm2") -> dict[tuple[str, str], str]:
+    """What the README's recipe table says of each recipe measured on ``model``: (target, recipe as
+    asked) -> "file MB, dppl ± its standard error"."""
+    return {(r["target"], r["recipe"]): f"{_fmt(r['file_mb'])} MB, {_cell(r, 'dppl_pct')} %"
+            for r in rows if r["model"] == model and r.get("file_mb") is not None and r.get("dppl_pct") is not None}
+
+
 def pareto(rows: list[dict]) -> list[dict]:
     """The rows no other row beats on all of file size, dppl and decode speed."""
     def beats(a, b):

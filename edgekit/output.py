@@ -216,19 +216,45 @@ def steps(description: str) -> Iterator:
                                                  total=total)
 
 
+# where stderr is no terminal, a step still running after this many seconds gets a line again, and again
+# every as many seconds, so a CI log shows that one long stage (an ExecuTorch lowering) is still at work
+STILL_RUNNING_S = 60.0
+
+
 @contextmanager
 def plain_progress(description: str) -> Iterator:
     """Progress where stderr is no terminal (CI logs, a pipe): one plain line per new step, with the
-    seconds since the start, and a last line with the whole time, so a log shows where a long job is."""
+    seconds since the start, a "still running" line every ``STILL_RUNNING_S`` while one step lasts, and a
+    last line with the whole time, so a log shows where a long job is."""
+    import threading
     import time
 
     started = time.monotonic()
-    last = [None]
+    last = [None, started]  # the step, when it was last named
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def say(text: str) -> None:
+        note(f"[{time.monotonic() - started:7.1f} s] {description}: {text}")
 
     def line(text: str) -> None:
-        if text and text != last[0]:
-            last[0] = text
-            note(f"[{time.monotonic() - started:7.1f} s] {description}: {text}")
+        with lock:
+            if text and text != last[0]:
+                last[0], last[1] = text, time.monotonic()
+                say(text)
 
-    yield line
-    note(f"[{time.monotonic() - started:7.1f} s] {description}: finished")
+    def watch() -> None:
+        while not done.wait(min(STILL_RUNNING_S, 5.0)):
+            with lock:
+                if last[0] and time.monotonic() - last[1] >= STILL_RUNNING_S:
+                    last[1] = time.monotonic()
+                    say(f"{last[0]} (still running)")
+
+    watcher = threading.Thread(target=watch, name="edgekit-progress", daemon=True)
+    watcher.start()
+    try:
+        yield line
+    finally:
+        done.set()
+        watcher.join()
+    say("finished")

@@ -101,6 +101,23 @@ def test_without_a_terminal_each_stage_is_one_plain_line_with_its_time(cli, tmp_
     assert re.search(r"\] profile art on local: load model\n", r.err) and "profile art on local: finished" in r.err
 
 
+def test_without_a_terminal_a_long_step_says_it_is_still_running(capsys, monkeypatch):
+    """One stage can last minutes (an ExecuTorch lowering): a CI log gets a line for it again while it runs."""
+    import time
+
+    from edgekit import output
+
+    monkeypatch.setattr(output, "STILL_RUNNING_S", 0.2)
+    with output.plain_progress("export m -> executorch") as line:
+        line("lower to XNNPACK")
+        time.sleep(0.5)
+        line("to_executorch")
+    lines = capsys.readouterr().err.splitlines()
+    assert [x.split("] ", 1)[1] for x in lines][:2] == ["export m -> executorch: lower to XNNPACK",
+                                                      "export m -> executorch: lower to XNNPACK (still running)"]
+    assert lines[-2:][0].endswith("to_executorch") and lines[-1].endswith(": finished")
+
+
 def test_a_wide_table_collapses_to_the_terminal_empty_columns_first():
     from edgekit.output import _collapse
 
