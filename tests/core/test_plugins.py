@@ -178,3 +178,11 @@ def test_the_registries_list_edgekit_s_own():
     assert {"local", "ssh", "adb", "qemu"} <= set(devices.transports())
     for name in targets.names():
         assert targets.spec(name).name == name and targets.get(name).TARGET.exporter == targets.spec(name).exporter
+
+
+def test_the_defaults_are_registered():
+    from edgekit import devices, targets
+
+    assert targets.DEFAULT in targets.names()
+    default = devices.load_profile(devices.DEFAULT)
+    assert default.name == devices.DEFAULT and default.transport in devices.transports() and default.source is None
