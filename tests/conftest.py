@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -275,3 +276,22 @@ def forge_artifact(tiny_artifacts, tmp_path):
         return folder
 
     return forge
+
+
+@pytest.fixture
+def standin(tmp_path, monkeypatch) -> Path:
+    """A qemu device profile (emu.yaml) whose userland's "emulated" python is this machine's: the
+    transport without qemu. Its userland runs ONNX artifacts only."""
+    from edgekit.devices import userland
+
+    folder = tmp_path / "userland"
+    folder.mkdir()
+    (folder / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (folder / "python").chmod(0o755)
+    manifest = {"format": userland.FORMAT, "machine": "x86_64", "runtimes": {"onnx": "onnxruntime"}, "wheels": {}}
+    (folder / userland.MANIFEST).write_text(json.dumps(manifest))
+    monkeypatch.setenv("EDGEKIT_USERLAND_DIR", str(tmp_path / "none-here"))
+    monkeypatch.setenv("EDGEKIT_QEMU", "true")  # on PATH; the stand-in never calls it
+    profile = tmp_path / "emu.yaml"
+    profile.write_text(f"name: emu\ntransport: qemu\ndescription: stand-in\nuserland: {folder}\n")
+    return profile

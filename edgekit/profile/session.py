@@ -12,7 +12,7 @@ from pathlib import Path
 
 from edgekit import __version__, artifact as artifacts, targets
 from edgekit.core.results import RESULT_SCHEMA, RunResult  # noqa: F401  (RESULT_SCHEMA: read here by older callers)
-from edgekit.devices import DeviceProfile, connect, refusal
+from edgekit.devices import DeviceProfile, connect, require_capable
 from edgekit.devices.process import DeviceError
 from edgekit.errors import EdgekitError
 from edgekit.profile.metrics import latency_metrics, mark_emulated, metric
@@ -55,9 +55,7 @@ def profile(
     The artifact's files are checked against its manifest first (``verify``: every sha256 read again)."""
     art = artifacts.load(artifact_path)
     target = targets.spec(art.target)
-    why = refusal(device, art.target, art.path)  # before any work: the artifact cannot go there
-    if why:
-        raise EdgekitError(f"device {device.name}: push: {why}")
+    require_capable(device, art.target, art.path)  # before any work: the artifact cannot go there
     artifacts.verify(art, full=verify)
     transport = connect(device)
     threads = settings.threads or device.threads
