@@ -45,8 +45,8 @@ def export(
                             allow_pickle=allow_pickle, gguf_file=gguf_file, on_stage=update)
         art = run_export(source, rec, output, overwrite=overwrite, parity=parity, on_stage=update)
     m = art.manifest
-    gguf = m["source"].get("gguf")
-    if gguf and gguf.get("quantized") and not m["parity"].get("skipped"):
+    gguf = m.source.get("gguf")
+    if gguf and gguf.get("quantized") and not m.parity_skipped:
         out.note(
             f"note: the parity reference is {gguf['file']} dequantized ({gguf['file_type'].removeprefix('MOSTLY_')}): "
             "a quantized model itself, not the original float weights"
@@ -54,17 +54,18 @@ def export(
     if json_out:
         out.emit_json(art.manifest.to_json())
         return
-    p = m["parity"]
+    p = m.parity
+    reason = m.runtime.get("exporter_reason")
     rows = [
         ("artifact", str(art.path)),
         ("target / recipe", f"{art.target} / {art.recipe}"),
-        *([("exporter", f"{m['runtime']['exporter']} ({m['runtime']['exporter_reason']})")] if m["runtime"].get("exporter_reason") else []),
+        *([("exporter", f"{m.exporter} ({reason})")] if reason else []),
         ("size", f"{art.size_bytes / 1e6:.2f} MB"),
-        ("time", _times(time.perf_counter() - begun, m["export"]["stages"])),
-        ("peak RSS", f"{m['export']['peak_rss_mb']:.0f} MB (export process)"),
+        ("time", _times(time.perf_counter() - begun, m.stages)),
+        ("peak RSS", f"{m.export['peak_rss_mb']:.0f} MB (export process)"),
     ]
-    if p.get("skipped"):
-        rows.append(("parity", "skipped" if p["skipped"] is True else f"skipped: {p['skipped']}"))
+    if m.parity_skipped:
+        rows.append(("parity", "skipped" if m.parity_skipped is True else f"skipped: {m.parity_skipped}"))
     else:
         rows.append(
             (
