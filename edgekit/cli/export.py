@@ -8,6 +8,11 @@ import typer
 from edgekit.cli import command
 
 
+# the documented flags that are aliases of --option NAME=VALUE, by the option they set (declared in
+# their target's recipe file, checked there as any --option is)
+ALIASES = {"exporter": "--exporter", "compute_units": "--compute-units"}
+
+
 @command("export")
 def export(
     model: Annotated[str, typer.Argument(help="HF hub id, local model folder, GGUF file, or builtin:NAME (see `edgekit models`)")],
@@ -18,8 +23,8 @@ def export(
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="allow model code from the repo")] = False,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="allow pickle (.bin) weights")] = False,
     max_context: Annotated[int | None, typer.Option(min=2, help="context length of the artifact (KV cache size); default: the target's")] = None,
-    compute_units: Annotated[str | None, typer.Option(help="coreml: all (default), cpu, cpu-gpu or cpu-ne; recorded, used at load time")] = None,
-    exporter: Annotated[str | None, typer.Option(help="onnx: auto (default: genai where the builder reproduces the model, else optimum), genai or optimum")] = None,
+    compute_units: Annotated[str | None, typer.Option(help="the same as --option compute_units=VALUE (Core ML's; see `edgekit recipes`)")] = None,
+    exporter: Annotated[str | None, typer.Option(help="the same as --option exporter=VALUE (ONNX's; see `edgekit recipes`)")] = None,
     gguf_file: Annotated[str | None, typer.Option("--gguf-file", help="the GGUF file to convert, in a hub repo or a folder holding several")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="a target option NAME=VALUE, as declared in the target's recipe file (e.g. exporter=optimum); repeatable")] = None,
     calibration: Annotated[Path | None, typer.Option(help="calibration text of a calibrated recipe (e.g. gguf q4_0-imatrix, onnx int4-gptq); default: the shipped one, never the evaluation text")] = None,
@@ -37,7 +42,8 @@ def export(
     from edgekit.export import check_inputs, export as run_export, source_for
 
     with out.progress(f"export {model} -> {target}") as update:
-        options = recipes.option_values(option or (), {"compute_units": compute_units, "exporter": exporter})
+        aliased = {"exporter": exporter, "compute_units": compute_units}  # ALIASES' values
+        options = recipes.option_values([*(option or ()), *(f"{k}={v}" for k, v in aliased.items() if v is not None)])
         rec = recipes.parse(target, recipe, max_context, options,
                             calibration=None if calibration is None else str(Path(calibration).resolve()))
         check_inputs(rec, output, overwrite)

@@ -200,6 +200,25 @@ def test_ctrl_c_mid_export_leaves_nothing(tiny_models, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_exporter_and_compute_units_are_aliases_of_option(cli, tmp_path):
+    """--exporter X and --compute-units X are --option NAME=X: checked in one place, with one message."""
+    said = []
+    for alias, option in (
+        (("--exporter", "fast"), ("--option", "exporter=fast")),
+        (("-t", "executorch", "--exporter", "optimum"), ("-t", "executorch", "--option", "exporter=optimum")),
+        (("-t", "coreml", "--compute-units", "gpu"), ("-t", "coreml", "--option", "compute_units=gpu")),
+        (("--compute-units", "cpu"), ("--option", "compute-units=cpu")),
+    ):
+        a, b = (cli("export", "builtin:tiny", *args, "-o", tmp_path / "out") for args in (alias, option))
+        assert a.code == b.code == 2 and a.said == b.said and a.said.count("\n") == 1, (a.err, b.err)
+        said.append(a.said)
+    assert "unknown exporter 'fast'; choose one of auto, genai, optimum" in said[0]
+    assert "--exporter does not apply to target executorch (it has no options" in said[1]
+    assert "unknown compute units 'gpu'; choose one of all, cpu, cpu-gpu, cpu-ne" in said[2]
+    assert "--compute-units does not apply to target onnx (its options: exporter" in said[3]
+    assert not (tmp_path / "out").exists()
+
+
 def test_manifest_contents(cli, tiny_models, tmp_path):
     out = tmp_path / "out"
     r = cli("export", tiny_models("qwen2"), "-r", "int4-g32", "-o", out)
