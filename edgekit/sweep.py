@@ -30,7 +30,7 @@ from pathlib import Path
 from edgekit import recipes
 from edgekit.config import known_keys, read_toml, relative_to, string_list, typed
 from edgekit.devices import DeviceProfile, load_profile, require_capable
-from edgekit.errors import EdgekitError, ParityError
+from edgekit.errors import EdgekitError, ParityError, interrupted
 from edgekit.executor import Executor, Note, Serial
 from edgekit.output import check_folder
 from edgekit.core.results import RESULT_SCHEMA, RunResult, fingerprint
@@ -384,6 +384,10 @@ def _failure(config: SweepConfig, combo: Combination, error: str) -> dict:
 
 
 def _one_line(e: BaseException) -> str:
+    """A combination's error in one line; an error that a Ctrl-C became inside a library
+    (``edgekit.errors.interrupted``) stops the sweep as the Ctrl-C itself does."""
+    if interrupted(e):
+        raise KeyboardInterrupt from None
     first = (str(e).strip().splitlines() or [""])[0]
     return first if isinstance(e, EdgekitError) else f"unexpected {type(e).__name__}: {first}"
 

@@ -295,3 +295,31 @@ def standin(tmp_path, monkeypatch) -> Path:
     profile = tmp_path / "emu.yaml"
     profile.write_text(f"name: emu\ntransport: qemu\ndescription: stand-in\nuserland: {folder}\n")
     return profile
+
+
+@pytest.fixture
+def builder_interrupted(monkeypatch):
+    """``set(how)``: onnxruntime-genai's builder fails as a Ctrl-C inside it makes it fail. pybind11's
+    module init turns the KeyboardInterrupt into ImportError("initialization failed") raised from it
+    ("chained"); a library may also swallow the KeyboardInterrupt and fail later ("signalled": a real
+    SIGINT to this process, which the CLI's handler turns into the KeyboardInterrupt)."""
+    import signal
+    import time
+
+    from onnxruntime_genai.models import builder
+
+    def set_(how: str) -> None:
+        def create_model(*args, **kwargs):
+            try:
+                if how == "chained":
+                    raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(30)
+            except KeyboardInterrupt as e:
+                if how == "chained":
+                    raise ImportError("initialization failed") from e
+            raise ImportError("initialization failed")
+
+        monkeypatch.setattr(builder, "create_model", create_model)
+
+    return set_
