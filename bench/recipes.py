@@ -52,6 +52,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from edgekit import artifact
+from edgekit.core.manifest import Manifest
 from edgekit.core.results import SPECS
 from edgekit.devices import load_profile
 from edgekit.profile.metrics import LATENCY
@@ -83,18 +85,18 @@ def export(model: str, target: str, recipe: str, out: Path, reuse: bool = False)
         )
         if proc.returncode not in (0, 1) or not manifest.is_file():  # 1: exported, parity failed
             return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
-    m = json.loads(manifest.read_text())
+    m = artifact.load(out).manifest
     return {
-        "exported_as": m["recipe"]["name"], "export_s": m["export"]["wall_s"], "stages": m["export"]["stages"],
-        "export_rss_mb": m["export"]["peak_rss_mb"], "parity": m["parity"]["passed"],
-        "exporter": m["runtime"].get("exporter"), "delegated": m["runtime"].get("delegation", {}).get("share"),
+        "exported_as": m.recipe_name, "export_s": m.export["wall_s"], "stages": dict(m.stages),
+        "export_rss_mb": m.export["peak_rss_mb"], "parity": m.parity_passed,
+        "exporter": m.exporter, "delegated": m.runtime.get("delegation", {}).get("share"),
         "decode_mb": round(decode_bytes(out, m) / 1e6, 1),
     }
 
 
-def decode_bytes(folder: Path, manifest: dict) -> int:
+def decode_bytes(folder: Path, manifest: Manifest) -> int:
     """Bytes of weights one decoded token streams: all of them but an embedding table only gathered from."""
-    target, model_file = manifest["target"], folder / manifest["runtime"]["model_file"]
+    target, model_file = manifest.target, folder / manifest.model_file
     if target == "onnx":
         import onnx
 
@@ -116,8 +118,8 @@ def decode_bytes(folder: Path, manifest: dict) -> int:
         tied = "output.weight" not in tensors  # the head reads token_embd
         return sum(b for name, b in tensors.items() if tied or name != "token_embd.weight")
     # ExecuTorch: the .pte holds a separate head; its embedding table is float unless -embB quantized it
-    config = json.loads(Path(manifest["source"]["path"], "config.json").read_text())
-    bits = manifest["recipe"].get("embedding_bits") or (16 if manifest["recipe"]["scheme"] == "fp16" else 32)
+    config = json.loads(Path(manifest.source_path, "config.json").read_text())
+    bits = manifest.recipe.get("embedding_bits") or (16 if manifest.recipe["scheme"] == "fp16" else 32)
     return model_file.stat().st_size - config["vocab_size"] * config["hidden_size"] * bits // 8
 
 

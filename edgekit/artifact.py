@@ -52,7 +52,7 @@ class Artifact:
 
     def role(self, entry: dict) -> str:
         """A file entry's role (recorded at export; older manifests: from its name)."""
-        return entry.get("role") or file_role(entry["path"], self.manifest.runtime.get("model_file"))
+        return entry.get("role") or file_role(entry["path"], self.manifest.model_file)
 
 
 # what an artifact holds besides its model files: the tokenizer its runner reads (tokenizer.json) with
@@ -141,7 +141,7 @@ def verify(art: Artifact, full: bool = False) -> None:
     files = {entry["path"]: entry for entry in art.manifest.files}
     for rel in files:
         inside(folder, rel, "a file")
-    model_file = art.manifest.runtime.get("model_file")
+    model_file = art.manifest.model_file
     if model_file is not None:
         inside(folder, model_file, "the model file")
         if model_file not in files and not any(p.startswith(model_file.rstrip("/") + "/") for p in files):
@@ -165,7 +165,7 @@ def verify(art: Artifact, full: bool = False) -> None:
         _remember(path, stamp)
 
 
-def remember_verified(folder: Path, files: list[dict]) -> None:
+def remember_verified(folder: Path, files) -> None:
     """Record files whose sha256 was just computed (by the export that wrote them) as verified."""
     for entry in files:
         path = folder / entry["path"]

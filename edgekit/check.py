@@ -204,31 +204,38 @@ def report_paths(config: CheckConfig, **given: Path | None) -> dict:
 
 
 def preflight(config: CheckConfig, reports: dict | None = None) -> list[RunResult]:
-    """What can be known bad before any work: every report can be written; every model resolves and
-    suits its targets; every device is set up on this machine (the emulated arm64 one's userland);
-    the baseline loads. Returns the baseline results (empty without one)."""
+    """What can be known bad before any work: every report can be written; every device is set up on
+    this machine (the emulated arm64 one's userland); every model resolves and suits its targets;
+    every device can run its combinations' artifacts (``edgekit.devices.require_capable``, the check
+    profile and sweep make, with the same line); the baseline loads. Returns the baseline results
+    (empty without one)."""
     from edgekit import targets
-    from edgekit.devices import connect
+    from edgekit.devices import connect, require_capable
     from edgekit.output import check_writable
     from edgekit.report.results import load_results
     from edgekit.source import resolve
+    from edgekit.sweep import cache_folder, export_key
 
     for path in (reports or {}).values():
         check_writable(path)
 
-    for device in config.sweep.devices:
-        try:
+    sweep = config.sweep
+    try:
+        for device in sweep.devices:
             connect(device)  # nothing is reached yet: a transport only checks what it needs here
-        except EdgekitError as e:
-            raise EdgekitError(f"{config.sweep.file}: {e}") from None
-
-    for model in config.sweep.models:
-        for target in dict.fromkeys(r.target for r in config.sweep.recipes):
-            try:
+        sources = {}
+        for model in sweep.models:
+            for target in dict.fromkeys(r.target for r in sweep.recipes):
                 tgt = targets.get(target)
-                resolve(model, supported=tgt.SUPPORTED, refusal=getattr(tgt, "refusal", None))
-            except EdgekitError as e:
-                raise EdgekitError(f"{config.sweep.file}: {e}") from None
+                sources[model] = resolve(model, supported=tgt.SUPPORTED, refusal=getattr(tgt, "refusal", None))
+        keys = {}
+        for combo in sweep.combinations():
+            pair = (combo.model, combo.recipe)
+            if pair not in keys:
+                keys[pair] = export_key(sources[combo.model], combo.recipe, sweep.parity)
+            require_capable(combo.device, combo.recipe.target, cache_folder(sweep, combo, keys[pair]))
+    except EdgekitError as e:
+        raise EdgekitError(f"{sweep.file}: {e}") from None
     return load_results(config.baseline) if config.baseline else []
 
 

@@ -19,3 +19,32 @@ class Failures(EdgekitError):
     """Everything ran, and some of it failed (combinations of a sweep, checks of `edgekit check`): exit code 1."""
 
     exit_code = 1
+
+
+class _Signals:
+    interrupted = False  # a Ctrl-C (SIGINT) or SIGTERM reached the CLI's handler in this run
+
+
+def signalled(value: bool = True) -> None:
+    """Record that a Ctrl-C or SIGTERM came (the CLI's handler), or forget it (``False``: a new run)."""
+    _Signals.interrupted = value
+
+
+def interrupted(error: BaseException | None = None) -> bool:
+    """Whether ``error`` is what a Ctrl-C became: one came in this run (``signalled``), or a
+    KeyboardInterrupt is among the errors ``error`` was raised from. A library may catch the
+    KeyboardInterrupt that Ctrl-C raises inside its own code and fail with an error of its own
+    (pybind11's module init, e.g. onnxruntime-genai's, turns it into ImportError("initialization
+    failed")): that is an interrupt, never a failure of the step."""
+    if _Signals.interrupted:
+        return True
+    seen, stack = set(), [error]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        stack += [e.__cause__, e.__context__]
+    return False

@@ -101,11 +101,12 @@ def export(
         manifest["export"]["stage_peak_rss_mb"] = stage_rss
         manifest["export"]["total_s"] = round(time.perf_counter() - begun, 3)  # with loading the model and parity
         artifact.write_manifest(tmp, manifest)
-    artifact.remember_verified(out, manifest["files"])  # their sha256 were just taken: a run needs not read them again
     result = artifact.Artifact(out, manifest)
-    if manifest["parity"]["passed"] is False:
+    # their sha256 were just taken: a run needs not read them again
+    artifact.remember_verified(out, result.manifest.files)
+    if result.manifest.parity_passed is False:
         raise ParityError(
-            f"parity check failed for {out} ({'; '.join(manifest['parity']['failures'])}); the artifact is kept"
+            f"parity check failed for {out} ({'; '.join(result.manifest.parity['failures'])}); the artifact is kept"
         )
     return result
 

@@ -17,16 +17,15 @@ def inspect(path: Path, verify: bool = False) -> dict:
     art = artifact.load(path)
     artifact.verify(art, full=verify)
     m = art.manifest
-    parity = m.get("parity", {})
     return {
         "artifact": str(art.path),
         "target": art.target,
         "recipe": art.recipe,
-        "model": m["source"]["model"],
-        "model_type": m["source"]["model_type"],
+        "model": m.model,
+        "model_type": m.model_type,
         "size_bytes": art.size_bytes,  # the model files, tokenizer and config (a profile's file_mb)
         "other_bytes": art.other_bytes,  # anything else in the folder
-        "max_context": m["runtime"].get("max_context"),
-        "parity": "skipped" if parity.get("skipped") else ("passed" if parity.get("passed") else "failed"),
-        **targets.get(art.target).inspect(art.path, m["runtime"]),
+        "max_context": m.max_context,
+        "parity": "skipped" if m.parity_skipped else ("passed" if m.parity_passed else "failed"),
+        **targets.get(art.target).inspect(art.path, m.runtime),
     }

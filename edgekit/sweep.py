@@ -29,8 +29,8 @@ from pathlib import Path
 
 from edgekit import recipes
 from edgekit.config import known_keys, read_toml, relative_to, string_list, typed
-from edgekit.devices import DEFAULT as DEFAULT_DEVICE, DeviceProfile, load_profile, refusal
-from edgekit.errors import EdgekitError, ParityError
+from edgekit.devices import DEFAULT as DEFAULT_DEVICE, DeviceProfile, load_profile, require_capable
+from edgekit.errors import EdgekitError, ParityError, interrupted
 from edgekit.executor import Executor, Note, Serial
 from edgekit.output import check_folder
 from edgekit.core.results import RESULT_SCHEMA, RunResult, fingerprint
@@ -240,11 +240,10 @@ def plan(config: SweepConfig, fresh: bool = False, listen: Callable[[Event], Non
             key = export_key(source, combo.recipe, config.parity)
             text = eval_text_for(combo.model, config.settings).sha256
             stamp = {"export_key": key, "fingerprint": _fingerprint(key, config.settings, combo.device, text)}
-            folder = _cache_folder(config, combo, key)
+            folder = cache_folder(config, combo, key)
             kept = not fresh and _is_done(result, stamp["fingerprint"])
-            why = None if kept else refusal(combo.device, combo.recipe.target, folder)
-            if why:  # no export for a device that cannot run it
-                raise EdgekitError(f"device {combo.device.name}: push: {why}")
+            if not kept:  # no export for a device that cannot run it
+                require_capable(combo.device, combo.recipe.target, folder)
             jobs.append(Job(i, combo, result, source, folder, stamp, kept))
         except Exception as e:  # recorded in its result file by the profile phase
             jobs.append(Job(i, combo, result, error=_one_line(e)))
@@ -321,7 +320,8 @@ def _artifact(config: SweepConfig, job: Job, note: Note) -> str:
     return "exported"
 
 
-def _cache_folder(config: SweepConfig, combo: Combination, key: str) -> Path:
+def cache_folder(config: SweepConfig, combo: Combination, key: str) -> Path:
+    """Where the combination's export (of export key ``key``) is cached."""
     return config.cache / f"{_slug(combo.model)}-{combo.recipe.target}-{combo.recipe.name}-{key}"
 
 
@@ -385,6 +385,10 @@ def _failure(config: SweepConfig, combo: Combination, error: str) -> dict:
 
 
 def _one_line(e: BaseException) -> str:
+    """A combination's error in one line; an error that a Ctrl-C became inside a library
+    (``edgekit.errors.interrupted``) stops the sweep as the Ctrl-C itself does."""
+    if interrupted(e):
+        raise KeyboardInterrupt from None
     first = (str(e).strip().splitlines() or [""])[0]
     return first if isinstance(e, EdgekitError) else f"unexpected {type(e).__name__}: {first}"
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -276,3 +277,50 @@ def forge_artifact(tiny_artifacts, tmp_path):
         return folder
 
     return forge
+
+
+@pytest.fixture
+def standin(tmp_path, monkeypatch) -> Path:
+    """A qemu device profile (emu.yaml) whose userland's "emulated" python is this machine's: the
+    transport without qemu. Its userland runs ONNX artifacts only."""
+    from edgekit.devices import userland
+
+    folder = tmp_path / "userland"
+    folder.mkdir()
+    (folder / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (folder / "python").chmod(0o755)
+    manifest = {"format": userland.FORMAT, "machine": "x86_64", "runtimes": {"onnx": "onnxruntime"}, "wheels": {}}
+    (folder / userland.MANIFEST).write_text(json.dumps(manifest))
+    monkeypatch.setenv("EDGEKIT_USERLAND_DIR", str(tmp_path / "none-here"))
+    monkeypatch.setenv("EDGEKIT_QEMU", "true")  # on PATH; the stand-in never calls it
+    profile = tmp_path / "emu.yaml"
+    profile.write_text(f"name: emu\ntransport: qemu\ndescription: stand-in\nuserland: {folder}\n")
+    return profile
+
+
+@pytest.fixture
+def builder_interrupted(monkeypatch):
+    """``set(how)``: onnxruntime-genai's builder fails as a Ctrl-C inside it makes it fail. pybind11's
+    module init turns the KeyboardInterrupt into ImportError("initialization failed") raised from it
+    ("chained"); a library may also swallow the KeyboardInterrupt and fail later ("signalled": a real
+    SIGINT to this process, which the CLI's handler turns into the KeyboardInterrupt)."""
+    import signal
+    import time
+
+    from onnxruntime_genai.models import builder
+
+    def set_(how: str) -> None:
+        def create_model(*args, **kwargs):
+            try:
+                if how == "chained":
+                    raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(30)
+            except KeyboardInterrupt as e:
+                if how == "chained":
+                    raise ImportError("initialization failed") from e
+            raise ImportError("initialization failed")
+
+        monkeypatch.setattr(builder, "create_model", create_model)
+
+    return set_

@@ -59,7 +59,7 @@ def exports(tmp_path_factory):
 @pytest.mark.parametrize("recipe", ["fp32", "fp16", "int8", "int4", "int4-g128"])
 def test_every_onnx_recipe_passes_parity_and_tells_a_story(recipe, exports, cli):
     art = exports[recipe]
-    assert art.manifest["parity"]["passed"], art.manifest["parity"]
+    assert art.manifest.parity["passed"], art.manifest.parity
     r = cli("run", art.path, "--prompt", "Once upon a time", "--max-new-tokens", "32")
     assert r.code == 0, r.err
     text = r.out.strip()

@@ -175,6 +175,22 @@ def test_unwritable_report_options_are_refused_before_anything_runs(cli, sweep_f
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
 
 
+def test_a_device_that_cannot_run_a_target_is_refused_before_any_work(cli, standin, tmp_path):
+    """check asks the one capability check (edgekit.devices.refusal) and says its line, as sweep and profile do."""
+    config = tmp_path / "edgekit.toml"
+    config.write_text(f'models = ["builtin:tiny"]\ndevices = ["{standin}"]\noutput = "results"\ncache = "cache"\n'
+                      '[recipes]\nexecutorch = ["fp32"]\n')
+    r = cli("check", config)
+    why = "device emu: push: runs onnx artifacts only, not executorch (ExecuTorch's Python runtime links libtorch"
+    assert r.code == 2 and r.err.startswith(f"error: {config}: {why}") and r.err.count("\n") == 1, r.err
+    assert not (tmp_path / "results").exists() and not (tmp_path / "cache").exists()
+
+    r = cli("sweep", config)  # the sweep goes on past it, recording the same line in the combination's result
+    assert r.code == 1 and not (tmp_path / "cache").exists()
+    [result] = (tmp_path / "results").glob("*.json")
+    assert f"error: {config}: {json.loads(result.read_text())['error']}\n" == cli("check", config).err
+
+
 def test_a_negative_dppl_limit_is_possible():
     from edgekit.check import _rule
 

@@ -256,3 +256,14 @@ def test_target_options_of_a_sweep_file_reach_its_recipes(sweep_file):
         load_config(sweep_file(recipes=("fp32",), extra="[options]\nonnx = { exporter = \"fast\" }\n"))
     with pytest.raises(EdgekitError, match=r"\[options\]: unknown key\(s\) gguf"):
         load_config(sweep_file(recipes=("fp32",), extra="[options]\ngguf = { exporter = \"x\" }\n"))
+
+
+def test_a_ctrl_c_a_library_turns_into_its_own_error_stops_the_sweep(cli, tmp_path, builder_interrupted):
+    """As Ctrl-C itself does: the sweep stops, nothing is recorded as that combination's failure."""
+    builder_interrupted("chained")
+    config = tmp_path / "sweep.toml"
+    config.write_text('models = ["builtin:tiny"]\noutput = "results"\ncache = "cache"\n'
+                      '[recipes]\nonnx = ["fp32", "int8"]\n')
+    r = cli("sweep", config)
+    assert r.code == 2 and r.said.endswith("error: interrupted; nothing half-written was left behind\n"), r.err
+    assert not list((tmp_path / "results").glob("*.json")) and not list((tmp_path / "cache").glob("*/edgekit.json"))

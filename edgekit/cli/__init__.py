@@ -9,7 +9,9 @@ import sys
 
 import typer
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, interrupted, signalled
+
+INTERRUPTED = "interrupted; nothing half-written was left behind"
 
 app = typer.Typer(
     name="edgekit",
@@ -47,7 +49,7 @@ def command(name: str, group: typer.Typer | None = None):
             try:
                 return fn(*args, **kwargs)
             except KeyboardInterrupt:
-                raise EdgekitError("interrupted; nothing half-written was left behind") from None
+                raise EdgekitError(INTERRUPTED) from None
 
         (group or app).command(name)(wrapper)
         return fn
@@ -61,21 +63,30 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: known errors become one line on stderr and an exit code, never a traceback."""
+    try:
+        _main(argv)
+    finally:
+        signalled(False)  # a Ctrl-C of this run says nothing of the next (the tests run many in one process)
+
+
+def _main(argv: list[str] | None) -> None:
     from typer.exceptions import Abort, Exit, TyperException
 
     from edgekit import output
 
     _register()
+    signalled(False)
     signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where the parent ignored it
+    signal.signal(signal.SIGINT, _interrupt)  # even where the parent ignored it
     try:
         code = app(args=argv, prog_name="edgekit", standalone_mode=False)
     except EdgekitError as e:
+        if interrupted(e):  # a library's own error for the Ctrl-C that came inside it
+            _said_interrupted(output)
         output.error(str(e))
         sys.exit(e.exit_code)
     except (KeyboardInterrupt, Abort):
-        output.error("interrupted; nothing half-written was left behind")
-        sys.exit(2)
+        _said_interrupted(output)
     except TyperException as e:  # usage errors: one line too, saying where the usage is
         if type(e).__name__ == "NoArgsIsHelpError":  # a bare `edgekit` or group: the help is the answer
             e.show()
@@ -89,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.exit(1)
     except Exception as e:  # a bug or a library failure nobody anticipated: still one line
+        if interrupted(e):
+            _said_interrupted(output)
         if os.environ.get("EDGEKIT_DEBUG"):
             raise
         first = (str(e).strip().splitlines() or [""])[0]
@@ -97,5 +110,11 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def _said_interrupted(output) -> None:
+    output.error(INTERRUPTED)
+    sys.exit(2)
+
+
 def _interrupt(signum, frame):
+    signalled()
     raise KeyboardInterrupt

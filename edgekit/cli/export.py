@@ -9,6 +9,11 @@ from edgekit import targets
 from edgekit.cli import command
 
 
+# the documented flags that are aliases of --option NAME=VALUE, by the option they set (declared in
+# their target's recipe file, checked there as any --option is)
+ALIASES = {"exporter": "--exporter", "compute_units": "--compute-units"}
+
+
 @command("export")
 def export(
     model: Annotated[
@@ -28,12 +33,10 @@ def export(
         int | None, typer.Option(min=2, help="context length of the artifact (KV cache size); default: the target's")
     ] = None,
     compute_units: Annotated[
-        str | None, typer.Option(help="coreml: all (default), cpu, cpu-gpu or cpu-ne; recorded, used at load time")
+        str | None, typer.Option(help="the same as --option compute_units=VALUE (Core ML's; see `edgekit recipes`)")
     ] = None,
     exporter: Annotated[
-        str | None,
-        typer.Option(help="onnx: auto (default: genai where the builder reproduces the model, else optimum), "
-                          "genai or optimum"),
+        str | None, typer.Option(help="the same as --option exporter=VALUE (ONNX's; see `edgekit recipes`)")
     ] = None,
     gguf_file: Annotated[
         str | None,
@@ -63,7 +66,8 @@ def export(
     from edgekit.export import check_inputs, export as run_export, source_for
 
     with out.progress(f"export {model} -> {target}") as update:
-        options = recipes.option_values(option or (), {"compute_units": compute_units, "exporter": exporter})
+        aliased = {"exporter": exporter, "compute_units": compute_units}  # ALIASES' values
+        options = recipes.option_values([*(option or ()), *(f"{k}={v}" for k, v in aliased.items() if v is not None)])
         rec = recipes.parse(target, recipe, max_context, options,
                             calibration=None if calibration is None else str(Path(calibration).resolve()))
         check_inputs(rec, output, overwrite)
@@ -71,8 +75,8 @@ def export(
                             allow_pickle=allow_pickle, gguf_file=gguf_file, on_stage=update)
         art = run_export(source, rec, output, overwrite=overwrite, parity=parity, on_stage=update)
     m = art.manifest
-    gguf = m["source"].get("gguf")
-    if gguf and gguf.get("quantized") and not m["parity"].get("skipped"):
+    gguf = m.source.get("gguf")
+    if gguf and gguf.get("quantized") and not m.parity_skipped:
         out.note(
             f"note: the parity reference is {gguf['file']} dequantized ({gguf['file_type'].removeprefix('MOSTLY_')}): "
             "a quantized model itself, not the original float weights"
@@ -80,18 +84,18 @@ def export(
     if json_out:
         out.emit_json(art.manifest.to_json())
         return
-    p = m["parity"]
+    p = m.parity
+    reason = m.runtime.get("exporter_reason")
     rows = [
         ("artifact", str(art.path)),
         ("target / recipe", f"{art.target} / {art.recipe}"),
-        *([("exporter", f"{m['runtime']['exporter']} ({m['runtime']['exporter_reason']})")]
-          if m["runtime"].get("exporter_reason") else []),
+        *([("exporter", f"{m.exporter} ({reason})")] if reason else []),
         ("size", f"{art.size_bytes / 1e6:.2f} MB"),
-        ("time", _times(time.perf_counter() - begun, m["export"]["stages"])),
-        ("peak RSS", f"{m['export']['peak_rss_mb']:.0f} MB (export process)"),
+        ("time", _times(time.perf_counter() - begun, m.stages)),
+        ("peak RSS", f"{m.export['peak_rss_mb']:.0f} MB (export process)"),
     ]
-    if p.get("skipped"):
-        rows.append(("parity", "skipped" if p["skipped"] is True else f"skipped: {p['skipped']}"))
+    if m.parity_skipped:
+        rows.append(("parity", "skipped" if m.parity_skipped is True else f"skipped: {m.parity_skipped}"))
     else:
         rows.append(
             (

@@ -37,7 +37,7 @@ def profile(
     """Measure latency, memory and accuracy of an artifact on a device."""
     from edgekit import output as out
     from edgekit.devices import load_profile
-    from edgekit.errors import EdgekitError
+    from edgekit.errors import EdgekitError, signalled
     from edgekit.profile.session import Interrupted, Settings, keep_result, profile as run_profile
 
     dev = load_profile(device)
@@ -53,6 +53,7 @@ def profile(
             result = run_profile(artifact, dev, settings, on_step=step, verify=verify)
     except Interrupted as e:  # Ctrl-C or SIGTERM: what was measured is kept all the same
         result, interrupted = e.result, True
+        signalled(False)  # accounted for: the message below says it, with where the runs are
     where, problem = keep_result(result, output)
     if json_out:
         out.emit_json(result.to_json())

@@ -1,12 +1,13 @@
 """The typed manifest of an artifact (``edgekit.json``): what was exported, from what, how, and its files.
 
-Read-only; its JSON is the file's shape, every key this edgekit does not know kept as it is. It reads
-as a mapping too (``manifest["runtime"]``), the way its callers read the file's dict before it was typed.
+Read-only; its JSON is the file's shape, every key this edgekit does not know kept as it is. Readers
+use its attributes (``manifest.model_file``, ``manifest.parity_passed``); each says what an older or
+hand-made manifest that lacks the key reads as.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from edgekit.core.results import frozen, plain
@@ -15,7 +16,7 @@ MANIFEST_SCHEMA = 1
 
 
 @dataclass(frozen=True, eq=False)
-class Manifest(Mapping):
+class Manifest:
     target: str
     recipe: Mapping  # the parsed recipe: name, scheme, options
     source: Mapping  # model, path, revision, model_type, content_sha256 (and gguf, ...)
@@ -57,7 +58,31 @@ class Manifest(Mapping):
 
     @property
     def model(self) -> str:
+        """The model as it was given (``builtin:tiny``, a path or a hub id)."""
         return self.source["model"]
+
+    @property
+    def model_type(self) -> str:
+        return self.source["model_type"]
+
+    @property
+    def content_sha256(self) -> str | None:
+        """The model's content hash (what a profile's reference model must still match)."""
+        return self.source.get("content_sha256")
+
+    @property
+    def source_path(self) -> str | None:
+        """The local folder the model was read from at export."""
+        return self.source.get("path")
+
+    @property
+    def revision(self) -> str | None:
+        """The model's hub commit (None: not from the hub)."""
+        return self.source.get("revision")
+
+    @property
+    def model_file(self) -> str | None:
+        return self.runtime.get("model_file")
 
     @property
     def max_context(self) -> int:
@@ -67,24 +92,22 @@ class Manifest(Mapping):
     def exporter(self) -> str | None:
         return self.runtime.get("exporter")
 
-    # read as the file's mapping
-    def __getitem__(self, key: str):
-        if key in self._ORDER:
-            value = getattr(self, key)
-            if value is None:
-                raise KeyError(key)
-            return value
-        return self.extra[key]
+    @property
+    def parity_passed(self) -> bool | None:
+        """True or False as the export's parity check found; None where it was skipped (or not recorded)."""
+        return (self.parity or {}).get("passed")
 
-    def __iter__(self) -> Iterator[str]:
-        yield from self.to_json()
+    @property
+    def parity_skipped(self) -> bool | str:
+        """Why the parity check was skipped (True: not asked for); False where it ran."""
+        return (self.parity or {}).get("skipped") or False
 
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
+    @property
+    def stages(self) -> Mapping[str, float]:
+        """The export's stages and their seconds, in order."""
+        return (self.export or {}).get("stages") or {}
 
     def __eq__(self, other) -> bool:
-        if isinstance(other, Manifest):
-            return self.to_json() == other.to_json()
-        return isinstance(other, Mapping) and self.to_json() == plain(other)
+        return isinstance(other, Manifest) and self.to_json() == other.to_json()
 
     __hash__ = None

@@ -4,8 +4,8 @@ Each transport is one module, registered under the entry-point group ``edgekit.d
 config class (a ``TransportConfig``: the profile keys of that transport, and how to connect). The
 profile's ``transport:`` chooses it; the keys every profile has are ``DeviceProfile``'s. A connected
 transport implements the ``Transport`` protocol. ``refusal`` is the one capability check: whether a
-device can run artifacts of a target, and why not. Everything above that is shared: see
-``edgekit.profile.session``.
+device can run artifacts of a target, and why not (``require_capable``: the same as an error).
+Everything above that is shared: see ``edgekit.profile.session``.
 """
 
 from __future__ import annotations
@@ -265,3 +265,11 @@ def refusal(profile: DeviceProfile, target: str, path) -> str | None:
     from edgekit.targets import spec
 
     return profile.options.refusal(profile, spec(target), path)
+
+
+def require_capable(profile: DeviceProfile, target: str, path) -> None:
+    """The capability check as the one-line error profile, sweep and check all give:
+    ``device NAME: push: why`` (see ``refusal``)."""
+    why = refusal(profile, target, path)
+    if why:
+        raise EdgekitError(f"device {profile.name}: push: {why}")

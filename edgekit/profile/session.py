@@ -12,7 +12,7 @@ from pathlib import Path
 
 from edgekit import __version__, artifact as artifacts, targets
 from edgekit.core.results import RESULT_SCHEMA, RunResult  # noqa: F401  (RESULT_SCHEMA: read here by older callers)
-from edgekit.devices import DeviceProfile, connect, refusal
+from edgekit.devices import DeviceProfile, connect, require_capable
 from edgekit.devices.process import DeviceError
 from edgekit.errors import EdgekitError
 from edgekit.profile.metrics import latency_metrics, mark_emulated, metric
@@ -55,9 +55,7 @@ def profile(
     The artifact's files are checked against its manifest first (``verify``: every sha256 read again)."""
     art = artifacts.load(artifact_path)
     target = targets.spec(art.target)
-    why = refusal(device, art.target, art.path)  # before any work: the artifact cannot go there
-    if why:
-        raise EdgekitError(f"device {device.name}: push: {why}")
+    require_capable(device, art.target, art.path)  # before any work: the artifact cannot go there
     artifacts.verify(art, full=verify)
     transport = connect(device)
     threads = settings.threads or device.threads
@@ -196,11 +194,11 @@ def _reference(art, eval_ids: list[int], window: int):
     from edgekit.profile.reference import reference_stats
     from edgekit.source import resolve
 
-    src = art.manifest.source
-    path = Path(src["path"])
-    spec = str(path) if path.is_dir() else src["model"]
-    source = resolve(spec, revision=None if path.is_dir() else src.get("revision"))
-    if source.content_sha256 != src["content_sha256"]:
+    m = art.manifest
+    here = m.source_path is not None and Path(m.source_path).is_dir()
+    spec = str(Path(m.source_path)) if here else m.model
+    source = resolve(spec, revision=None if here else m.revision)
+    if source.content_sha256 != m.content_sha256:
         raise EdgekitError(f"the reference model at {spec} has changed since {art.path} was exported")
     quiet_libraries()
     return reference_stats(source, eval_ids, window)
@@ -246,12 +244,12 @@ def _digest(art) -> dict:
         "target": m.target,
         "recipe": m.recipe_name,
         "model": m.model,
-        "model_type": m.source["model_type"],
-        "content_sha256": m.source["content_sha256"],
+        "model_type": m.model_type,
+        "content_sha256": m.content_sha256,
         "manifest_sha256": hashlib.sha256((art.path / artifacts.MANIFEST).read_bytes()).hexdigest(),
-        "parity_passed": (m.parity or {}).get("passed"),
+        "parity_passed": m.parity_passed,
         "exporter": m.exporter,
-        "max_context": m.runtime.get("max_context"),
+        "max_context": m.max_context,
         "toolchain": dict(m.toolchain or {}),
     }
 

@@ -129,6 +129,13 @@ class OptionSpec:
     choices: tuple[str, ...]
     help: str = ""
 
+    @property
+    def default(self) -> str:
+        return self.choices[0]
+
+    def as_dict(self) -> dict:
+        return {"choices": list(self.choices), "default": self.default, "help": self.help}
+
 
 @dataclass(frozen=True)
 class TargetSpec:
@@ -246,13 +253,14 @@ def parse(
 
 
 def option_values(pairs, given: dict[str, str | None] | None = None) -> dict[str, str | None]:
-    """Target options written as ``NAME=VALUE`` (``--option``), added to those ``given`` by name
-    (None: not given); an option given twice is an error."""
+    """Target options written as ``NAME=VALUE`` (``--option``, and the CLI's aliases of it), added to
+    those ``given`` by name (None: not given); an option given twice is an error. Whether the target
+    has the option, and the value is one of its choices, is checked by ``parse``, in one place."""
     out = dict(given or {})
     for pair in pairs:
         name, sep, value = pair.partition("=")
         name = name.strip().replace("-", "_")
-        if not sep or not name or not value:
+        if not sep or not name:
             raise EdgekitError(f"--option takes NAME=VALUE, got '{pair}'")
         if out.get(name) is not None:
             raise EdgekitError(f"target option '{name}' is given twice")
@@ -262,14 +270,17 @@ def option_values(pairs, given: dict[str, str | None] | None = None) -> dict[str
 
 def _options(given: dict[str, str | None], spec: TargetSpec) -> tuple[tuple[str, str], ...]:
     """Every option the target declares, at its given value or its default; an option the target does
-    not declare, or a value not among its choices, is an error."""
+    not declare, or a value not among its choices, is an error (the one check of target options, however
+    they were given: ``--option``, its aliases, a sweep file's ``[options]``)."""
     for name, value in given.items():
         if value is not None and name not in spec.options:
-            raise EdgekitError(f"--{name.replace('_', '-')} does not apply to target {spec.name}")
+            known = f"its options: {', '.join(spec.options)}" if spec.options else "it has no options"
+            raise EdgekitError(f"--{name.replace('_', '-')} does not apply to target {spec.name} ({known}; "
+                               "see `edgekit recipes`)")
     out = []
     for name, option in spec.options.items():
         value = given.get(name)
         if value is not None and value not in option.choices:
             raise EdgekitError(f"unknown {name.replace('_', ' ')} '{value}'; choose one of {', '.join(option.choices)}")
-        out.append((name, option.choices[0] if value is None else value))
+        out.append((name, option.default if value is None else value))
     return tuple(out)

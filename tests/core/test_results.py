@@ -44,10 +44,17 @@ def test_identity_tells_apart_what_the_key_does_not(make_result):
     assert RunResult.from_json(a).identity != RunResult.from_json(c).identity
 
 
-def test_a_manifest_reads_as_the_file_s_mapping():
+def test_a_hand_made_manifest_reads_by_attribute_and_keeps_the_file_s_shape():
     data = {"schema": 1, "edgekit_version": "0.1", "target": "onnx", "recipe": {"name": "int4"},
             "source": {"model": "m", "model_type": "llama"}, "runtime": {"model_file": "model.onnx", "max_context": 64},
             "files": [{"path": "model.onnx", "bytes": 1, "sha256": "0"}], "parity": {"passed": True}}
     m = Manifest.from_json(data)
-    assert m.to_json() == data and m == data and dict(m) == {k: m[k] for k in data}
-    assert m["runtime"]["max_context"] == m.max_context == 64 and m.get("toolchain") is None and m.recipe_name == "int4"
+    assert m.to_json() == data and Manifest.from_json(m.to_json()) == m and m.extra["edgekit_version"] == "0.1"
+    assert m.runtime["max_context"] == m.max_context == 64 and m.toolchain is None and m.recipe_name == "int4"
+    assert (m.model, m.model_type, m.model_file, m.parity_passed, m.parity_skipped) == (
+        "m", "llama", "model.onnx", True, False)
+    # keys it lacks
+    assert m.exporter is None and m.content_sha256 is None and m.revision is None and dict(m.stages) == {}
+    skipped = Manifest.from_json({**data, "parity": {"passed": None, "skipped": "needs a Mac"}})
+    assert skipped.parity_passed is None and skipped.parity_skipped == "needs a Mac"
+    assert Manifest.from_json({k: v for k, v in data.items() if k != "parity"}).parity_passed is None

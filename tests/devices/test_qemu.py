@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -34,22 +33,6 @@ def tiny_int4(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("qemu") / "tiny-int4"
     export(resolve("builtin:tiny"), parse("onnx", "int4"), out, parity=False)
     return out
-
-
-@pytest.fixture
-def standin(tmp_path, monkeypatch) -> Path:
-    """A userland whose "emulated" python is this machine's: the transport without qemu."""
-    folder = tmp_path / "userland"
-    folder.mkdir()
-    (folder / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    (folder / "python").chmod(0o755)
-    manifest = {"format": userland.FORMAT, "machine": "x86_64", "runtimes": {"onnx": "onnxruntime"}, "wheels": {}}
-    (folder / userland.MANIFEST).write_text(json.dumps(manifest))
-    monkeypatch.setenv("EDGEKIT_USERLAND_DIR", str(tmp_path / "none-here"))
-    monkeypatch.setenv("EDGEKIT_QEMU", "true")  # on PATH; the stand-in never calls it
-    profile = tmp_path / "emu.yaml"
-    profile.write_text(f"name: emu\ntransport: qemu\ndescription: stand-in\nuserland: {folder}\n")
-    return profile
 
 
 def test_the_shipped_profile_is_emulated():

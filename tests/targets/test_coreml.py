@@ -92,13 +92,13 @@ def tiny_exports(tmp_path_factory, export_builtin):
 
 
 def _package_bytes(art) -> int:
-    return sum(f["bytes"] for f in art.manifest["files"] if f["path"].startswith(coreml.MODEL_FILE + "/"))
+    return sum(f["bytes"] for f in art.manifest.files if f["path"].startswith(coreml.MODEL_FILE + "/"))
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_every_recipe_converts_builtin_tiny(recipe, tiny_exports):
     art = tiny_exports[recipe]
-    rt = art.manifest["runtime"]
+    rt = art.manifest.runtime
     weights, ops = rt["weights"], rt["ops"]
     if recipe in COMPRESSED:
         dtype, expand = COMPRESSED[recipe]
@@ -111,13 +111,13 @@ def test_every_recipe_converts_builtin_tiny(recipe, tiny_exports):
         assert not any(op.startswith("constexpr_") for op in ops)
         assert rt["compute_precision"] == recipe
         assert max(weights, key=lambda d: weights[d]["bytes"]) == {"fp16": "float16", "fp32": "float32"}[recipe]
-    assert art.manifest["parity"]["passed"] if MAC else art.manifest["parity"]["skipped"]
+    assert art.manifest.parity["passed"] if MAC else art.manifest.parity["skipped"]
 
 
 def test_int4_is_under_a_third_of_fp16(tiny_exports):
     fp16, int4, pal4 = (_package_bytes(tiny_exports[r]) for r in ("fp16", "int4", "pal4"))
     assert int4 < fp16 / 3 and pal4 < fp16 / 3
-    assert tiny_exports["int4"].manifest["recipe"]["name"] == "int4-g32"
+    assert tiny_exports["int4"].manifest.recipe["name"] == "int4-g32"
 
 
 def test_recipe_options():

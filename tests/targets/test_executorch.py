@@ -57,7 +57,7 @@ RECIPES = [s for s in recipes.target_spec("executorch").schemes]
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_every_recipe_passes_parity_on_builtin_tiny(recipe, tiny_exports, cli):
     art = tiny_exports[recipe]
-    assert art.manifest["parity"]["passed"], art.manifest["parity"]
+    assert art.manifest.parity["passed"], art.manifest.parity
     r = cli("run", art.path, "--prompt", "Once upon a time", "--max-new-tokens", "16")
     assert r.code == 0, r.err
     assert len(r.out.split()) > 4
@@ -66,20 +66,20 @@ def test_every_recipe_passes_parity_on_builtin_tiny(recipe, tiny_exports, cli):
 def test_8da4w_quantizes_and_is_smaller(tiny_exports):
     """8da4w (the llama builtin) quantizes every linear and the embedding; XNNPACK takes nearly the whole graph."""
     q = tiny_exports["8da4w"].manifest
-    assert q["recipe"]["name"] == "8da4w-g32-emb4-mix2" and "quantize" in q["export"]["stages"]
-    quantization = q["recipe"]["quantization"]
+    assert q.recipe["name"] == "8da4w-g32-emb4-mix2" and "quantize" in q.export["stages"]
+    quantization = q.recipe["quantization"]
     assert quantization["head"].startswith("int8") and quantization["embedding"].startswith("int4")
-    assert "quantization" not in q["runtime"] and "calibration" not in quantization
-    assert q["runtime"]["delegation"]["share"] > 0.85, q["runtime"]["delegation"]
+    assert "quantization" not in q.runtime and "calibration" not in quantization
+    assert q.runtime["delegation"]["share"] > 0.85, q.runtime["delegation"]
     assert tiny_exports["8da4w"].size_bytes < 0.6 * tiny_exports["fp32"].size_bytes
 
 
 def test_embedding_option_quantizes_the_table(tiny_exports):
     emb4, emb8 = tiny_exports["8da4w"], tiny_exports["8da4w-emb8"]
-    assert emb8.manifest["recipe"]["name"] == "8da4w-g32-emb8-mix2" and emb8.manifest["parity"]["passed"]
-    assert "quantized_decomposed.embedding_4bit" in emb4.manifest["runtime"]["delegation"]["not_delegated"]
-    assert "quantized_decomposed.embedding_byte" in emb8.manifest["runtime"]["delegation"]["not_delegated"]
-    assert "quantized" in emb4.manifest["runtime"]["kernel_libraries"]
+    assert emb8.manifest.recipe["name"] == "8da4w-g32-emb8-mix2" and emb8.manifest.parity["passed"]
+    assert "quantized_decomposed.embedding_4bit" in emb4.manifest.runtime["delegation"]["not_delegated"]
+    assert "quantized_decomposed.embedding_byte" in emb8.manifest.runtime["delegation"]["not_delegated"]
+    assert "quantized" in emb4.manifest.runtime["kernel_libraries"]
     assert emb4.size_bytes < 0.95 * emb8.size_bytes  # half the table's bytes
 
 
@@ -88,29 +88,29 @@ def test_mixed_recipe_keeps_the_costliest_layers_at_8_bits(tiny_exports):
     costliest ones' linears at int8 per channel: the manifest says which, and the file grows by their
     bytes; -mix0 keeps none and measures nothing."""
     art, none = tiny_exports["8da4w"], tiny_exports["8da4w-mix0"]
-    recipe = art.manifest["recipe"]
+    recipe = art.manifest.recipe
     assert recipe["name"] == "8da4w-g32-emb4-mix2" and recipe["mixed_layers"] == 2
     mixed = recipe["quantization"]["mixed"]
     assert len(mixed["layer_kl"]) == 4 and mixed["calibration"]["text"] == "calibration.txt"
     assert mixed["kept_layers"] == sorted(sorted(range(4), key=lambda i: -mixed["layer_kl"][i])[:2])
-    assert "sensitivity" in art.manifest["export"]["stages"]
-    assert (none.manifest["recipe"]["name"] == "8da4w-g32-emb4"
-            and "mixed" not in none.manifest["recipe"]["quantization"])
-    assert "sensitivity" not in none.manifest["export"]["stages"]
+    assert "sensitivity" in art.manifest.export["stages"]
+    assert (none.manifest.recipe["name"] == "8da4w-g32-emb4"
+            and "mixed" not in none.manifest.recipe["quantization"])
+    assert "sensitivity" not in none.manifest.export["stages"]
     assert none.size_bytes < art.size_bytes < tiny_exports["8da8w"].size_bytes
 
 
 def test_8da8w_rotates_the_residual_stream(tiny_exports):
     """8da8w rotates the residual stream (norms folded) and the MLP's hidden state before quantizing;
     the manifest says so, and the program still passes parity (the test above)."""
-    rotation = tiny_exports["8da8w"].manifest["recipe"]["quantization"]["rotation"]
+    rotation = tiny_exports["8da8w"].manifest.recipe["quantization"]["rotation"]
     assert rotation["applied"] and rotation["residual"]["size"] == 256 and rotation["mlp_hidden"]["block"] == 64
-    assert "rotation" not in tiny_exports["8da4w"].manifest["recipe"]["quantization"]
+    assert "rotation" not in tiny_exports["8da4w"].manifest.recipe["quantization"]
 
 
 def test_int8_is_weight_only(tiny_exports):
     art = tiny_exports["int8"]
-    assert "quantized_decomposed.dequantize_per_channel" in art.manifest["runtime"]["delegation"]["not_delegated"]
+    assert "quantized_decomposed.dequantize_per_channel" in art.manifest.runtime["delegation"]["not_delegated"]
     assert art.size_bytes < 0.6 * tiny_exports["fp32"].size_bytes
 
 

@@ -54,11 +54,11 @@ RECIPES = list(recipes.target_spec("gguf").schemes)
 def test_every_recipe_passes_parity_on_builtin_tiny(recipe, tiny_exports, cli):
     art = tiny_exports[recipe]
     m = art.manifest
-    assert m["parity"]["passed"], m["parity"]
-    assert [f["path"] for f in m["files"]].count("model.gguf") == 1
-    assert not any(f["path"].startswith(".") for f in m["files"])  # the float32 intermediate is gone
-    assert set(m["export"]["stages"]) >= {"load", "write gguf", "tokenizer check"}
-    assert m["runtime"]["tokenizer"]["matches_hf"]
+    assert m.parity["passed"], m.parity
+    assert [f["path"] for f in m.files].count("model.gguf") == 1
+    assert not any(f["path"].startswith(".") for f in m.files)  # the float32 intermediate is gone
+    assert set(m.export["stages"]) >= {"load", "write gguf", "tokenizer check"}
+    assert m.runtime["tokenizer"]["matches_hf"]
     r = cli("run", art.path, "--prompt", "Once upon a time", "--max-new-tokens", "16")
     assert r.code == 0, r.err
     assert len(r.out.split()) > 4
