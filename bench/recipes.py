@@ -60,7 +60,7 @@ from edgekit.profile.metrics import LATENCY
 from edgekit.profile.session import Settings, profile
 
 RECIPES = {
-    "onnx": "fp32,fp16,int8,int4,int4-mix0,int4-g64,int4-imatrix,int4-gptq",
+    "onnx": "fp32,fp16,int8,int4,int4-mix0,int4-g64,int4-imatrix,int4-g64-imatrix,int4-gptq",
     "executorch": "fp32,fp16,int8,8da4w,8da8w",
     "gguf": "fp32,fp16,q8_0,q4_0,q4_k_m,q4_0-imatrix,q4_k_m-imatrix",
 }

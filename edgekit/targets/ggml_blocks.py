@@ -61,3 +61,46 @@ def q4_0(rows: np.ndarray, importance: np.ndarray | None = None) -> tuple[np.nda
     packed = out[..., 2:]  # byte j: value j in the low nibble, value j + 16 in the high one
     values = np.concatenate([packed & 0x0F, packed >> 4], axis=-1)
     return values, scales
+
+
+def q4_weighted(rows: np.ndarray, importance: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """llama.cpp's Q4_0 rounding with an importance matrix, in blocks of any size: ``q4_0`` itself for
+    blocks of 32 (the only size ggml has); for the others the same search ggml's Q4_0 quantizer runs
+    on each block (``make_qx_quants`` with 8 levels each side), vectorized here: each value weighted
+    by its column's importance times sqrt(row's mean square + value²); the scale of the least weighted
+    error among the signed extreme over -(8 + 0.1 i), i = -9..9, each refitted by least squares to the
+    integers it rounds to. Returns the integers [N, K / block, block] (0..15, value = scale × (q − 8))
+    and the float32 scales [N, K / block] (ggml keeps them float16)."""
+    if block == BLOCK:
+        values, scales = q4_0(rows, importance)
+        return values, scales.astype(np.float32)
+    return weighted_search(rows, importance, block)
+
+
+def weighted_search(rows: np.ndarray, importance: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """``q4_weighted``'s search in numpy, for any block size (in blocks of 32 it finds what ggml's Q4_0
+    does, but for its float16 scales)."""
+    rows = np.asarray(rows, dtype=np.float32)
+    n, k = rows.shape
+    if k % block:
+        raise EdgekitError(f"4-bit blocks of {block} do not split rows of {k} values")
+    sigma2 = (rows.astype(np.float64) ** 2).mean(1, keepdims=True)
+    weight = np.asarray(importance, dtype=np.float64)[None, :] * np.sqrt(sigma2 + rows.astype(np.float64) ** 2)
+    x = rows.astype(np.float64).reshape(n, k // block, block)
+    w = weight.reshape(n, k // block, block)
+    extreme = np.take_along_axis(x, np.abs(x).argmax(-1)[..., None], -1)  # the signed extreme, [N, B, 1]
+    safe = np.where(extreme == 0, 1.0, extreme)
+    best_q = np.zeros(x.shape, dtype=np.int64)
+    best_scale = np.zeros(extreme.shape)
+    best = np.full(extreme.shape, -np.inf)
+    for step in (0, *range(-9, 10)):  # ggml tries the plain extreme first, then 0.1-level nudges
+        q = np.clip(np.rint(x * (-(8 + 0.1 * step) / safe)), -8, 7)
+        sumlx = (w * x * q).sum(-1, keepdims=True)
+        suml2 = (w * q * q).sum(-1, keepdims=True)
+        gain = np.where(suml2 > 0, sumlx * sumlx / np.where(suml2 > 0, suml2, 1), -np.inf)
+        better = gain > best
+        best = np.where(better, gain, best)
+        best_scale = np.where(better, sumlx / np.where(suml2 > 0, suml2, 1), best_scale)
+        best_q = np.where(better, q, best_q)
+    best_scale = np.where(extreme == 0, 0.0, best_scale)
+    return (best_q + 8).astype(np.uint8), best_scale[..., 0].astype(np.float32)

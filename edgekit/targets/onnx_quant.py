@@ -350,14 +350,13 @@ def _imatrix(model, names: list[str], block: int, accuracy_level: int, sequences
     """llama.cpp's Q4_0 rounding weighted by an importance matrix, on the MatMuls ``names``: the mean
     square of each input column over the calibration text (what ``llama-imatrix`` collects) goes to
     llama.cpp's own quantizer (``ggml_blocks``), whose Q4_0 blocks are symmetric MatMulNBits blocks
-    of 32 as they are (float16 scales widened to the graph's float32)."""
+    of 32 as they are (float16 scales widened to the graph's float32); other block sizes get the same
+    importance-weighted scale search (``ggml_blocks.q4_weighted``) with float32 scales."""
     from onnx import numpy_helper
     from onnxruntime.quantization.neural_compressor import weight_only as inc
 
     from edgekit.targets import ggml_blocks
 
-    if block != ggml_blocks.BLOCK:
-        raise EdgekitError(f"-imatrix rounds as llama.cpp's q4_0, in blocks of {ggml_blocks.BLOCK}, not {block}")
     graph = model.graph
     wanted = set(names)
     nodes = [n for n in graph.node if n.name in wanted]
@@ -366,7 +365,9 @@ def _imatrix(model, names: list[str], block: int, accuracy_level: int, sequences
     for node in nodes:
         weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)  # [K, N]
         k, n = weight.shape
-        values, scales = ggml_blocks.q4_0(weight.T, (squares[node.input[0]] / rows).astype(np.float32))
+        if k % block:
+            raise EdgekitError(f"-imatrix rounds whole blocks: {node.name}'s {k} inputs are not a multiple of {block}")
+        values, scales = ggml_blocks.q4_weighted(weight.T, (squares[node.input[0]] / rows).astype(np.float32), block)
         new, new_inits = inc.make_matmul_weight_only_node(
             node, weight.shape, 4, block, k // block, values.reshape(n * (k // block), block),
             scales.astype(np.float32).reshape(-1), None, accuracy_level=accuracy_level,
