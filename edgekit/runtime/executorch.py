@@ -33,7 +33,7 @@ _KERNEL_LIBRARIES = {  # runtime-info name -> folder of the executorch package h
 
 class ExecuTorchLM(WindowedLM):
     def __init__(self, program_file: Path, *, max_context: int, max_prefill: int, vocab_size: int | None = None,
-                 kernel_libraries: tuple[str, ...] = (), threads: int | None = None):
+                 kernel_libraries: tuple[str, ...] = (), threads: int | None = None, data_file: Path | None = None):
         check_program(Path(program_file))
         import torch
 
@@ -41,7 +41,7 @@ class ExecuTorchLM(WindowedLM):
             runtime = _runtime(threads)
             for name in kernel_libraries:
                 _load_kernels(name)
-            self.program = runtime.load_program(Path(program_file))
+            self.program = runtime.load_program(Path(program_file), data_path=data_file)
             self.method = self.program.load_method("forward")
         self._torch = torch
         self.max_context = max_context
@@ -97,6 +97,8 @@ def open_artifact(folder: Path, runtime: dict, threads: int | None) -> ExecuTorc
         max_prefill=runtime.get("max_prefill", 1),
         kernel_libraries=tuple(runtime.get("kernel_libraries", ())),
         threads=threads,
+        # constants kept outside the program
+        data_file=folder / runtime["data_file"] if runtime.get("data_file") else None,
     )
 
 

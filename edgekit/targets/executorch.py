@@ -31,6 +31,13 @@ MODEL_FILE = "model.pte"
 DEFAULT_MAX_CONTEXT = 2048
 MAX_PREFILL = 128  # tokens per call; the memory plan (and the logits buffer) is sized for this
 SPILL_FOLDER = ".serialized-weights"  # in the staging folder until the .pte is written
+# A tied head and embedding share one int8 table (executorch_quant's shared_table): XNNPACK keeps the
+# head's weights as named data (keyed by their sha256) and the program's external constants are named
+# data too, both resolved at load time from a data file: tagged alike, the two land in one .ptd whose
+# store keeps identical bytes once. The runtime reads external constants only from a data file given
+# beside the program (executorch 1.5's Method::parse_values), not from the .pte's own named data.
+DATA_FILE = MODEL_FILE + ".ptd"  # ExecuTorch names the data file after its tag
+HEAD, EMBEDDING_WEIGHT = "lm_head", "embed.weight"  # the head's module; the embedding's table
 
 
 def refusal(config: dict) -> str | None:
@@ -57,7 +64,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     limit = model_context(source.path)
     max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
     custom = em.custom_ops_available()
-    calibration = eq.calibration(source, recipe)  # -mixN's text, read before the weights
+    calibration = eq.calibration(source, recipe)  # -mixN's and -imatrix's text, read before the weights
     keep, mixed = (), None
     if recipe.mixed:  # -mixN: measured on the float model before the decoder loads (one model at a time)
         with stage("sensitivity"):
@@ -70,16 +77,23 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         decoder = em.DecoderWithCache(model, source.model_type, max_context, custom_ops=custom).eval()
         del model
         gc.collect()
-    quantization = None
+    quantization, importance, imatrix = None, None, None
+    if recipe.method == "imatrix":  # the float decoder's inputs to each linear on the calibration text
+        with stage("imatrix"):
+            importance, imatrix = eq.importance(decoder, calibration)
     if recipe.scheme not in ("fp32", "fp16") or recipe.embedding_bits:
         with stage("quantize"):
             rotated = eq.rotate(decoder, recipe)
-            quantization = eq.quantize(decoder, recipe, release=release_checkpoint, keep=keep)
+            quantization = eq.quantize(decoder, recipe, release=release_checkpoint, keep=keep, importance=importance)
+            del importance
+            if imatrix:
+                quantization["calibration"] = imatrix
             if mixed:
                 quantization["mixed"] = mixed
             if rotated:
                 quantization["rotation"] = rotated
             release_heap()
+    shared = (quantization or {}).get("shared_table")
     with stage("torch.export"):
         program = _torch_export(decoder, max_prefill)
         del decoder
@@ -87,12 +101,14 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     spill = folder / SPILL_FOLDER
     spill.mkdir()
     with stage("to_edge + XNNPACK lower"):
-        edge = _lower(program, dynamic_weights=recipe.scheme == "int8", after_each=release_checkpoint, spill=spill)
+        edge = _lower(program, dynamic_weights=recipe.scheme == "int8", after_each=release_checkpoint, spill=spill,
+                      tagged=HEAD if shared else None)
         del program
         release_heap()
         delegation = _delegation(edge.exported_program().graph_module)
     with stage("to_executorch"):
-        et_program = _to_executorch(edge, after_each=release_checkpoint, spill=spill)
+        external = _constant_names(edge.exported_program(), lambda fqn: fqn == EMBEDDING_WEIGHT) if shared else ()
+        et_program = _to_executorch(edge, after_each=release_checkpoint, spill=spill, external=external)
         del edge
         release_heap()
         release_checkpoint()
@@ -100,6 +116,8 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         kernels = _kernel_libraries(et_program)
         with open(folder / MODEL_FILE, "wb") as f:
             et_program.write_to_file(f)
+        if shared:
+            et_program.write_tensor_data_to_file(str(folder))  # DATA_FILE
         del et_program
         gc.collect()
         shutil.rmtree(spill)
@@ -110,6 +128,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "max_prefill": max_prefill,
         "custom_ops": custom,
         "kernel_libraries": kernels,
+        **({"data_file": DATA_FILE} if shared else {}),
         "delegation": delegation,
         **({"quantization": quantization} if quantization else {}),  # export.py moves it into the recipe's record
     }
@@ -133,29 +152,58 @@ def _torch_export(decoder, max_prefill: int):
         return program  # to_edge_transform_and_lower decomposes (and unwraps torchao's tensors) itself
 
 
-def _lower(program, dynamic_weights: bool, after_each: Callable[[], object], spill: Path):
+def _lower(program, dynamic_weights: bool, after_each: Callable[[], object], spill: Path, tagged: str | None = None):
     """``dynamic_weights``: float linears take their weights as inputs (weight-only int8 dequantizes
     them per call) instead of packing constants at load time. ``after_each()`` runs after each
-    partition is serialized; the serialized weights wait in files of the ``spill`` folder."""
+    partition is serialized; the serialized weights wait in files of the ``spill`` folder.
+    ``tagged``: the module whose constants' XNNPACK named data goes to the data file."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
     from edgekit.targets.executorch_lowering import lean_lowering
+
+    class Partitioner(XnnpackPartitioner):
+        def partition(self, exported_program):  # tagged here: the decompositions before it drop a tag set earlier
+            if tagged:
+                _tag_constants(exported_program, tagged)
+            return super().partition(exported_program)
 
     try:
         with lean_lowering(after_each, spill):
             return to_edge_transform_and_lower(
                 program,
                 # one partitioner: whole layers per delegate call
-                partitioner=[XnnpackPartitioner(force_non_static_weights_for_f32_linear=dynamic_weights)],
+                partitioner=[Partitioner(force_non_static_weights_for_f32_linear=dynamic_weights)],
                 compile_config=EdgeCompileConfig(_check_ir_validity=False),
             )
     except Exception as e:
         raise EdgekitError(f"lowering to XNNPACK failed: {str(e).strip().splitlines()[0]}") from None
 
 
-def _to_executorch(edge, after_each: Callable[[], object], spill: Path):
-    """``after_each()`` runs after each constant the emitter copies (into a file of ``spill``)."""
+def _constant_names(program, pick: Callable[[str], bool]) -> set[str]:
+    """The placeholder names of an exported program's constants (parameters, buffers) whose fully
+    qualified names ``pick`` selects."""
+    sig = program.graph_signature
+    found = {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
+             **getattr(sig, "inputs_to_lifted_tensor_constants", {})}
+    return {name for name, fqn in found.items() if pick(fqn)}
+
+
+def _tag_constants(program, module: str) -> None:
+    """Tag the constants of ``module`` in an exported program for the data file: XNNPACK stores a
+    tagged weight's named data under that tag (``delegate_constant_tag``). A torchao weight is
+    unwrapped into several constants by then (``module.parametrizations.weight.original0``...)."""
+    names = _constant_names(program, lambda fqn: fqn.startswith(module + "."))
+    if not names:
+        raise EdgekitError(f"the exported program has no constant of {module}")
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in names:
+            node.meta.setdefault("custom", {})["delegate_constant_tag"] = MODEL_FILE
+
+
+def _to_executorch(edge, after_each: Callable[[], object], spill: Path, external: set[str] | tuple = ()):
+    """``after_each()`` runs after each constant the emitter copies (into a file of ``spill``).
+    ``external``: the placeholders of constants the program reads from its data file (tagged alike)."""
     from executorch.backends.xnnpack._passes.convert_to_linear import ConvertToLinearPass
     from executorch.exir import ExecutorchBackendConfig
     from executorch.exir.passes import MemoryPlanningPass
@@ -173,6 +221,8 @@ def _to_executorch(edge, after_each: Callable[[], object], spill: Path):
                 do_quant_fusion_and_const_prop=True,
                 memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False),
                 sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass(),
+                **({"external_constants": lambda node: MODEL_FILE if node.name in external else None}
+                   if external else {}),
             )
         )
 

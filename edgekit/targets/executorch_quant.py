@@ -35,6 +35,9 @@ from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 
 EMBEDDING_GROUP = 32  # int4 embedding rows are quantized in groups of this many values
+# a tied embedding at 8 bits (-emb8) of these schemes, whose head is XNNPACK's int8 per channel, reads the head's table
+SHARED_TABLE_SCHEMES = ("8da4w", "8da8w")
+SHARED_TABLE = "the head's and embedding's int8 table, stored once outside the program"
 
 
 def calibration(source, recipe: Recipe) -> tuple[list[list[int]], dict] | None:
@@ -71,18 +74,44 @@ def rotate(decoder: nn.Module, recipe: Recipe) -> dict | None:
     return {**record, "mlp_hidden": mlp} if mlp else record
 
 
+def importance(decoder: nn.Module, calibration: tuple[list[list[int]], dict]) -> tuple[dict[str, torch.Tensor], dict]:
+    """-imatrix: the importance matrix of the decoder's linear layers (``imatrix``: the mean square of
+    each input column) over the calibration sequences, by module name; and what the manifest records
+    of it (the text, tokens, seconds)."""
+    from edgekit.targets import imatrix
+
+    sequences, text = calibration
+    started = time.perf_counter()
+    window = min(max(len(s) for s in sequences), decoder.max_context)
+
+    def forward(tokens):  # a fresh window from position 0; the head reads only the last row
+        return decoder(tokens, torch.tensor([0]), torch.tensor([tokens.shape[1] - 1]))
+
+    ids = [t for s in sequences for t in s]
+    with torch.no_grad():
+        found = imatrix.collect(decoder, ids, lambda name: name if name.startswith("layers.") else None,
+                                window, forward)
+    record = {**text, "tokens": len(ids), "seconds": round(time.perf_counter() - started, 1)}
+    return {name: torch.from_numpy(v) for name, v in found.items()}, record
+
+
 def quantize(decoder: nn.Module, recipe: Recipe, release: Callable[[], object] = lambda: None,
-             keep: tuple[int, ...] = ()) -> dict:
+             keep: tuple[int, ...] = (), importance: dict[str, torch.Tensor] | None = None) -> dict:
     """Quantize ``decoder`` in place. ``release()`` runs after each part (the head, each layer), once
     the float weights it read are no longer needed: the caller lets go of the checkpoint's pages there.
-    ``keep``: the layers (-mixN's) whose linears get 8-bit weights, as the head's. Returns what the
-    manifest records of it (how the weights, head and embedding are stored; seconds)."""
+    ``keep``: the layers (-mixN's) whose linears get 8-bit weights, as the head's. ``importance``
+    (-imatrix's, by module name): the 4-bit groups' scales chosen for the least rounding error weighted
+    by it (``weighted_rounding``) instead of the no-clipping-error rule. Returns what the manifest
+    records of it (how the weights, head and embedding are stored; seconds)."""
     if recipe.scheme == "int8" or recipe.embedding_bits:
         import executorch.kernels.quantized  # noqa: F401  (the dequantize / embedding kernels' out variants)
     started = time.perf_counter()
     quantize_part = _linear_quantizer(recipe)
-    _untie_head(decoder)
+    tied = _untie_head(decoder)
     info = {"weights": _describe(recipe)}
+    fallback = _group_fallback(decoder, recipe)
+    if fallback:
+        info["group_fallback"] = fallback
     with torch.no_grad():
         if quantize_part is not None:
             # the head first: its float temporaries (vocab x hidden) come while little else is resident;
@@ -92,16 +121,68 @@ def quantize(decoder: nn.Module, recipe: Recipe, release: Callable[[], object] =
             release()
             eight = _linear_quantizer(recipe, eight=True) if keep else None
             for i, layer in enumerate(decoder.layers):
-                (eight if i in keep else quantize_part)(layer, lambda m: True)
+                if i in keep:
+                    eight(layer, lambda m: True)
+                else:
+                    chosen = _weighted(layer, f"layers.{i}.", recipe, importance) if importance else {}
+                    quantize_part(layer, lambda m: True)
+                    for lin, (q, scale) in chosen.items():  # torchao's tensor, with the searched integers and scales
+                        lin.weight.qdata.copy_(q)
+                        lin.weight.scale.copy_(scale)
                 release()
             quantize_part(decoder, lambda m: True)  # any linear outside the layers
-        if recipe.embedding_bits:
+        if recipe.embedding_bits == 8 and tied and recipe.scheme in SHARED_TABLE_SCHEMES:
+            # one table: the embedding gathers rows of the head's int8 table, which the export stores once
+            decoder.embed = QuantizedEmbedding.from_head(decoder.lm_head.weight)
+            info["embedding"] = "int8 per row, the head's table (" + SHARED_TABLE + ")"
+            info["shared_table"] = SHARED_TABLE
+        elif recipe.embedding_bits:
             decoder.embed = QuantizedEmbedding(decoder.embed, recipe.embedding_bits)
             info["embedding"] = decoder.embed.describe()
     release()
     _own_float_weights(decoder)
+    if importance:
+        info["scales"] = "imatrix-weighted search (weighted_rounding), positive, bfloat16"
     info["quantize_s"] = round(time.perf_counter() - started, 1)
     return info
+
+
+def _weighted(layer: nn.Module, prefix: str, recipe: Recipe, importance: dict[str, torch.Tensor]) -> dict:
+    """The 4-bit linears of ``layer`` (with an importance matrix) -> their integers and scales from the
+    importance-weighted search, in torchao's layout (int8 values, bfloat16 scales per group)."""
+    from edgekit.targets import weighted_rounding
+
+    out = {}
+    for name, lin in layer.named_modules():
+        imp = importance.get(prefix + name)
+        group = _group_for(lin.in_features, recipe) if isinstance(lin, nn.Linear) else None
+        if imp is not None and group and type(lin.weight.data) is torch.Tensor:
+            out[lin] = weighted_rounding.round_groups(lin.weight.data, imp, 4, group)
+    return out
+
+
+def _group_for(cols: int, recipe: Recipe) -> int | None:
+    """The group size of a 4-bit linear with ``cols`` inputs: the recipe's where it divides them, else
+    the largest smaller one of the scheme's that does (None: none does; the linear gets 8 bits)."""
+    from edgekit.recipes import target_spec
+
+    if cols % recipe.group_size == 0:
+        return recipe.group_size
+    sizes = target_spec(recipe.target).schemes[recipe.scheme].group_sizes
+    return max((g for g in sizes if g < recipe.group_size and cols % g == 0), default=None)
+
+
+def _group_fallback(decoder: nn.Module, recipe: Recipe) -> dict[str, str]:
+    """What the manifest says of the linears whose inputs the recipe's groups do not split: by input
+    size, the group size they get instead (or int8 per channel)."""
+    if recipe.scheme != "8da4w":
+        return {}
+    out = {}
+    for m in decoder.layers.modules():
+        if isinstance(m, nn.Linear) and m.in_features % recipe.group_size:
+            g = _group_for(m.in_features, recipe)
+            out[f"{m.in_features} inputs"] = f"int4 in groups of {g}" if g else "int8 per channel"
+    return out
 
 
 def _describe(recipe: Recipe, head: bool = False) -> str:
@@ -113,35 +194,43 @@ def _describe(recipe: Recipe, head: bool = False) -> str:
 
 
 def _linear_quantizer(recipe: Recipe, eight: bool = False):
-    """``quantize_part(root, pick)``: quantize the float linears below ``root`` that ``pick`` selects
-    (grouped schemes: those with whole groups along the input). None for the float recipes.
+    """``quantize_part(root, pick)``: quantize the float linears below ``root`` that ``pick`` selects.
+    None for the float recipes. 8da4w's groups are the recipe's where they split a linear's inputs,
+    else the largest smaller group size that does, else int8 per channel (``_group_for``).
     ``eight``: 8-bit weights per channel whatever the scheme (8da4w's output head, as llama.cpp's
     q4_0 keeps its head above 4 bits, and the layers -mixN keeps)."""
-    group = None if eight and recipe.scheme == "8da4w" else recipe.group_size
 
     def float_linear(module) -> bool:
-        return (isinstance(module, nn.Linear) and type(module.weight.data) is torch.Tensor
-                and (group is None or module.in_features % group == 0))
+        return isinstance(module, nn.Linear) and type(module.weight.data) is torch.Tensor
 
     if recipe.scheme == "int8":
         return lambda root, pick: _replace(root, lambda m: float_linear(m) and pick(m), Int8WeightOnlyLinear)
     if recipe.scheme in ("8da4w", "8da8w"):
         from torchao.quantization import quantize_
 
-        config = _torchao_config(recipe, eight)
-        return lambda root, pick: quantize_(root, config, filter_fn=lambda m, fqn: float_linear(m) and pick(m))
+        if eight or recipe.scheme == "8da8w":
+            config = _torchao_config(recipe, None)
+            return lambda root, pick: quantize_(root, config, filter_fn=lambda m, fqn: float_linear(m) and pick(m))
+
+        def quantize_part(root, pick):
+            linears = [m for m in root.modules() if float_linear(m) and pick(m)]
+            for group in {_group_for(m.in_features, recipe) for m in linears}:
+                chosen = {id(m) for m in linears if _group_for(m.in_features, recipe) == group}
+                quantize_(root, _torchao_config(recipe, group), filter_fn=lambda m, fqn: id(m) in chosen)
+        return quantize_part
     if recipe.scheme in ("fp32", "fp16"):
         return None
     raise EdgekitError(f"executorch recipe '{recipe.name}' is not implemented")  # a scheme this module lacks
 
 
-def _torchao_config(recipe: Recipe, eight: bool = False):
+def _torchao_config(recipe: Recipe, group: int | None):
+    """torchao's config: int4 in groups of ``group`` (8da4w), else int8 per channel."""
     from torchao.quantization import Int8DynamicActivationIntxWeightConfig, MappingType
     from torchao.quantization.granularity import PerAxis, PerGroup
 
-    if recipe.scheme == "8da4w" and not eight:
+    if group:
         return Int8DynamicActivationIntxWeightConfig(
-            weight_dtype=torch.int4, weight_granularity=PerGroup(recipe.group_size),
+            weight_dtype=torch.int4, weight_granularity=PerGroup(group),
             weight_mapping_type=MappingType.SYMMETRIC_NO_CLIPPING_ERR,
             weight_scale_dtype=torch.bfloat16,  # what XNNPACK keeps of grouped scales: round against that
         )
@@ -184,8 +273,10 @@ class Int8WeightOnlyLinear(nn.Module):
 
 
 class QuantizedEmbedding(nn.Module):
-    def __init__(self, emb: nn.Embedding, bits: int):
+    def __init__(self, emb: nn.Embedding | None, bits: int):
         super().__init__()
+        if emb is None:  # from_head fills it
+            return
         w = emb.weight.detach()
         self.bits = bits
         self.group = EMBEDDING_GROUP if bits == 4 and w.shape[1] % EMBEDDING_GROUP == 0 else None
@@ -195,6 +286,17 @@ class QuantizedEmbedding(nn.Module):
             q = u[..., 0] * 16 + u[..., 1]
         self.register_buffer("weight", q.contiguous())
         self.register_buffer("scales", (scales if self.group else scales[:, 0]).contiguous())
+
+    @classmethod
+    def from_head(cls, head_weight) -> QuantizedEmbedding:
+        """An int8 embedding whose rows are those of a (tied) head quantized by torchao to int8 per
+        output channel: its integers and scales, the same tensors (``embedding_byte`` takes them as
+        they are)."""
+        emb = cls(None, 8)
+        emb.bits, emb.group = 8, None
+        emb.register_buffer("weight", head_weight.qdata.detach().clone())  # a constant of its own to torch.export
+        emb.register_buffer("scales", head_weight.scale.detach().float().reshape(-1))
+        return emb
 
     def describe(self) -> str:
         return f"int{self.bits} " + (f"in groups of {self.group}" if self.group else "per row") + ", symmetric"
@@ -233,9 +335,12 @@ def _own_float_weights(decoder) -> None:
                 setattr(module, name, nn.Parameter(p.detach().clone(), requires_grad=False))
 
 
-def _untie_head(decoder) -> None:
+def _untie_head(decoder) -> bool:
     """A head tied to the embedding gets its own parameter object (same storage), so quantizing the
-    head leaves the embedding float and torch.export sees two distinct constants."""
+    head leaves the embedding float and torch.export sees two distinct constants. Returns whether it
+    was tied (the same weights: not after a rotation, which gives each its own)."""
     head, emb = decoder.lm_head, decoder.embed
     if head.weight is emb.weight:
         head.weight = nn.Parameter(emb.weight.detach(), requires_grad=False)
+        return True
+    return head.weight.data_ptr() == emb.weight.data_ptr() and head.weight.shape == emb.weight.shape

@@ -19,11 +19,12 @@ WINDOW = 512  # tokens per forward pass (llama-imatrix's default context)
 
 
 @torch.no_grad()
-def collect(model: nn.Module, ids: list[int], name_of: Callable[[str], str | None],
-            window: int = WINDOW) -> dict[str, np.ndarray]:
+def collect(model: nn.Module, ids: list[int], name_of: Callable[[str], str | None], window: int = WINDOW,
+            forward: Callable[[torch.Tensor], object] | None = None) -> dict[str, np.ndarray]:
     """``name_of(module name) -> key`` picks the layers (None: skip); returns key -> float32 mean
     square of each input column over the tokens of ``ids``. Layers that share a key (a head tied to
-    the embedding is one matrix) are summed together."""
+    the embedding is one matrix) are summed together. ``forward(tokens [1, n])`` runs the model on
+    one window (default: ``model(tokens)``, a transformers model's call)."""
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
 
@@ -43,7 +44,7 @@ def collect(model: nn.Module, ids: list[int], name_of: Callable[[str], str | Non
         for start in range(0, len(ids), window):
             chunk = ids[start : start + window]
             if len(chunk) > 1:
-                model(torch.tensor([chunk]))
+                (forward or model)(torch.tensor([chunk]))
     finally:
         for h in handles:
             h.remove()

@@ -48,7 +48,8 @@ def test_plain_attention_fallback_exports_with_parity(tiny_models, monkeypatch, 
 
 @pytest.fixture(scope="module")
 def tiny_exports(tmp_path_factory, export_builtin):
-    return export_builtin(tmp_path_factory.mktemp("tiny-et"), "executorch", [*RECIPES, "8da4w-emb8", "8da4w-mix0"])
+    return export_builtin(tmp_path_factory.mktemp("tiny-et"), "executorch",
+                          [*RECIPES, "8da4w-emb8", "8da4w-mix0", "8da4w-mix0-imatrix"])
 
 
 RECIPES = [s for s in recipes.target_spec("executorch").schemes]
@@ -75,12 +76,20 @@ def test_8da4w_quantizes_and_is_smaller(tiny_exports):
 
 
 def test_embedding_option_quantizes_the_table(tiny_exports):
+    """-emb4 is a table of its own; builtin:tiny's embedding is tied to its head, so -emb8 gathers the
+    rows of the head's int8 table, which XNNPACK's head and the embedding read from one data file
+    beside the program, stored once: the artifact is smaller than with a table of its own at 4 bits."""
     emb4, emb8 = tiny_exports["8da4w"], tiny_exports["8da4w-emb8"]
     assert emb8.manifest.recipe["name"] == "8da4w-g32-emb8-mix2" and emb8.manifest.parity["passed"]
     assert "quantized_decomposed.embedding_4bit" in emb4.manifest.runtime["delegation"]["not_delegated"]
     assert "quantized_decomposed.embedding_byte" in emb8.manifest.runtime["delegation"]["not_delegated"]
     assert "quantized" in emb4.manifest.runtime["kernel_libraries"]
-    assert emb4.size_bytes < 0.95 * emb8.size_bytes  # half the table's bytes
+    assert emb8.manifest.recipe["quantization"]["embedding"].startswith("int8 per row, the head's table")
+    data = emb8.path / emb8.manifest.runtime["data_file"]
+    table = 2048 * 256  # builtin:tiny's vocabulary x hidden, one byte each
+    assert table < data.stat().st_size < 1.1 * table  # the head's table once, for both
+    assert "data_file" not in emb4.manifest.runtime
+    assert emb8.size_bytes < emb4.size_bytes
 
 
 def test_mixed_recipe_keeps_the_costliest_layers_at_8_bits(tiny_exports):
@@ -98,6 +107,18 @@ def test_mixed_recipe_keeps_the_costliest_layers_at_8_bits(tiny_exports):
             and "mixed" not in none.manifest.recipe["quantization"])
     assert "sensitivity" not in none.manifest.export["stages"]
     assert none.size_bytes < art.size_bytes < tiny_exports["8da8w"].size_bytes
+
+
+def test_imatrix_recipe_searches_the_4bit_scales_on_the_calibration_text(tiny_exports):
+    """8da4w-imatrix collects the importance matrix of the float decoder on the calibration text and
+    searches each group's scale with it: the manifest records the text and its cost; the program
+    passes parity (the test above) and is the size of the round-to-nearest one."""
+    art, rtn = tiny_exports["8da4w-mix0-imatrix"], tiny_exports["8da4w-mix0"]
+    quantization = art.manifest.recipe["quantization"]
+    assert art.manifest.recipe["method"] == "imatrix" and "imatrix" in art.manifest.export["stages"]
+    assert quantization["calibration"]["text"] == "calibration.txt" and quantization["calibration"]["tokens"] > 0
+    assert quantization["calibration"]["seconds"] >= 0 and "imatrix" in quantization["scales"]
+    assert abs(art.size_bytes - rtn.size_bytes) < 0.01 * rtn.size_bytes
 
 
 def test_8da8w_rotates_the_residual_stream(tiny_exports):

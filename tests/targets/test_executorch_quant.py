@@ -56,3 +56,16 @@ def test_unreadable_calibration_text_is_one_line_before_the_weights_load(cli, tm
             "--calibration", tmp_path / "missing.txt", "-o", out)
     assert r.code == 2 and "calibration text" in r.err and r.err.strip().count("\n") == 0, r.err
     assert not out.exists()
+
+
+def test_groups_that_do_not_split_a_linear_fall_back_to_a_smaller_group_or_int8():
+    """8da4w-g128 on a linear of 576 inputs (SmolLM2's hidden size) rounds it in groups of 64, the largest
+    of the scheme's group sizes that splits it; one that none splits gets int8 per channel; none stays float."""
+    recipe = recipes.parse("executorch", "8da4w-g128")
+    assert executorch_quant._group_for(576, recipe) == 64 and executorch_quant._group_for(1536, recipe) == 128
+    assert executorch_quant._group_for(40, recipe) is None
+    root = nn.Sequential(nn.Linear(576, 8, bias=False), nn.Linear(1536, 8, bias=False), nn.Linear(40, 8, bias=False))
+    executorch_quant._linear_quantizer(recipe)(root, lambda m: True)
+    blocks = [tuple(m.weight.block_size) for m in root]
+    assert blocks == [(1, 64), (1, 128), (1, 40)]  # the last: one scale per output channel
+    assert root[2].weight.qdata.abs().max() > 7  # int8's range, not int4's
