@@ -52,7 +52,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from edgekit import artifact
+from edgekit import artifact, recipes
 from edgekit.core.manifest import Manifest
 from edgekit.core.results import SPECS
 from edgekit.devices import load_profile
@@ -60,8 +60,8 @@ from edgekit.profile.metrics import LATENCY
 from edgekit.profile.session import Settings, profile
 
 RECIPES = {
-    "onnx": "fp32,fp16,int8,int4,int4-mix0,int4-g64,int4-imatrix,int4-g64-imatrix,int4-gptq",
-    "executorch": "fp32,fp16,int8,8da4w,8da8w",
+    "onnx": "fp32,fp16,int8,int4,int4-g32,int4-imatrix,int4-g32-imatrix,int4-g32-gptq",
+    "executorch": "fp32,fp16,int8,8da8w,8da4w,8da4w-emb4,8da4w-imatrix",
     "gguf": "fp32,fp16,q8_0,q4_0,q4_k_m,q4_0-imatrix,q4_k_m-imatrix",
 }
 # the metrics' headings come from the declared metrics (edgekit.core.results.SPECS), the others are this benchmark's
@@ -76,8 +76,12 @@ COLUMNS = [
 
 
 def export(model: str, target: str, recipe: str, out: Path, reuse: bool = False) -> dict:
+    """Export unless ``reuse`` finds an artifact of this very recipe (its canonical name, so that a recipe
+    whose default changed since is exported again) in ``out``."""
     manifest = out / "edgekit.json"
-    if not (reuse and manifest.is_file()):
+    fresh = (reuse and manifest.is_file()
+             and artifact.load(out).manifest.recipe_name == recipes.parse(target, recipe).name)
+    if not fresh:
         proc = subprocess.run(
             [sys.executable, "-m", "edgekit", "export", model, "-t", target, "-r", recipe, "-o", str(out),
              "--overwrite"],
@@ -195,7 +199,7 @@ def main() -> None:
     rows = []
     for name in args.models.split(","):
         for target, recipe in plan:
-            out = work / f"{name}-{target}-{recipe}"
+            out = work / f"{name}-{target}-{recipes.parse(target, recipe).name}"  # canonical: one folder a recipe
             row = {"model": name, "target": target, "recipe": recipe, "artifact": str(out)}
             row.update(export(models[name], target, recipe, out, args.reuse))
             if "export_rss_mb" in row:

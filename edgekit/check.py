@@ -187,7 +187,7 @@ def _metric_name(name: str, where: str, scopes: bool = False) -> str:
 
 
 def _scope(name: str, sweep: SweepConfig, where: str) -> str:
-    """A scope in the form results name it (``onnx/int4`` becomes ``onnx/int4-g32``); it must match a recipe."""
+    """A scope in the form results name it (``onnx/int4`` becomes ``onnx/int4-g64-mix1``); it must match a recipe."""
     target, _, recipe = name.partition("/")
     try:
         scope = f"{target}/{recipes.parse(target, recipe).name}" if recipe else recipes.target_spec(target).name

@@ -33,7 +33,7 @@ def test_check_passes_fails_on_a_threshold_and_on_a_baseline(cli, sweep_file, tm
     assert {c.get("name") for c in root.iter("testcase")} == {
         "completes", "parity", "dppl_pct <= 50", "file_mb <= 30", "decode_tok_s >= 1"}
     assert (summary.read_text().startswith("## edgekit check: passed")
-            and "| onnx | int4-g32-mix1 | local | yes |" in summary.read_text())
+            and "| onnx | int4-g64-mix1 | local | yes |" in summary.read_text())
     assert step_summary.read_text() == summary.read_text() + "\n"
 
     # an impossible threshold for this recipe only: the result is kept (nothing re-runs), the check fails
@@ -128,7 +128,7 @@ def test_examples_load():
 
     check = load_check(EXAMPLES / "edgekit.toml")
     assert {r.target for r in check.sweep.recipes} == {"onnx", "executorch"}
-    assert check.rules_for("onnx", "int4-g32-mix1").limits != check.rules_for("onnx", "fp32").limits
+    assert check.rules_for("onnx", "int4-g64-mix1").limits != check.rules_for("onnx", "fp32").limits
     assert set(check.reports) == {"junit", "summary", "html"}
     sweep, _ = load_config(EXAMPLES / "sweep.toml")
     assert len(sweep.combinations()) == 8

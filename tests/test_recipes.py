@@ -7,7 +7,7 @@ from edgekit.errors import EdgekitError
 def test_parse_defaults_and_group_sizes():
     assert recipes.parse("onnx", None).name == "fp32"
     r = recipes.parse("onnx", "int4")
-    assert (r.scheme, r.group_size, r.name) == ("int4", 32, "int4-g32-mix1")
+    assert (r.scheme, r.group_size, r.name) == ("int4", 64, "int4-g64-mix1")
     assert recipes.parse("onnx", "INT4-g128").group_size == 128
     assert recipes.parse("onnx", "int8").group_size is None
 
@@ -37,9 +37,9 @@ def test_embedding_option():
     assert (r.group_size, r.embedding_bits, r.name) == (64, 4, "8da4w-g64-emb4")
     assert recipes.parse("executorch", "int8-emb8").name == "int8-emb8"
     assert recipes.parse("executorch", "8da8w").embedding_bits is None
-    # 8da4w quantizes the embedding unless told otherwise (a 4-bit file is not twice llama.cpp's q4_0)
-    # and keeps its two layers most sensitive to 4 bits at 8 bits
-    assert recipes.parse("executorch", "8da4w").name == "8da4w-g32-emb4-mix2"
+    # 8da4w quantizes the embedding to int8 unless told otherwise (a 4-bit file is not twice llama.cpp's
+    # q4_0; a tied table is the head's own) and keeps its two layers most sensitive to 4 bits at 8 bits
+    assert recipes.parse("executorch", "8da4w").name == "8da4w-g32-emb8-mix2"
     assert recipes.parse("executorch", "8da4w-emb8-mix3").name == "8da4w-g32-emb8-mix3"
     with pytest.raises(EdgekitError, match="unknown option 'gptq'"):
         recipes.parse("executorch", "8da4w-gptq")
@@ -47,8 +47,8 @@ def test_embedding_option():
 
 def test_method_option():
     r = recipes.parse("onnx", "int4-gptq")
-    assert (r.scheme, r.group_size, r.method, r.name) == ("int4", 32, "gptq", "int4-g32-mix1-gptq")
-    assert recipes.parse("onnx", "int4-g64-gptq").name == "int4-g64-mix1-gptq"
+    assert (r.scheme, r.group_size, r.method, r.name) == ("int4", 64, "gptq", "int4-g64-mix1-gptq")
+    assert recipes.parse("onnx", "int4-g32-gptq").name == "int4-g32-mix1-gptq"
     assert recipes.parse("onnx", "int4-gptq-g64-mix0").name == "int4-g64-gptq"
     assert recipes.parse("onnx", "int4").method is None
     r = recipes.parse("onnx", "int4-gptq", calibration="my.txt")
@@ -90,9 +90,9 @@ def test_calibrated_method_option():
 
 def test_mixed_option():
     r = recipes.parse("onnx", "int4-mix3")
-    assert (r.mixed, r.name, r.as_dict()["mixed_layers"]) == (3, "int4-g32-mix3", 3)
+    assert (r.mixed, r.name, r.as_dict()["mixed_layers"]) == (3, "int4-g64-mix3", 3)
     assert recipes.parse("onnx", "int4-g64-mix2-imatrix", calibration="c.txt").name == "int4-g64-mix2-imatrix"
-    assert recipes.parse("onnx", "int4-mix0").mixed is None and recipes.parse("onnx", "int4-mix0").name == "int4-g32"
+    assert recipes.parse("onnx", "int4-mix0").mixed is None and recipes.parse("onnx", "int4-mix0").name == "int4-g64"
     with pytest.raises(EdgekitError, match="unknown option 'mix2'"):
         recipes.parse("onnx", "int8-mix2")
 

@@ -19,10 +19,10 @@ def test_sweep_exports_once_and_reruns_export_nothing(cli, sweep_file, monkeypat
     r = cli("sweep", config)
     assert r.code == 0, r.err
     results = _results(config.parent / "results")
-    assert sorted(results) == ["builtin-tiny__onnx-fp32__local.json", "builtin-tiny__onnx-int4-g32-mix1__local.json"]
+    assert sorted(results) == ["builtin-tiny__onnx-fp32__local.json", "builtin-tiny__onnx-int4-g64-mix1__local.json"]
     assert all(d["complete"] and d["metrics"]["decode_tok_s"]["value"] > 0 for d in results.values())
     assert {d["settings"]["eval_text_name"] for d in results.values()} == {"eval.txt"}  # builtin:tiny's own stories
-    assert "2 combination(s): 2 measured" in r.err and "int4-g32-mix1" in r.out
+    assert "2 combination(s): 2 measured" in r.err and "int4-g64-mix1" in r.out
 
     import edgekit.export
 
@@ -76,7 +76,7 @@ def test_interrupted_sweep_resumes_with_the_missing_combination(cli, sweep_file,
     monkeypatch.setattr(edgekit.sweep, "profile", real)
     r = cli("sweep", config)
     assert r.code == 0 and "1 measured, 1 kept, 0 failed" in r.err, r.err
-    assert "onnx/fp32 on local: kept" in r.err and "onnx/int4-g32-mix1 on local: export cached, measured" in r.err
+    assert "onnx/fp32 on local: kept" in r.err and "onnx/int4-g64-mix1 on local: export cached, measured" in r.err
 
 
 def test_failing_combination_is_recorded_and_the_sweep_goes_on(cli, sweep_file, tmp_path):

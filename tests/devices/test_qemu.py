@@ -190,5 +190,5 @@ def test_int4_on_arm64_kernels(cli, arm64, tiny_int4, tmp_path, monkeypatch, exp
     junit = tmp_path / "junit.xml"
     r = cli("check", _check_file(tmp_path, "arm64-emulated", export_cache), "--junit", junit)
     assert r.code == 0, r.out + r.err
-    result = json.loads((tmp_path / "results" / "builtin-tiny__onnx-int4-g32-mix1__arm64-emulated.json").read_text())
+    result = json.loads((tmp_path / "results" / "builtin-tiny__onnx-int4-g64-mix1__arm64-emulated.json").read_text())
     assert result["environment"]["machine"] == "aarch64"

@@ -49,7 +49,7 @@ def test_plain_attention_fallback_exports_with_parity(tiny_models, monkeypatch, 
 @pytest.fixture(scope="module")
 def tiny_exports(tmp_path_factory, export_builtin):
     return export_builtin(tmp_path_factory.mktemp("tiny-et"), "executorch",
-                          [*RECIPES, "8da4w-emb8", "8da4w-mix0", "8da4w-mix0-imatrix"])
+                          [*RECIPES, "8da4w-emb4", "8da4w-mix0", "8da4w-mix0-imatrix"])
 
 
 RECIPES = [s for s in recipes.target_spec("executorch").schemes]
@@ -67,19 +67,20 @@ def test_every_recipe_passes_parity_on_builtin_tiny(recipe, tiny_exports, cli):
 def test_8da4w_quantizes_and_is_smaller(tiny_exports):
     """8da4w (the llama builtin) quantizes every linear and the embedding; XNNPACK takes nearly the whole graph."""
     q = tiny_exports["8da4w"].manifest
-    assert q.recipe["name"] == "8da4w-g32-emb4-mix2" and "quantize" in q.export["stages"]
+    assert q.recipe["name"] == "8da4w-g32-emb8-mix2" and "quantize" in q.export["stages"]
     quantization = q.recipe["quantization"]
-    assert quantization["head"].startswith("int8") and quantization["embedding"].startswith("int4")
+    assert quantization["head"].startswith("int8") and quantization["embedding"].startswith("int8")
     assert "quantization" not in q.runtime and "calibration" not in quantization
     assert q.runtime["delegation"]["share"] > 0.85, q.runtime["delegation"]
     assert tiny_exports["8da4w"].size_bytes < 0.6 * tiny_exports["fp32"].size_bytes
 
 
 def test_embedding_option_quantizes_the_table(tiny_exports):
-    """-emb4 is a table of its own; builtin:tiny's embedding is tied to its head, so -emb8 gathers the
-    rows of the head's int8 table, which XNNPACK's head and the embedding read from one data file
-    beside the program, stored once: the artifact is smaller than with a table of its own at 4 bits."""
-    emb4, emb8 = tiny_exports["8da4w"], tiny_exports["8da4w-emb8"]
+    """-emb4 is a table of its own; builtin:tiny's embedding is tied to its head, so -emb8 (8da4w's
+    default) gathers the rows of the head's int8 table, which XNNPACK's head and the embedding read from
+    one data file beside the program, stored once: the artifact is smaller than with a table of its own
+    at 4 bits."""
+    emb4, emb8 = tiny_exports["8da4w-emb4"], tiny_exports["8da4w"]
     assert emb8.manifest.recipe["name"] == "8da4w-g32-emb8-mix2" and emb8.manifest.parity["passed"]
     assert "quantized_decomposed.embedding_4bit" in emb4.manifest.runtime["delegation"]["not_delegated"]
     assert "quantized_decomposed.embedding_byte" in emb8.manifest.runtime["delegation"]["not_delegated"]
@@ -98,12 +99,12 @@ def test_mixed_recipe_keeps_the_costliest_layers_at_8_bits(tiny_exports):
     bytes; -mix0 keeps none and measures nothing."""
     art, none = tiny_exports["8da4w"], tiny_exports["8da4w-mix0"]
     recipe = art.manifest.recipe
-    assert recipe["name"] == "8da4w-g32-emb4-mix2" and recipe["mixed_layers"] == 2
+    assert recipe["name"] == "8da4w-g32-emb8-mix2" and recipe["mixed_layers"] == 2
     mixed = recipe["quantization"]["mixed"]
     assert len(mixed["layer_kl"]) == 4 and mixed["calibration"]["text"] == "calibration.txt"
     assert mixed["kept_layers"] == sorted(sorted(range(4), key=lambda i: -mixed["layer_kl"][i])[:2])
     assert "sensitivity" in art.manifest.export["stages"]
-    assert (none.manifest.recipe["name"] == "8da4w-g32-emb4"
+    assert (none.manifest.recipe["name"] == "8da4w-g32-emb8"
             and "mixed" not in none.manifest.recipe["quantization"])
     assert "sensitivity" not in none.manifest.export["stages"]
     assert none.size_bytes < art.size_bytes < tiny_exports["8da8w"].size_bytes

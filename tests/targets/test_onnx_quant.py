@@ -149,10 +149,10 @@ def test_int8_and_gptq_recipes_export_and_record(tmp_path, cli):
     r = cli("export", "builtin:tiny", "-r", "int4-gptq", "--calibration", text, "-o", out, "--no-parity", "--json")
     assert r.code == 0, r.err
     manifest = json.loads(r.out)
-    assert manifest["recipe"]["name"] == "int4-g32-mix1-gptq" and manifest["recipe"]["calibration"] == str(text)
+    assert manifest["recipe"]["name"] == "int4-g64-mix1-gptq" and manifest["recipe"]["calibration"] == str(text)
     calibration = manifest["recipe"]["quantization"]["calibration"]
     assert calibration["text"] == "calibration.txt" and calibration["tokens"] > 100
-    assert "quantize int4-g32-mix1-gptq" in manifest["export"]["stages"]
+    assert "quantize int4-g64-mix1-gptq" in manifest["export"]["stages"]
     assert cli("run", out, "-n", "4").code == 0
 
 
@@ -233,7 +233,7 @@ def test_mixed_recipe_keeps_the_costliest_layers_at_8_bits(tmp_path, cli):
     r = cli("export", "builtin:tiny", "-r", "int4-mix1", "-o", out, "--max-context", "256", "--json")
     assert r.code == 0, r.err
     manifest = json.loads(r.out)
-    assert manifest["recipe"]["name"] == "int4-g32-mix1" and manifest["recipe"]["mixed_layers"] == 1
+    assert manifest["recipe"]["name"] == "int4-g64-mix1" and manifest["recipe"]["mixed_layers"] == 1
     mixed = manifest["recipe"]["quantization"]["mixed"]
     kl = mixed["layer_kl"]
     assert mixed["kept_layers"] == [kl.index(max(kl))] and mixed["calibration"]["tokens"] > 100
