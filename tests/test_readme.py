@@ -68,3 +68,21 @@ def test_the_other_bench_tables_have_the_readme_shape():
         assert {line.count("|") for line in table.splitlines()} == {head[0].count("|")}
     assert "| int8 | local (x86_64) | 1.7321 | -0.024 | 0.9937 | 0.00003 |" in arm
     assert tiny in text and coreml in text
+
+
+def test_the_recipe_table_gives_each_measured_recipe_its_size_and_dppl_from_the_saved_run():
+    """For each recipe the README's recipe table says its measured dppl and size on SmolLM2-135M,
+    and that figure is the saved benchmark run's (`bench/recipes.py --json`)."""
+    import json
+    import re
+
+    recipes = _bench("recipes")
+    report = json.loads((README.parent / "bench" / "smollm2-135m.json").read_text())
+    figures = recipes.recipe_figures(report["rows"])
+    lines = README.read_text().split("### Recipes", 1)[1].split("\n\n|", 1)[1].split("\n\n", 1)[0].splitlines()
+    said = {}
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        for recipe, figure in re.findall(r"`([^`]+)`: ([^;]+? %)", cells[-1]):
+            said[(cells[0], recipe)] = figure
+    assert said == figures
