@@ -22,8 +22,10 @@ Core ML is left out: its runtime needs macOS.
     .venv/bin/python bench/recipes.py --from-json out.json [--markdown out.md]   # the tables again, measuring nothing
 
 Exports take long and do not need an idle machine; the profiles do. `--work DIR --export-only` then
-`--work DIR --reuse` splits the two. The JSON keeps every row's figures (the accuracy ones' standard
-errors as `KEY_se`, shown as ±) and the command that measured them; `--from-json` renders a saved
+`--work DIR --reuse` splits the two (an artifact is kept in DIR under its recipe's canonical name, and
+reused only if it is that recipe: one whose default changed since is exported again). The JSON keeps
+every row's figures (the accuracy ones' standard errors as `KEY_se`, shown as ±; each round's decode
+and prefill tok/s as `KEY_rounds`) and the command that measured them; `--from-json` renders a saved
 report's table, markdown and closing lines again.
 
 Closing lines, per target, on the real model (accuracy is measured on the shipped prose text against
@@ -225,12 +227,15 @@ def main() -> None:
                 row.update({f"{k}_se": v["stderr"] for k, v in result["metrics"].items()
                             if v.get("stderr") is not None})
             rounds.setdefault(n, []).append({k: values.get(k) for k in LATENCY})
-            print(json.dumps({**row, "round": i}), file=sys.stderr)
+            print(json.dumps({**row, **rounds[n][-1], "round": i}), file=sys.stderr)  # this round's latency
     for n, samples in rounds.items():
         for k in LATENCY:
             got = [s[k] for s in samples if s[k] is not None]
             rows[n][k] = statistics.median(got) if got else None
         rows[n]["rounds"] = len(samples)
+        # each round's decode and prefill, so that a reader sees the spread behind the median
+        rows[n]["decode_tok_s_rounds"] = [s["decode_tok_s"] for s in samples]
+        rows[n]["prefill_tok_s_rounds"] = [s["prefill_tok_s"] for s in samples]
 
     bandwidth = read_bandwidth_gbs(args.threads)
     for name in args.models.split(","):
