@@ -360,13 +360,15 @@ def _imatrix(model, names: list[str], block: int, accuracy_level: int, sequences
     graph = model.graph
     wanted = set(names)
     nodes = [n for n in graph.node if n.name in wanted]
-    squares, rows = _input_sums(model, nodes, sequences, lambda x: (x * x).sum(0))
     inits = {i.name: i for i in graph.initializer}
+    for node in nodes:  # before the calibration pass, which takes minutes
+        if inits[node.input[1]].dims[0] % block:
+            raise EdgekitError(f"-imatrix rounds whole blocks: {node.name}'s {inits[node.input[1]].dims[0]} inputs "
+                               f"are not a multiple of {block}")
+    squares, rows = _input_sums(model, nodes, sequences, lambda x: (x * x).sum(0))
     for node in nodes:
         weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)  # [K, N]
         k, n = weight.shape
-        if k % block:
-            raise EdgekitError(f"-imatrix rounds whole blocks: {node.name}'s {k} inputs are not a multiple of {block}")
         values, scales = ggml_blocks.q4_weighted(weight.T, (squares[node.input[0]] / rows).astype(np.float32), block)
         new, new_inits = inc.make_matmul_weight_only_node(
             node, weight.shape, 4, block, k // block, values.reshape(n * (k // block), block),

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from edgekit.errors import EdgekitError
 from edgekit.targets import onnx_quant
 from edgekit.targets.onnx_quant import Plan
 
@@ -127,8 +128,6 @@ def test_gptq_rounding_carries_the_error_forward():
 
 
 def test_gptq_needs_calibration(fp32_graphs):
-    from edgekit.errors import EdgekitError
-
     with pytest.raises(EdgekitError, match="gptq needs a calibration text"):
         onnx_quant.quantize(fp32_graphs("qwen2", "genai"), Plan(bits=4, algorithm="gptq"))
 
@@ -225,6 +224,17 @@ def test_imatrix_in_blocks_of_64_searches_as_llama_cpp_does(fp32_graphs):
     assert body and all(_attr(n, "block_size") == 64 and len(n.input) == 3 for n in body)
     assert np.abs(_logits(model) - _logits(fp32_graphs("qwen2", "genai"))).max() < 1.0
 
+
+def test_imatrix_refuses_blocks_that_do_not_split_the_rows_before_calibrating(fp32_graphs, monkeypatch):
+    """A block size that does not divide a MatMul's inputs is refused before the calibration pass
+    (minutes on a real model), not after it."""
+    def calibrating(*args, **kwargs):
+        raise AssertionError("calibrated before checking the blocks")
+
+    monkeypatch.setattr(onnx_quant, "_input_sums", calibrating)
+    with pytest.raises(EdgekitError, match="rounds whole blocks: .* not a multiple of 256"):
+        onnx_quant.quantize(fp32_graphs("qwen2", "genai"), Plan(bits=4, block_size=256, algorithm="imatrix"),
+                            ([[3, 5, 7] * 4], {}))
 
 def test_mixed_recipe_keeps_the_costliest_layers_at_8_bits(tmp_path, cli):
     """int4-mix1 on builtin:tiny: the layer whose 4-bit rounding costs most (KL on the calibration text)
