@@ -86,3 +86,39 @@ def test_the_recipe_table_gives_each_measured_recipe_its_size_and_dppl_from_the_
         for recipe, figure in re.findall(r"`([^`]+)`: ([^;]+? %)", cells[-1]):
             said[(cells[0], recipe)] = figure
     assert said == figures
+
+
+# Targets and thresholds the README states in these units: not measurements.
+_NOT_MEASURED = ("60 s a recipe aimed at", "1.1x its size")
+
+
+def _hand_figures(text: str, generated: str) -> list[str]:
+    """Speeds, times, memory and speed-up ratios written into the README's text by hand: anything of
+    the kind outside code and outside the tables the bench/ scripts render."""
+    import re
+
+    text = text.replace(generated, "")
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = re.sub(r"`[^`]*`", "", text)
+    for allowed in _NOT_MEASURED:
+        text = text.replace(allowed, "")
+    unit = r"(?:tok/s|ms|µs|s|seconds|CPU-seconds|min|minutes|MiB)\b"
+    figure = rf"\d[\d.,]*(?:\s?-\s?\d[\d.,]*)?\s?{unit}|\d[\d.,]*(?:-\d[\d.,]*)?x\b"
+    return [m.group(0) for m in re.finditer(figure, text)]
+
+
+def test_no_measured_speed_time_or_ratio_is_written_into_the_readme_by_hand():
+    """Every figure in the README comes from a bench/ script (its tables) or is a by-hand run recorded
+    in bench/history.md: a speed, a duration, a MiB or an 'Nx' written into the prose is one neither
+    regenerates."""
+    import json
+
+    recipes = _bench("recipes")
+    report = json.loads((README.parent / "bench" / "smollm2-135m.json").read_text())
+    md = recipes.markdown(report["rows"], report["verdicts"],
+                          recipes._title(report["settings"], report["read_bandwidth_gbs"]))
+    found = _hand_figures(README.read_text(), md)
+    assert not found, ("figures no bench/ script regenerates (move them to bench/history.md, or name "
+                       f"a target or threshold in _NOT_MEASURED): {found}")
+    old = "decode at 193 tok/s, 1.2x q4_0's, in 15-50 s, about 30 µs, 17 minutes, 598 MiB"
+    assert _hand_figures(old, md) == ["193 tok/s", "1.2x", "15-50 s", "30 µs", "17 minutes", "598 MiB"]
