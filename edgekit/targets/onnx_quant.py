@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.targets.memory import release_heap
 
 ALGORITHMS = ("rtn", "gptq", "imatrix")
 CALIBRATED = ("gptq", "imatrix")  # the algorithms that learn from a calibration text
@@ -330,7 +331,6 @@ def _input_sums(model, nodes, sequences: list[list[int]], stat) -> tuple[dict[st
 def _matmul_inputs(model, nodes, sequences: list[list[int]]):
     """The inputs of the MatMuls ``nodes`` while the float graph reads each calibration sequence, one
     pass per sequence: yields (input name, [tokens, K] float32) for each sequence and distinct input."""
-    import onnxruntime as ort
     from onnx import helper
 
     graph = model.graph
@@ -338,12 +338,74 @@ def _matmul_inputs(model, nodes, sequences: list[list[int]]):
     for name in inputs:
         graph.output.append(helper.make_empty_tensor_value_info(name))
     try:
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        session = _session(model)
     finally:
         del graph.output[len(graph.output) - len(inputs):]
     for ids in sequences:
         for name, x in zip(inputs, session.run(inputs, _feed(model, ids))):
             yield name, x.reshape(-1, x.shape[-1])
+    del session
+    release_heap()
+
+
+_EXTERNAL_ABOVE = 1024  # bytes: larger initializers go to the scratch file (onnx's own threshold)
+
+
+def _session(model):
+    """An ONNX Runtime session of ``model`` (weights loaded), read from a scratch copy on disk whose
+    weights are in an external data file: the same graph as from its serialized bytes, without the
+    bytes (a second copy of every weight) beside the model and the session's own."""
+    import tempfile
+    from pathlib import Path
+
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-calibration-") as scratch:
+        path = Path(scratch) / "model.onnx"
+        _save_weights_apart(model, path)
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _save_weights_apart(model, path) -> None:
+    """Write ``model`` to ``path`` with its raw initializers over ``_EXTERNAL_ABOVE`` bytes in
+    ``path``.data, one at a time, leaving ``model`` as it is (``onnx.save_model``'s external data
+    moves them out of the model)."""
+    import onnx
+
+    light = onnx.ModelProto()
+    _copy_fields(model, light, skip="graph")
+    _copy_fields(model.graph, light.graph, skip="initializer")
+    data = path.with_name(path.name + ".data")
+    with open(data, "wb") as f:
+        for init in model.graph.initializer:
+            raw = init.raw_data if init.HasField("raw_data") else b""
+            if len(raw) <= _EXTERNAL_ABOVE:
+                light.graph.initializer.append(init)
+                continue
+            out = light.graph.initializer.add()
+            _copy_fields(init, out, skip="raw_data")
+            offset = f.tell() + -f.tell() % 4096  # page-aligned
+            f.seek(offset)
+            length = f.write(raw)
+            del raw
+            out.data_location = onnx.TensorProto.EXTERNAL
+            for key, value in (("location", data.name), ("offset", str(offset)), ("length", str(length))):
+                out.external_data.add(key=key, value=value)
+    onnx.save_model(light, str(path))
+
+
+def _copy_fields(source, target, skip: str) -> None:
+    """Copy the set fields of protobuf message ``source`` into ``target``, but ``skip``."""
+    for field, value in source.ListFields():
+        if field.name == skip:
+            continue
+        repeated = getattr(field, "is_repeated", None)  # protobuf >= 6; before it, its label
+        if repeated if repeated is not None else field.label == field.LABEL_REPEATED:
+            getattr(target, field.name).extend(value)
+        elif field.message_type is not None:
+            getattr(target, field.name).CopyFrom(value)
+        else:
+            setattr(target, field.name, value)
 
 
 def _imatrix(model, names: list[str], block: int, accuracy_level: int, sequences: list[list[int]]):
