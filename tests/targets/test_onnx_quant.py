@@ -225,6 +225,22 @@ def test_imatrix_in_blocks_of_64_searches_as_llama_cpp_does(fp32_graphs):
     assert np.abs(_logits(model) - _logits(fp32_graphs("qwen2", "genai"))).max() < 1.0
 
 
+def test_calibration_session_reads_the_model_from_a_scratch_copy(fp32_graphs, tmp_path):
+    """The calibration session is the model's own (same logits as from its serialized bytes), read
+    from a copy whose weights lie in an external data file, and the model in memory is left as it was."""
+    import onnx
+
+    model = fp32_graphs("llama", "genai")
+    before = model.SerializeToString()
+    onnx_quant._save_weights_apart(model, tmp_path / "model.onnx")
+    assert model.SerializeToString() == before
+    apart = onnx.load(str(tmp_path / "model.onnx"), load_external_data=False)
+    assert any(i.data_location == onnx.TensorProto.EXTERNAL for i in apart.graph.initializer)
+    ids = (3, 5, 7, 11, 13)
+    feed = {**onnx_quant._feed(model, list(ids)), "logits_to_keep": np.array([len(ids)], dtype=np.int64)}
+    assert np.array_equal(onnx_quant._session(model).run(["logits"], feed)[0][0], _logits(model, ids))
+
+
 def test_imatrix_refuses_blocks_that_do_not_split_the_rows_before_calibrating(fp32_graphs, monkeypatch):
     """A block size that does not divide a MatMul's inputs is refused before the calibration pass
     (minutes on a real model), not after it."""
