@@ -245,14 +245,45 @@ def _quantize(model_file: Path, recipe: Recipe, source: ModelSource) -> dict | N
             layers, mixed = sensitivity.costliest_layers(source, calibration, recipe.mixed, plan.bits, plan.block_size)
             plan = replace(plan, keep_layers=layers)
             release_heap()
-        model, info = onnx_quant.quantize(onnx.load(str(model_file)), plan,
-                                          calibration if plan.algorithm in onnx_quant.CALIBRATED else None)
+        model, relative = _read_graph(model_file)
+        model, info = onnx_quant.quantize(model, plan, calibration if plan.algorithm in onnx_quant.CALIBRATED else None)
+        _read_rest(model, model_file.parent, relative)
         if mixed:
             info["mixed"] = mixed
     _save(model, model_file)
     del model
     release_heap()  # for the stages after this one
     return info
+
+
+def _read_graph(model_file: Path):
+    """The graph with its weights left in their external data file (if it has one), each initializer's
+    location made absolute: the quantizers read a weight from a mapping of the file that closes once
+    it is quantized, so the float weights are never all in memory. Returns the model and {initializer:
+    its relative location}."""
+    import onnx
+
+    model = onnx.load(str(model_file), load_external_data=False)
+    folder = model_file.parent.resolve()
+    relative = {}
+    for init in model.graph.initializer:
+        for entry in init.external_data if init.data_location == onnx.TensorProto.EXTERNAL else ():
+            if entry.key == "location":
+                relative[init.name] = entry.value
+                entry.value = str(folder / entry.value)
+    return model, relative
+
+
+def _read_rest(model, folder: Path, relative: dict[str, str]) -> None:
+    """Load into ``model`` the external data still referenced (the float initializers left: norms,
+    biases), as ``onnx.load`` would have: the model then holds all its weights."""
+    from onnx.external_data_helper import load_external_data_for_model
+
+    for init in model.graph.initializer:
+        for entry in init.external_data if init.name in relative else ():
+            if entry.key == "location":
+                entry.value = relative[init.name]
+    load_external_data_for_model(model, str(folder))
 
 
 def _save(model, model_file: Path) -> None:

@@ -180,13 +180,26 @@ def _fold_weight_transposes(model) -> dict[str, str]:
             continue
         if not all(c.op_type == "MatMul" and c.input[1] == node.output[0] for c in consumers.get(node.output[0], [])):
             continue
-        weight = numpy_helper.to_array(inits[node.input[0]])
+        weight = _array(inits[node.input[0]])
         perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
         model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(weight.transpose(perm)),
                                                                name=node.output[0]))
         model.graph.node.remove(node)
         folded[node.output[0]] = node.input[0]
     return folded
+
+
+def _array(init) -> np.ndarray:
+    """An initializer's values; one whose data is in an external file (the target reads the graph
+    without its weights, their locations made absolute) is read from a mapping of the file that
+    closes with it, as ONNX Runtime's block quantizer reads its weights (``onnx_ir``)."""
+    from onnx import TensorProto, numpy_helper
+
+    if init.data_location != TensorProto.EXTERNAL:
+        return numpy_helper.to_array(init)
+    import onnx_ir as ir
+
+    return np.array(ir.from_proto(init).numpy())
 
 
 def _producer(graph, name: str):
@@ -215,10 +228,8 @@ def _table_source(graph, gather) -> str:
 
 def _table(graph, gather) -> np.ndarray:
     """The embedding table as [hidden, vocab] (MatMul's weight layout, which the block quantizer takes)."""
-    from onnx import numpy_helper
-
     init = next(i for i in graph.initializer if i.name == _table_source(graph, gather))
-    array = numpy_helper.to_array(init)
+    array = _array(init)
     transposed = _producer(graph, gather.input[0]) is not None
     return np.ascontiguousarray(array if transposed else array.T)
 
@@ -284,7 +295,6 @@ def _gptq(model, names: list[str], block: int, accuracy_level: int, sequences: l
     - it runs the whole model once per layer input and calibration sequence (121 times the work of
       one pass on a 30-layer model); the Hessians here come from one pass per sequence.
     """
-    from onnx import numpy_helper
     from onnxruntime.quantization.neural_compressor import weight_only as inc
 
     graph = model.graph
@@ -294,7 +304,7 @@ def _gptq(model, names: list[str], block: int, accuracy_level: int, sequences: l
     gptq = _gptq_rounding()
     inits = {i.name: i for i in graph.initializer}
     for node in nodes:
-        weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+        weight = _array(inits[node.input[1]]).astype(np.float32)
         k = weight.shape[0]
         blocks = (k + block - 1) // block
         rounded = gptq(
@@ -373,17 +383,18 @@ def _save_weights_apart(model, path) -> None:
     import onnx
 
     light = onnx.ModelProto()
-    _copy_fields(model, light, skip="graph")
-    _copy_fields(model.graph, light.graph, skip="initializer")
+    _copy_fields(model, light, skip=("graph",))
+    _copy_fields(model.graph, light.graph, skip=("initializer",))
     data = path.with_name(path.name + ".data")
     with open(data, "wb") as f:
         for init in model.graph.initializer:
-            raw = init.raw_data if init.HasField("raw_data") else b""
-            if len(raw) <= _EXTERNAL_ABOVE:
+            external = init.data_location == onnx.TensorProto.EXTERNAL
+            raw = _array(init).tobytes() if external else init.raw_data if init.HasField("raw_data") else b""
+            if not external and len(raw) <= _EXTERNAL_ABOVE:
                 light.graph.initializer.append(init)
                 continue
             out = light.graph.initializer.add()
-            _copy_fields(init, out, skip="raw_data")
+            _copy_fields(init, out, skip=("raw_data", "data_location", "external_data"))
             offset = f.tell() + -f.tell() % 4096  # page-aligned
             f.seek(offset)
             length = f.write(raw)
@@ -394,10 +405,10 @@ def _save_weights_apart(model, path) -> None:
     onnx.save_model(light, str(path))
 
 
-def _copy_fields(source, target, skip: str) -> None:
-    """Copy the set fields of protobuf message ``source`` into ``target``, but ``skip``."""
+def _copy_fields(source, target, skip: tuple[str, ...]) -> None:
+    """Copy the set fields of protobuf message ``source`` into ``target``, but those in ``skip``."""
     for field, value in source.ListFields():
-        if field.name == skip:
+        if field.name in skip:
             continue
         repeated = getattr(field, "is_repeated", None)  # protobuf >= 6; before it, its label
         if repeated if repeated is not None else field.label == field.LABEL_REPEATED:
@@ -414,7 +425,6 @@ def _imatrix(model, names: list[str], block: int, accuracy_level: int, sequences
     llama.cpp's own quantizer (``ggml_blocks``), whose Q4_0 blocks are symmetric MatMulNBits blocks
     of 32 as they are (float16 scales widened to the graph's float32); other block sizes get the same
     importance-weighted scale search (``ggml_blocks.q4_weighted``) with float32 scales."""
-    from onnx import numpy_helper
     from onnxruntime.quantization.neural_compressor import weight_only as inc
 
     from edgekit.targets import ggml_blocks
@@ -429,7 +439,7 @@ def _imatrix(model, names: list[str], block: int, accuracy_level: int, sequences
                                f"are not a multiple of {block}")
     squares, rows = _input_sums(model, nodes, sequences, lambda x: (x * x).sum(0))
     for node in nodes:
-        weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)  # [K, N]
+        weight = _array(inits[node.input[1]]).astype(np.float32)  # [K, N]
         k, n = weight.shape
         values, scales = ggml_blocks.q4_weighted(weight.T, (squares[node.input[0]] / rows).astype(np.float32), block)
         new, new_inits = inc.make_matmul_weight_only_node(
