@@ -70,7 +70,8 @@ def plan_for(recipe) -> Plan:
 
 
 def quantize(model, plan: Plan, calibration: tuple[list[list[int]], dict] | None = None):
-    """Quantize ``model`` (an fp32 ``onnx.ModelProto``, weights loaded) as ``plan`` says;
+    """Quantize ``model`` (an fp32 ``onnx.ModelProto``, its weights loaded or in external data files
+    at absolute locations, read one at a time: ``edgekit.targets.onnx._read_graph``) as ``plan`` says;
     ``calibration``: token sequences for a calibrated algorithm, with their record. Returns the quantized model and what
     the manifest records of it (the plan, how the head and embedding are stored, the calibration
     tokens, seconds)."""
