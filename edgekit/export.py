@@ -16,6 +16,7 @@ from edgekit.runtime import load as runtime_load
 from edgekit.runtime.measure import peak_rss_mb, reset_peak_rss
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource, check_supported, is_gguf, resolve
+from edgekit.targets.memory import release_heap
 
 
 def export(
@@ -89,11 +90,13 @@ def export(
                 from edgekit import parity as parity_check
 
                 threads = idle_threads()
+                # the reference first, its PyTorch model let go before the artifact loads: one model at a time
+                ref = parity_check.reference(source, lambda text: tokenizer.encode(text).ids, threads=threads)
+                release_heap()
                 try:
                     lm = runtime_load(tmp, threads, spec.runner_backend)
                 except ValueError as e:  # the backend's own words on why the runtime refused the file
                     raise EdgekitError(f"the exported {target} artifact does not load: {e}") from None
-                ref = parity_check.reference(source, lambda text: tokenizer.encode(text).ids, threads=threads)
                 manifest["parity"] = parity_check.compare(ref, lm, rec.parity)
         else:
             manifest["parity"] = {"passed": None, "skipped": True}

@@ -20,6 +20,7 @@ from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource
 from edgekit.targets import Target, onnx_builder
+from edgekit.targets.memory import release_heap
 
 TARGET = Target(
     exporter=__name__, backend="edgekit.runtime.onnx",
@@ -79,6 +80,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
             _genai_export(source, recipe, folder, config)
         else:
             _optimum_export(source, recipe, folder)
+        release_heap()  # the exporter's PyTorch model and graph are gone, the heap they took is not
     with stage("logits_to_keep"):
         graph = _finish_graph(model_file, (source.model_type, config) if exporter == "genai" else None)
     quantization = None
@@ -215,16 +217,18 @@ def _optimum_export(source: ModelSource, recipe: Recipe, folder: Path) -> None:
 
 def _quantize(model_file: Path, recipe: Recipe, source: ModelSource) -> dict | None:
     """The recipe's precision applied to the fp32 graph in place: fp16 by ONNX Runtime's converter,
-    int8 and int4 by ``onnx_quant`` (what it did is returned for the manifest)."""
+    int8 and int4 by ``onnx_quant`` (what it did is returned for the manifest). One model at a time
+    in memory: -mixN's PyTorch model is measured and let go before the graph is read."""
     import onnx
 
-    model = onnx.load(str(model_file))
+    if recipe.scheme not in ("fp16", "int8", "int4"):  # a recipe file names a scheme this module does not implement
+        raise EdgekitError(f"onnx recipe '{recipe.name}' is not implemented")
     info = None
     if recipe.scheme == "fp16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        model = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
-    elif recipe.scheme in ("int8", "int4"):
+        model = convert_float_to_float16(onnx.load(str(model_file)), keep_io_types=True, disable_shape_infer=True)
+    else:
         from edgekit.targets import onnx_quant
 
         from edgekit.calibration import token_windows
@@ -240,13 +244,46 @@ def _quantize(model_file: Path, recipe: Recipe, source: ModelSource) -> dict | N
 
             layers, mixed = sensitivity.costliest_layers(source, calibration, recipe.mixed, plan.bits, plan.block_size)
             plan = replace(plan, keep_layers=layers)
+            release_heap()
+        model, relative = _read_graph(model_file)
         model, info = onnx_quant.quantize(model, plan, calibration if plan.algorithm in onnx_quant.CALIBRATED else None)
+        _read_rest(model, model_file.parent, relative)
         if mixed:
             info["mixed"] = mixed
-    else:  # a recipe file names a scheme this module does not implement
-        raise EdgekitError(f"onnx recipe '{recipe.name}' is not implemented")
     _save(model, model_file)
+    del model
+    release_heap()  # for the stages after this one
     return info
+
+
+def _read_graph(model_file: Path):
+    """The graph with its weights left in their external data file (if it has one), each initializer's
+    location made absolute: the quantizers read a weight from a mapping of the file that closes once
+    it is quantized, so the float weights are never all in memory. Returns the model and {initializer:
+    its relative location}."""
+    import onnx
+
+    model = onnx.load(str(model_file), load_external_data=False)
+    folder = model_file.parent.resolve()
+    relative = {}
+    for init in model.graph.initializer:
+        for entry in init.external_data if init.data_location == onnx.TensorProto.EXTERNAL else ():
+            if entry.key == "location":
+                relative[init.name] = entry.value
+                entry.value = str(folder / entry.value)
+    return model, relative
+
+
+def _read_rest(model, folder: Path, relative: dict[str, str]) -> None:
+    """Load into ``model`` the external data still referenced (the float initializers left: norms,
+    biases), as ``onnx.load`` would have: the model then holds all its weights."""
+    from onnx.external_data_helper import load_external_data_for_model
+
+    for init in model.graph.initializer:
+        for entry in init.external_data if init.name in relative else ():
+            if entry.key == "location":
+                entry.value = relative[init.name]
+    load_external_data_for_model(model, str(folder))
 
 
 def _save(model, model_file: Path) -> None:

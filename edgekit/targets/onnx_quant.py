@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.targets.memory import release_heap
 
 ALGORITHMS = ("rtn", "gptq", "imatrix")
 CALIBRATED = ("gptq", "imatrix")  # the algorithms that learn from a calibration text
@@ -69,7 +70,8 @@ def plan_for(recipe) -> Plan:
 
 
 def quantize(model, plan: Plan, calibration: tuple[list[list[int]], dict] | None = None):
-    """Quantize ``model`` (an fp32 ``onnx.ModelProto``, weights loaded) as ``plan`` says;
+    """Quantize ``model`` (an fp32 ``onnx.ModelProto``, its weights loaded or in external data files
+    at absolute locations, read one at a time: ``edgekit.targets.onnx._read_graph``) as ``plan`` says;
     ``calibration``: token sequences for a calibrated algorithm, with their record. Returns the quantized model and what
     the manifest records of it (the plan, how the head and embedding are stored, the calibration
     tokens, seconds)."""
@@ -179,13 +181,26 @@ def _fold_weight_transposes(model) -> dict[str, str]:
             continue
         if not all(c.op_type == "MatMul" and c.input[1] == node.output[0] for c in consumers.get(node.output[0], [])):
             continue
-        weight = numpy_helper.to_array(inits[node.input[0]])
+        weight = _array(inits[node.input[0]])
         perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
         model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(weight.transpose(perm)),
                                                                name=node.output[0]))
         model.graph.node.remove(node)
         folded[node.output[0]] = node.input[0]
     return folded
+
+
+def _array(init) -> np.ndarray:
+    """An initializer's values; one whose data is in an external file (the target reads the graph
+    without its weights, their locations made absolute) is read from a mapping of the file that
+    closes with it, as ONNX Runtime's block quantizer reads its weights (``onnx_ir``)."""
+    from onnx import TensorProto, numpy_helper
+
+    if init.data_location != TensorProto.EXTERNAL:
+        return numpy_helper.to_array(init)
+    import onnx_ir as ir
+
+    return np.array(ir.from_proto(init).numpy())
 
 
 def _producer(graph, name: str):
@@ -214,10 +229,8 @@ def _table_source(graph, gather) -> str:
 
 def _table(graph, gather) -> np.ndarray:
     """The embedding table as [hidden, vocab] (MatMul's weight layout, which the block quantizer takes)."""
-    from onnx import numpy_helper
-
     init = next(i for i in graph.initializer if i.name == _table_source(graph, gather))
-    array = numpy_helper.to_array(init)
+    array = _array(init)
     transposed = _producer(graph, gather.input[0]) is not None
     return np.ascontiguousarray(array if transposed else array.T)
 
@@ -283,7 +296,6 @@ def _gptq(model, names: list[str], block: int, accuracy_level: int, sequences: l
     - it runs the whole model once per layer input and calibration sequence (121 times the work of
       one pass on a 30-layer model); the Hessians here come from one pass per sequence.
     """
-    from onnx import numpy_helper
     from onnxruntime.quantization.neural_compressor import weight_only as inc
 
     graph = model.graph
@@ -293,7 +305,7 @@ def _gptq(model, names: list[str], block: int, accuracy_level: int, sequences: l
     gptq = _gptq_rounding()
     inits = {i.name: i for i in graph.initializer}
     for node in nodes:
-        weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+        weight = _array(inits[node.input[1]]).astype(np.float32)
         k = weight.shape[0]
         blocks = (k + block - 1) // block
         rounded = gptq(
@@ -330,7 +342,6 @@ def _input_sums(model, nodes, sequences: list[list[int]], stat) -> tuple[dict[st
 def _matmul_inputs(model, nodes, sequences: list[list[int]]):
     """The inputs of the MatMuls ``nodes`` while the float graph reads each calibration sequence, one
     pass per sequence: yields (input name, [tokens, K] float32) for each sequence and distinct input."""
-    import onnxruntime as ort
     from onnx import helper
 
     graph = model.graph
@@ -338,12 +349,75 @@ def _matmul_inputs(model, nodes, sequences: list[list[int]]):
     for name in inputs:
         graph.output.append(helper.make_empty_tensor_value_info(name))
     try:
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        session = _session(model)
     finally:
         del graph.output[len(graph.output) - len(inputs):]
     for ids in sequences:
         for name, x in zip(inputs, session.run(inputs, _feed(model, ids))):
             yield name, x.reshape(-1, x.shape[-1])
+    del session
+    release_heap()
+
+
+_EXTERNAL_ABOVE = 1024  # bytes: larger initializers go to the scratch file (onnx's own threshold)
+
+
+def _session(model):
+    """An ONNX Runtime session of ``model`` (weights loaded), read from a scratch copy on disk whose
+    weights are in an external data file: the same graph as from its serialized bytes, without the
+    bytes (a second copy of every weight) beside the model and the session's own."""
+    import tempfile
+    from pathlib import Path
+
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-calibration-") as scratch:
+        path = Path(scratch) / "model.onnx"
+        _save_weights_apart(model, path)
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _save_weights_apart(model, path) -> None:
+    """Write ``model`` to ``path`` with its raw initializers over ``_EXTERNAL_ABOVE`` bytes in
+    ``path``.data, one at a time, leaving ``model`` as it is (``onnx.save_model``'s external data
+    moves them out of the model)."""
+    import onnx
+
+    light = onnx.ModelProto()
+    _copy_fields(model, light, skip=("graph",))
+    _copy_fields(model.graph, light.graph, skip=("initializer",))
+    data = path.with_name(path.name + ".data")
+    with open(data, "wb") as f:
+        for init in model.graph.initializer:
+            external = init.data_location == onnx.TensorProto.EXTERNAL
+            raw = _array(init).tobytes() if external else init.raw_data if init.HasField("raw_data") else b""
+            if not external and len(raw) <= _EXTERNAL_ABOVE:
+                light.graph.initializer.append(init)
+                continue
+            out = light.graph.initializer.add()
+            _copy_fields(init, out, skip=("raw_data", "data_location", "external_data"))
+            offset = f.tell() + -f.tell() % 4096  # page-aligned
+            f.seek(offset)
+            length = f.write(raw)
+            del raw
+            out.data_location = onnx.TensorProto.EXTERNAL
+            for key, value in (("location", data.name), ("offset", str(offset)), ("length", str(length))):
+                out.external_data.add(key=key, value=value)
+    onnx.save_model(light, str(path))
+
+
+def _copy_fields(source, target, skip: tuple[str, ...]) -> None:
+    """Copy the set fields of protobuf message ``source`` into ``target``, but those in ``skip``."""
+    for field, value in source.ListFields():
+        if field.name in skip:
+            continue
+        repeated = getattr(field, "is_repeated", None)  # protobuf >= 6; before it, its label
+        if repeated if repeated is not None else field.label == field.LABEL_REPEATED:
+            getattr(target, field.name).extend(value)
+        elif field.message_type is not None:
+            getattr(target, field.name).CopyFrom(value)
+        else:
+            setattr(target, field.name, value)
 
 
 def _imatrix(model, names: list[str], block: int, accuracy_level: int, sequences: list[list[int]]):
@@ -352,7 +426,6 @@ def _imatrix(model, names: list[str], block: int, accuracy_level: int, sequences
     llama.cpp's own quantizer (``ggml_blocks``), whose Q4_0 blocks are symmetric MatMulNBits blocks
     of 32 as they are (float16 scales widened to the graph's float32); other block sizes get the same
     importance-weighted scale search (``ggml_blocks.q4_weighted``) with float32 scales."""
-    from onnx import numpy_helper
     from onnxruntime.quantization.neural_compressor import weight_only as inc
 
     from edgekit.targets import ggml_blocks
@@ -367,7 +440,7 @@ def _imatrix(model, names: list[str], block: int, accuracy_level: int, sequences
                                f"are not a multiple of {block}")
     squares, rows = _input_sums(model, nodes, sequences, lambda x: (x * x).sum(0))
     for node in nodes:
-        weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)  # [K, N]
+        weight = _array(inits[node.input[1]]).astype(np.float32)  # [K, N]
         k, n = weight.shape
         values, scales = ggml_blocks.q4_weighted(weight.T, (squares[node.input[0]] / rows).astype(np.float32), block)
         new, new_inits = inc.make_matmul_weight_only_node(

@@ -225,6 +225,49 @@ def test_imatrix_in_blocks_of_64_searches_as_llama_cpp_does(fp32_graphs):
     assert np.abs(_logits(model) - _logits(fp32_graphs("qwen2", "genai"))).max() < 1.0
 
 
+def test_calibration_session_reads_the_model_from_a_scratch_copy(fp32_graphs, tmp_path):
+    """The calibration session is the model's own (same logits as from its serialized bytes), read
+    from a copy whose weights lie in an external data file, and the model in memory is left as it was."""
+    import onnx
+
+    model = fp32_graphs("llama", "genai")
+    before = model.SerializeToString()
+    onnx_quant._save_weights_apart(model, tmp_path / "model.onnx")
+    assert model.SerializeToString() == before
+    apart = onnx.load(str(tmp_path / "model.onnx"), load_external_data=False)
+    assert any(i.data_location == onnx.TensorProto.EXTERNAL for i in apart.graph.initializer)
+    ids = (3, 5, 7, 11, 13)
+    feed = {**onnx_quant._feed(model, list(ids)), "logits_to_keep": np.array([len(ids)], dtype=np.int64)}
+    assert np.array_equal(onnx_quant._session(model).run(["logits"], feed)[0][0], _logits(model, ids))
+
+
+@pytest.mark.parametrize("recipe", ["int8", "int4-mix0"])
+def test_the_target_quantizes_from_the_data_file_byte_for_byte(recipe, tiny_models, tmp_path):
+    """The target reads the fp32 graph without its weights (each read from the data file as it is
+    quantized, the float ones left loaded before saving): it writes the bytes that quantizing the
+    whole loaded graph writes."""
+    import shutil
+
+    import onnx
+
+    from edgekit.export import export
+    from edgekit.recipes import parse
+    from edgekit.source import resolve
+    from edgekit.targets import onnx as target
+
+    source = resolve(str(tiny_models("llama")))
+    streamed, loaded = tmp_path / "streamed", tmp_path / "loaded"
+    export(source, parse("onnx", "fp32"), streamed, parity=False)
+    assert (streamed / "model.onnx.data").is_file()
+    shutil.copytree(streamed, loaded)
+    rec = parse("onnx", recipe)
+    target._quantize(streamed / "model.onnx", rec, source)
+    model, _ = onnx_quant.quantize(onnx.load(str(loaded / "model.onnx")), onnx_quant.plan_for(rec))
+    target._save(model, loaded / "model.onnx")
+    assert (streamed / "model.onnx").read_bytes() == (loaded / "model.onnx").read_bytes()
+    assert not (streamed / "model.onnx.data").exists()
+
+
 def test_imatrix_refuses_blocks_that_do_not_split_the_rows_before_calibrating(fp32_graphs, monkeypatch):
     """A block size that does not divide a MatMul's inputs is refused before the calibration pass
     (minutes on a real model), not after it."""
