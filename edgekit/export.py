@@ -102,6 +102,8 @@ def export(
             manifest["parity"] = {"passed": None, "skipped": True}
         manifest["export"]["stages"] = stages
         manifest["export"]["stage_peak_rss_mb"] = stage_rss
+        # the process's peak with the parity stage's (the reference model and the artifact loaded)
+        manifest["export"]["peak_rss_mb"] = max(stage_rss.values(), default=export_info["peak_rss_mb"])
         manifest["export"]["total_s"] = round(time.perf_counter() - begun, 3)  # with loading the model and parity
         artifact.write_manifest(tmp, manifest)
     result = artifact.Artifact(out, manifest)

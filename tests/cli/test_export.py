@@ -235,6 +235,9 @@ def test_manifest_contents(cli, tiny_models, tmp_path):
     for f in m["files"]:
         assert f["bytes"] == (out / f["path"]).stat().st_size and len(f["sha256"]) == 64
     assert m["export"]["wall_s"] > 0 and m["export"]["peak_rss_mb"] > 0
+    # the process's peak is its stages' highest, the parity stage's included
+    assert m["export"]["peak_rss_mb"] == max(m["export"]["stage_peak_rss_mb"].values())
+    assert "parity" in m["export"]["stage_peak_rss_mb"]
     # parity comes after wall_s
     assert m["export"]["total_s"] >= m["export"]["wall_s"] + m["export"]["stages"]["parity"]
     assert m["runtime"]["exporter"] == "genai"  # int4 is quantized by the builder itself
