@@ -57,6 +57,7 @@ from rich.table import Table
 from edgekit import artifact, recipes
 from edgekit.core.manifest import Manifest
 from edgekit.core.results import SPECS
+from edgekit.errors import EdgekitError
 from edgekit.devices import load_profile
 from edgekit.profile.metrics import LATENCY
 from edgekit.profile.session import Settings, profile
@@ -77,13 +78,12 @@ COLUMNS = [
 ]
 
 
-def export(model: str, target: str, recipe: str, out: Path, reuse: bool = False) -> dict:
-    """Export unless ``reuse`` finds an artifact of this very recipe (its canonical name, so that a recipe
-    whose default changed since is exported again) in ``out``."""
+def export(model: str, target: str, recipe: str, canonical: str, out: Path, reuse: bool = False) -> dict:
+    """Export unless ``reuse`` finds an artifact of this very recipe (``canonical``, its full name, so that
+    a recipe whose default changed since is exported again) in ``out``."""
     manifest = out / "edgekit.json"
-    fresh = (reuse and manifest.is_file()
-             and artifact.load(out).manifest.recipe_name == recipes.parse(target, recipe).name)
-    if not fresh:
+    m = artifact.load(out).manifest if reuse and manifest.is_file() else None
+    if m is None or m.recipe_name != canonical:
         proc = subprocess.run(
             [sys.executable, "-m", "edgekit", "export", model, "-t", target, "-r", recipe, "-o", str(out),
              "--overwrite"],
@@ -91,7 +91,7 @@ def export(model: str, target: str, recipe: str, out: Path, reuse: bool = False)
         )
         if proc.returncode not in (0, 1) or not manifest.is_file():  # 1: exported, parity failed
             return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
-    m = artifact.load(out).manifest
+        m = artifact.load(out).manifest
     return {
         "exported_as": m.recipe_name, "export_s": m.export["wall_s"], "stages": dict(m.stages),
         "export_rss_mb": m.export["peak_rss_mb"], "parity": m.parity_passed,
@@ -196,14 +196,17 @@ def main() -> None:
     unknown = set(args.models.split(",")) - set(models)
     if unknown:
         ap.error(f"unknown model(s) {', '.join(sorted(unknown))}; known: {', '.join(models)}")
-    plan = [(t, r) for t in RECIPES for r in getattr(args, t).split(",") if r]
+    try:  # each recipe with its canonical name, which names its folder in --work
+        plan = [(t, r, recipes.parse(t, r).name) for t in RECIPES for r in getattr(args, t).split(",") if r]
+    except EdgekitError as e:
+        ap.error(str(e))
 
     rows = []
     for name in args.models.split(","):
-        for target, recipe in plan:
-            out = work / f"{name}-{target}-{recipes.parse(target, recipe).name}"  # canonical: one folder a recipe
+        for target, recipe, canonical in plan:
+            out = work / f"{name}-{target}-{canonical}"
             row = {"model": name, "target": target, "recipe": recipe, "artifact": str(out)}
-            row.update(export(models[name], target, recipe, out, args.reuse))
+            row.update(export(models[name], target, recipe, canonical, out, args.reuse))
             if "export_rss_mb" in row:
                 row["export_rss_x"] = round(row["export_rss_mb"] / _weights_mb(models[name]), 2)
             rows.append(row)
