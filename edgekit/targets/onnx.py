@@ -266,11 +266,9 @@ def _read_graph(model_file: Path):
     model = onnx.load(str(model_file), load_external_data=False)
     folder = model_file.parent.resolve()
     relative = {}
-    for init in model.graph.initializer:
-        for entry in init.external_data if init.data_location == onnx.TensorProto.EXTERNAL else ():
-            if entry.key == "location":
-                relative[init.name] = entry.value
-                entry.value = str(folder / entry.value)
+    for init, entry in _locations(model):
+        relative[init.name] = entry.value
+        entry.value = str(folder / entry.value)
     return model, relative
 
 
@@ -279,11 +277,18 @@ def _read_rest(model, folder: Path, relative: dict[str, str]) -> None:
     biases), as ``onnx.load`` would have: the model then holds all its weights."""
     from onnx.external_data_helper import load_external_data_for_model
 
-    for init in model.graph.initializer:
-        for entry in init.external_data if init.name in relative else ():
-            if entry.key == "location":
-                entry.value = relative[init.name]
+    for init, entry in _locations(model):
+        entry.value = relative[init.name]
     load_external_data_for_model(model, str(folder))
+
+
+def _locations(model):
+    """(initializer, its external data's ``location`` entry) for each initializer kept in a data file."""
+    import onnx
+
+    for init in model.graph.initializer:
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            yield from ((init, entry) for entry in init.external_data if entry.key == "location")
 
 
 def _save(model, model_file: Path) -> None:
