@@ -203,18 +203,19 @@ def report_paths(config: CheckConfig, **given: Path | None) -> dict:
     return {**config.reports, **{k: Path(v) for k, v in given.items() if v is not None}}
 
 
-def preflight(config: CheckConfig, reports: dict | None = None) -> list[RunResult]:
+def preflight(config: CheckConfig, reports: dict | None = None, fresh: bool = False) -> list[RunResult]:
     """What can be known bad before any work: every report can be written; every device is set up on
     this machine (the emulated arm64 one's userland); every model resolves and suits its targets;
-    every device can run its combinations' artifacts (``edgekit.devices.require_capable``, the check
-    profile and sweep make, with the same line); the baseline loads. Returns the baseline results
-    (empty without one)."""
+    the sweep's own plan (``edgekit.sweep.plan``, with ``fresh`` as the run will have it) finds nothing
+    wrong with a combination it would measure — a device that cannot run its artifacts among them
+    (``edgekit.devices.require_capable``, the line profile and sweep give); the baseline loads. Returns
+    the baseline results (empty without one)."""
     from edgekit import targets
-    from edgekit.devices import connect, require_capable
+    from edgekit.devices import connect
     from edgekit.output import check_writable
     from edgekit.report.results import load_results
     from edgekit.source import resolve
-    from edgekit.sweep import cache_folder, export_key
+    from edgekit.sweep import plan
 
     for path in (reports or {}).values():
         check_writable(path)
@@ -223,17 +224,13 @@ def preflight(config: CheckConfig, reports: dict | None = None) -> list[RunResul
     try:
         for device in sweep.devices:
             connect(device)  # nothing is reached yet: a transport only checks what it needs here
-        sources = {}
         for model in sweep.models:
             for target in dict.fromkeys(r.target for r in sweep.recipes):
                 tgt = targets.get(target)
-                sources[model] = resolve(model, supported=tgt.SUPPORTED, refusal=getattr(tgt, "refusal", None))
-        keys = {}
-        for combo in sweep.combinations():
-            pair = (combo.model, combo.recipe)
-            if pair not in keys:
-                keys[pair] = export_key(sources[combo.model], combo.recipe, sweep.parity)
-            require_capable(combo.device, combo.recipe.target, cache_folder(sweep, combo, keys[pair]))
+                resolve(model, supported=tgt.SUPPORTED, refusal=getattr(tgt, "refusal", None))
+        failed = next((job.error for job in plan(sweep, fresh) if job.error), None)
+        if failed:
+            raise EdgekitError(failed)
     except EdgekitError as e:
         raise EdgekitError(f"{sweep.file}: {e}") from None
     return load_results(config.baseline) if config.baseline else []

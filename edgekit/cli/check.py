@@ -27,7 +27,7 @@ def check(
 
     cfg = load_check(config)
     paths = report_paths(cfg, junit=junit, summary=summary, html=html)
-    baseline = preflight(cfg, paths)
+    baseline = preflight(cfg, paths, fresh)
     _, results = run_matrix(cfg.sweep, fresh, table=not json_out)
     verdicts = evaluate(results, cfg.rules_for)
     if baseline:
