@@ -29,7 +29,7 @@ from edgekit.errors import EdgekitError
 
 INFO_FILE = "gguf.json"
 _FLOAT_TYPES = ("ALL_F32", "MOSTLY_F16", "MOSTLY_BF16")
-_FORMAT = 4  # bump when the conversion changes, so older cache entries are made again
+_FORMAT = 5  # bump when the conversion changes, so older cache entries are made again
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ def convert(gguf_path: Path, *, label: str | None = None,
     folder = cache_root() / "gguf" / f"{sha[:32]}-v{_FORMAT}"
     info_file = folder / INFO_FILE
     if info_file.is_file() and (folder / "config.json").is_file():
-        info = GGUFInfo(**{k: v for k, v in json.loads(info_file.read_text()).items() if k != "quantized"})
+        kept = json.loads(info_file.read_text())
+        info = GGUFInfo(**{k: v for k, v in kept.items() if k in GGUFInfo.__dataclass_fields__})
         return folder, replace(info, file=label or gguf_path.name)  # the same content under this name
     fields, info = _read_info(gguf_path, sha, label or gguf_path.name)
     on_stage(f"convert {info.file_type.removeprefix('MOSTLY_')} GGUF")
@@ -71,7 +72,9 @@ def convert(gguf_path: Path, *, label: str | None = None,
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         _write_folder(gguf_path, tmp, info, fields)
-        (tmp / INFO_FILE).write_text(json.dumps(info.as_dict(), indent=2) + "\n")
+        # the file's own general.* and tokenizer.* keys travel with every artifact made from it (model_meta)
+        (tmp / INFO_FILE).write_text(json.dumps({**info.as_dict(), "metadata": metadata(fields)}, indent=2,
+                                                ensure_ascii=False) + "\n")
         try:
             os.rename(tmp, folder)
         except OSError:  # made meanwhile by another process (or a stale entry): keep the complete one
@@ -105,6 +108,23 @@ def _read_info(path: Path, sha: str, label: str) -> tuple[dict, GGUFInfo]:
     return reader.fields, GGUFInfo(label, sha, file_type, dict(types.most_common()), arch)
 
 
+# the vocabulary itself: tokenizer.json holds it; the rest of tokenizer.* and general.* is metadata
+_VOCABULARY_KEYS = ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
+                    "tokenizer.ggml.merges", "tokenizer.ggml.precompiled_charsmap")
+
+
+def metadata(fields: dict) -> dict:
+    """The file's ``general.*`` and ``tokenizer.*`` keys but the vocabulary (the chat template, the name,
+    the licence, the special token ids, the pre-tokenizer), as JSON values."""
+    out = {}
+    for key in fields:
+        if key.startswith(("general.", "tokenizer.")) and key not in _VOCABULARY_KEYS:
+            value = _field(fields, key)
+            if value is not None and not (isinstance(value, list) and len(value) > 64):
+                out[key] = value
+    return out
+
+
 def _field(fields: dict, key: str):
     """A metadata value (a string, number, bool, or a list for arrays), None where the file lacks it."""
     f = fields.get(key)
@@ -136,6 +156,7 @@ def _write_folder(gguf_path: Path, folder: Path, info: GGUFInfo, fields: dict) -
                            f"{str(e).splitlines()[0]}") from None
     tok.save_pretrained(folder)
     _tokenizer_as_the_file_says(fields, folder)
+    _tokenizer_config_as_the_file_says(fields, folder)
     # some tokenizer classes keep the GGUF itself as their vocabulary file: not a tokenizer, don't copy it
     size = gguf_path.stat().st_size
     for f in folder.iterdir():
@@ -257,3 +278,35 @@ def _special_tokens_as_the_file_says(fields: dict, folder: Path, defaults: tuple
     config = json.loads(config_file.read_text()) if config_file.is_file() else {}
     config.update(add_bos_token=bool(bos), add_eos_token=bool(eos))  # else LlamaTokenizerFast redoes its own on load
     config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+
+
+def _tokenizer_config_as_the_file_says(fields: dict, folder: Path) -> None:
+    """``tokenizer_config.json``'s BOS and EOS texts and the chat template as the file has them:
+    transformers' rebuild names SmolLM2's ``<|im_start|>`` as its EOS where the file says ``<|im_end|>``,
+    and an app that reads the config would stop at the wrong token."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    config_file = folder / "tokenizer_config.json"
+    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    for name, key in (("bos_token", "tokenizer.ggml.bos_token_id"), ("eos_token", "tokenizer.ggml.eos_token_id"),
+                      ("pad_token", "tokenizer.ggml.padding_token_id"), ("unk_token", "tokenizer.ggml.unknown_token_id")):
+        token_id = _field(fields, key)
+        text = tok.id_to_token(int(token_id)) if token_id is not None else None
+        if text is not None:
+            config[name] = text
+    template = _field(fields, "tokenizer.chat_template")
+    if isinstance(template, str):
+        jinja = folder / "chat_template.jinja"
+        if jinja.is_file():
+            jinja.write_text(template)
+        else:
+            config["chat_template"] = template
+    config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    special_map = folder / "special_tokens_map.json"
+    if special_map.is_file():
+        mapped = json.loads(special_map.read_text())
+        for name in ("bos_token", "eos_token", "pad_token", "unk_token"):
+            if name in config and isinstance(config[name], str):
+                mapped[name] = config[name]
+        special_map.write_text(json.dumps(mapped, indent=2, ensure_ascii=False) + "\n")

@@ -14,7 +14,7 @@ LAYERS = [
     # core: errors, configuration, files, typed results and manifest, the environment's versions
     {"errors", "jsonfile", "config", "data", "core", "environment"},
     # what the stages share: recipes, sources, artifacts, the runtime (no edgekit import: it runs on devices)
-    {"recipes", "calibration", "builtins", "gguf_source", "synthetic", "source", "artifact", "output",
+    {"recipes", "calibration", "builtins", "gguf_source", "model_meta", "synthetic", "source", "artifact", "output",
      "executor", "runtime"},
     # stages: convert, check parity, run, reach devices, measure
     {"targets", "parity", "export", "generate", "inspection", "devices", "profile"},
