@@ -8,6 +8,10 @@ backend and one registry entry. The exporter module provides:
     inspect(folder, runtime) -> dict                # what the model file holds (see ``edgekit inspect``)
     refusal(config) -> str | None                   # optional: why it cannot take a model (config.json),
                                                     # one line naming the missing feature; checked before SUPPORTED
+    standard_check(folder, prompt, expected) -> dict   # optional: load the artifact in its runtime's own
+                                                    # LLM API (what an app ships with), greedily generate
+                                                    # len(expected) tokens after the token ids ``prompt``;
+                                                    # returns a ``StandardCheck`` record (see export.py)
 The runner side lives in the backend module (``edgekit.runtime``'s for the built-ins), which needs no torch.
 """
 
