@@ -1,7 +1,8 @@
-"""ExecuTorch backend: a ``.pte`` program ``forward(tokens[1, n], input_pos[1], rows[m]) -> logits[1, m,
-vocab]`` (the logits of positions ``rows`` of the ``n``) whose KV cache lives inside the program
-(mutable buffers); this side keeps only the position. Programs exported before ``rows`` take two
-inputs and return every position.
+"""ExecuTorch backend: a ``.pte`` program ``forward(tokens[1, n], input_pos[1]) -> logits[1, vocab]``
+(the last position's, ExecuTorch's LLM convention) whose KV cache lives inside the program (mutable
+buffers); this side keeps only the position. Where every position's logits are asked for (parity,
+perplexity) the tokens go in one a call. Older programs are read too: those that return every
+position (``[1, n, vocab]``), and those with a third input, ``rows``, the positions to return.
 
 Run through ``executorch.runtime`` (the pip wheel's pybindings). Those bindings take and return torch
 tensors and import torch themselves, so torch is needed here: it is the one exception to "numpy and
@@ -49,18 +50,24 @@ class ExecuTorchLM(WindowedLM):
         out = self.method.metadata.output_tensor_meta(0)
         self.vocab_size = int(vocab_size or out.sizes()[-1])
         self.selects_rows = self.method.metadata.num_inputs() == 3
+        self.last_position_only = len(out.sizes()) == 2  # [1, vocab]
         self.reset()
 
     def reset(self) -> None:
         self.length = 0  # cache slots past the position are masked: nothing to clear
 
     def _step(self, chunk: list[int], position: int, last_only: bool) -> np.ndarray:
+        if self.last_position_only and not last_only and len(chunk) > 1:
+            return np.concatenate([self._call([t], position + i, True) for i, t in enumerate(chunk)])
+        return self._call(chunk, position, last_only)
+
+    def _call(self, chunk: list[int], position: int, last_only: bool) -> np.ndarray:
         torch = self._torch
         inputs = [torch.tensor([chunk], dtype=torch.long), torch.tensor([position], dtype=torch.long)]
         if self.selects_rows:
             inputs.append(torch.tensor([len(chunk) - 1]) if last_only else torch.arange(len(chunk)))
         (logits,) = self.method.execute(inputs)
-        return logits[0].numpy()
+        return logits.numpy() if self.last_position_only else logits[0].numpy()
 
 
 def check_program(path: Path) -> None:
@@ -88,6 +95,19 @@ def program_method_meta(program_file: Path, method: str = "forward"):
     """The method's metadata (inputs, outputs) as the runtime reads it from the program, nothing run."""
     check_program(Path(program_file))
     return _runtime(None).load_program(Path(program_file)).metadata(method)
+
+
+def program_metadata(program_file: Path, names) -> dict:
+    """The values of the program's constant methods among ``names`` (ExecuTorch's LLM metadata), nothing
+    else run; a list where the method returns several."""
+    check_program(Path(program_file))
+    with _native_log_on_error():
+        program = _runtime(None).load_program(Path(program_file))
+        found = {}
+        for name in (n for n in names if n in program.method_names):
+            values = [v.item() if hasattr(v, "item") else v for v in program.load_method(name).execute([])]
+            found[name] = values if len(values) != 1 or name == "get_eos_ids" else values[0]
+    return found
 
 
 def open_artifact(folder: Path, runtime: dict, threads: int | None) -> ExecuTorchLM:

@@ -1,12 +1,13 @@
 """ExecuTorch target: torch.export of a decoder with a static KV cache, lowered to XNNPACK.
 
-The HF model is wrapped by ``executorch_model.DecoderWithCache`` (tokens, input_pos, rows) -> logits
-for the positions ``rows`` (all of them, or the last for a prefill), with the cache in buffers and
-ExecuTorch's LLM custom ops (``llama::update_cache``, ``llama::custom_sdpa``) when they are installed.
-The sequence dimension is dynamic up to
-``MAX_PREFILL`` tokens, so a prompt is one call (longer ones are chunked by the runtime), not one
-call per token. ``fp16`` is float16 weights and compute (float32 logits out, float32 KV cache);
-the quantized recipes are ``executorch_quant``'s.
+The program follows ExecuTorch's LLM export conventions (what its ``export_llm`` writes and its
+``TextLLMRunner`` reads): ``forward(tokens[1, n], input_pos[1]) -> logits[1, vocab]`` of the last
+of the ``n`` tokens (``executorch_model.DecoderWithCache``), the cache in buffers, ExecuTorch's LLM
+custom ops (``llama::update_cache``, ``llama::custom_sdpa``) when they are installed, and the
+metadata methods the runner reads (``METADATA``). The sequence dimension is dynamic up to
+``MAX_PREFILL`` tokens (``get_max_seq_len``), so a prompt is one call (longer ones are chunked by
+the runner), not one call per token. ``fp16`` is float16 weights and compute (float32 logits out,
+float32 KV cache); the quantized recipes are ``executorch_quant``'s.
 """
 
 from __future__ import annotations
@@ -45,6 +46,32 @@ def refusal(config: dict) -> str | None:
     return decoder_arch.refusal("executorch", config)
 
 
+# the constant methods ExecuTorch's LLM runner reads (extension/llm/runner's constants.h), as export_llm names them
+METADATA = ("get_max_seq_len", "get_max_context_len", "get_vocab_size", "get_bos_id", "get_eos_ids",
+            "get_n_layers", "use_kv_cache", "use_sdpa_with_kv_cache", "enable_dynamic_shape")
+
+
+def metadata(source: ModelSource, *, max_prefill: int, max_context: int, vocab_size: int, layers: int,
+             custom_ops: bool) -> dict:
+    """The program's metadata methods: the model's BOS and every stop id (``model_meta``), the sizes."""
+    from edgekit import model_meta
+
+    meta = model_meta.of(source)
+    if not meta.eos_ids:
+        raise EdgekitError(f"{source.spec} names no EOS token, which ExecuTorch's runner needs to stop")
+    return {
+        "get_max_seq_len": max_prefill,  # tokens per call: the runner cuts a longer prompt into calls
+        "get_max_context_len": max_context,
+        "get_vocab_size": vocab_size,
+        "get_bos_id": meta.bos_id if meta.bos_id is not None else meta.eos_ids[0],
+        "get_eos_ids": list(meta.eos_ids),
+        "get_n_layers": layers,
+        "use_kv_cache": True,
+        "use_sdpa_with_kv_cache": custom_ops,
+        "enable_dynamic_shape": True,  # a prompt of n tokens is one call of n, not n calls of one
+    }
+
+
 def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     try:
         import torch
@@ -75,6 +102,8 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         model = load_model(source, torch.float16 if recipe.scheme == "fp16" else torch.float32)
         max_prefill = min(MAX_PREFILL, max_context)
         decoder = em.DecoderWithCache(model, source.model_type, max_context, custom_ops=custom).eval()
+        constants = metadata(source, max_prefill=max_prefill, max_context=max_context,
+                             vocab_size=decoder.lm_head.out_features, layers=len(decoder.layers), custom_ops=custom)
         del model
         gc.collect()
     quantization, importance, imatrix = None, None, None
@@ -102,7 +131,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     spill.mkdir()
     with stage("to_edge + XNNPACK lower"):
         edge = _lower(program, dynamic_weights=recipe.scheme == "int8", after_each=release_checkpoint, spill=spill,
-                      tagged=HEAD if shared else None)
+                      tagged=HEAD if shared else None, constants=constants)
         del program
         release_heap()
         delegation = _delegation(edge.exported_program().graph_module)
@@ -128,6 +157,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "max_prefill": max_prefill,
         "custom_ops": custom,
         "kernel_libraries": kernels,
+        "logits": "last",  # forward's output: the last position's logits, [1, vocab]
         **({"data_file": DATA_FILE} if shared else {}),
         "delegation": delegation,
         **({"quantization": quantization} if quantization else {}),  # export.py moves it into the recipe's record
@@ -138,25 +168,24 @@ def _torch_export(decoder, max_prefill: int):
     import torch
     from torch.export import Dim, export
 
-    n = min(4, max_prefill)
-    # examples of sizes other than 0/1 and unequal, so that neither dimension is specialized or tied
-    example = (torch.zeros((1, n), dtype=torch.long), torch.tensor([0], dtype=torch.long),
-               torch.arange(n - 1 if n > 2 else n, dtype=torch.long))
+    n = min(4, max_prefill)  # an example size other than 0/1, so that the dimension is not specialized
+    example = (torch.zeros((1, n), dtype=torch.long), torch.tensor([0], dtype=torch.long))
     seq = Dim("seq", min=1, max=max_prefill)
-    rows = Dim("rows", min=1, max=max_prefill)
     with torch.no_grad(), torch.nn.attention.sdpa_kernel([torch.nn.attention.SDPBackend.MATH]):
         try:
-            program = export(decoder, example, dynamic_shapes=({1: seq}, None, {0: rows}), strict=False)
+            program = export(decoder, example, dynamic_shapes=({1: seq}, None), strict=False)
         except Exception as e:
             raise EdgekitError(f"torch.export failed: {str(e).strip().splitlines()[0]}") from None
         return program  # to_edge_transform_and_lower decomposes (and unwraps torchao's tensors) itself
 
 
-def _lower(program, dynamic_weights: bool, after_each: Callable[[], object], spill: Path, tagged: str | None = None):
+def _lower(program, dynamic_weights: bool, after_each: Callable[[], object], spill: Path, tagged: str | None = None,
+           constants: dict | None = None):
     """``dynamic_weights``: float linears take their weights as inputs (weight-only int8 dequantizes
     them per call) instead of packing constants at load time. ``after_each()`` runs after each
     partition is serialized; the serialized weights wait in files of the ``spill`` folder.
-    ``tagged``: the module whose constants' XNNPACK named data goes to the data file."""
+    ``tagged``: the module whose constants' XNNPACK named data goes to the data file. ``constants``:
+    methods that return a value (the metadata), beside ``forward``."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
@@ -174,6 +203,7 @@ def _lower(program, dynamic_weights: bool, after_each: Callable[[], object], spi
                 program,
                 # one partitioner: whole layers per delegate call
                 partitioner=[Partitioner(force_non_static_weights_for_f32_linear=dynamic_weights)],
+                constant_methods=constants,
                 compile_config=EdgeCompileConfig(_check_ir_validity=False),
             )
     except Exception as e:
@@ -264,13 +294,15 @@ _SCALAR_TYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "
 
 
 def inspect(folder: Path, runtime: dict) -> dict:
-    """The forward method's inputs and outputs from the program (dynamic sizes at their upper bound);
-    op counts and the delegated share from the export's record (the lowered graph is not in the file)."""
-    from edgekit.runtime.executorch import program_method_meta
+    """The forward method's inputs and outputs from the program (dynamic sizes at their upper bound),
+    its metadata methods' values; op counts and the delegated share from the export's record (the
+    lowered graph is not in the file)."""
+    from edgekit.runtime.executorch import program_metadata, program_method_meta
 
     path = folder / runtime["model_file"]
     try:
         meta = program_method_meta(path)
+        constants = program_metadata(path, METADATA)
     except Exception as e:  # a missing, truncated or foreign file
         raise EdgekitError(f"cannot read {path}: {str(e).strip().splitlines()[0]}") from None
     delegation = runtime.get("delegation", {})
@@ -278,6 +310,7 @@ def inspect(folder: Path, runtime: dict) -> dict:
     return {
         "inputs": [_tensor(name, meta.input_tensor_meta(i)) for i, name in enumerate(_input_names(meta.num_inputs()))],
         "outputs": [_tensor(f"output {i}", meta.output_tensor_meta(i)) for i in range(meta.num_outputs())],
+        "metadata": constants,  # the constant methods ExecuTorch's LLM runner reads
         "ops": ops,
         "delegation": delegation,
     }
@@ -285,7 +318,7 @@ def inspect(folder: Path, runtime: dict) -> dict:
 
 def _input_names(count: int) -> list[str]:
     """The program's inputs are positional: named here after the exported module's arguments."""
-    names = ("tokens", "input_pos", "rows")
+    names = ("tokens", "input_pos")
     return list(names[:count]) if count <= len(names) else [f"input {i}" for i in range(count)]
 
 

@@ -1,9 +1,9 @@
 """The module ExecuTorch exports: ``decoder.Decoder`` with a static KV cache in buffers.
 
-``DecoderWithCache(tokens[1, n], input_pos[1], rows[m]) -> logits[1, m, vocab]`` appends ``n`` tokens
-at position ``input_pos`` and returns the logits of the ``rows`` among them (indices into the ``n``):
-every one for perplexity, the last only for a prefill, whose head then runs on one row, not ``n``.
-The cache lives in buffers
+``DecoderWithCache(tokens[1, n], input_pos[1]) -> logits`` appends ``n`` tokens at position
+``input_pos`` and returns the logits of the last one, ``[1, vocab]`` (ExecuTorch's LLM export
+convention, which its ``TextLLMRunner`` runs: a prefill runs the head on one row, not ``n``), or of
+every one, ``[1, n, vocab]``, with ``all_logits``. The cache lives in buffers
 (``[1, max_context, kv_heads, head_dim]`` per layer, the layout ExecuTorch's LLM custom ops use);
 positions past the current one are masked, so the cache never needs clearing. With the custom ops
 (``llama::update_cache``, ``llama::custom_sdpa``) the cache update and attention are one kernel
@@ -35,9 +35,10 @@ def custom_ops_available() -> bool:
 
 class DecoderWithCache(Decoder):
     def __init__(self, hf_model: nn.Module, model_type: str, max_context: int, *, custom_ops: bool,
-                 cache_dtype=torch.float32):
+                 cache_dtype=torch.float32, all_logits: bool = False):
         super().__init__(hf_model, model_type, max_context)
         self.custom = custom_ops
+        self.all_logits = all_logits
         self.cache_dtype = cache_dtype
         # soft-capped global layers attend in plain ops: they need the causal mask the custom op builds itself
         self.masked_global = any(layer.window is None and layer.softcap is not None for layer in self.layers)
@@ -55,7 +56,7 @@ class DecoderWithCache(Decoder):
             layer.register_buffer("k_cache", new(shape, dtype=cache_dtype), persistent=False)
             layer.register_buffer("v_cache", new(shape, dtype=cache_dtype), persistent=False)
 
-    def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor) -> torch.Tensor:
         n = tokens.shape[1]
         start = input_pos[0].item()
         torch._check_is_size(start)
@@ -103,4 +104,6 @@ class DecoderWithCache(Decoder):
             o = attention(q.transpose(1, 2), kk, vv, masks[layer.window][1], layer.scale, layer.softcap)
             return o.transpose(1, 2).to(dtype)
 
-        return self.decode(x, ropes, attend, rows)
+        if self.all_logits:
+            return self.decode(x, ropes, attend)
+        return self.decode(x, ropes, attend, torch.arange(n - 1, n, dtype=torch.long))[:, 0]
