@@ -324,3 +324,10 @@ def _input_names(count: int) -> list[str]:
 
 def _tensor(name: str, info) -> dict:
     return {"name": name, "shape": list(info.sizes()), "dtype": _SCALAR_TYPES.get(info.dtype(), str(info.dtype()))}
+
+
+def standard_check(folder: Path, prompt: list[int], expected: list[int]) -> dict:
+    """The artifact in ExecuTorch's own LLM runner (TextLLMRunner): see ``executorch_runner``."""
+    from edgekit.targets.executorch_runner import standard_check as check
+
+    return check(folder, prompt, expected)

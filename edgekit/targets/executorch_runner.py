@@ -1,0 +1,163 @@
+"""An ExecuTorch artifact in ExecuTorch's own LLM runner, the one its Android and iOS demo apps use:
+``executorch.extension.llm.runner.TextLLMRunner(model.pte, tokenizer.json, model.pte.ptd)``.
+
+``standard_check`` greedily generates after a prompt there, as an app would, and returns the token
+ids. The runner takes text and hands each new token to its callback as text: the prompt's ids are
+rendered as the text that ExecuTorch's tokenizer library (``pytorch_tokenizers``, the runner's own)
+encodes back to exactly those ids, and each piece is mapped back to the vocabulary's token of that
+text. Pieces several tokens share (the special tokens the runner prints as nothing) are told apart
+by what the caller expected there, which the runner's text cannot contradict; a piece of no token
+(a lone byte of a multi-byte character) stops the check with its one-line reason.
+
+The program's LLM custom ops (``llama::custom_sdpa``, ``llama::update_cache``) and quantized kernels
+are not in the runner's own build: their libraries are loaded first (``kernel_libraries`` in the
+manifest), as an app links ``custom_ops`` (and ``quantized_kernels``) beside the runner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+API = "executorch.extension.llm.runner.TextLLMRunner"
+TOKENIZER = "tokenizer.json"
+
+
+def standard_check(folder: Path, prompt: list[int], expected: list[int]) -> dict:
+    """Greedy ``len(expected)`` tokens after the ids ``prompt`` from the artifact in ``folder``, run by
+    TextLLMRunner: ``{"runtime", "version", "api", "loaded": True, "tokens"}``, or ``"loaded": False``
+    with a one-line ``"error"``. The runtime's own log is kept off the terminal."""
+    record = {"runtime": "executorch", "version": _version(), "api": API}
+    try:
+        tokens = generate(Path(folder), list(prompt), len(expected), expected)
+    except Exception as e:  # the runner's, the tokenizer's or the manifest's words, on one line
+        return {**record, "loaded": False, "error": _one_line(e)}
+    return {**record, "loaded": True, "tokens": tokens}
+
+
+def generate(folder: Path, prompt: list[int], count: int, expected: list[int] = ()) -> list[int]:
+    """The ids TextLLMRunner generates greedily (temperature 0), at most ``count``, after ``prompt``."""
+    from edgekit.runtime import MANIFEST
+    from edgekit.runtime.executorch import _load_kernels
+
+    runtime = json.loads((folder / MANIFEST).read_text())["runtime"]
+    tokenizer = folder / TOKENIZER
+    vocabulary = _Vocabulary(tokenizer)
+    text, bos = vocabulary.render(prompt)
+    with _quiet() as log:
+        try:
+            for name in runtime.get("kernel_libraries", ()):
+                _load_kernels(name)
+            from executorch.extension.llm.runner import GenerationConfig, TextLLMRunner
+
+            data = folder / runtime["data_file"] if runtime.get("data_file") else None
+            runner = TextLLMRunner(str(folder / runtime["model_file"]), str(tokenizer), str(data) if data else None)
+            pieces: list[str] = []
+            config = GenerationConfig(echo=False, max_new_tokens=count, temperature=0.0, num_bos=bos, num_eos=0)
+            runner.generate(text, config, pieces.append)
+        except Exception as e:
+            raise RuntimeError(f"{_one_line(e)}{_why(log())}") from None
+    return vocabulary.ids(pieces, expected)
+
+
+class _Vocabulary:
+    """The artifact's tokenizer as ExecuTorch's tokenizer library reads it, beside the Hugging Face one."""
+
+    def __init__(self, path: Path):
+        from tokenizers import Tokenizer
+
+        self.hf = Tokenizer.from_file(str(path))
+        with _quiet() as log:
+            try:
+                from pytorch_tokenizers import CppHFTokenizer  # its import logs a line
+
+                self.et = CppHFTokenizer()
+                self.et.load(str(path))
+            except Exception as e:
+                raise RuntimeError(f"ExecuTorch's tokenizer library cannot load {path.name}: "
+                                   f"{_why(log()).lstrip('( ').rstrip(')') or _one_line(e)}") from None
+        self._pieces: dict[str, list[int]] | None = None
+
+    def render(self, prompt: list[int]) -> tuple[str, int]:
+        """The text (and the number of BOS the runner adds) that ExecuTorch's tokenizer encodes to ``prompt``."""
+        bos = self.et.bos_tok()
+        tries = [(prompt, 0)] + ([(prompt[1:], 1)] if len(prompt) > 1 and prompt[0] == bos else [])
+        for ids, added in tries:
+            text = self.hf.decode(ids, skip_special_tokens=False)
+            if list(self.et.encode(text, added, 0)) == prompt:
+                return text, added
+        raise RuntimeError("ExecuTorch's tokenizer does not encode the prompt's text back to its ids")
+
+    def ids(self, pieces: list[str], expected: list[int]) -> list[int]:
+        if self._pieces is None:
+            self._pieces = {}
+            for i in range(self.et.vocab_size()):
+                try:
+                    self._pieces.setdefault(self.et.decode(i, i), []).append(i)
+                except Exception:  # a lone byte of a multi-byte character: not text on its own
+                    pass
+        out = []
+        for i, piece in enumerate(pieces):
+            found = self._pieces.get(piece)
+            if not found:
+                raise RuntimeError(f"the runner's token {i} ({piece!r}) is no token of the vocabulary")
+            want = expected[i] if i < len(expected) else None
+            out.append(want if want in found else found[0])
+        return out
+
+
+@contextlib.contextmanager
+def _quiet():
+    """What the runtime writes to stdout and stderr (every generated piece, its report, its log) goes
+    to a file; the block gets a function that reads it."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as file:
+        os.dup2(file.fileno(), 1)
+        os.dup2(file.fileno(), 2)
+
+        def read() -> str:
+            libc.fflush(None)
+            file.seek(0)
+            return file.read().decode(errors="replace")
+
+        try:
+            yield read
+        finally:
+            libc.fflush(None)
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+_LOG_LINE = re.compile(r"^(?:[EIWDF] [\d:.]+ )?(?:\S+:)?\[?[\w./]+\.(?:cpp|h):\d+\]\s*")
+
+
+def _why(log: str) -> str:
+    """The runtime log's last error line, as `` (reason)``; empty where it has none."""
+    lines = [_LOG_LINE.sub("", line).strip() for line in log.splitlines()]
+    errors = [line for line in lines if re.search(r"Missing operator|[Ff]ail|[Ee]rror|not found|[Ii]nvalid", line)]
+    return f" ({errors[-1]})" if errors else ""
+
+
+def _one_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def _version() -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version("executorch")
+    except metadata.PackageNotFoundError:
+        return None
