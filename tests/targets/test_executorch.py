@@ -9,7 +9,7 @@ pytest.importorskip("executorch")
 
 from edgekit import recipes  # noqa: E402
 from edgekit.synthetic import ARCHITECTURES  # noqa: E402
-from edgekit.targets import decoder, executorch  # noqa: E402
+from edgekit.targets import decoder, executorch, executorch_runner  # noqa: E402
 
 CONTEXT = "128"  # a small static cache keeps the tiny exports quick
 
@@ -62,6 +62,67 @@ def test_every_recipe_passes_parity_on_builtin_tiny(recipe, tiny_exports, cli):
     r = cli("run", art.path, "--prompt", "Once upon a time", "--max-new-tokens", "16")
     assert r.code == 0, r.err
     assert len(r.out.split()) > 4
+
+
+@pytest.mark.parametrize("recipe", ["fp32", "8da4w"])
+def test_program_follows_executorch_llm_conventions(recipe, tiny_exports):
+    """forward(tokens, input_pos) -> the last position's logits, and the metadata methods TextLLMRunner
+    reads: sizes from the export, BOS and every stop id from the model."""
+    art = tiny_exports[recipe]
+    runtime = art.manifest.runtime
+    report = executorch.inspect(art.path, runtime)
+    assert [i["name"] for i in report["inputs"]] == ["tokens", "input_pos"]
+    assert report["inputs"][0]["shape"] == [1, runtime["max_prefill"]] and report["inputs"][1]["shape"] == [1]
+    assert [o["shape"] for o in report["outputs"]] == [[1, 2048]] and runtime["logits"] == "last"
+    assert report["metadata"] == {
+        "get_max_seq_len": runtime["max_prefill"], "get_max_context_len": 256, "get_vocab_size": 2048,
+        "get_bos_id": 0, "get_eos_ids": [0], "get_n_layers": 4, "use_kv_cache": True,
+        "use_sdpa_with_kv_cache": runtime["custom_ops"], "enable_dynamic_shape": True,
+    }
+
+
+@pytest.mark.parametrize("recipe", ["fp32", "8da4w"])
+def test_textllmrunner_generates_edgekit_greedy_tokens(recipe, tiny_exports, capfd):
+    """ExecuTorch's own LLM runner loads the artifact (8da4w: with its data file) and generates the
+    greedy tokens edgekit's runner does; the export checked it too (manifest standard_runtime), and
+    nothing of the runtime's log reaches the terminal."""
+    from tokenizers import Tokenizer
+
+    from edgekit.runtime import load
+    from edgekit.runtime.generate import greedy
+
+    art = tiny_exports[recipe]
+    checked = art.manifest.extra["standard_runtime"]
+    assert checked["loaded"] and checked["tokens_match"] and checked["api"] == executorch_runner.API, checked
+    assert ("data_file" in art.manifest.runtime) == (recipe == "8da4w")
+    prompt = Tokenizer.from_file(str(art.path / "tokenizer.json")).encode("One day, a little dog").ids
+    expected = greedy(load(art.path), prompt, 40).tokens
+    capfd.readouterr()
+    got = executorch.standard_check(art.path, prompt, expected)
+    assert capfd.readouterr() == ("", "")
+    assert got == {"runtime": "executorch", "version": got["version"], "api": executorch_runner.API, "loaded": True,
+                   "tokens": expected}, got
+
+
+def test_standard_check_says_in_one_line_why_the_runner_cannot_load(tiny_exports, tmp_path, capfd):
+    """A tokenizer ExecuTorch's tokenizer library refuses (an empty normalizer sequence), a program of
+    the older form (or none): loaded False with the reason, nothing on the terminal."""
+    import json
+    import shutil
+
+    folder = tmp_path / "art"
+    shutil.copytree(tiny_exports["fp32"].path, folder)
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    (folder / "tokenizer.json").write_text(json.dumps({**tokenizer, "normalizer": {"type": "Sequence",
+                                                                                  "normalizers": []}}))
+    capfd.readouterr()
+    got = executorch.standard_check(folder, [0, 408, 409], [259])
+    assert not got["loaded"] and "Missing normalizers" in got["error"] and "\n" not in got["error"], got
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+    (folder / "model.pte").write_bytes((folder / "model.pte").read_bytes()[:4096])
+    got = executorch.standard_check(folder, [0, 408, 409], [259])
+    assert not got["loaded"] and got["error"] and "\n" not in got["error"], got
+    assert capfd.readouterr() == ("", "")
 
 
 def test_8da4w_quantizes_and_is_smaller(tiny_exports):
