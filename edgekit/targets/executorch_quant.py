@@ -85,7 +85,7 @@ def importance(decoder: nn.Module, calibration: tuple[list[list[int]], dict]) ->
     window = min(max(len(s) for s in sequences), decoder.max_context)
 
     def forward(tokens):  # a fresh window from position 0; the head reads only the last row
-        return decoder(tokens, torch.tensor([0]), torch.tensor([tokens.shape[1] - 1]))
+        return decoder(tokens, torch.tensor([0]))
 
     ids = [t for s in sequences for t in s]
     with torch.no_grad():
