@@ -31,20 +31,26 @@ def _through_cache(module, ids):
 
     calls = [(0, 7), *((i, i + 1) for i in range(7, 13)), (13, SEQ)]
     with torch.no_grad():
-        return torch.cat([module(ids[:, a:b], torch.tensor([a]), torch.arange(b - a))[0] for a, b in calls])
+        return torch.cat([module(ids[:, a:b], torch.tensor([a]))[0] for a, b in calls])
 
 
 @pytest.mark.parametrize("custom", [True, False], ids=["custom-ops", "plain-sdpa"])
 @pytest.mark.parametrize("arch", sorted(decoder_arch.ARCHITECTURES))
 def test_executorch_decoder_matches_hf(arch, custom, tiny_models):
     pytest.importorskip("executorch")
+    import torch
+
     from edgekit.targets.executorch_model import DecoderWithCache, custom_ops_available
 
     if custom and not custom_ops_available():
         pytest.skip("this ExecuTorch install has no LLM custom ops")
     model, ids, want = _hf(tiny_models(arch))
-    module = DecoderWithCache(model, arch, 64, custom_ops=custom).eval()
+    module = DecoderWithCache(model, arch, 64, custom_ops=custom, all_logits=True).eval()
     assert (_through_cache(module, ids) - want).abs().max() < 1e-4
+    module.all_logits = False  # the program's form: the last position's logits, [1, vocab]
+    with torch.no_grad():
+        last = module(ids[:, :7], torch.tensor([0]))
+    assert last.shape == (1, want.shape[-1]) and (last[0] - want[6]).abs().max() < 1e-4
 
 
 # arch -> what each feature of the tiny checkpoint is (a layer attribute or the decoder's)
@@ -60,7 +66,7 @@ def test_tiny_checkpoints_exercise_each_feature(arch, feature, tiny_models):
     from edgekit.targets.executorch_model import DecoderWithCache
 
     model, ids, want = _hf(tiny_models(arch))
-    module = DecoderWithCache(model, arch, 64, custom_ops=False).eval()
+    module = DecoderWithCache(model, arch, 64, custom_ops=False, all_logits=True).eval()
     if feature == "final_softcap":
         module.final_softcap = None
     for layer in module.layers:
