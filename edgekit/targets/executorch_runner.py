@@ -5,9 +5,10 @@
 ids. The runner takes text and hands each new token to its callback as text: the prompt's ids are
 rendered as the text that ExecuTorch's tokenizer library (``pytorch_tokenizers``, the runner's own)
 encodes back to exactly those ids, and each piece is mapped back to the vocabulary's token of that
-text. Pieces several tokens share (the special tokens the runner prints as nothing) are told apart
-by what the caller expected there, which the runner's text cannot contradict; a piece of no token
-(a lone byte of a multi-byte character) stops the check with its one-line reason.
+text (as either tokenizer library decodes it; a special token's is its own text). A piece several
+tokens share is told apart by what the caller expected there, which the runner's text cannot
+contradict; a piece of no token (a lone byte of a multi-byte character, which the runner's Python
+binding cannot pass as text) stops the check with its one-line reason.
 
 The program's LLM custom ops (``llama::custom_sdpa``, ``llama::update_cache``) and quantized kernels
 are not in the runner's own build: their libraries are loaded first (``kernel_libraries`` in the
@@ -94,13 +95,16 @@ class _Vocabulary:
         raise RuntimeError("ExecuTorch's tokenizer does not encode the prompt's text back to its ids")
 
     def ids(self, pieces: list[str], expected: list[int]) -> list[int]:
-        if self._pieces is None:
+        if self._pieces is None:  # each token's text as either library gives it (a special token's: itself)
             self._pieces = {}
             for i in range(self.et.vocab_size()):
+                texts = {self.hf.decode([i], skip_special_tokens=False)}
                 try:
-                    self._pieces.setdefault(self.et.decode(i, i), []).append(i)
+                    texts.add(self.et.decode(i, i))
                 except Exception:  # a lone byte of a multi-byte character: not text on its own
                     pass
+                for text in texts:
+                    self._pieces.setdefault(text, []).append(i)
         out = []
         for i, piece in enumerate(pieces):
             found = self._pieces.get(piece)
