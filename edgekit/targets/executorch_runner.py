@@ -4,11 +4,10 @@
 ``standard_check`` greedily generates after a prompt there, as an app would, and returns the token
 ids. The runner takes text and hands each new token to its callback as text: the prompt's ids are
 rendered as the text that ExecuTorch's tokenizer library (``pytorch_tokenizers``, the runner's own)
-encodes back to exactly those ids, and each piece is mapped back to the vocabulary's token of that
-text (as either tokenizer library decodes it; a special token's is its own text). A piece several
-tokens share is told apart by what the caller expected there, which the runner's text cannot
-contradict; a piece of no token (a lone byte of a multi-byte character, which the runner's Python
-binding cannot pass as text) stops the check with its one-line reason.
+encodes back to exactly those ids, from the artifact's own ``tokenizer.json``. The runner itself is
+given a copy of that file without its decoder, the one part of it that only displays text: each
+piece it passes is then the vocabulary's own token string, which names one id, and never a lone byte
+of a multi-byte character (which its Python binding cannot pass as text: it raises).
 
 The program's LLM custom ops (``llama::custom_sdpa``, ``llama::update_cache``) and quantized kernels
 are not in the runner's own build: their libraries are loaded first (``kernel_libraries`` in the
@@ -35,13 +34,13 @@ def standard_check(folder: Path, prompt: list[int], expected: list[int]) -> dict
     with a one-line ``"error"``. The runtime's own log is kept off the terminal."""
     record = {"runtime": "executorch", "version": _version(), "api": API}
     try:
-        tokens = generate(Path(folder), list(prompt), len(expected), expected)
+        tokens = generate(Path(folder), list(prompt), len(expected))
     except Exception as e:  # the runner's, the tokenizer's or the manifest's words, on one line
         return {**record, "loaded": False, "error": _one_line(e)}
     return {**record, "loaded": True, "tokens": tokens}
 
 
-def generate(folder: Path, prompt: list[int], count: int, expected: list[int] = ()) -> list[int]:
+def generate(folder: Path, prompt: list[int], count: int) -> list[int]:
     """The ids TextLLMRunner generates greedily (temperature 0), at most ``count``, after ``prompt``."""
     from edgekit.runtime import MANIFEST
     from edgekit.runtime.executorch import _load_kernels
@@ -50,20 +49,22 @@ def generate(folder: Path, prompt: list[int], count: int, expected: list[int] = 
     tokenizer = folder / TOKENIZER
     vocabulary = _Vocabulary(tokenizer)
     text, bos = vocabulary.render(prompt)
-    with _quiet() as log:
+    with tempfile.TemporaryDirectory() as tmp, _quiet() as log:
+        raw = Path(tmp) / TOKENIZER  # pieces as the vocabulary's token strings
+        raw.write_text(json.dumps({**json.loads(tokenizer.read_text()), "decoder": None}))
         try:
             for name in runtime.get("kernel_libraries", ()):
                 _load_kernels(name)
             from executorch.extension.llm.runner import GenerationConfig, TextLLMRunner
 
             data = folder / runtime["data_file"] if runtime.get("data_file") else None
-            runner = TextLLMRunner(str(folder / runtime["model_file"]), str(tokenizer), str(data) if data else None)
+            runner = TextLLMRunner(str(folder / runtime["model_file"]), str(raw), str(data) if data else None)
             pieces: list[str] = []
             config = GenerationConfig(echo=False, max_new_tokens=count, temperature=0.0, num_bos=bos, num_eos=0)
             runner.generate(text, config, pieces.append)
         except Exception as e:
             raise RuntimeError(f"{_one_line(e)}{_why(log())}") from None
-    return vocabulary.ids(pieces, expected)
+    return vocabulary.ids(pieces)
 
 
 class _Vocabulary:
@@ -82,7 +83,6 @@ class _Vocabulary:
             except Exception as e:
                 raise RuntimeError(f"ExecuTorch's tokenizer library cannot load {path.name}: "
                                    f"{_why(log()).lstrip('( ').rstrip(')') or _one_line(e)}") from None
-        self._pieces: dict[str, list[int]] | None = None
 
     def render(self, prompt: list[int]) -> tuple[str, int]:
         """The text (and the number of BOS the runner adds) that ExecuTorch's tokenizer encodes to ``prompt``."""
@@ -94,24 +94,14 @@ class _Vocabulary:
                 return text, added
         raise RuntimeError("ExecuTorch's tokenizer does not encode the prompt's text back to its ids")
 
-    def ids(self, pieces: list[str], expected: list[int]) -> list[int]:
-        if self._pieces is None:  # each token's text as either library gives it (a special token's: itself)
-            self._pieces = {}
-            for i in range(self.et.vocab_size()):
-                texts = {self.hf.decode([i], skip_special_tokens=False)}
-                try:
-                    texts.add(self.et.decode(i, i))
-                except Exception:  # a lone byte of a multi-byte character: not text on its own
-                    pass
-                for text in texts:
-                    self._pieces.setdefault(text, []).append(i)
+    def ids(self, pieces: list[str]) -> list[int]:
+        """The ids of the runner's pieces (token strings: its tokenizer had no decoder)."""
         out = []
         for i, piece in enumerate(pieces):
-            found = self._pieces.get(piece)
-            if not found:
+            found = self.hf.token_to_id(piece)
+            if found is None:
                 raise RuntimeError(f"the runner's token {i} ({piece!r}) is no token of the vocabulary")
-            want = expected[i] if i < len(expected) else None
-            out.append(want if want in found else found[0])
+            out.append(found)
         return out
 
 
