@@ -30,9 +30,9 @@ def test_inspect_executorch(cli, tiny_artifacts):
     pytest.importorskip("executorch")
     report = _inspect(cli, tiny_artifacts("llama", "executorch", "fp32"))
     assert report["target"] == "executorch"
-    assert [(i["name"], i["dtype"]) for i in report["inputs"]] == [("tokens", "int64"), ("input_pos", "int64"),
-                                                                    ("rows", "int64")]
+    assert [(i["name"], i["dtype"]) for i in report["inputs"]] == [("tokens", "int64"), ("input_pos", "int64")]
     assert report["outputs"][0]["dtype"] == "float32" and report["outputs"][0]["shape"][-1] > 100
+    assert report["metadata"]["get_max_seq_len"] > 1 and report["metadata"]["use_kv_cache"] is True
     assert 0 < report["delegation"]["share"] <= 1
     assert report["ops"]["delegated to XNNPACK"] == report["delegation"]["delegated_nodes"] > 0
 
