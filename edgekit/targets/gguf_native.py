@@ -14,6 +14,8 @@ Requests (``op``):
 - ``check``: ``model`` (a .gguf), ``texts`` and ``want`` (the HF token ids of each text) ->
   ``{"matches": bool}``; the file is loaded whole and one token decoded, so a file llama.cpp cannot
   run fails here rather than in the parent's parity check.
+- ``standard``: ``model``, ``prompt`` (token ids), ``n``, ``n_ctx``, ``kv_cache``, ``flash_attn`` ->
+  ``{"tokens": [...]}``: ``n`` greedy tokens from ``llama_cpp.Llama`` (``gguf_chat.standard_check``).
 """
 
 from __future__ import annotations
@@ -131,7 +133,13 @@ def _check(lc, model: str, texts: list[str], want: list[list[int]]) -> dict:
     return {"matches": bool(matches)}
 
 
-_OPS = {"quantize": _quantize, "check": _check}
+def _standard(lc, **request) -> dict:
+    from edgekit.targets.gguf_chat import generate
+
+    return generate(**request)
+
+
+_OPS = {"quantize": _quantize, "check": _check, "standard": _standard}
 
 
 def main() -> None:
