@@ -231,10 +231,11 @@ def tokenizer(folder: Path):
                            f"{(str(e).strip().splitlines() or [type(e).__name__])[0]}") from None
 
 
-def file_entries(folder: Path, model_file: str | None = None) -> list[dict]:
-    """Every file of the folder but the manifest, with its size, sha256 and role (``file_role``)."""
+def file_entries(folder: Path, model_file: str | None = None, only: list[str] | None = None) -> list[dict]:
+    """Every file of the folder but the manifest (or the paths ``only``), with its size, sha256 and
+    role (``file_role``)."""
     out = []
-    for p in sorted(folder.rglob("*")):
+    for p in sorted(folder.rglob("*")) if only is None else [folder / name for name in only]:
         if p.is_file() and p.name != MANIFEST:
             rel = p.relative_to(folder).as_posix()
             out.append({"path": rel, "bytes": p.stat().st_size, "sha256": file_sha256(p),

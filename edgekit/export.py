@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edgekit import __version__, artifact, targets
+from edgekit import __version__, artifact, model_meta, shipping, targets
 from edgekit.core.model import model_context
 from edgekit.environment import idle_threads, quiet_libraries, versions
 from edgekit.errors import EdgekitError, ParityError
@@ -62,6 +62,8 @@ def export(
         quantization = runtime.pop("quantization", None)  # what a quantizing target did: the recipe's record
         with stage("tokenizer"):
             tokenizer = _save_tokenizer(hf_tokenizer, source, tmp)
+            meta = model_meta.of(source)
+            shipping.write_runtime_files(tmp, source.path, meta, tokenizer)
         limit = model_context(source.path)
         runtime.setdefault("max_context", min(rec.max_context or limit, limit))
         export_info = {
@@ -98,6 +100,17 @@ def export(
                 except ValueError as e:  # the backend's own words on why the runtime refused the file
                     raise EdgekitError(f"the exported {target} artifact does not load: {e}") from None
                 manifest["parity"] = parity_check.compare(ref, lm, rec.parity)
+            if hasattr(tgt, "standard_check"):
+                with stage("standard runtime"):
+                    checked = standard_check(tgt, tmp, lm, tokenizer, meta)
+                    del lm
+                    release_heap()
+                manifest["standard_runtime"] = checked
+                if not (checked["loaded"] and checked["tokens_match"]):
+                    manifest["parity"]["passed"] = False
+                    manifest["parity"].setdefault("failures", []).append(
+                        f"{checked['api']} " + (f"does not load it: {checked.get('error')}" if not checked["loaded"]
+                                                else "generates other greedy tokens than edgekit's runner"))
         else:
             manifest["parity"] = {"passed": None, "skipped": True}
         manifest["export"]["stages"] = stages
@@ -105,6 +118,12 @@ def export(
         # the process's peak with the parity stage's (the reference model and the artifact loaded)
         manifest["export"]["peak_rss_mb"] = max(stage_rss.values(), default=export_info["peak_rss_mb"])
         manifest["export"]["total_s"] = round(time.perf_counter() - begun, 3)  # with loading the model and parity
+        # the model card reads the parity figures; it and the source's licence join the files
+        shipping.write_card(tmp, meta, manifest)
+        shipped = [shipping.CARD] + [name for name in [shipping.write_license(tmp, meta)] if name]
+        manifest["files"] = sorted([f for f in manifest["files"] if f["path"] not in shipped]
+                                   + artifact.file_entries(tmp, runtime["model_file"], only=shipped),
+                                   key=lambda f: f["path"])
         artifact.write_manifest(tmp, manifest)
     result = artifact.Artifact(out, manifest)
     # their sha256 were just taken: a run needs not read them again
@@ -114,6 +133,37 @@ def export(
             f"parity check failed for {out} ({'; '.join(result.manifest.parity['failures'])}); the artifact is kept"
         )
     return result
+
+
+CHECK_MESSAGE = "What is the capital of France?"  # the standard runtime's prompt (as the user's turn, where
+CHECK_TEXT = "Once upon a time"  # the model has a chat template; else this text)
+CHECK_TOKENS = 16
+
+
+def standard_check(tgt, folder: Path, lm, tokenizer, meta) -> dict:
+    """The artifact in its runtime's own LLM API (``tgt.standard_check``): the greedy tokens it generates
+    after the check's prompt against those edgekit's runner (``lm``) generates. The record: runtime,
+    version, api, loaded, tokens_match, tokens (how many compared), prompt, error."""
+    from edgekit.generate import _chat_prompt
+    from edgekit.runtime.generate import greedy
+
+    text = _chat_prompt(folder, CHECK_MESSAGE) if meta.chat_template else CHECK_TEXT
+    prompt = tokenizer.encode(text, add_special_tokens=not meta.chat_template).ids
+    expected = greedy(lm, prompt, CHECK_TOKENS, stop=meta.eos_ids).tokens
+    lm.reset()
+    try:
+        got = dict(tgt.standard_check(folder, prompt, expected))
+    except Exception as e:  # a runtime's own failure, in its words
+        got = {"loaded": False, "error": _first_line(e)}
+    tokens = list(got.pop("tokens", None) or [])
+    loaded = bool(got.get("loaded"))
+    return {
+        "runtime": got.get("runtime"), "version": got.get("version"), "api": got.get("api") or got.get("runtime"),
+        "loaded": loaded, "tokens_match": loaded and tokens == expected, "tokens": len(expected),
+        "prompt": CHECK_MESSAGE if meta.chat_template else CHECK_TEXT,
+        **({"got": tokens, "expected": expected} if loaded and tokens != expected else {}),
+        **({"error": got.get("error")} if not loaded else {}),
+    }
 
 
 def check_inputs(recipe: Recipe, out: Path, overwrite: bool) -> None:

@@ -290,7 +290,8 @@ def _tokenizer_config_as_the_file_says(fields: dict, folder: Path) -> None:
     config_file = folder / "tokenizer_config.json"
     config = json.loads(config_file.read_text()) if config_file.is_file() else {}
     for name, key in (("bos_token", "tokenizer.ggml.bos_token_id"), ("eos_token", "tokenizer.ggml.eos_token_id"),
-                      ("pad_token", "tokenizer.ggml.padding_token_id"), ("unk_token", "tokenizer.ggml.unknown_token_id")):
+                      ("pad_token", "tokenizer.ggml.padding_token_id"),
+                      ("unk_token", "tokenizer.ggml.unknown_token_id")):
         token_id = _field(fields, key)
         text = tok.id_to_token(int(token_id)) if token_id is not None else None
         if text is not None:

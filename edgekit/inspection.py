@@ -27,5 +27,7 @@ def inspect(path: Path, verify: bool = False) -> dict:
         "other_bytes": art.other_bytes,  # anything else in the folder
         "max_context": m.max_context,
         "parity": "skipped" if m.parity_skipped else ("passed" if m.parity_passed else "failed"),
+        # the standard runtime the export checked it in (None: not checked)
+        "standard_runtime": m.standard_runtime,
         **targets.get(art.target).inspect(art.path, m.runtime),
     }

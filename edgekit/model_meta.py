@@ -174,8 +174,12 @@ def read(source, tokenizer) -> ModelMeta:
     if base is None and not source.spec.startswith("builtin:") and "/" in source.spec \
             and not Path(source.spec).expanduser().exists():
         base = source.spec  # a hub id
+    if base is None and source.spec.startswith("builtin:"):
+        from edgekit import builtins
+
+        base = builtins.get(source.spec.removeprefix("builtin:")).base_model
     if base is None:
-        base = gguf.get("general.base_model.0.repo_url", "").removeprefix("https://huggingface.co/") or None
+        base = str(gguf.get("general.base_model.0.repo_url", "")).removeprefix("https://huggingface.co/") or None
     license_file = next((folder / n for n in LICENSE_FILES if (folder / n).is_file()), None)
     return ModelMeta(
         name=str(name), bos_id=bos, eos_ids=tuple(dict.fromkeys(eos)), pad_id=pad, add_bos=add_bos,

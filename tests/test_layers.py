@@ -17,7 +17,7 @@ LAYERS = [
     {"recipes", "calibration", "builtins", "gguf_source", "model_meta", "synthetic", "source", "artifact", "output",
      "executor", "runtime"},
     # stages: convert, check parity, run, reach devices, measure
-    {"targets", "parity", "export", "generate", "inspection", "devices", "profile"},
+    {"targets", "parity", "shipping", "export", "generate", "inspection", "devices", "profile"},
     # orchestration: reports over results, sweeps and the CI check
     {"report", "sweep", "check"},
     # the command line

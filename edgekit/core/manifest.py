@@ -103,6 +103,12 @@ class Manifest:
         return (self.parity or {}).get("skipped") or False
 
     @property
+    def standard_runtime(self) -> Mapping | None:
+        """The export's check of the artifact in its runtime's own LLM API (runtime, version, api,
+        loaded, tokens_match, tokens); None where it was not checked."""
+        return self.extra.get("standard_runtime")
+
+    @property
     def stages(self) -> Mapping[str, float]:
         """The export's stages and their seconds, in order."""
         return (self.export or {}).get("stages") or {}

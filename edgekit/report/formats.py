@@ -146,6 +146,11 @@ def artifact_tables(report: dict) -> list[tuple[str | None, tuple, list[tuple]]]
     rows.append(("size", f"{report['size_bytes'] / 1e6:.2f} MB (model files, tokenizer, config)"))
     if report.get("other_bytes"):
         rows.append(("other files", f"{report['other_bytes'] / 1e6:.2f} MB (not counted in the size)"))
+    checked = report.get("standard_runtime")
+    if checked:
+        rows.append(("loads in", _standard_runtime(checked)))
+    elif "standard_runtime" in report:
+        rows.append(("loads in", "not checked (export it with parity to check it in its runtime's own API)"))
     tables = [(None, ("", ""), rows)]
     if report.get("metadata"):
         tables.append(("metadata", ("key", "value"), list(report["metadata"].items())))
@@ -164,6 +169,15 @@ def artifact_tables(report: dict) -> list[tuple[str | None, tuple, list[tuple]]]
     if report.get("ops"):
         tables.append(("ops", ("op", "count"), list(report["ops"].items())))
     return tables
+
+
+def _standard_runtime(checked: dict) -> str:
+    """The export's check of the artifact in its runtime's own LLM API, in one line."""
+    what = f"{checked.get('api')} ({checked.get('runtime')} {checked.get('version')})"
+    if not checked.get("loaded"):
+        return f"{what}: does not load ({checked.get('error')})"
+    match = "the same" if checked.get("tokens_match") else "NOT the same"
+    return f"{what}: checked, {match} {checked.get('tokens')} greedy tokens as edgekit's runner"
 
 
 def _shape(shape: list) -> str:
