@@ -502,9 +502,12 @@ def inspect(folder: Path, runtime: dict) -> dict:
     metadata = {}
     for field in reader.fields.values():
         name = field.name
-        if name.startswith("GGUF.") or name == "tokenizer.chat_template":
+        if name.startswith("GGUF."):
             continue
-        if field.types and field.types[0] == GGUFValueType.ARRAY:
+        if name == "tokenizer.chat_template" or name.startswith("tokenizer.chat_template."):
+            # a page of Jinja: that it is there, and its size
+            metadata[name] = f"[{len(field.contents())} characters]"
+        elif field.types and field.types[0] == GGUFValueType.ARRAY:
             metadata[name] = f"[{len(field.data)} items]"
         else:
             metadata[name] = field.contents()

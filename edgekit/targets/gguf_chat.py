@@ -93,7 +93,7 @@ def put(w, key: str, value) -> None:
     """``key`` = ``value`` (a JSON value as ``gguf_source.metadata`` keeps it) in the type llama.cpp reads
     such a key with: integers as uint32 (token ids, counts: llama.cpp refuses an int32 where it reads a
     uint32), int32 / 64-bit where the value does not fit, floats as float32, lists as arrays of their
-    items' type. A value written before is replaced."""
+    items' type (the gguf package's: int32 for integers). A value written before is replaced."""
     for kv in w.kv_data:
         kv.pop(key, None)
     if isinstance(value, bool):
@@ -109,11 +109,8 @@ def put(w, key: str, value) -> None:
         w.add_float32(key, value)
     elif isinstance(value, str):
         w.add_string(key, value)
-    elif isinstance(value, list) and value and len({type(v) for v in value}) == 1 \
-            and isinstance(value[0], (str, int, float, bool)):
-        w.add_array(key, value)
-    elif isinstance(value, list) and not value:
-        w.add_array(key, [])
+    elif isinstance(value, list) and len({type(v) for v in value}) == 1 and isinstance(value[0], (str, int, float)):
+        w.add_array(key, value)  # (an empty list or one of mixed or nested items is no key llama.cpp reads)
 
 
 # ---------------------------------------------------------------- the artifact in llama-cpp-python

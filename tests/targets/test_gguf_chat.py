@@ -108,6 +108,9 @@ def test_hf_source_writes_name_licence_base_model_template_and_end_of_turn(tmp_p
             keys["general.base_model.0.organization"], keys["general.base_model.0.repo_url"]) == (
         1, "tiny-base", "org", "https://huggingface.co/org/tiny-base")
     assert (keys["tokenizer.ggml.eos_token_id"], keys["tokenizer.ggml.eot_token_id"]) == (0, im_end)
+    inspected = json.loads(cli("inspect", out, "--json").out)["metadata"]
+    assert inspected["tokenizer.chat_template"] == f"[{len(TEMPLATE)} characters]"
+    assert inspected["general.license"] == "gemma"
 
     llm = llama_cpp.Llama(str(out / "model.gguf"), n_ctx=256, verbose=False)
     assert llm.chat_format == "chat_template.default"  # the file's own template, not a guessed one
@@ -116,6 +119,31 @@ def test_hf_source_writes_name_licence_base_model_template_and_end_of_turn(tmp_p
     r = cli("run", out, "--chat", "--prompt", QUESTION, "--max-new-tokens", "12")
     assert r.code == 0, r.err
     assert answer["choices"][0]["message"]["content"] == r.out.removesuffix("\n")
+
+
+def test_carried_values_keep_the_types_llama_cpp_reads(tmp_path):
+    from gguf import GGUFWriter
+
+    from edgekit.targets.gguf_chat import put
+
+    path = tmp_path / "keys.gguf"
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_name("replaced")
+    values = {"general.name": "kept", "tokenizer.ggml.eot_token_id": 106, "general.x.offset": -3,
+              "general.x.big": 2**40, "general.x.scale": 0.5, "tokenizer.ggml.add_space_prefix": False,
+              "general.tags": ["a", "b"], "general.x.ids": [1, 2], "general.x.empty": []}
+    for key, value in values.items():
+        put(writer, key, value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    keys = _keys(path)
+    assert {k: keys[k][1][0] for k in values if k in keys} == {
+        "general.name": "STRING", "tokenizer.ggml.eot_token_id": "UINT32", "general.x.offset": "INT32",
+        "general.x.big": "UINT64", "general.x.scale": "FLOAT32", "tokenizer.ggml.add_space_prefix": "BOOL",
+        "general.tags": "ARRAY", "general.x.ids": "ARRAY"}
+    assert keys["general.name"][0] == "kept" and keys["general.tags"] == (["a", "b"], ["ARRAY", "STRING"])
 
 
 def _with_keys(src: Path, dst: Path, extra: dict) -> None:
