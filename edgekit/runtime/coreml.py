@@ -1,5 +1,7 @@
-"""Core ML backend: an ML program ``(tokens[1, n], input_pos[1]) -> logits[1, n, vocab]`` whose KV cache
-is Core ML state (``k_cache``, ``v_cache``); this side keeps the state object and the position.
+"""Core ML backend: an ML program ``(inputIds[1, n], causalMask[1, 1, n, p + n]) -> logits[1, n, vocab]``
+whose KV cache is Core ML state (``keyCache``, ``valueCache``), as Apple's stateful LLM example and
+swift-transformers have it: the mask's width gives the position ``p``. This side keeps the state
+object and the position. (Packages exported before took ``tokens`` and ``input_pos``.)
 
 Runs through coremltools' prediction API (``MLModel.make_state``, ``MLModel.predict(..., state=)``),
 which needs macOS 15 or later: Core ML itself is not on other systems.
@@ -29,6 +31,7 @@ class CoreMLLM(WindowedLM):
         self.max_context = max_context
         self.max_prefill = max_prefill
         self.vocab_size = vocab_size
+        self.positional = "input_pos" in {f.name for f in self.model.get_spec().description.input}  # older packages
         self.reset()
 
     def reset(self) -> None:
@@ -37,7 +40,11 @@ class CoreMLLM(WindowedLM):
 
     def _step(self, chunk: list[int], position: int, last_only: bool) -> np.ndarray:
         # the program returns every row: last_only is the caller's to apply
-        inputs = {"tokens": np.asarray([chunk], dtype=np.int32), "input_pos": np.asarray([position], dtype=np.int32)}
+        ids = np.asarray([chunk], dtype=np.int32)
+        if self.positional:
+            inputs = {"tokens": ids, "input_pos": np.asarray([position], dtype=np.int32)}
+        else:
+            inputs = {"inputIds": ids, "causalMask": np.zeros((1, 1, len(chunk), position + len(chunk)), np.float16)}
         logits = self.model.predict(inputs, state=self.state)["logits"]
         return np.asarray(logits, dtype=np.float32)[0]
 

@@ -1,10 +1,12 @@
 """Core ML target: an ML program (``.mlpackage``) with a stateful KV cache, converted by coremltools.
 
-The HF model is wrapped by ``coreml_model.CoreMLDecoder`` (tokens, input_pos) -> logits for every
+The HF model is wrapped by ``coreml_model.CoreMLDecoder`` (inputIds, causalMask) -> logits for every
 position, traced with ``torch.jit.trace`` and converted for iOS 18 / macOS 15 (the first with
-states): the caches become two float16 states, the token window is flexible (1..``MAX_PREFILL``),
-so a prompt is one call (longer ones are chunked by the runtime). Weights are compressed after
-conversion by ``coremltools.optimize.coreml``:
+states): the caches become two float16 states (``keyCache``, ``valueCache``), the token window is
+flexible (1..``MAX_PREFILL``), so a prompt is one call (longer ones are chunked by the runtime). The
+names, shapes and user metadata are those of Apple's stateful LLM example, which Hugging Face's
+swift-transformers loads (``LanguageModel.loadCompiled``); ``metadata`` gives the user metadata.
+Weights are compressed after conversion by ``coremltools.optimize.coreml``:
 
 - ``fp16`` / ``fp32``: compute precision (the cache is float16 either way: Core ML states are);
 - ``int8``: linear symmetric weights, one scale per output channel;
@@ -67,26 +69,29 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         del model
     with stage("torch.jit.trace"):
         n = min(4, max_prefill)
-        example = (torch.zeros((1, n), dtype=torch.int32), torch.tensor([0], dtype=torch.int32))
+        # unequal sizes, a past of 1: neither the tokens' count nor the position is taken for a constant
+        example = (torch.zeros((1, n), dtype=torch.int32), torch.zeros((1, 1, n, n + 1), dtype=torch.float16))
         with torch.no_grad():
             traced = torch.jit.trace(decoder, example, check_trace=False)
-        cache_shape = tuple(decoder.k_cache.shape)
+        cache_shape = tuple(decoder.keyCache.shape)
         vocab_size = decoder.lm_head.out_features
         del decoder
         gc.collect()
     precision = "fp32" if recipe.scheme == "fp32" else "fp16"
+    query = ct.RangeDim(1, max_prefill, default=1)  # one dimension, shared by the tokens and the mask's rows
     with stage("convert"), _no_progress_bars():
         try:
             mlmodel = ct.convert(
                 traced,
                 inputs=[
-                    ct.TensorType("tokens", shape=(1, ct.RangeDim(1, max_prefill, default=1)), dtype=np.int32),
-                    ct.TensorType("input_pos", shape=(1,), dtype=np.int32),
+                    ct.TensorType("inputIds", shape=(1, query), dtype=np.int32),
+                    ct.TensorType("causalMask", shape=(1, 1, query, ct.RangeDim(1, max_context, default=1)),
+                                  dtype=np.float16),
                 ],
                 outputs=[ct.TensorType("logits", dtype=np.float32)],
                 states=[
                     ct.StateType(ct.TensorType(shape=cache_shape, dtype=np.float16), name=name)
-                    for name in ("k_cache", "v_cache")
+                    for name in ("keyCache", "valueCache")
                 ],
                 minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
                 compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
@@ -101,6 +106,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         with stage(f"compress {recipe.name}"), _no_progress_bars():
             mlmodel = _compress(mlmodel, recipe)
     with stage("save"):
+        _describe(mlmodel, source, recipe, max_context, precision)
         mlmodel.save(str(folder / MODEL_FILE))
         del mlmodel
         gc.collect()
@@ -114,6 +120,39 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "compute_precision": precision,
         "compute_units": recipe.option("compute_units"),  # Core ML's choice at load time (runtime/coreml.py)
         **inspect(folder, {"model_file": MODEL_FILE}),
+    }
+
+
+def _describe(mlmodel, source: ModelSource, recipe: Recipe, max_context: int, precision: str) -> None:
+    """The package's description and user metadata: swift-transformers reads ``co.huggingface.exporters.*``
+    (``name`` is the hub id it fetches the tokenizer's files from where the app gives no tokenizer);
+    the ``edgekit.*`` keys carry the stop ids and the context for an app that reads the package alone."""
+    from edgekit import model_meta
+
+    meta = model_meta.of(source)
+    mlmodel.short_description = f"{meta.name}: {recipe.name} ({precision}) by edgekit, stateful KV cache"
+    mlmodel.author = "edgekit"
+    if meta.license:
+        mlmodel.license = " ".join(x for x in (meta.license_name or meta.license, meta.license_link) if x)
+    mlmodel.input_description["inputIds"] = "token ids to append, [1, n]"
+    mlmodel.input_description["causalMask"] = ("[1, 1, n, past + n]: its width gives the position (past); "
+                                                "its values are not read (the model masks causally itself)")
+    mlmodel.output_description["logits"] = "float32 logits of every appended token, [1, n, vocab]"
+    mlmodel.user_defined_metadata.update(metadata(meta, source, recipe, max_context, precision))
+
+
+def metadata(meta, source: ModelSource, recipe: Recipe, max_context: int, precision: str) -> dict[str, str]:
+    """The user metadata of the package (strings only, as Core ML keeps them)."""
+    return {
+        "co.huggingface.exporters.name": meta.base_model or meta.name,
+        "co.huggingface.exporters.task": "text-generation",
+        "co.huggingface.exporters.architecture": source.model_type,
+        "co.huggingface.exporters.framework": "pytorch",
+        "co.huggingface.exporters.precision": precision,
+        "edgekit.recipe": recipe.name,
+        "edgekit.max_context": str(max_context),
+        **({"edgekit.bos_token_id": str(meta.bos_id)} if meta.bos_id is not None else {}),
+        "edgekit.eos_token_ids": ",".join(str(i) for i in meta.eos_ids),
     }
 
 
@@ -189,6 +228,7 @@ def inspect(folder: Path, runtime: dict) -> dict:
         "inputs": [_feature(f) for f in desc.input],
         "outputs": [_feature(f) for f in desc.output],
         "states": [_feature(f) for f in desc.state],
+        **({"metadata": dict(desc.metadata.userDefined)} if desc.metadata.userDefined else {}),
         "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
         "weights": dict(sorted(weights.items(), key=lambda kv: -kv[1]["bytes"])),
     }

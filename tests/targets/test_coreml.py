@@ -50,12 +50,20 @@ def test_converted_graph_matches_pytorch(arch, tiny_models):
     with torch.no_grad():
         want = model(ids).logits[0]
         module = CoreMLDecoder(model, arch, CONTEXT).eval()
-        traced = torch.jit.trace(module, (ids[:, :4].int(), torch.tensor([0], dtype=torch.int32)), check_trace=False)
-        module.k_cache.zero_()
-        module.v_cache.zero_()
-        got = [traced(ids[:, :7].int(), torch.tensor([0], dtype=torch.int32))[0]]
-        got += [traced(ids[:, i : i + 1].int(), torch.tensor([i], dtype=torch.int32))[0] for i in range(7, 12)]
+        traced = torch.jit.trace(module, (ids[:, :4].int(), _mask(4, 1)), check_trace=False)
+        module.keyCache.zero_()
+        module.valueCache.zero_()
+        # the position is the mask's width less the tokens' count, traced as sizes (not the example's)
+        got = [traced(ids[:, :7].int(), _mask(7, 0))[0]]
+        got += [traced(ids[:, i : i + 1].int(), _mask(1, i))[0] for i in range(7, 12)]
     assert (torch.cat(got) - want).abs().max() < 5e-3
+
+
+def _mask(n: int, past: int):
+    """A causalMask of zeros, as swift-transformers passes it: only its width is read."""
+    import torch
+
+    return torch.zeros((1, 1, n, past + n), dtype=torch.float16)
 
 
 @pytest.mark.parametrize("arch", sorted(coreml.SUPPORTED))
@@ -71,11 +79,15 @@ def test_architecture_converts(arch, tiny_models, tmp_path, export_checked):
     layers = 2  # every tiny checkpoint
     for state in rt["states"]:
         assert state["dtype"] == "float16" and state["shape"][0] == layers and state["shape"][2] == CONTEXT
-    assert [s["name"] for s in rt["states"]] == ["k_cache", "v_cache"]
+    # Apple's stateful LLM example's names, which swift-transformers' LanguageModel loads
+    assert [s["name"] for s in rt["states"]] == ["keyCache", "valueCache"]
     assert rt["inputs"] == [
-        {"name": "tokens", "shape": [1, [1, CONTEXT]], "dtype": "int32"},
-        {"name": "input_pos", "shape": [1], "dtype": "int32"},
+        {"name": "inputIds", "shape": [1, [1, CONTEXT]], "dtype": "int32"},
+        {"name": "causalMask", "shape": [1, 1, [1, CONTEXT], [1, CONTEXT]], "dtype": "float16"},
     ]
+    meta = rt["metadata"]
+    assert meta["co.huggingface.exporters.task"] == "text-generation" and meta["edgekit.max_context"] == str(CONTEXT)
+    assert meta["co.huggingface.exporters.architecture"] == arch and meta["edgekit.eos_token_ids"]
     assert rt["outputs"][0]["name"] == "logits" and rt["outputs"][0]["dtype"] == "float32"
     assert rt["ops"]["read_state"] >= 2 and rt["ops"]["write_state"] == 2 * layers
     assert set(rt["weights"]) <= {"float16", "int32"}  # fp16: nothing compressed
