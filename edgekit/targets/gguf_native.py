@@ -2,11 +2,11 @@
 
 llama.cpp aborts the process on some inputs (an uncaught C++ exception, a ``GGML_ASSERT``), which
 no Python ``try`` catches. The export therefore runs what touches llama.cpp's native code (the
-quantizer, loading the written file, its tokenizer) here, in a child process that imports
-llama-cpp-python and numpy only. The parent sends one JSON request on stdin and reads one JSON
-line back; a child that dies becomes one ``EdgekitError`` line naming the step and llama.cpp's own
-last words, with nothing left behind (the caller stages its files). ggml's gdb backtrace is off
-in the child (``GGML_NO_BACKTRACE``).
+quantizer, loading the written file, its tokenizer, llama-cpp-python's ``Llama`` on it) here, in a
+child process that imports llama-cpp-python and numpy (and edgekit's light modules) only. The parent
+sends one JSON request on stdin and reads one JSON line back; a child that dies becomes one
+``EdgekitError`` line naming the step and llama.cpp's own last words, with nothing left behind (the
+caller stages its files). ggml's gdb backtrace is off in the child (``GGML_NO_BACKTRACE``).
 
 Requests (``op``):
 - ``quantize``: ``src``, ``dst``, ``ftype`` (a ``LLAMA_FTYPE_*`` suffix), optional ``imatrix``
