@@ -55,6 +55,7 @@ def tiny_onnx(tmp_path_factory):
 
 
 CASES = [(exporter, recipe) for exporter in ("genai", "optimum") for recipe in ("fp32", "int8", "int4")]
+CASES.append(("optimum", "fp16"))  # the builder has no fp16 CPU graph
 
 
 @pytest.mark.parametrize(("exporter", "recipe"), CASES)
