@@ -77,7 +77,7 @@ def config(io: dict, model_config, meta, generation: dict, *, model_file: str, m
             "outputs": outputs,
         },
     }
-    search = {key: generation.get(key, default) for key, default in _SEARCH.items()}
+    search = {key: default if generation.get(key) is None else generation[key] for key, default in _SEARCH.items()}
     search |= {"min_length": 0, "max_length": max_context, "num_return_sequences": 1, "early_stopping": True,
                "past_present_share_buffer": shared}
     return {"model": model, "search": dict(sorted(search.items()))}

@@ -202,3 +202,25 @@ def test_smollm2_tokenizer_in_genai(smollm2_int4):
     folder, prompt = smollm2_int4
     tokenizer = og.Tokenizer(og.Model(str(folder)))
     assert [int(i) for i in tokenizer.encode(_chat_prompt(folder, CAPITAL))] == prompt
+
+
+def test_config_takes_the_model_s_search_defaults():
+    """generation_config.json's search settings are GenAI's defaults (a missing or null one: GenAI's own);
+    the pad id is the EOS where the model has none; a model type GenAI runs its own way is a plain decoder."""
+    from types import SimpleNamespace
+
+    from edgekit.targets import onnx_genai
+
+    io = {"inputs": ["input_ids", "attention_mask"], "outputs": ["logits"], "layers": 2, "kv_heads": 1, "head_size": 16}
+    model = SimpleNamespace(model_type="phi3", vocab_size=100, hidden_size=32, num_attention_heads=2)
+    meta = SimpleNamespace(eos_ids=(7, 9), bos_id=None, pad_id=None)
+    value = onnx_genai.config(io, model, meta, {"do_sample": True, "temperature": 0.6, "top_k": None},
+                              model_file="model.onnx", max_context=64, shared=False)
+    assert value["model"]["type"] == "decoder" and "bos_token_id" not in value["model"]
+    assert value["model"]["eos_token_id"] == [7, 9] and value["model"]["pad_token_id"] == 7
+    assert value["model"]["decoder"]["inputs"] == {
+        "input_ids": "input_ids", "attention_mask": "attention_mask",
+        "past_key_names": "past_key_values.%d.key", "past_value_names": "past_key_values.%d.value"}
+    search = value["search"]
+    assert search["do_sample"] is True and search["temperature"] == 0.6 and search["top_k"] == 50
+    assert search["max_length"] == 64 and search["past_present_share_buffer"] is False
