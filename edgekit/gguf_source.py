@@ -29,7 +29,7 @@ from edgekit.errors import EdgekitError
 
 INFO_FILE = "gguf.json"
 _FLOAT_TYPES = ("ALL_F32", "MOSTLY_F16", "MOSTLY_BF16")
-_FORMAT = 5  # bump when the conversion changes, so older cache entries are made again
+_FORMAT = 6  # bump when the conversion changes, so older cache entries are made again
 
 
 @dataclass(frozen=True)
@@ -183,8 +183,8 @@ def _tokenizer_as_the_file_says(fields: dict, folder: Path) -> None:
     sentencepiece = _field(fields, "tokenizer.ggml.model") == "llama"
     if sentencepiece:
         _sentencepiece_bpe(fields).save(str(folder / "tokenizer.json"))
-    elif _field(fields, "tokenizer.ggml.pre") in _BYTE_LEVEL_PRE:
-        _restore_pre_tokenizer(folder / "tokenizer.json", _BYTE_LEVEL_PRE[_field(fields, "tokenizer.ggml.pre")])
+    else:
+        _byte_level_bpe(folder / "tokenizer.json", _BYTE_LEVEL_PRE.get(_field(fields, "tokenizer.ggml.pre")))
     # llama.cpp's defaults where the file does not say: BOS and no EOS for SentencePiece vocabularies
     _special_tokens_as_the_file_says(fields, folder, defaults=(True, False) if sentencepiece else None)
 
@@ -198,9 +198,22 @@ _BYTE_LEVEL_PRE = {
 }
 
 
-def _restore_pre_tokenizer(path: Path, parts: list[dict]) -> None:
+def _byte_level_bpe(path: Path, parts: list[dict] | None) -> None:
+    """A byte-level BPE vocabulary (``gpt2``) as such a tokenizer.json is written by its own authors:
+    transformers' rebuild gives it SentencePiece's trappings (an empty normalizer sequence, byte
+    fallback, a ``▁``-replacing decoder), which change no id or text (every byte is a token of the
+    vocabulary) but which other runtimes' tokenizer libraries read as SentencePiece or refuse
+    (ONNX Runtime GenAI's encodes most text to -1; ExecuTorch's has no empty normalizer sequence).
+    ``parts``: the pre-tokenizers the file's ``tokenizer.ggml.pre`` names, where the rebuild drops them."""
     spec = json.loads(path.read_text())
-    spec["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": parts}
+    if parts is not None:
+        spec["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": parts}
+    if spec.get("normalizer") == {"type": "Sequence", "normalizers": []}:
+        spec["normalizer"] = None
+    if any(p.get("type") == "ByteLevel" for p in (spec.get("pre_tokenizer") or {}).get("pretokenizers", [])) \
+            or (spec.get("pre_tokenizer") or {}).get("type") == "ByteLevel":
+        spec["model"]["byte_fallback"] = False
+        spec["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
     path.write_text(json.dumps(spec, ensure_ascii=False))
 
 

@@ -29,5 +29,6 @@ def inspect(path: Path, verify: bool = False) -> dict:
         "parity": "skipped" if m.parity_skipped else ("passed" if m.parity_passed else "failed"),
         # the standard runtime the export checked it in (None: not checked)
         "standard_runtime": m.standard_runtime,
+        "parity_skipped": m.parity_skipped,  # why (a string: its runtime is not on this machine), or True/False
         **targets.get(art.target).inspect(art.path, m.runtime),
     }

@@ -194,7 +194,9 @@ def test_the_size_is_the_model_files_tokenizer_and_config(tiny_models, tmp_path,
     assert (names["model.onnx"] == "model" and names["tokenizer.json"] == "tokenizer"
             and names["config.json"] == "config")
     art = artifact.load(out)
-    assert art.size_bytes == sum(f["bytes"] for f in manifest["files"]) and art.other_bytes == 0
+    card = (out / "README.md").stat().st_size  # the model card: listed, not the model's size
+    assert names["README.md"] == "other" and art.other_bytes == card
+    assert art.size_bytes == sum(f["bytes"] for f in manifest["files"]) - card
 
     extra = b"x" * 5000  # a file the manifest lists that is none of the model's own: not its size
     (out / "notes.bin").write_bytes(extra)
@@ -203,7 +205,8 @@ def test_the_size_is_the_model_files_tokenizer_and_config(tiny_models, tmp_path,
         f.pop("role", None)  # an older manifest: the roles come from the names
     (out / "edgekit.json").write_text(json.dumps(manifest))
     art = artifact.load(out)
-    assert art.other_bytes == len(extra) and art.size_bytes == sum(f["bytes"] for f in manifest["files"]) - len(extra)
+    assert art.other_bytes == len(extra) + card
+    assert art.size_bytes == sum(f["bytes"] for f in manifest["files"]) - len(extra) - card
     r = cli("inspect", out)
     assert r.code == 0 and "other files" in r.out
     assert artifact.file_role("model.onnx.data", "model.onnx") == "model"

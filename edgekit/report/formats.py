@@ -150,7 +150,9 @@ def artifact_tables(report: dict) -> list[tuple[str | None, tuple, list[tuple]]]
     if checked:
         rows.append(("loads in", _standard_runtime(checked)))
     elif "standard_runtime" in report:
-        rows.append(("loads in", "not checked (export it with parity to check it in its runtime's own API)"))
+        skipped = report.get("parity_skipped")
+        rows.append(("loads in", f"not checked ({skipped})" if isinstance(skipped, str)
+                     else "not checked (an export with parity checks it in its runtime's own API)"))
     tables = [(None, ("", ""), rows)]
     if report.get("metadata"):
         tables.append(("metadata", ("key", "value"), list(report["metadata"].items())))

@@ -4,7 +4,8 @@ Everything stays in ONNX Runtime's memory between steps (IO binding): with ``kv_
 GenAI builder's GroupQueryAttention graph) past and present are one buffer per layer, updated in place,
 grown (doubled, up to the context) only when a sequence outgrows it; with ``concat`` (optimum's graph)
 each step's present is bound as the next step's past. ``logits_to_keep`` asks the graph for the last
-position's logits only where that is all the caller needs.
+position's logits only where that is all the caller needs (without it, the graph's default gives every
+position, as GenAI and optimum expect).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ class OnnxLM:
         self.max_context = max_context
         self.shared = kv_cache == "shared"
         inputs = {i.name: i for i in self.session.get_inputs()}
-        self.input_names = set(inputs)
+        # and the inputs with a default (an initializer of their name: logits_to_keep), which ONNX
+        # Runtime lists apart from the required ones
+        self.input_names = set(inputs) | {i.name for i in self.session.get_overridable_initializers()}
         self.past_names = [n for n in inputs if n.startswith("past_key_values.")]
         self.present_names = [n.replace("past_key_values.", "present.") for n in self.past_names]
         logits = next(o for o in self.session.get_outputs() if o.name == "logits")
@@ -43,6 +46,7 @@ class OnnxLM:
             self._kv_spec[name] = (heads, head_dim, _DTYPES[spec.type])
         self._ort = ort
         self._last = self._last_value = None  # a decode step's logits: one buffer, bound every step
+        self._keep: dict[int, object] = {}  # logits_to_keep's values
         self.kv: dict[str, np.ndarray] = {}  # shared: the buffers (ONNX Runtime writes into their memory)
         self.reset()
 
@@ -69,6 +73,16 @@ class OnnxLM:
                 self.kv[past] = buf
                 self.binding.bind_ortvalue_output(present, self.past[past])
 
+    def _keep_value(self, count: int):
+        """``logits_to_keep`` as an OrtValue, held here while bound (it shares its array's memory):
+        ONNX Runtime's ``bind_cpu_input`` looks for an input with a default among the required inputs
+        only, and does not find it."""
+        if count not in self._keep:
+            if len(self._keep) > 8:  # the prefill lengths of a scoring run: only the current one is bound
+                self._keep = {k: v for k, v in self._keep.items() if k == 1}
+            self._keep[count] = self._ort.OrtValue.ortvalue_from_numpy(np.array([count], dtype=np.int64))
+        return self._keep[count]
+
     def forward(self, ids: list[int], *, last_only: bool = False) -> np.ndarray:
         n = len(ids)
         if self.length + n > self.max_context:
@@ -85,7 +99,7 @@ class OnnxLM:
         if "position_ids" in self.input_names:
             binding.bind_cpu_input("position_ids", np.arange(self.length, self.length + n, dtype=np.int64)[None, :])
         if "logits_to_keep" in self.input_names:
-            binding.bind_cpu_input("logits_to_keep", np.array([1 if last_only else n], dtype=np.int64))
+            binding.bind_ortvalue_input("logits_to_keep", self._keep_value(1 if last_only else n))
         # the logits go to a buffer of ours, so a step reads no other output back: fetching the
         # outputs wraps every bound one (the 2 x layers cache buffers too), ~0.1-0.3 ms a step here
         kept = 1 if last_only and "logits_to_keep" in self.input_names else n

@@ -23,6 +23,7 @@ from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource, is_gguf
 from edgekit.targets import Target
+from edgekit.targets.gguf_chat import standard_check  # noqa: F401  (the artifact in llama_cpp.Llama)
 
 MODEL_FILE = "model.gguf"
 DEFAULT_MAX_CONTEXT = 2048
@@ -48,11 +49,6 @@ _SPLIT_PRE = {
     r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "qwen2",
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
     r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "llama-bpe",
-}
-# what the writer takes from the original GGUF of a checkpoint that transformers rebuilt from one
-_KEPT_FROM_GGUF = {
-    "tokenizer.ggml.pre": str, "tokenizer.ggml.add_bos_token": bool, "tokenizer.ggml.add_eos_token": bool,
-    "tokenizer.ggml.bos_token_id": int, "tokenizer.ggml.eos_token_id": int, "tokenizer.ggml.padding_token_id": int,
 }
 _LAYERS_27B = {"gemma2": 46, "gemma3_text": 62}  # llama.cpp's 27B type, whose attention scale differs
 _SKIPPED = ("rotary_emb.inv_freq", ".attn.bias", ".attn.masked_bias")  # buffers, not weights
@@ -161,8 +157,6 @@ def _write(gguf, source: ModelSource, model, path: Path) -> dict:
 
 def _hyperparameters(w, gguf, source: ModelSource, cfg) -> None:
     mt = source.model_type
-    # no general.name: llama.cpp keys per-token quirks on it (a name with "phi3" needs a "</s>" token);
-    # the manifest says where the model came from
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
     w.add_vocab_size(cfg.vocab_size)
     w.add_block_count(cfg.num_hidden_layers)
@@ -295,8 +289,13 @@ def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
     """The HF fast tokenizer as llama.cpp's vocabulary: byte-level BPE as ``gpt2`` (tokens, merges
     and the pre-tokenizer of the same splitting rule), SentencePiece-style BPE (``▁`` for spaces,
     byte fallback) as ``llama``. The runner feeds token ids and never tokenizes; this makes the file
-    whole for llama.cpp. Where transformers rebuilt the tokenizer from a GGUF, the original file's
-    pre-tokenizer name and BOS/EOS flags are kept (transformers' rebuild loses them)."""
+    whole for llama.cpp. Then the metadata an app's chat reads (``gguf_chat.write_metadata``): name,
+    licence, chat template, end-of-turn ids, and every ``general.*``/``tokenizer.*`` key of a GGUF
+    source or of the original GGUF a checkpoint was rebuilt from (its pre-tokenizer name, BOS/EOS ids
+    and flags: transformers' rebuild loses them)."""
+    from edgekit import model_meta
+    from edgekit.targets import gguf_chat
+
     from transformers import AutoTokenizer
 
     try:
@@ -324,6 +323,8 @@ def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
     for i, t in added.items():
         types[i] = gguf.TokenType.CONTROL if t.get("special") else gguf.TokenType.USER_DEFINED
     original = _original_gguf(source)
+    carried = gguf_chat.source_metadata(source, original)
+    meta = model_meta.of(source)
     # byte-level BPE maps every byte to a printable character (a ByteLevel pre-tokenizer), whether or
     # not the model also sets byte_fallback (transformers' rebuild of a GGUF's gpt2 vocabulary does):
     # llama.cpp's SPM loader would look for <0xNN> byte tokens such a vocabulary does not have
@@ -343,31 +344,31 @@ def _tokenizer(w, gguf, source: ModelSource, cfg) -> dict:
         w.add_token_types(types)
     else:
         kind = "gpt2"
-        pre = original.get("tokenizer.ggml.pre") or _pre_tokenizer(spec)
+        pre = carried.get("tokenizer.ggml.pre") or _pre_tokenizer(spec)
         merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
         w.add_tokenizer_model(kind)
         w.add_tokenizer_pre(pre)
         w.add_token_list(tokens)
         w.add_token_types(types)
         w.add_token_merges(merges)
-    special = {}
-    for key, ggml_key in (("bos", "bos"), ("eos", "eos"), ("pad", "padding")):
-        token_id = getattr(hf, f"{key}_token_id", None)
-        if key == "eos":
-            token_id = _generation_eos(cfg, token_id)
-        token_id = original.get(f"tokenizer.ggml.{ggml_key}_token_id", token_id)
-        if token_id is not None:
-            getattr(w, f"add_{key}_token_id")(token_id)
-            special[key] = token_id
+    # the ids model_meta reads (a GGUF source's own, else generation_config / config / tokenizer_config),
+    # the tokenizer's where it has none; a carried GGUF's keys replace them in write_metadata
+    special = {"bos": meta.bos_id if meta.bos_id is not None else hf.bos_token_id,
+               "eos": meta.eos_id if meta.eos_id is not None else _generation_eos(cfg, hf.eos_token_id),
+               "pad": meta.pad_id if meta.pad_id is not None else hf.pad_token_id}
+    special = {k: v for k, v in special.items() if v is not None}
+    for key, token_id in special.items():
+        getattr(w, f"add_{key}_token_id")(token_id)
     plain, full = hf("a", add_special_tokens=False).input_ids, hf("a").input_ids  # what the tokenizer adds
     n = len(plain)
     add_bos = len(full) > n and full[0] == special.get("bos") and full[1 : n + 1] == plain
     add_eos = len(full) > n and full[-1] == special.get("eos") and full[-n - 1 : -1] == plain
-    w.add_add_bos_token(original.get("tokenizer.ggml.add_bos_token", add_bos))
-    w.add_add_eos_token(original.get("tokenizer.ggml.add_eos_token", add_eos))
+    w.add_add_bos_token(add_bos)
+    w.add_add_eos_token(add_eos)
+    gguf_chat.write_metadata(w, source, tokens, carried)
     out = {"model": kind, "pre": pre, "tokens": size}
-    if original:
-        out["from_gguf"] = original["file"]
+    if carried:
+        out["from_gguf"] = source.gguf.file if source.gguf is not None else original["file"]
     return out
 
 
@@ -393,11 +394,12 @@ def _byte_level(spec: dict) -> bool:
 
 
 def _original_gguf(source: ModelSource) -> dict:
-    """The tokenizer settings of the GGUF this checkpoint was converted from, where the folder holds
-    it: as ``tokenizer.model`` (where transformers' LlamaTokenizer saves the GGUF it rebuilt the
-    tokenizer from) or as the folder's one ``.gguf`` file. Empty otherwise. transformers 4.57's
-    rebuild drops the pre-tokenizer name (SmolLM2's ``smollm`` splits digits one by one, the rebuilt
-    tokenizer.json does not) and the special tokens (SmolLM2's EOS becomes ``<|im_start|>``)."""
+    """The ``general.*``/``tokenizer.*`` keys (``metadata``) of the GGUF this checkpoint was converted
+    from, and its ``file`` name, where the folder holds it: as ``tokenizer.model`` (where transformers'
+    LlamaTokenizer saves the GGUF it rebuilt the tokenizer from) or as the folder's one ``.gguf`` file.
+    Empty otherwise. transformers 4.57's rebuild drops the pre-tokenizer name (SmolLM2's ``smollm``
+    splits digits one by one, the rebuilt tokenizer.json does not) and the special tokens (SmolLM2's
+    EOS becomes ``<|im_start|>``)."""
     ggufs = sorted(source.path.glob("*.gguf"))
     candidates = [source.path / "tokenizer.model", *(ggufs if len(ggufs) == 1 else [])]
     path = next((p for p in candidates if is_gguf(p)), None)
@@ -405,15 +407,13 @@ def _original_gguf(source: ModelSource) -> dict:
         return {}
     from gguf import GGUFReader
 
+    from edgekit.gguf_source import metadata
+
     try:
         fields = GGUFReader(str(path)).fields
     except (OSError, ValueError):
         return {}
-    out = {"file": path.name}
-    for key, kind in _KEPT_FROM_GGUF.items():
-        if key in fields:
-            out[key] = kind(fields[key].contents())
-    return out
+    return {"file": path.name, "metadata": metadata(fields)}
 
 
 def _pre_tokenizer(spec: dict) -> str:
@@ -502,9 +502,12 @@ def inspect(folder: Path, runtime: dict) -> dict:
     metadata = {}
     for field in reader.fields.values():
         name = field.name
-        if name.startswith("GGUF.") or name == "tokenizer.chat_template":
+        if name.startswith("GGUF."):
             continue
-        if field.types and field.types[0] == GGUFValueType.ARRAY:
+        if name == "tokenizer.chat_template" or name.startswith("tokenizer.chat_template."):
+            # a page of Jinja: that it is there, and its size
+            metadata[name] = f"[{len(field.contents())} characters]"
+        elif field.types and field.types[0] == GGUFValueType.ARRAY:
             metadata[name] = f"[{len(field.data)} items]"
         else:
             metadata[name] = field.contents()

@@ -2,11 +2,11 @@
 
 llama.cpp aborts the process on some inputs (an uncaught C++ exception, a ``GGML_ASSERT``), which
 no Python ``try`` catches. The export therefore runs what touches llama.cpp's native code (the
-quantizer, loading the written file, its tokenizer) here, in a child process that imports
-llama-cpp-python and numpy only. The parent sends one JSON request on stdin and reads one JSON
-line back; a child that dies becomes one ``EdgekitError`` line naming the step and llama.cpp's own
-last words, with nothing left behind (the caller stages its files). ggml's gdb backtrace is off
-in the child (``GGML_NO_BACKTRACE``).
+quantizer, loading the written file, its tokenizer, llama-cpp-python's ``Llama`` on it) here, in a
+child process that imports llama-cpp-python and numpy (and edgekit's light modules) only. The parent
+sends one JSON request on stdin and reads one JSON line back; a child that dies becomes one
+``EdgekitError`` line naming the step and llama.cpp's own last words, with nothing left behind (the
+caller stages its files). ggml's gdb backtrace is off in the child (``GGML_NO_BACKTRACE``).
 
 Requests (``op``):
 - ``quantize``: ``src``, ``dst``, ``ftype`` (a ``LLAMA_FTYPE_*`` suffix), optional ``imatrix``
@@ -14,6 +14,8 @@ Requests (``op``):
 - ``check``: ``model`` (a .gguf), ``texts`` and ``want`` (the HF token ids of each text) ->
   ``{"matches": bool}``; the file is loaded whole and one token decoded, so a file llama.cpp cannot
   run fails here rather than in the parent's parity check.
+- ``standard``: ``model``, ``prompt`` (token ids), ``n``, ``n_ctx``, ``kv_cache``, ``flash_attn`` ->
+  ``{"tokens": [...]}``: ``n`` greedy tokens from ``llama_cpp.Llama`` (``gguf_chat.standard_check``).
 """
 
 from __future__ import annotations
@@ -131,7 +133,13 @@ def _check(lc, model: str, texts: list[str], want: list[list[int]]) -> dict:
     return {"matches": bool(matches)}
 
 
-_OPS = {"quantize": _quantize, "check": _check}
+def _standard(lc, **request) -> dict:
+    from edgekit.targets.gguf_chat import generate
+
+    return generate(**request)
+
+
+_OPS = {"quantize": _quantize, "check": _check, "standard": _standard}
 
 
 def main() -> None:

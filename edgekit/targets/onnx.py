@@ -7,7 +7,12 @@ int4 MatMulNBits computing in int8. It takes a few architectures, and ``auto`` u
 reproduces the model (``onnx_builder``). optimum takes every decoder-only architecture its registry
 exports for text generation with a cache, with a plain graph whose cache grows by concatenation.
 Either way the graph gains a ``logits_to_keep`` input, so that prefill computes the head for the
-last position only.
+last position only; it has a default (0: every position, as transformers means it), so that a
+runtime that does not know it need not give it.
+
+The artifact is an ONNX Runtime GenAI model folder (``onnx_genai``): ``genai_config.json`` beside the
+graph and the tokenizer, which ``onnxruntime_genai.Model`` loads; edgekit's runner reads the same
+graph.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
+from edgekit.core.model import model_context
 from edgekit.errors import EdgekitError
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource
-from edgekit.targets import Target, onnx_builder
+from edgekit.targets import Target, onnx_builder, onnx_genai
 from edgekit.targets.memory import release_heap
+from edgekit.targets.onnx_genai import standard_check  # noqa: F401  (the target's check in GenAI's own API)
 
 TARGET = Target(
     exporter=__name__, backend="edgekit.runtime.onnx",
@@ -87,14 +94,21 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     if recipe.scheme != "fp32":
         with stage(f"quantize {recipe.name}"):
             quantization = _quantize(model_file, recipe, source)
+    limit = model_context(source.path)
+    max_context = min(recipe.max_context or limit, limit)
+    # shared: one buffer per layer that GroupQueryAttention updates in place (past and present bound
+    # to it); concat: present = past + new, handed back as the next step's past
+    shared = graph["fused_attention"]
+    with stage("genai config"):
+        onnx_genai.write_config(folder, source, config, graph["io"], model_file=MODEL_FILE,
+                                max_context=max_context, shared=shared)
     return {
         "model_file": MODEL_FILE,
         "runtime": "onnxruntime",
         "exporter": exporter,
         "exporter_reason": reason,
-        # shared: one buffer per layer that GroupQueryAttention updates in place (past and present bound
-        # to it); concat: present = past + new, handed back as the next step's past
-        "kv_cache": "shared" if graph["fused_attention"] else "concat",
+        "kv_cache": "shared" if shared else "concat",
+        "max_context": max_context,
         **({"quantization": quantization} if quantization else {}),
     }
 
@@ -133,8 +147,8 @@ def _genai_export(source: ModelSource, recipe: Recipe, folder: Path, config) -> 
 
     options: dict = {"hf_token": "false", "hf_remote": source.trust_remote_code}
     onnx_builder.export(source, _GENAI_PRECISION[recipe.scheme], folder, config, options)
-    for extra in ("genai_config.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
-        (folder / extra).unlink(missing_ok=True)  # ours come from the tokenizer stage; no genai runtime config
+    for extra in (onnx_genai.CONFIG, "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
+        (folder / extra).unlink(missing_ok=True)  # ours come from the tokenizer and genai config stages
     for name in ("config.json", "generation_config.json"):  # as optimum's export has them
         if (source.path / name).is_file():
             shutil.copyfile(source.path / name, folder / name)
@@ -145,10 +159,11 @@ def _genai_export(source: ModelSource, recipe: Recipe, folder: Path, config) -> 
 def _finish_graph(model_file: Path, builder: tuple | None = None) -> dict:
     """One pass over the exported graph (weights stay on disk): give it an int64 input
     ``logits_to_keep`` [1], so the head runs on the last that many positions only (a prefill needs
-    one; scoring a text needs all, and any count >= length gives all); for the builder's graph
-    (``builder``: model type and config), mend what it does not reproduce (``onnx_builder.mend``).
-    Returns what the export needs to know of it: ``fused_attention`` (the builder's
-    GroupQueryAttention)."""
+    one; scoring a text needs all, and 0 or any count >= length gives all), with an initializer of
+    its name as its default, 0: a runtime that does not feed it (GenAI, optimum) gets every position,
+    as it expects. For the builder's graph (``builder``: model type and config), mend what it does not
+    reproduce (``onnx_builder.mend``). Returns what the export needs to know of it: ``fused_attention``
+    (the builder's GroupQueryAttention) and its inputs and outputs (``onnx_genai.graph_io``)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -164,6 +179,7 @@ def _finish_graph(model_file: Path, builder: tuple | None = None) -> dict:
     kept = f"{hidden}/{LOGITS_TO_KEEP}"
     graph.input.append(helper.make_tensor_value_info(LOGITS_TO_KEEP, TensorProto.INT64, [1]))
     graph.initializer.extend([
+        numpy_helper.from_array(np.array([0], dtype=np.int64), LOGITS_TO_KEEP),  # the input's default: all
         numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), f"{kept}/end"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), f"{kept}/axis"),
     ])
@@ -173,7 +189,8 @@ def _finish_graph(model_file: Path, builder: tuple | None = None) -> dict:
         "Slice", [hidden, f"{kept}/start", f"{kept}/end", f"{kept}/axis"], [kept], name=f"{kept}/Slice"))
     node.input[0] = kept
     onnx.save_model(model, str(model_file))  # external data, if any, stays where it is
-    return {"fused_attention": any(n.op_type == "GroupQueryAttention" for n in graph.node)}
+    return {"fused_attention": any(n.op_type == "GroupQueryAttention" for n in graph.node),
+            "io": onnx_genai.graph_io(graph)}
 
 
 # position-wise steps between the head's MatMul and the logits: casts, its bias, final soft-capping

@@ -42,10 +42,10 @@ def test_inspect_coreml(cli, tiny_artifacts):
     path = tiny_artifacts("qwen2", "coreml", "int8")
     report = _inspect(cli, path)
     assert report["target"] == "coreml" and report["recipe"] == "int8"
-    assert [s["name"] for s in report["states"]] == ["k_cache", "v_cache"]
+    assert [s["name"] for s in report["states"]] == ["keyCache", "valueCache"]
     assert report["weights"]["int8"]["bits"] == 8 and report["ops"]["constexpr_blockwise_shift_scale"] > 0
     r = cli("inspect", path)
-    assert r.code == 0 and "states" in r.out and "k_cache" in r.out and "1 x 1..128" in r.out
+    assert r.code == 0 and "states" in r.out and "keyCache" in r.out and "1 x 1..128" in r.out
 
 
 def test_inspect_gguf(cli, tiny_artifacts):

@@ -43,11 +43,25 @@ def test_architecture_exports_with_parity(arch, exporter, tiny_models, tmp_path,
     assert manifest == json.loads((out / "edgekit.json").read_text())
     if ARCHITECTURES[arch][1].get("sliding_window"):
         _long_sequence_matches_pytorch(out, tiny_models(arch))
+    _genai_generates_as_edgekit(out)
 
     r = cli("run", out, "--prompt", "Once upon a time", "--max-new-tokens", "8")
     assert r.code == 0, r.err
     assert r.out.startswith("Once upon a time")
     assert "tokens" in r.err
+
+
+def _genai_generates_as_edgekit(artifact, length=20, new=16):
+    """ONNX Runtime GenAI (``og.Model`` + ``og.Generator``, from the artifact's genai_config.json)
+    greedily generates edgekit's runner's tokens, past the tiny models' sliding window (8)."""
+    from edgekit.runtime import load
+    from edgekit.runtime.generate import greedy
+
+    ids = [(11 * i) % 300 + 3 for i in range(length)]
+    stop = json.loads((artifact / "genai_config.json").read_text())["model"]["eos_token_id"]
+    mine = list(greedy(load(artifact), ids, new, stop=stop).tokens)
+    check = onnx.standard_check(artifact, ids, mine)
+    assert check["loaded"] and check["tokens"] == mine, check
 
 
 def _long_sequence_matches_pytorch(artifact, model_path, length=60, prefill=5):
