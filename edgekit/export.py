@@ -235,8 +235,6 @@ def _save_tokenizer(tok, source, folder: Path):
     """Copy the model's tokenizer into the artifact as tokenizer.json (what the runner reads), written
     without indentation: the same tokenizer in less than half the bytes a device is sent (SmolLM2's
     1.6 MB instead of 3.5 MB)."""
-    import json
-
     from tokenizers import Tokenizer
 
     path = folder / "tokenizer.json"
@@ -251,14 +249,8 @@ def _save_tokenizer(tok, source, folder: Path):
     for extra in folder.glob("*.tiktoken"):
         extra.unlink()
     tokenizer = Tokenizer.from_file(str(path))
-    if tokenizer.normalizer is not None and json.loads(tokenizer.normalizer.__getstate__()) == EMPTY_NORMALIZER:
-        tokenizer.normalizer = None  # the same tokenizer, in the form ExecuTorch's tokenizer library loads too
     tokenizer.save(str(path), pretty=False)
     return tokenizer
-
-
-# what transformers' GGUF conversion writes for "no normalizer"; ExecuTorch's tokenizer library refuses it
-EMPTY_NORMALIZER = {"type": "Sequence", "normalizers": []}
 
 
 def _first_line(e: BaseException) -> str:
