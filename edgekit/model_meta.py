@@ -66,7 +66,9 @@ class ModelMeta:
         return {i: tokenizer.id_to_token(i) or "" for i in self.eos_ids}
 
 
-def _json(path: Path) -> dict:
+def json_object(path: Path) -> dict:
+    """A JSON file's object: empty where the file is missing, unreadable or not an object (a model's
+    configs are read leniently; what matters in them is checked where it is used)."""
     try:
         value = json.loads(path.read_text()) if path.is_file() else {}
     except (OSError, ValueError):
@@ -97,7 +99,7 @@ def chat_template(folder: Path) -> str | None:
             return jinja.read_text()
         except (OSError, UnicodeDecodeError):
             return None
-    template = _json(folder / "tokenizer_config.json").get("chat_template")
+    template = json_object(folder / "tokenizer_config.json").get("chat_template")
     if isinstance(template, list):
         template = next((t.get("template") for t in template if isinstance(t, dict) and t.get("name") == "default"),
                         None)
@@ -128,10 +130,10 @@ def read(source, tokenizer) -> ModelMeta:
     """``source``'s facts (an ``edgekit.source.ModelSource``); ``tokenizer`` is its ``tokenizers.Tokenizer``
     (the one the artifact ships), used to find the special tokens' ids by their text."""
     folder = Path(source.path)
-    config = _json(folder / "config.json")
+    config = json_object(folder / "config.json")
     config = {**config, **config.get("text_config", {})} if isinstance(config.get("text_config"), dict) else config
-    generation = _json(folder / "generation_config.json")
-    tok_config = _json(folder / "tokenizer_config.json")
+    generation = json_object(folder / "generation_config.json")
+    tok_config = json_object(folder / "tokenizer_config.json")
     gguf = _gguf_metadata(folder)
     card = front_matter(folder / "README.md")
 
@@ -195,7 +197,7 @@ def _gguf_metadata(folder: Path) -> dict:
     """A GGUF source's metadata keys, as its cache folder keeps them (``edgekit.gguf_source``)."""
     from edgekit.gguf_source import INFO_FILE
 
-    metadata = _json(folder / INFO_FILE).get("metadata")
+    metadata = json_object(folder / INFO_FILE).get("metadata")
     return metadata if isinstance(metadata, dict) else {}
 
 

@@ -11,20 +11,12 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from edgekit.model_meta import ModelMeta
+from edgekit.model_meta import ModelMeta, json_object
 
 CARD = "README.md"
 LICENSE = "LICENSE"
 # what the Hub calls each target's library (its `library_name`), and the runtime API the card shows
 LIBRARIES = {"onnx": "onnxruntime-genai", "executorch": "executorch", "gguf": "gguf", "coreml": "coreml"}
-
-
-def _json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _write_json(path: Path, value: dict) -> None:
@@ -36,7 +28,7 @@ def write_runtime_files(folder: Path, source_folder: Path, meta: ModelMeta, toke
     the stop ids), and the tokenizer's configs naming the model's own BOS/EOS and chat template.
     ``tokenizer``: the artifact's ``tokenizers.Tokenizer`` (to name ids by their text)."""
     folder, source_folder = Path(folder), Path(source_folder)
-    config = _json(folder / "config.json") or _json(source_folder / "config.json")
+    config = json_object(folder / "config.json") or json_object(source_folder / "config.json")
     if meta.eos_id is not None:
         config["eos_token_id"] = meta.eos_id if not isinstance(config.get("eos_token_id"), list) \
             else list(meta.eos_ids)
@@ -44,7 +36,7 @@ def write_runtime_files(folder: Path, source_folder: Path, meta: ModelMeta, toke
         config["bos_token_id"] = meta.bos_id
     _write_json(folder / "config.json", config)
 
-    generation = _json(folder / "generation_config.json") or _json(source_folder / "generation_config.json")
+    generation = json_object(folder / "generation_config.json") or json_object(source_folder / "generation_config.json")
     generation.setdefault("_from_model_config", False)
     if meta.bos_id is not None:
         generation["bos_token_id"] = meta.bos_id
@@ -56,12 +48,12 @@ def write_runtime_files(folder: Path, source_folder: Path, meta: ModelMeta, toke
 
     names = {"bos_token": meta.bos_id, "eos_token": meta.eos_id, "pad_token": meta.pad_id}
     texts = {k: tokenizer.id_to_token(v) for k, v in names.items() if v is not None}
-    tok_config = _json(folder / "tokenizer_config.json")
+    tok_config = json_object(folder / "tokenizer_config.json")
     tok_config.update({k: v for k, v in texts.items() if v is not None})
     if meta.chat_template and not (folder / "chat_template.jinja").is_file():
         tok_config["chat_template"] = meta.chat_template
     _write_json(folder / "tokenizer_config.json", tok_config)
-    special = _json(folder / "special_tokens_map.json")
+    special = json_object(folder / "special_tokens_map.json")
     special.update({k: v for k, v in texts.items() if v is not None})
     _write_json(folder / "special_tokens_map.json", special)
 

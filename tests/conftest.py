@@ -12,6 +12,7 @@ import pytest
 from edgekit.profile.metrics import metric
 from edgekit.synthetic import make_model
 
+sys.path.insert(0, str(Path(__file__).parent))  # the shared helpers (chat_model): tests import with importlib
 os.environ["HF_HUB_OFFLINE"] = "1"  # no test reaches the hub; set before huggingface_hub is imported
 
 
@@ -324,3 +325,4 @@ def builder_interrupted(monkeypatch):
         monkeypatch.setattr(builder, "create_model", create_model)
 
     return set_
+

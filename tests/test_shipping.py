@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from chat_model import CHATML, chat_copy
 import yaml
 
 from edgekit import model_meta
@@ -15,45 +16,17 @@ from edgekit.builtins import BUILTINS
 
 TINY = Path(BUILTINS["tiny"].path())
 # a ChatML template: a turn ends with <|im_end|>, a special token of its own
-TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-
-def _chat_copy(folder: Path) -> Path:
-    """builtin:tiny with a chat template, its own end-of-turn token, a licence file and a card naming
-    its base model and licence."""
-    shutil.copytree(TINY, folder)
-    spec = json.loads((folder / "tokenizer.json").read_text())
-    vocab = spec["model"]["vocab"]
-    # reuse the two last ordinary ids as <|im_start|> / <|im_end|> (the model's vocab_size stays)
-    ids = sorted(vocab.values())[-2:]
-    for text, i in zip(("<|im_start|>", "<|im_end|>"), ids):
-        old = next(k for k, v in vocab.items() if v == i)
-        del vocab[old]
-        vocab[text] = i
-        spec["added_tokens"].append({"id": i, "content": text, "single_word": False, "lstrip": False,
-                                     "rstrip": False, "normalized": False, "special": True})
-    spec["model"]["merges"] = [m for m in spec["model"]["merges"]
-                               if "".join(m if isinstance(m, list) else m.split(" ")) in vocab]
-    (folder / "tokenizer.json").write_text(json.dumps(spec))
-    config = json.loads((folder / "tokenizer_config.json").read_text())
-    config["chat_template"] = TEMPLATE
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    (folder / "LICENSE").write_text("Permission is hereby granted, free of charge...\n")
-    card = (folder / "README.md").read_text().replace("license: apache-2.0", "license: mit\nbase_model: org/tiny-base")
-    (folder / "README.md").write_text(card)
-    return folder, ids[1]
 
 
 def test_model_meta_reads_stop_ids_template_licence_and_base_model(tmp_path):
     from tokenizers import Tokenizer
 
-    folder, im_end = _chat_copy(tmp_path / "m")
+    folder, im_end = chat_copy(tmp_path / "m", "mit", "Permission is hereby granted, free of charge...\n")
     source = type("S", (), {"path": folder, "spec": str(folder), "content_sha256": "x",
                             "trust_remote_code": False})()
     meta = model_meta.read(source, Tokenizer.from_file(str(folder / "tokenizer.json")))
     assert meta.eos_ids == (0, im_end)  # the config's EOS first, then the turn's end the template writes
-    assert meta.bos_id == 0 and meta.chat_template == TEMPLATE
+    assert meta.bos_id == 0 and meta.chat_template == CHATML
     assert (meta.license, meta.license_name, meta.base_model) == ("mit", "MIT License", "org/tiny-base")
     assert meta.license_file == folder / "LICENSE"
 
@@ -76,7 +49,7 @@ def test_a_gguf_sources_own_keys_decide(tmp_path):
 
 
 def test_every_artifact_ships_runtime_configs_a_card_and_the_licence(cli, tmp_path):
-    folder, im_end = _chat_copy(tmp_path / "model")
+    folder, im_end = chat_copy(tmp_path / "model", "mit", "Permission is hereby granted, free of charge...\n")
     out = tmp_path / "art"
     r = cli("export", folder, "-t", "onnx", "-r", "int8", "-o", out, "--json")
     assert r.code == 0, r.err

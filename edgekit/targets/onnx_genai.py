@@ -88,18 +88,10 @@ def write_config(folder: Path, source, model_config, io: dict, *, model_file: st
     """Write ``genai_config.json`` into the artifact ``folder`` (see ``config``)."""
     from edgekit import model_meta
 
-    generation = _json(source.path / "generation_config.json")
+    generation = model_meta.json_object(source.path / "generation_config.json")
     value = config(io, model_config, model_meta.of(source), generation, model_file=model_file,
                    max_context=max_context, shared=shared)
     (folder / CONFIG).write_text(json.dumps(value, indent=2) + "\n")
-
-
-def _json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def standard_check(folder: Path, prompt: list[int], expected: list[int]) -> dict:

@@ -5,10 +5,10 @@ create_chat_completion) generating what edgekit's runner generates."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from chat_model import CHATML, chat_copy
 
 pytest.importorskip("gguf")
 llama_cpp = pytest.importorskip("llama_cpp")
@@ -18,8 +18,6 @@ from edgekit.targets import gguf as gguf_target  # noqa: E402
 from edgekit.targets.gguf_chat import OWNED  # noqa: E402
 
 TINY = Path(BUILTINS["tiny"].path())
-TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 QUESTION = "What is the capital of France?"
 _VOCABULARY = ("tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type", "tokenizer.ggml.scores")
 
@@ -31,29 +29,6 @@ def _keys(path: Path) -> dict:
     fields = GGUFReader(str(path)).fields
     return {k: (f.contents(), [t.name for t in f.types]) for k, f in fields.items()
             if k.startswith(("general.", "tokenizer.")) and k not in _VOCABULARY}
-
-
-def _chat_copy(folder: Path) -> tuple[Path, int]:
-    """builtin:tiny with a ChatML template and its own <|im_end|> (the two last ids reused), under the
-    Gemma licence (no SPDX id: its name and link are written) with a base model; returns the <|im_end|> id."""
-    shutil.copytree(TINY, folder)
-    spec = json.loads((folder / "tokenizer.json").read_text())
-    vocab = spec["model"]["vocab"]
-    ids = sorted(vocab.values())[-2:]
-    for text, i in zip(("<|im_start|>", "<|im_end|>"), ids):
-        del vocab[next(k for k, v in vocab.items() if v == i)]
-        vocab[text] = i
-        spec["added_tokens"].append({"id": i, "content": text, "single_word": False, "lstrip": False,
-                                     "rstrip": False, "normalized": False, "special": True})
-    spec["model"]["merges"] = [m for m in spec["model"]["merges"]
-                               if "".join(m if isinstance(m, list) else m.split(" ")) in vocab]
-    (folder / "tokenizer.json").write_text(json.dumps(spec))
-    config = json.loads((folder / "tokenizer_config.json").read_text())
-    config["chat_template"] = TEMPLATE
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    card = (folder / "README.md").read_text()
-    (folder / "README.md").write_text(card.replace("license: apache-2.0", "license: gemma\nbase_model: org/tiny-base"))
-    return folder, ids[1]
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +70,13 @@ def test_standard_check_says_why_a_file_does_not_load(tmp_path):
 def test_hf_source_writes_name_licence_base_model_template_and_end_of_turn(tmp_path, cli):
     """From a Hugging Face folder, as convert_hf_to_gguf writes them; llama-cpp-python formats a
     conversation with the file's own template and answers as `edgekit run --chat` does."""
-    folder, im_end = _chat_copy(tmp_path / "model")
+    folder, im_end = chat_copy(tmp_path / "model", "gemma")
     out = tmp_path / "art"
     r = cli("export", folder, "-t", "gguf", "-r", "q8_0", "--max-context", "256", "-o", out, "--json")
     assert r.code == 0, r.err
     assert json.loads(r.out)["standard_runtime"]["tokens_match"]
     keys = {k: v for k, (v, _) in _keys(out / "model.gguf").items()}
-    assert keys["general.name"] == "model" and keys["tokenizer.chat_template"] == TEMPLATE
+    assert keys["general.name"] == "model" and keys["tokenizer.chat_template"] == CHATML
     assert (keys["general.license"], keys["general.license.name"], keys["general.license.link"]) == (
         "gemma", "Gemma Terms of Use", "https://ai.google.dev/gemma/terms")
     assert (keys["general.base_model.count"], keys["general.base_model.0.name"],
@@ -109,7 +84,7 @@ def test_hf_source_writes_name_licence_base_model_template_and_end_of_turn(tmp_p
         1, "tiny-base", "org", "https://huggingface.co/org/tiny-base")
     assert (keys["tokenizer.ggml.eos_token_id"], keys["tokenizer.ggml.eot_token_id"]) == (0, im_end)
     inspected = json.loads(cli("inspect", out, "--json").out)["metadata"]
-    assert inspected["tokenizer.chat_template"] == f"[{len(TEMPLATE)} characters]"
+    assert inspected["tokenizer.chat_template"] == f"[{len(CHATML)} characters]"
     assert inspected["general.license"] == "gemma"
 
     llm = llama_cpp.Llama(str(out / "model.gguf"), n_ctx=256, verbose=False)
@@ -180,7 +155,7 @@ def test_gguf_source_keys_are_carried_over(tiny, tmp_path, cli):
         "general.tags": (["text-generation", "tiny"], T.ARRAY, T.STRING), "general.languages": (["en"], T.ARRAY,
                                                                                                T.STRING),
         "general.base_model.count": (1, T.UINT32), "general.base_model.0.name": ("Tiny Base", T.STRING),
-        "tokenizer.chat_template": (TEMPLATE, T.STRING), "tokenizer.ggml.eot_token_id": (3, T.UINT32),
+        "tokenizer.chat_template": (CHATML, T.STRING), "tokenizer.ggml.eot_token_id": (3, T.UINT32),
         "tokenizer.ggml.add_eos_token": (False, T.BOOL), "tokenizer.ggml.padding_token_id": (1, T.UINT32),
     })
     out = tmp_path / "art"
