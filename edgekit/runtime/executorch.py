@@ -1,8 +1,10 @@
-"""ExecuTorch backend: a ``.pte`` program ``forward(tokens[1, n], input_pos[1]) -> logits[1, vocab]``
-(the last position's, ExecuTorch's LLM convention) whose KV cache lives inside the program (mutable
-buffers); this side keeps only the position. Where every position's logits are asked for (parity,
-perplexity) the tokens go in one a call. Older programs are read too: those that return every
-position (``[1, n, vocab]``), and those with a third input, ``rows``, the positions to return.
+"""ExecuTorch backend: a ``.pte`` program ``forward(tokens[1, n], input_pos[k]) -> logits[1, n - k + 1,
+vocab]`` whose KV cache lives inside the program (mutable buffers); this side keeps only the position.
+``input_pos`` is ExecuTorch's LLM convention read both ways: every token's position (``k = n``, what
+its ``TextLLMRunner`` passes) gives the last position's logits, as a generation step needs; the start
+position alone (``k = 1``) gives every position's, as scoring a text needs, in one call. Older
+programs are read too: those that return the last position only (``[1, vocab]``: the tokens then go
+in one a call where every position is asked for), every position, or take a third input, ``rows``.
 
 Run through ``executorch.runtime`` (the pip wheel's pybindings). Those bindings take and return torch
 tensors and import torch themselves, so torch is needed here: it is the one exception to "numpy and
@@ -51,19 +53,31 @@ class ExecuTorchLM(WindowedLM):
         self.vocab_size = int(vocab_size or out.sizes()[-1])
         self.selects_rows = self.method.metadata.num_inputs() == 3
         self.last_position_only = len(out.sizes()) == 2  # [1, vocab]
+        # input_pos's length picks the rows returned (see above): its upper bound is the window
+        self.rows_by_positions = not self.selects_rows and self.method.metadata.input_tensor_meta(1).sizes()[0] > 1
+        # the rows one call returns at most (torch.export takes the positions' count for at least 2, so
+        # the output is planned for a row less than the window: a longer run of rows takes two calls)
+        self.max_rows = int(out.sizes()[1]) if self.rows_by_positions and len(out.sizes()) == 3 else max_prefill
         self.reset()
 
     def reset(self) -> None:
         self.length = 0  # cache slots past the position are masked: nothing to clear
 
     def _step(self, chunk: list[int], position: int, last_only: bool) -> np.ndarray:
+        if not last_only and len(chunk) > self.max_rows:
+            cut = self.max_rows
+            return np.concatenate([self._call(chunk[:cut], position, False),
+                                   self._call(chunk[cut:], position + cut, False)])
         if self.last_position_only and not last_only and len(chunk) > 1:
             return np.concatenate([self._call([t], position + i, True) for i, t in enumerate(chunk)])
         return self._call(chunk, position, last_only)
 
     def _call(self, chunk: list[int], position: int, last_only: bool) -> np.ndarray:
         torch = self._torch
-        inputs = [torch.tensor([chunk], dtype=torch.long), torch.tensor([position], dtype=torch.long)]
+        n = len(chunk)
+        one_row = self.rows_by_positions and last_only  # every token's position given: the last row only
+        positions = torch.arange(position, position + n) if one_row else torch.tensor([position])
+        inputs = [torch.tensor([chunk], dtype=torch.long), positions.to(torch.long)]
         if self.selects_rows:
             inputs.append(torch.tensor([len(chunk) - 1]) if last_only else torch.arange(len(chunk)))
         (logits,) = self.method.execute(inputs)

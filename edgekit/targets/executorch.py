@@ -157,7 +157,9 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "max_prefill": max_prefill,
         "custom_ops": custom,
         "kernel_libraries": kernels,
-        "logits": "last",  # forward's output: the last position's logits, [1, vocab]
+        # forward's output: the logits of the last n - k + 1 of the n tokens, k = input_pos's length (the
+        # runner's cache positions, one a token: the last row; edgekit's start position alone: every row)
+        "logits": "after_positions",
         **({"data_file": DATA_FILE} if shared else {}),
         "delegation": delegation,
         **({"quantization": quantization} if quantization else {}),  # export.py moves it into the recipe's record
@@ -168,12 +170,14 @@ def _torch_export(decoder, max_prefill: int):
     import torch
     from torch.export import Dim, export
 
-    n = min(4, max_prefill)  # an example size other than 0/1, so that the dimension is not specialized
-    example = (torch.zeros((1, n), dtype=torch.long), torch.tensor([0], dtype=torch.long))
+    n = min(4, max_prefill)  # example sizes other than 0/1 and unequal, so that no dimension is specialized or tied
+    k = 2 if n > 2 else 1
+    example = (torch.zeros((1, n), dtype=torch.long), torch.arange(k, dtype=torch.long))
     seq = Dim("seq", min=1, max=max_prefill)
+    positions = Dim("positions", min=1, max=max_prefill)
     with torch.no_grad(), torch.nn.attention.sdpa_kernel([torch.nn.attention.SDPBackend.MATH]):
         try:
-            program = export(decoder, example, dynamic_shapes=({1: seq}, None), strict=False)
+            program = export(decoder, example, dynamic_shapes=({1: seq}, {0: positions}), strict=False)
         except Exception as e:
             raise EdgekitError(f"torch.export failed: {str(e).strip().splitlines()[0]}") from None
         return program  # to_edge_transform_and_lower decomposes (and unwraps torchao's tensors) itself

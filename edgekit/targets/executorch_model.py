@@ -57,13 +57,13 @@ class DecoderWithCache(Decoder):
             layer.register_buffer("v_cache", new(shape, dtype=cache_dtype), persistent=False)
 
     def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor) -> torch.Tensor:
-        n = tokens.shape[1]
+        n, k = tokens.shape[1], input_pos.shape[0]
         start = input_pos[0].item()
         torch._check_is_size(start)
         torch._check(start < self.max_context)
         torch._check(start + n <= self.max_context)
         end = start + n
-        positions = torch.arange(n, dtype=torch.long) + input_pos
+        positions = torch.arange(n, dtype=torch.long) + input_pos[:1]
         x, ropes = self.embed_and_rope(tokens, positions)
         # window (None: global) -> (first slot read, additive mask over the slots read) for the layers that
         # attend with a mask: every slot on the plain path; with the custom ops the slots written so far,
@@ -106,4 +106,6 @@ class DecoderWithCache(Decoder):
 
         if self.all_logits:
             return self.decode(x, ropes, attend)
-        return self.decode(x, ropes, attend, torch.arange(n - 1, n, dtype=torch.long))[:, 0]
+        # the last n - k + 1 positions: one where input_pos lists every token's position (the runner's
+        # cache_position), all of them where it gives the start alone (edgekit's scoring)
+        return self.decode(x, ropes, attend, torch.arange(torch.sym_min(k, n) - 1, n, dtype=torch.long))

@@ -84,8 +84,8 @@ def importance(decoder: nn.Module, calibration: tuple[list[list[int]], dict]) ->
     started = time.perf_counter()
     window = min(max(len(s) for s in sequences), decoder.max_context)
 
-    def forward(tokens):  # a fresh window from position 0; the head reads only the last row
-        return decoder(tokens, torch.tensor([0]))
+    def forward(tokens):  # a fresh window from position 0; every token's position: the head reads the last row only
+        return decoder(tokens, torch.arange(tokens.shape[1]))
 
     ids = [t for s in sequences for t in s]
     with torch.no_grad():

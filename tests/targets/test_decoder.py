@@ -47,10 +47,12 @@ def test_executorch_decoder_matches_hf(arch, custom, tiny_models):
     model, ids, want = _hf(tiny_models(arch))
     module = DecoderWithCache(model, arch, 64, custom_ops=custom, all_logits=True).eval()
     assert (_through_cache(module, ids) - want).abs().max() < 1e-4
-    module.all_logits = False  # the program's form: the last position's logits, [1, vocab]
+    module.all_logits = False  # the program's form: the last n - k + 1 rows, k = input_pos's length
     with torch.no_grad():
-        last = module(ids[:, :7], torch.tensor([0]))
-    assert last.shape == (1, want.shape[-1]) and (last[0] - want[6]).abs().max() < 1e-4
+        last = module(ids[:, :7], torch.arange(7))  # every token's position (TextLLMRunner's): the last row
+        every = module(ids[:, :7], torch.tensor([0]))  # the start alone (edgekit's scoring): every row
+    assert last.shape == (1, 1, want.shape[-1]) and (last[0, 0] - want[6]).abs().max() < 1e-4
+    assert every.shape == (1, 7, want.shape[-1]) and (every[0] - want[:7]).abs().max() < 1e-4
 
 
 # arch -> what each feature of the tiny checkpoint is (a layer attribute or the decoder's)
