@@ -40,3 +40,15 @@ def chat_copy(folder: Path, license: str = "mit", license_text: str | None = Non
     if license_text is not None:
         (folder / "LICENSE").write_text(license_text)
     return folder, ids[1]
+
+
+def assert_shipped(folder: Path, target: str) -> None:
+    """What every artifact ships beside its model file (edgekit.shipping): the runtimes' configs with the
+    model's stop ids, and a model card the Hub reads, its library the target's."""
+    import yaml
+
+    generation = json.loads((Path(folder) / "generation_config.json").read_text())
+    assert generation["eos_token_id"] is not None and json.loads((Path(folder) / "config.json").read_text())
+    card = (Path(folder) / "README.md").read_text()
+    front = yaml.safe_load(card.split("---")[1])
+    assert target in front["tags"] and front["license"] and front["library_name"]

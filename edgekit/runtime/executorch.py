@@ -1,7 +1,8 @@
-"""ExecuTorch backend: a ``.pte`` program ``forward(tokens[1, n], input_pos[k]) -> logits[1, n - k + 1,
-vocab]`` whose KV cache lives inside the program (mutable buffers); this side keeps only the position.
+"""ExecuTorch backend: a ``.pte`` program ``forward(tokens[1, n], input_pos[k]) -> logits[1, rows, vocab]``
+whose KV cache lives inside the program (mutable buffers); this side keeps only the position.
 ``input_pos`` is ExecuTorch's LLM convention read both ways: every token's position (``k = n``, what
-its ``TextLLMRunner`` passes) gives the last position's logits, as a generation step needs; the start
+its ``TextLLMRunner`` passes) gives the last two positions' logits (a generation step reads the last);
+the start
 position alone (``k = 1``) gives every position's, as scoring a text needs, in one call. Older
 programs are read too: those that return the last position only (``[1, vocab]``: the tokens then go
 in one a call where every position is asked for), every position, or take a third input, ``rows``.
@@ -55,8 +56,8 @@ class ExecuTorchLM(WindowedLM):
         self.last_position_only = len(out.sizes()) == 2  # [1, vocab]
         # input_pos's length picks the rows returned (see above): its upper bound is the window
         self.rows_by_positions = not self.selects_rows and self.method.metadata.input_tensor_meta(1).sizes()[0] > 1
-        # the rows one call returns at most (torch.export takes the positions' count for at least 2, so
-        # the output is planned for a row less than the window: a longer run of rows takes two calls)
+        # the rows one call returns at most (programs that planned a row less than the window: a longer
+        # run of rows takes two calls)
         self.max_rows = int(out.sizes()[1]) if self.rows_by_positions and len(out.sizes()) == 3 else max_prefill
         self.reset()
 

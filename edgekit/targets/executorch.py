@@ -157,8 +157,8 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "max_prefill": max_prefill,
         "custom_ops": custom,
         "kernel_libraries": kernels,
-        # forward's output: the logits of the last n - k + 1 of the n tokens, k = input_pos's length (the
-        # runner's cache positions, one a token: the last row; edgekit's start position alone: every row)
+        # forward's output: the logits of the last n - k + 2 of the n tokens (at most n), k = input_pos's
+        # length (the runner's cache positions, one a token: the last two rows; edgekit's start alone: every row)
         "logits": "after_positions",
         **({"data_file": DATA_FILE} if shared else {}),
         "delegation": delegation,

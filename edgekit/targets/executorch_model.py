@@ -106,6 +106,9 @@ class DecoderWithCache(Decoder):
 
         if self.all_logits:
             return self.decode(x, ropes, attend)
-        # the last n - k + 1 positions: one where input_pos lists every token's position (the runner's
-        # cache_position), all of them where it gives the start alone (edgekit's scoring)
-        return self.decode(x, ropes, attend, torch.arange(torch.sym_min(k, n) - 1, n, dtype=torch.long))
+        # the last n - k + 2 positions (at most n): the last two where input_pos lists every token's
+        # position (the runner's cache_position; it reads the last row), all of them where it gives the
+        # start alone (edgekit's scoring). Not n - k + 1: torch.export takes k for at least 2, and would
+        # plan the rows for one less than the window
+        first = torch.sym_max(torch.sym_min(k, n) - 2, 0)
+        return self.decode(x, ropes, attend, torch.arange(first, n, dtype=torch.long))

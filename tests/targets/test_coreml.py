@@ -8,6 +8,7 @@ import json
 import sys
 
 import pytest
+from chat_model import assert_shipped
 
 pytest.importorskip("coremltools")
 
@@ -110,6 +111,7 @@ def _package_bytes(art) -> int:
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_every_recipe_converts_builtin_tiny(recipe, tiny_exports):
     art = tiny_exports[recipe]
+    assert_shipped(art.path, "coreml")
     rt = art.manifest.runtime
     weights, ops = rt["weights"], rt["ops"]
     if recipe in COMPRESSED:

@@ -47,11 +47,11 @@ def test_executorch_decoder_matches_hf(arch, custom, tiny_models):
     model, ids, want = _hf(tiny_models(arch))
     module = DecoderWithCache(model, arch, 64, custom_ops=custom, all_logits=True).eval()
     assert (_through_cache(module, ids) - want).abs().max() < 1e-4
-    module.all_logits = False  # the program's form: the last n - k + 1 rows, k = input_pos's length
+    module.all_logits = False  # the program's form: the last n - k + 2 rows (at most n), k = input_pos's length
     with torch.no_grad():
-        last = module(ids[:, :7], torch.arange(7))  # every token's position (TextLLMRunner's): the last row
+        last = module(ids[:, :7], torch.arange(7))  # every token's position (TextLLMRunner's): the last two rows
         every = module(ids[:, :7], torch.tensor([0]))  # the start alone (edgekit's scoring): every row
-    assert last.shape == (1, 1, want.shape[-1]) and (last[0, 0] - want[6]).abs().max() < 1e-4
+    assert last.shape == (1, 2, want.shape[-1]) and (last[0] - want[5:7]).abs().max() < 1e-4
     assert every.shape == (1, 7, want.shape[-1]) and (every[0] - want[:7]).abs().max() < 1e-4
 
 

@@ -4,6 +4,7 @@ builtin:tiny passes parity with every ExecuTorch recipe."""
 from __future__ import annotations
 
 import pytest
+from chat_model import assert_shipped
 
 pytest.importorskip("executorch")
 
@@ -66,17 +67,17 @@ def test_every_recipe_passes_parity_on_builtin_tiny(recipe, tiny_exports, cli):
 
 @pytest.mark.parametrize("recipe", ["fp32", "8da4w"])
 def test_program_follows_executorch_llm_conventions(recipe, tiny_exports):
-    """forward(tokens, input_pos) -> the logits of the last n - k + 1 positions (k = input_pos's length:
-    the last one for TextLLMRunner's positions), and the metadata methods TextLLMRunner
+    """forward(tokens, input_pos) -> the logits of the last n - k + 2 positions, at most n (k = input_pos's
+    length: the last two for TextLLMRunner's positions), and the metadata methods TextLLMRunner
     reads: sizes from the export, BOS and every stop id from the model."""
     art = tiny_exports[recipe]
+    assert_shipped(art.path, "executorch")
     runtime = art.manifest.runtime
     report = executorch.inspect(art.path, runtime)
     assert [i["name"] for i in report["inputs"]] == ["tokens", "input_pos"]
     window = runtime["max_prefill"]
     assert report["inputs"][0]["shape"] == [1, window] and report["inputs"][1]["shape"] == [window]
-    # torch.export plans the rows for a positions' count of at least 2: a row less than the window
-    assert [o["shape"] for o in report["outputs"]] == [[1, window - 1, 2048]] and runtime["logits"] == "after_positions"
+    assert [o["shape"] for o in report["outputs"]] == [[1, window, 2048]] and runtime["logits"] == "after_positions"
     assert report["metadata"] == {
         "get_max_seq_len": runtime["max_prefill"], "get_max_context_len": 256, "get_vocab_size": 2048,
         "get_bos_id": 0, "get_eos_ids": [0], "get_n_layers": 4, "use_kv_cache": True,

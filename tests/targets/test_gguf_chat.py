@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from chat_model import CHATML, chat_copy
+from chat_model import CHATML, assert_shipped, chat_copy
 
 pytest.importorskip("gguf")
 llama_cpp = pytest.importorskip("llama_cpp")
@@ -43,6 +43,7 @@ def test_standard_check_generates_the_runners_greedy_tokens(tiny, recipe):
     from edgekit.runtime.generate import greedy
 
     art = tiny[recipe]
+    assert_shipped(art.path, "gguf")
     keys = _keys(art.path / "model.gguf")
     assert keys["general.name"][0] == "tiny" and keys["general.license"][0] == "apache-2.0"
     assert "general.license.name" not in keys  # an SPDX id says it all
