@@ -21,6 +21,12 @@ class Failures(EdgekitError):
     exit_code = 1
 
 
+def first_line(e: BaseException) -> str:
+    """An exception in one line: its message's first line, or its type's name where it has no message
+    (the one-line errors edgekit prints are made of these)."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 class _Signals:
     interrupted = False  # a Ctrl-C (SIGINT) or SIGTERM reached the CLI's handler in this run
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from edgekit import __version__, artifact, model_meta, shipping, targets
 from edgekit.core.model import model_context
 from edgekit.environment import idle_threads, quiet_libraries, versions
-from edgekit.errors import EdgekitError, ParityError
+from edgekit.errors import EdgekitError, ParityError, first_line
 from edgekit.runtime import load as runtime_load
 from edgekit.runtime.measure import peak_rss_mb, reset_peak_rss
 from edgekit.recipes import Recipe
@@ -154,7 +154,7 @@ def standard_check(tgt, folder: Path, lm, tokenizer, meta) -> dict:
     try:
         got = dict(tgt.standard_check(folder, prompt, expected))
     except Exception as e:  # a runtime's own failure, in its words
-        got = {"loaded": False, "error": _first_line(e)}
+        got = {"loaded": False, "error": first_line(e)}
     tokens = list(got.pop("tokens", None) or [])
     loaded = bool(got.get("loaded"))
     return {
@@ -210,11 +210,11 @@ def load_tokenizer(source):
         try:
             Tokenizer.from_file(str(path / "tokenizer.json"))
         except Exception as e:  # the tokenizers library's own parse error (a bare Exception)
-            raise EdgekitError(f"{path / 'tokenizer.json'} is not a valid tokenizer: {_first_line(e)}") from None
+            raise EdgekitError(f"{path / 'tokenizer.json'} is not a valid tokenizer: {first_line(e)}") from None
     try:
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=source.trust_remote_code)
     except Exception as e:  # transformers' words for what it could not find or read
-        raise EdgekitError(f"cannot load the tokenizer of {source.spec} from {path}: {_first_line(e)}") from None
+        raise EdgekitError(f"cannot load the tokenizer of {source.spec} from {path}: {first_line(e)}") from None
     if not getattr(tok, "is_fast", False):
         raise EdgekitError(f"{source.spec} has no fast tokenizer (tokenizer.json), which edgekit's runner needs")
     return tok
@@ -252,9 +252,6 @@ def _save_tokenizer(tok, source, folder: Path):
     tokenizer.save(str(path), pretty=False)
     return tokenizer
 
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def _drop_gguf_copy(path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from edgekit import artifact, targets
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
     try:
         lm = runtime_load(art.path, threads, backend)
     except Exception as e:  # the runtime's own words on why it refused the file, whatever their type
-        raise EdgekitError(f"cannot run {art.path}: {_first_line(e)}") from None
+        raise EdgekitError(f"cannot run {art.path}: {first_line(e)}") from None
     if not 0 < sampling.top_p <= 1 or sampling.temperature < 0:
         raise EdgekitError(f"--top-p must be in (0, 1] and --temperature >= 0, got {sampling.top_p} and "
                            f"{sampling.temperature}")
@@ -142,9 +142,6 @@ def _chat_prompt(folder: Path, message: str) -> str:
     except TemplateError as e:
         raise EdgekitError(f"the chat template of {folder} failed: {e}") from None
 
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def _stop_tokens(folder: Path, tokenizer) -> set[int]:

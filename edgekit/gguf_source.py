@@ -109,7 +109,7 @@ def _read_info(path: Path, sha: str, label: str) -> tuple[dict, GGUFInfo]:
 
 
 # the vocabulary itself: tokenizer.json holds it; the rest of tokenizer.* and general.* is metadata
-_VOCABULARY_KEYS = ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
+VOCABULARY_KEYS = ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
                     "tokenizer.ggml.merges", "tokenizer.ggml.precompiled_charsmap")
 
 
@@ -118,7 +118,7 @@ def metadata(fields: dict) -> dict:
     the licence, the special token ids, the pre-tokenizer), as JSON values."""
     out = {}
     for key in fields:
-        if key.startswith(("general.", "tokenizer.")) and key not in _VOCABULARY_KEYS:
+        if key.startswith(("general.", "tokenizer.")) and key not in VOCABULARY_KEYS:
             value = _field(fields, key)
             if value is not None and not (isinstance(value, list) and len(value) > 64):
                 out[key] = value

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.core.files import file_sha256
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.gguf_source import GGUFInfo
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -191,7 +191,7 @@ def _hub_errors(repo_id: str, revision: str | None, what: str | None = None):
         raise EdgekitError(f"'{repo_id}' is not a local folder, and {fetched} "
                            "(hub unreachable, not in the HF cache)") from None
     except (HfHubHTTPError, OSError) as e:
-        raise EdgekitError(f"cannot download {what + ' of ' if what else ''}'{repo_id}': {_first_line(e)}") from None
+        raise EdgekitError(f"cannot download {what + ' of ' if what else ''}'{repo_id}': {first_line(e)}") from None
 
 
 def _download(repo_id: str, revision: str | None, trust_remote_code: bool, allow_pickle: bool) -> tuple[Path, str]:
@@ -257,7 +257,7 @@ def check_safetensors(path: Path) -> None:
             header = json.loads(f.read(n))
         end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
     except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise EdgekitError(f"corrupt weights file {path.name}: {_first_line(e)}") from None
+        raise EdgekitError(f"corrupt weights file {path.name}: {first_line(e)}") from None
     if 8 + n + end != size:
         raise EdgekitError(
             f"truncated or corrupt weights file {path.name}: header describes {8 + n + end} bytes, file has {size}"
@@ -270,8 +270,3 @@ def _content_hash(path: Path, weights: list[Path]) -> str:
         h.update(f.name.encode())
         h.update(file_sha256(f).encode())
     return h.hexdigest()
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip() or type(e).__name__
-    return text.splitlines()[0]

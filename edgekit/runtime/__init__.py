@@ -7,8 +7,12 @@ small ``LanguageModel`` protocol below; ``generate.greedy`` drives any of them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import os
+import sys
+import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -80,3 +84,40 @@ def versions(distributions=()) -> dict:
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+@contextlib.contextmanager
+def native_output(fds: tuple[int, ...] = (2,)):
+    """The file descriptors ``fds`` (2: stderr, 1: stdout), where native libraries write below Python,
+    routed to one temporary file for the block and put back after; yields ``read()``: what was written
+    so far. A runtime's log (cpuinfo notes at every start, its own reports) stays off the terminal."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)  # C's own buffers, flushed into the file before it is read
+    except OSError:
+        libc = None
+
+    def flush() -> None:
+        if libc is not None:
+            libc.fflush(None)
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in fds]
+    with tempfile.TemporaryFile() as log:
+        for fd in fds:
+            os.dup2(log.fileno(), fd)
+
+        def read() -> str:
+            flush()
+            log.seek(0)
+            return log.read().decode(errors="replace")
+
+        try:
+            yield read
+        finally:
+            flush()
+            for fd, copy in zip(fds, saved):
+                os.dup2(copy, fd)
+                os.close(copy)

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 import re
 import struct
 import sys
-import tempfile
 import types
 from pathlib import Path
 
 import numpy as np
 
-from . import WindowedLM
+from . import WindowedLM, native_output
 
 _KERNEL_LIBRARIES = {  # runtime-info name -> folder of the executorch package holding the library
     "custom_ops": ("extension/llm/custom_ops", "*custom_ops_aot_lib.*"),
@@ -141,20 +139,17 @@ def open_artifact(folder: Path, runtime: dict, threads: int | None) -> ExecuTorc
 def _native_log_on_error():
     """Hold back what the runtime's C++ side writes to stderr (cpuinfo notes at every start); show it
     only when the block fails, where it says why."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            log.seek(0)
-            sys.stderr.write(log.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    held = ""
+    try:
+        with native_output() as read:
+            try:
+                yield
+            except BaseException:
+                held = read()
+                raise
+    finally:
+        if held:
+            sys.stderr.write(held)
 
 
 def _runtime(threads: int | None):

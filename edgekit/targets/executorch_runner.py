@@ -16,13 +16,13 @@ manifest), as an app links ``custom_ops`` (and ``quantized_kernels``) beside the
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import sys
 import tempfile
 from pathlib import Path
+
+from edgekit.errors import first_line
+from edgekit.runtime import native_output
 
 API = "executorch.extension.llm.runner.TextLLMRunner"
 TOKENIZER = "tokenizer.json"
@@ -36,7 +36,7 @@ def standard_check(folder: Path, prompt: list[int], expected: list[int]) -> dict
     try:
         tokens = generate(Path(folder), list(prompt), len(expected))
     except Exception as e:  # the runner's, the tokenizer's or the manifest's words, on one line
-        return {**record, "loaded": False, "error": _one_line(e)}
+        return {**record, "loaded": False, "error": first_line(e)}
     return {**record, "loaded": True, "tokens": tokens}
 
 
@@ -49,7 +49,7 @@ def generate(folder: Path, prompt: list[int], count: int) -> list[int]:
     tokenizer = folder / TOKENIZER
     vocabulary = _Vocabulary(tokenizer)
     text, bos = vocabulary.render(prompt)
-    with tempfile.TemporaryDirectory() as tmp, _quiet() as log:
+    with tempfile.TemporaryDirectory() as tmp, native_output((1, 2)) as log:
         raw = Path(tmp) / TOKENIZER  # pieces as the vocabulary's token strings
         raw.write_text(json.dumps({**json.loads(tokenizer.read_text()), "decoder": None}))
         try:
@@ -63,7 +63,7 @@ def generate(folder: Path, prompt: list[int], count: int) -> list[int]:
             config = GenerationConfig(echo=False, max_new_tokens=count, temperature=0.0, num_bos=bos, num_eos=0)
             runner.generate(text, config, pieces.append)
         except Exception as e:
-            raise RuntimeError(f"{_one_line(e)}{_why(log())}") from None
+            raise RuntimeError(f"{first_line(e)}{_why(log())}") from None
     return vocabulary.ids(pieces)
 
 
@@ -74,7 +74,7 @@ class _Vocabulary:
         from tokenizers import Tokenizer
 
         self.hf = Tokenizer.from_file(str(path))
-        with _quiet() as log:
+        with native_output((1, 2)) as log:
             try:
                 from pytorch_tokenizers import CppHFTokenizer  # its import logs a line
 
@@ -82,7 +82,7 @@ class _Vocabulary:
                 self.et.load(str(path))
             except Exception as e:
                 raise RuntimeError(f"ExecuTorch's tokenizer library cannot load {path.name}: "
-                                   f"{_why(log()).lstrip('( ').rstrip(')') or _one_line(e)}") from None
+                                   f"{_why(log()).lstrip('( ').rstrip(')') or first_line(e)}") from None
 
     def render(self, prompt: list[int]) -> tuple[str, int]:
         """The text (and the number of BOS the runner adds) that ExecuTorch's tokenizer encodes to ``prompt``."""
@@ -105,34 +105,6 @@ class _Vocabulary:
         return out
 
 
-@contextlib.contextmanager
-def _quiet():
-    """What the runtime writes to stdout and stderr (every generated piece, its report, its log) goes
-    to a file; the block gets a function that reads it."""
-    import ctypes
-
-    libc = ctypes.CDLL(None)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with tempfile.TemporaryFile() as file:
-        os.dup2(file.fileno(), 1)
-        os.dup2(file.fileno(), 2)
-
-        def read() -> str:
-            libc.fflush(None)
-            file.seek(0)
-            return file.read().decode(errors="replace")
-
-        try:
-            yield read
-        finally:
-            libc.fflush(None)
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-
 
 _LOG_LINE = re.compile(r"^(?:[EIWDF] [\d:.]+ )?(?:\S+:)?\[?[\w./]+\.(?:cpp|h):\d+\]\s*")
 
@@ -143,9 +115,6 @@ def _why(log: str) -> str:
     errors = [line for line in lines if re.search(r"Missing operator|[Ff]ail|[Ee]rror|not found|[Ii]nvalid", line)]
     return f" ({errors[-1]})" if errors else ""
 
-
-def _one_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def _version() -> str | None:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgekit.gguf_source import _VOCABULARY_KEYS
+from edgekit.errors import first_line
+from edgekit.gguf_source import VOCABULARY_KEYS
 
 # keys a carried-over GGUF's value never replaces:
 # - general.architecture: the writer's, for the graph edgekit wrote;
@@ -33,7 +34,7 @@ from edgekit.gguf_source import _VOCABULARY_KEYS
 # tokenizer.json), its special ids and add-BOS/EOS flags index the same vocabulary, and its name,
 # licence and chat template are what an app shows and formats a conversation with.
 OWNED = ("general.architecture", "general.file_type", "general.quantization_version", "general.alignment",
-         "tokenizer.ggml.model", *_VOCABULARY_KEYS)
+         "tokenizer.ggml.model", *VOCABULARY_KEYS)
 # licence ids that are SPDX ids: the id says it all (convert_hf_to_gguf adds a name and link for "other" ones)
 _SPDX = ("apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc-by-4.0", "cc-by-sa-4.0", "cc0-1.0", "gpl-3.0",
          "lgpl-3.0", "agpl-3.0", "mpl-2.0", "openrail", "unlicense")
@@ -131,11 +132,11 @@ def standard_check(folder: Path, prompt: list[int], expected: list[int]) -> dict
                    "n": len(expected), "n_ctx": int(runtime["max_context"]),
                    "kv_cache": runtime.get("kv_cache", "f16"), "flash_attn": runtime.get("flash_attn", "auto")}
     except (OSError, ValueError, KeyError, TypeError) as e:
-        return {**record, "loaded": False, "error": f"cannot read {folder}/edgekit.json: {_line(e)}"}
+        return {**record, "loaded": False, "error": f"cannot read {folder}/edgekit.json: {first_line(e)}"}
     try:
         answer = gguf_native.run("standard", f"loading {runtime['model_file']} in llama_cpp.Llama", **request)
     except EdgekitError as e:
-        return {**record, "loaded": False, "error": _line(e)}
+        return {**record, "loaded": False, "error": first_line(e)}
     return {**record, "loaded": True, "tokens": answer["tokens"]}
 
 
@@ -147,9 +148,6 @@ def _version() -> str | None:
     except PackageNotFoundError:
         return None
 
-
-def _line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def generate(model: str, prompt: list[int], n: int, n_ctx: int, kv_cache: str, flash_attn: str) -> dict:
@@ -168,7 +166,7 @@ def generate(model: str, prompt: list[int], n: int, n_ctx: int, kv_cache: str, f
             flash_attn=flash_attn != "off",
         )
     except ValueError as e:  # llama-cpp-python's own words when llama.cpp returns no model or context
-        raise ValueError(f"llama_cpp.Llama cannot load {Path(model).name}: {_line(e)}") from None
+        raise ValueError(f"llama_cpp.Llama cannot load {Path(model).name}: {first_line(e)}") from None
     tokens: list[int] = []
     if n > 0:
         for token in llm.generate(prompt, temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0):

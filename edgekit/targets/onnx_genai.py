@@ -14,12 +14,11 @@ unless it says to sample). GenAI reads the tokenizer from ``tokenizer.json`` and
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import sys
-import tempfile
 from pathlib import Path
+
+from edgekit.errors import first_line
+from edgekit.runtime import native_output
 
 CONFIG = "genai_config.json"
 RUNTIME = "onnxruntime-genai"
@@ -108,10 +107,10 @@ def standard_check(folder: Path, prompt: list[int], expected: list[int]) -> dict
                 "error": "onnxruntime-genai is not installed (pip install onnxruntime-genai)"}
     record["version"] = og.__version__
     try:
-        with _native_stderr_held():
+        with native_output():
             tokens = _generate(og, Path(folder), list(prompt), len(expected))
     except Exception as e:  # GenAI raises a bare RuntimeError (OrtException) for what it cannot load or run
-        return {**record, "loaded": False, "error": _first_line(e)}
+        return {**record, "loaded": False, "error": first_line(e)}
     return {**record, "loaded": True, "tokens": tokens}
 
 
@@ -131,20 +130,3 @@ def _generate(og, folder: Path, prompt: list[int], count: int) -> list[int]:
     return tokens
 
 
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
-
-
-@contextlib.contextmanager
-def _native_stderr_held():
-    """File descriptor 2 routed to a temporary file for the block (ORT's and GenAI's native logging
-    write there, below Python), put back after. What was held is dropped: the record says what failed."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
