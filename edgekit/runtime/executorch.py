@@ -74,7 +74,7 @@ class ExecuTorchLM(WindowedLM):
     def _call(self, chunk: list[int], position: int, last_only: bool) -> np.ndarray:
         torch = self._torch
         n = len(chunk)
-        one_row = self.rows_by_positions and last_only  # every token's position given: the last row only
+        one_row = self.rows_by_positions and last_only  # every token's position given: the last rows only
         positions = torch.arange(position, position + n) if one_row else torch.tensor([position])
         inputs = [torch.tensor([chunk], dtype=torch.long), positions.to(torch.long)]
         if self.selects_rows:
