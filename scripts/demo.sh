@@ -2,7 +2,9 @@
 # The main job on the shipped models: export the real SmolLM2-135M-Instruct (builtin:smollm2-135m) to
 # ONNX int4 and int4-imatrix beside llama.cpp's own q4_0 (the yardstick), and builtin:tiny to ONNX int4,
 # ExecuTorch 8da4w, llama.cpp q4_0 and Core ML int4 (each with its parity check against PyTorch),
-# generate with them, profile the ones this machine runs, and print the report.
+# generate with them, profile the ones this machine runs, and print the report. Every artifact is its
+# runtime's standard form (GenAI folder, TextLLMRunner program, llama.cpp chat GGUF, swift-transformers
+# package) with a model card; the export checks it in that runtime's own API where this machine runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -26,5 +28,9 @@ if [ -n "$gguf" ]; then  # the real model against llama.cpp's q4_0 of it, measur
     $edgekit run "out/$art" --prompt "The capital of France is" --max-new-tokens 24
     $edgekit profile "out/$art" --runs 3 -o "out/results/$art.json"
   done
+  # a deliverable: the chat answer stops at the end of the turn, and the export checked the artifact in
+  # its runtime's own API (ONNX Runtime GenAI here; the "loads in" line)
+  $edgekit run out/smollm2-onnx-int4 --chat -p "What is the capital of France?"
+  $edgekit inspect out/smollm2-onnx-int4 | head -14
 fi
 $edgekit report out/results
