@@ -29,8 +29,9 @@ if [ -n "$gguf" ]; then  # the real model against llama.cpp's q4_0 of it, measur
     $edgekit profile "out/$art" --runs 3 -o "out/results/$art.json"
   done
   # a deliverable: the chat answer stops at the end of the turn, and the export checked the artifact in
-  # its runtime's own API (ONNX Runtime GenAI here; the "loads in" line)
+  # its runtime's own API (ONNX Runtime GenAI here; inspect's "loads in" line)
   $edgekit run out/smollm2-onnx-int4 --chat -p "What is the capital of France?"
-  $edgekit inspect out/smollm2-onnx-int4 | head -14
+  $edgekit inspect out/smollm2-onnx-int4 --json |
+    .venv/bin/python -c "import json, sys; print('checked in:', json.load(sys.stdin)['standard_runtime'])"
 fi
 $edgekit report out/results
