@@ -19,9 +19,9 @@ def toolchain() -> tuple[str, ...]:
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "edgekit": _version("edgekit")}
+    out = {"python": platform.python_version(), "edgekit": distribution_version("edgekit")}
     for name in toolchain():
-        v = _version(name)
+        v = distribution_version(name)
         if v:
             out[name] = v
     return out
@@ -80,7 +80,7 @@ def idle_threads() -> int | None:
     return idle if idle < usable_cpus() else None
 
 
-def _version(name: str) -> str | None:
+def distribution_version(name: str) -> str | None:
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:

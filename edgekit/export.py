@@ -253,7 +253,6 @@ def _save_tokenizer(tok, source, folder: Path):
     return tokenizer
 
 
-
 def _drop_gguf_copy(path: Path) -> None:
     """A tokenizer that transformers rebuilt from a GGUF may save that whole GGUF (weights and all) as
     its ``tokenizer.model``; the artifact's ``tokenizer.json`` already holds the tokenizer, so the copy goes."""

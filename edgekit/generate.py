@@ -143,7 +143,6 @@ def _chat_prompt(folder: Path, message: str) -> str:
         raise EdgekitError(f"the chat template of {folder} failed: {e}") from None
 
 
-
 def _stop_tokens(folder: Path, tokenizer) -> set[int]:
     import json
 

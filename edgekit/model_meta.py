@@ -47,7 +47,6 @@ class ModelMeta:
     bos_id: int | None
     eos_ids: tuple[int, ...]  # every id generation stops at: the model's EOS first, then its end-of-turn ids
     pad_id: int | None
-    add_bos: bool  # whether the tokenizer starts a text with BOS
     chat_template: str | None
     license: str | None = None  # the Hub's id ("apache-2.0", "gemma", "other"), lower case
     license_name: str | None = None
@@ -60,10 +59,6 @@ class ModelMeta:
     def eos_id(self) -> int | None:
         """The EOS a single-EOS format records (the model's own, not an end-of-turn one)."""
         return self.eos_ids[0] if self.eos_ids else None
-
-    def stop_tokens(self, tokenizer) -> dict[int, str]:
-        """``eos_ids`` with their texts (``tokenizer``: a ``tokenizers.Tokenizer``)."""
-        return {i: tokenizer.id_to_token(i) or "" for i in self.eos_ids}
 
 
 def json_object(path: Path) -> dict:
@@ -161,9 +156,6 @@ def read(source, tokenizer) -> ModelMeta:
     pad = gguf.get("tokenizer.ggml.padding_token_id")
     if pad is None:
         pad = next(iter(_ids(generation.get("pad_token_id")) or _ids(config.get("pad_token_id"))), None)
-    plain = tokenizer.encode("a", add_special_tokens=False).ids
-    full = tokenizer.encode("a").ids
-    add_bos = bool(gguf.get("tokenizer.ggml.add_bos_token", len(full) > len(plain) and full[0] == bos))
 
     license_id = gguf.get("general.license") or card.get("license")
     license_id = str(license_id).lower() if license_id else None
@@ -184,7 +176,7 @@ def read(source, tokenizer) -> ModelMeta:
         base = str(gguf.get("general.base_model.0.repo_url", "")).removeprefix("https://huggingface.co/") or None
     license_file = next((folder / n for n in LICENSE_FILES if (folder / n).is_file()), None)
     return ModelMeta(
-        name=str(name), bos_id=bos, eos_ids=tuple(dict.fromkeys(eos)), pad_id=pad, add_bos=add_bos,
+        name=str(name), bos_id=bos, eos_ids=tuple(dict.fromkeys(eos)), pad_id=pad,
         chat_template=template,
         license=license_id,
         license_name=gguf.get("general.license.name") or card.get("license_name") or known[0],

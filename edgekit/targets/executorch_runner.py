@@ -21,6 +21,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from edgekit.environment import distribution_version
 from edgekit.errors import first_line
 from edgekit.runtime import native_output
 
@@ -32,7 +33,7 @@ def standard_check(folder: Path, prompt: list[int], expected: list[int]) -> dict
     """Greedy ``len(expected)`` tokens after the ids ``prompt`` from the artifact in ``folder``, run by
     TextLLMRunner: ``{"runtime", "version", "api", "loaded": True, "tokens"}``, or ``"loaded": False``
     with a one-line ``"error"``. The runtime's own log is kept off the terminal."""
-    record = {"runtime": "executorch", "version": _version(), "api": API}
+    record = {"runtime": "executorch", "version": distribution_version("executorch"), "api": API}
     try:
         tokens = generate(Path(folder), list(prompt), len(expected))
     except Exception as e:  # the runner's, the tokenizer's or the manifest's words, on one line
@@ -105,7 +106,6 @@ class _Vocabulary:
         return out
 
 
-
 _LOG_LINE = re.compile(r"^(?:[EIWDF] [\d:.]+ )?(?:\S+:)?\[?[\w./]+\.(?:cpp|h):\d+\]\s*")
 
 
@@ -114,13 +114,3 @@ def _why(log: str) -> str:
     lines = [_LOG_LINE.sub("", line).strip() for line in log.splitlines()]
     errors = [line for line in lines if re.search(r"Missing operator|[Ff]ail|[Ee]rror|not found|[Ii]nvalid", line)]
     return f" ({errors[-1]})" if errors else ""
-
-
-
-def _version() -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version("executorch")
-    except metadata.PackageNotFoundError:
-        return None

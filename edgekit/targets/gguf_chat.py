@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edgekit.environment import distribution_version
 from edgekit.errors import first_line
 from edgekit.gguf_source import VOCABULARY_KEYS
 
@@ -125,7 +126,7 @@ def standard_check(folder: Path, prompt: list[int], expected: list[int]) -> dict
     from edgekit.errors import EdgekitError
     from edgekit.targets import gguf_native
 
-    record = {"runtime": "llama.cpp", "version": _version(), "api": "llama_cpp.Llama"}
+    record = {"runtime": "llama.cpp", "version": distribution_version("llama_cpp_python"), "api": "llama_cpp.Llama"}
     try:
         runtime = json.loads((Path(folder) / "edgekit.json").read_text())["runtime"]
         request = {"model": str(Path(folder) / runtime["model_file"]), "prompt": [int(t) for t in prompt],
@@ -138,16 +139,6 @@ def standard_check(folder: Path, prompt: list[int], expected: list[int]) -> dict
     except EdgekitError as e:
         return {**record, "loaded": False, "error": first_line(e)}
     return {**record, "loaded": True, "tokens": answer["tokens"]}
-
-
-def _version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("llama_cpp_python")
-    except PackageNotFoundError:
-        return None
-
 
 
 def generate(model: str, prompt: list[int], n: int, n_ctx: int, kv_cache: str, flash_attn: str) -> dict:
