@@ -18,7 +18,10 @@ def tiny_gguf(tmp_path_factory, export_builtin) -> dict[str, Path]:
             export_builtin(tmp_path_factory.mktemp("tiny-gguf-runners"), "gguf", GGUF_RECIPES).items()}
 
 
-@pytest.fixture(params=["python"])
+@pytest.fixture(params=["python", "native"])
 def runner(request) -> list[str]:
-    """argv of each runner the conformance suite holds to the protocol."""
-    return python_runner()
+    """argv of each runner the conformance suite holds to the protocol: the Python one and the native
+    one (native/runner, built once per session)."""
+    if request.param == "python":
+        return python_runner()
+    return [str(request.getfixturevalue("native_build").binary)]

@@ -150,7 +150,7 @@ def _refused(code: int, events: list[dict], step: str) -> dict:
     (b"[1, 2]", "object"),
     (b"", ""),
     ({"protocol": 2, "artifact": "x", "prompt_ids": [1], "gen": 2}, "protocol 2"),
-    ({"artifact": "x", "prompt_ids": [1], "gen": 2}, "protocol None"),
+    ({"artifact": "x", "prompt_ids": [1], "gen": 2}, "protocol"),
     ({"protocol": 1, "artifact": "x", "gen": 2}, "prompt_ids"),
     ({"protocol": 1, "artifact": "x", "prompt_ids": [], "gen": 2}, "prompt_ids"),
     ({"protocol": 1, "artifact": "x", "prompt_ids": [1, -3], "gen": 2}, "prompt_ids"),
