@@ -138,11 +138,15 @@ def build(arch: str | None = None, note: Callable[[str], None] = lambda message:
                                    and not p.is_symlink()) if (install / "lib").is_dir() else 0,
                   "compiler": _first_line([os.environ.get("CXX") or "c++", "--version"])}
         (install / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+        if folder.exists() and _read(folder, key) is None:  # a damaged build of this key: replaced
+            shutil.rmtree(folder)
         try:
             install.rename(folder)
         except OSError:  # another process built the same key meanwhile: use its build
             if _read(folder, key) is None:
                 raise
+    except OSError as e:
+        raise EdgekitError(f"cannot write the native runner into {folder}: {e.strerror or e}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     found = _read(folder, key)

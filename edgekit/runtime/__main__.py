@@ -68,7 +68,7 @@ def check_request(request) -> None:
     """Refuse a request the protocol does not allow, before any work (ValueError, one line)."""
     if not isinstance(request, dict):
         raise ValueError(f"the request is a JSON {type(request).__name__}, not an object")
-    if request.get("protocol") != PROTOCOL:
+    if request.get("protocol") != PROTOCOL or isinstance(request.get("protocol"), bool):
         raise ValueError(f"request speaks protocol {request.get('protocol')}, this runner speaks {PROTOCOL}")
     checks = {
         "artifact": lambda v: isinstance(v, str) and v != "",

@@ -149,16 +149,18 @@ def _refused(code: int, events: list[dict], step: str) -> dict:
     (b"{not json", ""),
     (b"[1, 2]", "object"),
     (b"", ""),
+    (b'{"protocol": 1, "x": ' + b"[" * 100000 + b"]" * 100000 + b"}", ""),
     ({"protocol": 2, "artifact": "x", "prompt_ids": [1], "gen": 2}, "protocol 2"),
     ({"artifact": "x", "prompt_ids": [1], "gen": 2}, "protocol"),
+    ({"protocol": True, "artifact": "x", "prompt_ids": [1], "gen": 2}, "protocol"),
     ({"protocol": 1, "artifact": "x", "gen": 2}, "prompt_ids"),
     ({"protocol": 1, "artifact": "x", "prompt_ids": [], "gen": 2}, "prompt_ids"),
     ({"protocol": 1, "artifact": "x", "prompt_ids": [1, -3], "gen": 2}, "prompt_ids"),
     ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 0}, "gen"),
     ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 2, "threads": 0}, "threads"),
     ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 2, "eval_ids": [1, 2]}, "window"),
-], ids=["not-json", "a-list", "empty", "protocol-2", "no-protocol", "no-prompt", "empty-prompt",
-        "negative-id", "gen-0", "threads-0", "eval-without-window"])
+], ids=["not-json", "a-list", "empty", "deeply-nested", "protocol-2", "no-protocol", "protocol-true", "no-prompt",
+        "empty-prompt", "negative-id", "gen-0", "threads-0", "eval-without-window"])
 def test_bad_request_is_one_error_before_hello(runner, stdin, says):
     code, events, _ = speak(runner, stdin)
     assert len(events) == 1, events  # no hello: refused before any work

@@ -23,6 +23,7 @@ public:
 private:
     const std::string& s_;
     size_t i_ = 0;
+    int depth_ = 0;  // of nested arrays and objects, bounded so a hostile text cannot exhaust the stack
 
     [[noreturn]] void fail(const std::string& what) const {
         throw std::runtime_error(what + " at character " + std::to_string(i_));
@@ -40,8 +41,12 @@ private:
         skip();
         if (i_ >= s_.size()) fail("expecting a value");
         char c = s_[i_];
-        if (c == '{') return object();
-        if (c == '[') return array();
+        if ((c == '{' || c == '[') && ++depth_ > 64) fail("nested too deeply");
+        if (c == '{' || c == '[') {
+            Json value = c == '{' ? object() : array();
+            --depth_;
+            return value;
+        }
         if (c == '"') return Json(string());
         if (word("null")) return Json();
         if (word("true")) return Json(true);

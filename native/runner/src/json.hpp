@@ -12,6 +12,8 @@
 
 namespace edgekit {
 
+// A copy shares its arrays and objects with the original (set() changes both): values are built,
+// then written, never edited through a copy.
 class Json {
 public:
     enum class Kind { Null, Bool, Int, Double, String, Array, Object };
