@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -136,6 +137,32 @@ def test_runs_arrive_before_the_process_ends(runner, tiny_gguf):
     finally:
         p.kill()
         p.wait()
+
+
+def test_ctrl_c_is_one_error_event_at_its_step(runner, tiny_gguf):
+    req = request(tiny_gguf["q8_0"], gen=200, warmup=0, runs=60)
+    p = subprocess.Popen(runner, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         env=runner_env())
+    try:
+        p.stdin.write(json.dumps(req).encode())
+        p.stdin.close()
+        events = []
+        for line in p.stdout:
+            events.append(json.loads(line))
+            if events[-1]["event"] == "run":
+                p.send_signal(signal.SIGINT)
+                break
+        events += [json.loads(line) for line in p.stdout]
+        code = p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    for e in events:
+        assert errors(e, {"$ref": "#/$defs/event"}) == [], e
+    last = events[-1]
+    assert code == 1 and last["event"] == "error" and last["message"] == "interrupted", events[-2:]
+    assert last["step"].startswith("run ") and last["step"].endswith("/60")
 
 
 def _refused(code: int, events: list[dict], step: str) -> dict:
