@@ -94,7 +94,7 @@ def build_runner(
 ) -> None:
     """Build the native runner (native/runner, C++ with CMake) into edgekit's cache, keyed by its sources,
     compiler and runtime library versions; a build of the same key is reused. A device profile with
-    `runner: native` (local only so far) runs GGUF artifacts through it."""
+    `runner: native` (local only so far) runs GGUF and ExecuTorch artifacts through it."""
     from edgekit import output
     from edgekit.devices import native
 

@@ -29,7 +29,7 @@ BINARY = "bin/edgekit-runner"
 RECORD = "build.json"
 ARCHES = ("x86_64", "aarch64")
 # target -> the runtime (as CMake reports it in backends.txt) whose backend runs it natively
-TARGETS = {"gguf": "llama.cpp"}
+TARGETS = {"gguf": "llama.cpp", "executorch": "executorch"}
 _RUNTIME_DISTRIBUTIONS = ("llama_cpp_python", "executorch", "onnxruntime")
 
 

@@ -81,9 +81,22 @@ def test_local_device_profiles_gguf_through_the_native_runner(cli, tiny_q4, nati
     assert native_result["metrics"]["peak_rss_mb"]["value"] < python_result["metrics"]["peak_rss_mb"]["value"]
 
 
-def test_other_targets_stay_on_the_python_runner(cli, tiny_artifacts, native_cache, tmp_path):
+def test_targets_without_a_native_backend_stay_on_the_python_runner(cli, tiny_artifacts, native_cache, tmp_path):
     device = tmp_path / "native.yaml"
     device.write_text("name: local-native\ntransport: local\nrunner: native\n")
     r = cli("profile", tiny_artifacts("llama", "onnx", "fp32"), "--device", device, *FAST, "--no-accuracy", "--json")
     assert r.code == 0, r.err
     assert "python" in json.loads(r.out)["environment"]
+
+
+def test_local_device_profiles_executorch_through_the_native_runner(cli, tiny_artifacts, native_cache, tmp_path):
+    if "executorch" not in native_cache.targets:
+        pytest.skip("this native runner was built without the ExecuTorch backend")
+    device = tmp_path / "native.yaml"
+    device.write_text("name: local-native\ntransport: local\nrunner: native\n")
+    art = tiny_artifacts("llama", "executorch", "8da4w")
+    r = cli("profile", art, "--device", device, *FAST, "--json")
+    assert r.code == 0, r.err
+    result = json.loads(r.out)
+    assert result["complete"] and "python" not in result["environment"] and result["environment"]["executorch"]
+    assert result["metrics"]["top1_agree"]["value"] > 0.5  # scored against the fp32 PyTorch reference

@@ -23,6 +23,9 @@ const std::vector<Backend>& table() {
 #ifdef EDGEKIT_WITH_LLAMACPP
         {"gguf", open_llamacpp, "llama_cpp_python", EDGEKIT_LLAMACPP_VERSION},
 #endif
+#ifdef EDGEKIT_WITH_EXECUTORCH
+        {"executorch", open_executorch, "executorch", EDGEKIT_EXECUTORCH_VERSION},
+#endif
     };
     return backends;
 }
