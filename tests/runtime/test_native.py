@@ -75,3 +75,30 @@ def test_gguf_native_and_python_runners_agree(recipe, tiny_gguf, native_build):
 ])
 def test_executorch_native_and_python_runners_agree(arch, recipe, tiny_artifacts, native_build):
     _compare(tiny_artifacts(arch, "executorch", recipe), native_build, window=40, min_top1=0.98)
+
+
+@pytest.mark.parametrize("damage", ["truncated-program", "truncated-data", "missing-data", "not-a-program"])
+def test_a_damaged_executorch_artifact_is_one_load_error(damage, tiny_artifacts, native_build, tmp_path):
+    import shutil
+
+    if "executorch" not in native_build.targets:
+        pytest.skip("this native runner was built without the ExecuTorch backend")
+    art = tmp_path / "art"
+    shutil.copytree(tiny_artifacts("llama", "executorch", "8da4w"), art)
+    runtime = json.loads((art / "edgekit.json").read_text())["runtime"]
+    program, data = art / runtime["model_file"], art / runtime["data_file"] if runtime.get("data_file") else None
+    if damage == "truncated-program":
+        program.write_bytes(program.read_bytes()[: program.stat().st_size // 2])
+    elif damage == "not-a-program":
+        program.write_bytes(b"\0" * 64)
+    elif data is None:
+        pytest.skip("this program keeps its weights inside")
+    elif damage == "truncated-data":
+        data.write_bytes(data.read_bytes()[:1000])
+    else:
+        data.unlink()
+    request = {"protocol": 1, "artifact": str(art), "prompt_ids": [5, 6, 7], "gen": 4}
+    p = subprocess.run([str(native_build.binary)], input=json.dumps(request).encode(), capture_output=True, timeout=60)
+    events = [json.loads(line) for line in p.stdout.decode().splitlines()]
+    assert p.returncode == 1 and [e["event"] for e in events] == ["hello", "error"], (p.returncode, events)
+    assert events[-1]["step"] == "load"

@@ -33,7 +33,19 @@ using executorch::aten::ScalarType;
 using executorch::extension::Module;
 using executorch::runtime::Error;
 
-std::string describe(Error e) { return "ExecuTorch error " + std::to_string(int(e)); }
+std::string describe(Error e) {
+    switch (e) {
+        case Error::OperatorMissing: return "OperatorMissing: the program calls an operator this runner has no kernel for";
+        case Error::InvalidProgram: return "InvalidProgram";
+        case Error::InvalidExternalData: return "InvalidExternalData: the .ptd data file does not match the program";
+        case Error::NotFound: return "NotFound";
+        case Error::AccessFailed: return "AccessFailed: a file cannot be read";
+        case Error::MemoryAllocationFailed: return "MemoryAllocationFailed";
+        case Error::InvalidArgument: return "InvalidArgument";
+        case Error::DelegateInvalidCompatibility: return "DelegateInvalidCompatibility";
+        default: return "ExecuTorch error " + std::to_string(int(e));
+    }
+}
 
 template <typename T>
 T little_endian(const unsigned char* p) {
