@@ -122,6 +122,8 @@ class DeviceProfile:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("options", "source")}
         out.update((f.name, getattr(self.options, f.name)) for f in fields(self.options))
         out["source"] = self.source
+        if self.runner == RUNNERS[0]:  # the default stays out: fingerprints from before it stay the same
+            del out["runner"]
         return {k: v for k, v in out.items() if v is not None}
 
 
