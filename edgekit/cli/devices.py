@@ -84,3 +84,27 @@ def setup(
         + f"; downloaded {done['download_bytes'] / 1e6:.1f} MB, {done['unpacked_bytes'] / 1e6:.0f} MB on disk"
         + (f", built in {done['setup_s']:.0f} s" if done["built"] else "")
     )
+
+
+@command("build-runner", group=group)
+def build_runner(
+    arch: Annotated[str | None, typer.Option("--arch", help="x86_64 or aarch64 (default: this machine's; "
+                                                          "aarch64 cross-compiles are not supported yet)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the build as JSON")] = False,
+) -> None:
+    """Build the native runner (native/runner, C++ with CMake) into edgekit's cache, keyed by its sources,
+    compiler and runtime library versions; a build of the same key is reused. A device profile with
+    `runner: native` (local only so far) runs GGUF and ExecuTorch artifacts through it."""
+    from edgekit import output
+    from edgekit.devices import native
+
+    b = native.build(arch, note=output.note)
+    if json_out:
+        output.emit_json({"binary": str(b.binary), "arch": b.arch, "key": b.key, "built": b.built,
+                          "build_s": b.build_s, "binary_bytes": b.binary_bytes, "lib_bytes": b.lib_bytes,
+                          "backends": list(b.backends), "targets": list(b.targets)})
+        return
+    how = f"built in {b.build_s:.1f} s" if b.built else f"cached (built in {b.build_s:.1f} s)"
+    output.note(f"native runner ({b.arch}): {b.binary}, {how}; binary {b.binary_bytes / 1e6:.2f} MB, libraries "
+                f"{b.lib_bytes / 1e6:.1f} MB; backends: {', '.join(b.backends) or 'none'} "
+                f"(targets: {', '.join(b.targets) or 'none'})")

@@ -34,7 +34,9 @@ class Transport(Protocol):
         """Copy ``remote_dir/path`` from the device to ``local_dir/path`` for each path."""
 
     def runner(self) -> list[str]:
-        """The local argv that starts the runner (``edgekit.runtime``) there, installing it first if needed."""
+        """The local argv that starts the runner (``edgekit.runtime``) there, installing it first if needed.
+        A transport that runs the native runner (``runner: native``; local only so far) takes the artifact's
+        target too (``runner(target)``): its build runs the targets it has a backend for."""
 
     def run(self, argv: list[str], stdin: bytes, timeout: float) -> Iterator[str]:
         """Run ``argv`` with ``stdin``; its stdout lines, each within ``timeout`` s (DeviceError otherwise)."""
@@ -74,8 +76,9 @@ class TransportConfig:
 # the keys every profile has, and their types
 _COMMON = {
     "name": str, "transport": str, "description": str, "arch": str, "threads": int, "python": str,
-    "workdir": str, "timeout_s": (int, float), "emulated": bool,
+    "workdir": str, "timeout_s": (int, float), "emulated": bool, "runner": str,
 }
+RUNNERS = ("python", "native")  # what a profile's ``runner:`` may name; python is the default
 
 
 @dataclass(frozen=True, init=False)
@@ -90,21 +93,22 @@ class DeviceProfile:
     timeout_s: float = 600.0  # per run (load, each latency run, the accuracy pass)
     # timings and memory are an emulator's: kept in the result, never shown or compared as a device's
     emulated: bool = False
+    runner: str = "python"  # "native": the C++ runner (edgekit.devices.native) for the targets it has a backend for
     options: TransportConfig | None = None  # the transport's own keys (its config class)
     source: str | None = field(default=None, compare=False)  # the file it was read from
 
     def __init__(self, name: str, transport: str, description: str = "", arch: str | None = None,
                  threads: int | None = None, python: str = "python3", workdir: str = "~/.cache/edgekit",
-                 timeout_s: float = 600.0, emulated: bool = False, options: TransportConfig | None = None,
-                 source: str | None = None, **keys):
+                 timeout_s: float = 600.0, emulated: bool = False, runner: str = "python",
+                 options: TransportConfig | None = None, source: str | None = None, **keys):
         """``keys``: the transport's own (``host=...``, say), or ``options`` as its config object."""
         if options is None:
             options = transport_config(transport)(**keys)
         elif keys:
             options = replace(options, **keys)
         values = dict(name=name, transport=transport, description=description, arch=arch, threads=threads,
-                      python=python, workdir=workdir, timeout_s=timeout_s, emulated=emulated, options=options,
-                      source=source)
+                      python=python, workdir=workdir, timeout_s=timeout_s, emulated=emulated, runner=runner,
+                      options=options, source=source)
         for key, value in values.items():
             object.__setattr__(self, key, value)
 
@@ -118,6 +122,8 @@ class DeviceProfile:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("options", "source")}
         out.update((f.name, getattr(self.options, f.name)) for f in fields(self.options))
         out["source"] = self.source
+        if self.runner == RUNNERS[0]:  # the default stays out: fingerprints from before it stay the same
+            del out["runner"]
         return {k: v for k, v in out.items() if v is not None}
 
 
@@ -195,6 +201,12 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
     if data.get("timeout_s") is not None and not 0 < data["timeout_s"] < float("inf"):
         raise EdgekitError(f"device profile {source}: 'timeout_s' must be a number of seconds above 0, "
                            f"got {data['timeout_s']!r}")
+    if data.get("runner") is not None and data["runner"] not in RUNNERS:
+        raise EdgekitError(f"device profile {source}: 'runner' must be one of {', '.join(RUNNERS)}, "
+                           f"got {data['runner']!r}")
+    if data.get("runner") == "native" and transport != DEFAULT:
+        raise EdgekitError(f"device profile {source}: 'runner: native' runs on the local device only so far "
+                           f"(transport {transport} pushes the Python runner)")
     data = {k: v for k, v in data.items() if v is not None}
     options = config(**{k: v for k, v in data.items() if k not in _COMMON})
     problem = options.problem()

@@ -89,7 +89,9 @@ def profile(
         on_step("push artifact", 1, total)
         files = [*map(dict, art.manifest.files), _manifest_entry(art.path)]
         remote = transport.push(art.path, files)
-        argv = transport.runner()
+        # the target goes only where a profile asks for the native runner (local so far): a plug-in's
+        # transport keeps its argument-less runner()
+        argv = transport.runner(art.target) if device.runner == "native" else transport.runner()
         request = {
             "protocol": 1, "artifact": remote, "backend": target.runner_backend,
             "runtimes": list(targets.runtime_distributions()), "threads": threads, "prompt_ids": prompt,

@@ -1,14 +1,15 @@
 """The on-device runner: ``python -m <this package> < request.json``.
 
-Speaks protocol ``PROTOCOL``: one JSON request on stdin (the artifact's folder, its ``backend``
-module, the ``runtimes`` whose versions to report, the prompt and the runs); JSON lines on stdout,
-one event each:
+Speaks protocol ``PROTOCOL``, written down in docs/runner-protocol.md and protocol.schema.json: one
+JSON request on stdin (the artifact's folder, its ``backend`` module, the ``runtimes`` whose versions
+to report, the prompt and the runs); JSON lines on stdout, one event each:
     {"event": "hello", "protocol": 1, "runner": {...}}          at once, before the model loads
     {"event": "loaded", "load_s": ..., "rss_mb": ...}
     {"event": "run", "index": i, "warmup": bool, ...latency figures}   after every run
     {"event": "accuracy", "eval_peak_rss_mb": ..., ...per-position arrays}
     {"event": "done", "peak_rss_mb": ...}                        the peak while loading and generating
     {"event": "error", "step": ..., "message": ...}              then exit code 1
+A malformed request, or one of another protocol, is refused before ``hello`` (step "request").
 Each event is flushed as it happens, so a host that loses the device keeps what was measured.
 """
 
@@ -55,12 +56,46 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _is_int(value, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _ids(value) -> bool:
+    return isinstance(value, list) and all(_is_int(t, 0) for t in value)
+
+
+def check_request(request) -> None:
+    """Refuse a request the protocol does not allow, before any work (ValueError, one line)."""
+    if not isinstance(request, dict):
+        raise ValueError(f"the request is a JSON {type(request).__name__}, not an object")
+    if request.get("protocol") != PROTOCOL or isinstance(request.get("protocol"), bool):
+        raise ValueError(f"request speaks protocol {request.get('protocol')}, this runner speaks {PROTOCOL}")
+    checks = {
+        "artifact": lambda v: isinstance(v, str) and v != "",
+        "prompt_ids": lambda v: _ids(v) and len(v) > 0,
+        "gen": lambda v: _is_int(v, 1),
+        "threads": lambda v: v is None or _is_int(v, 1),
+        "warmup": lambda v: _is_int(v, 0),
+        "runs": lambda v: _is_int(v, 1),
+        "eval_ids": _ids,
+        "window": lambda v: _is_int(v, 1),
+        "ref_topk": lambda v: isinstance(v, list) and all(_ids(row) for row in v),
+    }
+    for key in ("artifact", "prompt_ids", "gen"):
+        if key not in request:
+            raise ValueError(f"the request has no '{key}'")
+    for key, ok in checks.items():
+        if key in request and not ok(request[key]):
+            raise ValueError(f"the request's '{key}' is not allowed: {json.dumps(request[key])[:80]}")
+    if request.get("eval_ids") and "window" not in request:
+        raise ValueError("the request has 'eval_ids' but no 'window'")
+
+
 def main() -> int:
     step = "request"
     try:
         request = json.loads(sys.stdin.read())
-        if request.get("protocol") != PROTOCOL:
-            raise ValueError(f"request speaks protocol {request.get('protocol')}, this runner speaks {PROTOCOL}")
+        check_request(request)
         import numpy as np
 
         from . import load, versions
