@@ -233,3 +233,26 @@ def test_markdown_escapes_its_cells_as_the_check_summary_does(cli, tmp_path, mak
     assert "| models/a\\|b | onnx | int4 |" in md
     summary = cli("report", tmp_path / "res", "-f", "summary").out
     assert summary.startswith("## edgekit check: passed") and "| models/a\\|b | onnx | int4 |" in summary
+
+
+def test_compare_two_results_of_different_artifacts_side_by_side(cli, tmp_path, make_result, write_results):
+    """Two results of another recipe and target: every metric side by side with its uncertainty, what
+    differs said, never a regression (that is only called in one artifact's history)."""
+    from edgekit.profile.metrics import metric
+
+    a = make_result("q4_0", target="gguf", decode_tok_s=200.0, ppl=40.0)
+    b = make_result("int4", decode_tok_s=100.0, ppl=39.0)
+    a["metrics"]["dppl_pct"] = metric("dppl_pct", [18.8], 2.16)
+    b["metrics"]["dppl_pct"] = metric("dppl_pct", [17.6], 2.10)
+    base, new = write_results(tmp_path / "a", a), write_results(tmp_path / "b", b)
+    r = cli("compare", base / "0.json", new / "0.json", "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    changes = {c["metric"]: c for c in data["changes"]}
+    assert set(changes) == {"decode_tok_s", "ppl", "dppl_pct"} and not any(c["regression"] for c in changes.values())
+    assert changes["decode_tok_s"]["target"] == "gguf -> onnx" and changes["decode_tok_s"]["across"] == ["target",
+                                                                                                       "recipe"]
+    assert changes["dppl_pct"]["base_se"] == 2.16 and data["only_in_base"] == data["only_in_new"] == []
+    r = cli("compare", base / "0.json", new / "0.json")
+    assert r.code == 0 and "18.80 ± 2.16" in r.out and "another target, recipe" in r.out
+    assert "3 metrics compared (3 across artifacts, never regressions)" in r.err and "REGRESSION" not in r.out
