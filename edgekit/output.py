@@ -133,7 +133,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[obj
     """A rich table on stdout. Title, headers and cells are plain text, never read as markup (they hold
     user strings: paths, model and device names); a cell that is a ``rich.text.Text`` keeps its style.
     The first ``keep`` columns (what names a row) are never narrowed: where the table is too wide, the
-    others wrap; and where ``keep`` is given and a terminal is narrower than the table, the columns that
+    others wrap; and where ``keep`` is given and the output is narrower than the table, the columns that
     say nothing (every cell empty or "-") go, then those ``less_needed`` (in its order), then the last
     ones, the ``headline`` ones last, until it fits; and the title names them. A cell too wide for its
     column folds onto the next line: no figure is ever cut to an ellipsis. Headers that are all empty
@@ -141,7 +141,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[obj
     from rich.table import Table
     from rich.text import Text
 
-    if keep and out.is_terminal:
+    if keep:  # on a terminal, and piped (COLUMNS, else 240 columns): a cut figure is worse than a dropped column
         columns, rows, left_out = _collapse(list(columns), [list(r) for r in rows], keep, out.width, less_needed,
                                             headline)
         if left_out:

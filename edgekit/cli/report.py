@@ -41,7 +41,9 @@ def report(
     if format == "table":
         if output is not None:
             raise EdgekitError("--format table prints to the terminal; use md, csv or json with --output")
-        out.table(f"{len(loaded)} result(s)", *formats.results_table(loaded, emulated), **formats.RESULTS_LAYOUT)
+        note = formats.reference_note(loaded)
+        out.table(f"{len(loaded)} result(s)" + (f"; {note}" if note else ""), *formats.results_table(loaded, emulated),
+                  **formats.RESULTS_LAYOUT)
         return
     verdicts = []
     if format in ("junit", "html", "summary"):

@@ -257,6 +257,12 @@ class RunResult:
         return self.artifact.get("parity_passed")
 
     @property
+    def reference(self) -> str | None:
+        """What accuracy was measured against where that is not the original float weights (a
+        quantized GGUF source's weights dequantized), in words."""
+        return self.artifact.get("reference")
+
+    @property
     def parity(self) -> str | None:
         """The export's parity check as tables show it: "passed", "FAILED", "not checked" (None: a
         combination that failed before its artifact was made)."""

@@ -58,7 +58,18 @@ def md_table(header, cells) -> str:
 
 @register("md", "the results table in markdown")
 def markdown(results: list[RunResult], verdicts=(), emulated: bool = False) -> str:
-    return md_table(*results_table(results, emulated))
+    note = reference_note(results)
+    return (f"{note}\n\n" if note else "") + md_table(*results_table(results, emulated))
+
+
+def reference_note(results: list[RunResult]) -> str | None:
+    """What a table's accuracy figures compare against, where a model's reference is not its float
+    weights (a quantized GGUF source, dequantized), said beside every table that shows dppl/top-1/KL."""
+    refs = sorted({(r.model, r.reference) for r in results if r.reference})
+    if not refs:
+        return None
+    return "accuracy (dppl, top-1, KL) against " + "; ".join(f"{m}: {ref}" for m, ref in refs) + (
+        ", not the original float weights")
 
 
 @register("csv", "one row per result, every field (the environment too)")
@@ -132,6 +143,8 @@ def metrics_table(result: RunResult) -> tuple[str, list[str], list[tuple], str |
     a = result.artifact
     status = "" if result.complete else " (INCOMPLETE)"
     title = f"{a.get('name', result.recipe)} ({result.target} {result.recipe}) on {result.device_name}{status}"
+    if result.reference and any(SPECS[n].accuracy for n in shown if n in SPECS):
+        title += f"; {reference_note([result])}"
     hidden = result.emulated_figures
     note = (f"{result.device_name} is emulated: {', '.join(hidden)} are the emulator's figures, "
             "kept in the result JSON only"

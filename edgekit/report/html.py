@@ -43,10 +43,18 @@ def html_page(results: list[RunResult], verdicts: list, title: str = "edgekit re
         _emulated_note(results, emulated),
         _summary(flat, failed),
         *_per_model(flat),
-        "<h2>All results</h2>", f"<div class=wide>{_table(flat)}</div>",
+        "<h2>All results</h2>", _reference(results), f"<div class=wide>{_table(flat)}</div>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _reference(results: list[RunResult]) -> str:
+    """What the accuracy figures compare against, where that is not a model's float weights."""
+    from edgekit.report.formats import reference_note
+
+    note = reference_note(results)
+    return f"<div class=meta>{escape(note)}</div>" if note else ""
 
 
 def _per_model(flat: list[dict]) -> list[str]:
