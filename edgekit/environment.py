@@ -34,6 +34,14 @@ def cache_root() -> Path:
     return Path(base)
 
 
+def config_root() -> Path:
+    """edgekit's settings folder (the user's own device profiles): ``$EDGEKIT_CONFIG_DIR``, else
+    ``$XDG_CONFIG_HOME/edgekit`` or ``~/.config/edgekit``."""
+    base = (os.environ.get("EDGEKIT_CONFIG_DIR")
+            or Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "edgekit")
+    return Path(base)
+
+
 def usable_cpus() -> int:
     """The CPUs this process may run on."""
     try:

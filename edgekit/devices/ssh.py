@@ -68,7 +68,9 @@ class Config(TransportConfig):
         """No ssh client on this machine: said before any work."""
         import shutil
 
-        return None if shutil.which("ssh") else "ssh not found on this machine (Debian/Ubuntu: apt-get install openssh-client)"
+        if shutil.which("ssh"):
+            return None
+        return "ssh not found on this machine (Debian/Ubuntu: apt-get install openssh-client)"
 
 
 class Transport(RemoteTransport):
