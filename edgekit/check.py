@@ -266,8 +266,16 @@ def evaluate(results: list[RunResult], rules_for: Callable[[str, str], Rules]) -
                 continue
             m = shown.get(limit.metric)
             passed, message = limit.judge(m and m.value, m.unit if m else METRICS[limit.metric][0])
-            verdicts.append(Verdict(k, limit.name, passed, message))
+            verdicts.append(Verdict(k, limit.name, passed, message + _busy(r, limit.metric)))
     return verdicts
+
+
+def _busy(result: RunResult, metric: str) -> str:
+    """What a speed verdict adds where the result was measured on a busy machine."""
+    from edgekit.profile.metrics import LATENCY
+
+    busy = result.environment.busy if result.environment is not None and metric in LATENCY else None
+    return f" ({busy})" if busy else ""
 
 
 def against_baseline(results: list[RunResult], baseline: list[RunResult], tolerance_pct: float,
@@ -294,7 +302,8 @@ def against_baseline(results: list[RunResult], baseline: list[RunResult], tolera
                                     f"({', '.join(c.settings_differ)}): not compared"))
             continue
         pct = "" if c.change_pct is None else f", {c.change_pct:+.1f}%"
-        message = f"{c.metric} {fmt(c.new)} vs baseline {fmt(c.base)} {c.unit}{pct}: {c.verdict}"
+        message = (f"{c.metric} {fmt(c.new)} vs baseline {fmt(c.base)} {c.unit}{pct}: {c.verdict}"
+                   + _busy(comparison.pairs[c.key][1], c.metric))
         verdicts.append(Verdict(c.key, f"{c.metric} vs baseline", not c.regression, message))
     for k, (b, r) in comparison.pairs.items():  # a figure the baseline has and a complete result lacks fails too
         if not r.complete:

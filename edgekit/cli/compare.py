@@ -39,6 +39,9 @@ def compare(
             "other_eval_text_not_compared": [[*k, metric] for k, metric in result.other_text],
             "settings_differ": [{"key": list(k), "differences": d} for k, d in result.settings_differ.items()],
             "across_artifacts": [{"key": list(k), "differ_in": list(d)} for k, d in result.across.items()],
+            "busy_machine": [{"key": list(k), "side": side, "why": r.environment.busy}
+                             for k, (b, n) in result.pairs.items() for side, r in (("base", b), ("new", n))
+                             if r.environment is not None and r.environment.busy],
             **({"duplicates_not_compared": [
                 {"key": list(k), "side": side, "compared": kept.file, "left_out": dropped.file}
                 for k, side, kept, dropped in result.duplicates]} if result.duplicates else {}),
@@ -67,6 +70,10 @@ def compare(
     for k, differences in result.settings_differ.items():
         output.note(f"SETTINGS DIFFER: {' / '.join(k)}: {', '.join(differences)}: "
                     "the figures they change are shown, never called regressions")
+    for k, (b, n) in result.pairs.items():
+        for side, r in (("base", b), ("new", n)):
+            if r.environment is not None and r.environment.busy:
+                output.note(f"BUSY MACHINE: {' / '.join(k)} ({side}): {r.environment.busy}")
     for k, what in result.across.items():
         output.note(f"ACROSS ARTIFACTS: {' / '.join(k)}: another {', '.join(what)}: the figures side by side; "
                     "a regression is only called between results of one artifact")

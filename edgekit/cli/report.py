@@ -44,6 +44,8 @@ def report(
         note = formats.reference_note(loaded)
         out.table(f"{len(loaded)} result(s)" + (f"; {note}" if note else ""), *formats.results_table(loaded, emulated),
                   **formats.RESULTS_LAYOUT)
+        if busy := formats.busy_note(loaded):
+            out.note(busy)
         return
     verdicts = []
     if format in ("junit", "html", "summary"):

@@ -122,6 +122,12 @@ class Metric:
         return self.extra.get("tokens")
 
 
+# other processes taking more than this share of the CPUs during the measured runs make a result
+# "busy": its speed figures are lower than a quiet machine's (on a 2-core VM at load 4-6, q4_0 decoded
+# 4-14x slower than quiet)
+BUSY_SHARE = 0.2
+
+
 @dataclass(frozen=True)
 class Environment:
     """Where a result was measured: the host that ran edgekit, and what the runner on the device said
@@ -129,20 +135,40 @@ class Environment:
 
     host: Mapping = field(default_factory=dict)  # {"os", "edgekit"}
     runner: Mapping = field(default_factory=dict)
-    threads: int | None = None
+    threads: int | None = None  # the threads the runtime ran (asked, or chosen by the runner: threads_from)
+    threads_from: str | None = None
+    # the machine's load while the measured runs ran: cpus, loadavg_1m [before, after], cpu_mhz, and what
+    # other processes took of its CPUs (others_cpu_s, others_share)
+    load: Mapping = field(default_factory=dict)
 
     _ABOUT = ("python", "os", "machine", "cpu", "cpu_count")  # the runner's facts that are no runtime version
 
     @classmethod
     def from_json(cls, data: Mapping) -> Environment:
-        runner = {k: v for k, v in data.items() if k not in ("host", "threads")}
-        return cls(frozen(data.get("host")), frozen(runner), data.get("threads"))
+        runner = {k: v for k, v in data.items() if k not in ("host", "threads", "threads_from", "load")}
+        return cls(frozen(data.get("host")), frozen(runner), data.get("threads"), data.get("threads_from"),
+                   frozen(data.get("load")))
 
     def to_json(self) -> dict:
         out = {"host": plain(self.host), **plain(self.runner)}
         if self.threads is not None:
             out["threads"] = self.threads
+        if self.threads_from is not None:
+            out["threads_from"] = self.threads_from
+        if self.load:
+            out["load"] = plain(self.load)
         return out
+
+    @property
+    def busy(self) -> str | None:
+        """Why the machine counts as busy while it measured, in words (other processes took more
+        than ``BUSY_SHARE`` of its CPUs during the measured runs); None: quiet, or not known."""
+        share = (self.load or {}).get("others_share")
+        if not isinstance(share, (int, float)) or share <= BUSY_SHARE:
+            return None
+        cpus, load = self.load.get("cpus"), (self.load.get("loadavg_1m") or [None])[-1]
+        return (f"the machine was busy: other processes took {share:.0%} of its {cpus} CPU(s) during the runs"
+                + (f" (load {load:g})" if load is not None else "") + "; speed figures are lower than a quiet one's")
 
     @property
     def versions(self) -> dict[str, str]:

@@ -105,7 +105,10 @@ def profile(
                 continue
             kind = event.pop("event")
             if kind == "hello":
-                data["environment"].update(event["runner"], threads=threads)
+                # the threads the runtime runs: asked (--threads, the profile's), else chosen by the runner
+                data["environment"].update(event["runner"], threads=event.get("threads", threads),
+                                           **({"threads_from": event["threads_from"]} if "threads_from" in event
+                                              else {}))
                 step = "load"
                 on_step("load model", 2, total)
             elif kind == "loaded":
@@ -128,6 +131,8 @@ def profile(
                 step = "finish"
             elif kind == "done":
                 data["metrics"]["peak_rss_mb"] = metric("peak_rss_mb", [event["peak_rss_mb"]])
+                if event.get("load"):
+                    data["environment"]["load"] = event["load"]
                 data["complete"] = True
             elif kind == "error":
                 raise DeviceError(f"runner failed: {event['message']}")

@@ -62,6 +62,17 @@ def markdown(results: list[RunResult], verdicts=(), emulated: bool = False) -> s
     return (f"{note}\n\n" if note else "") + md_table(*results_table(results, emulated))
 
 
+def busy_note(results: list[RunResult]) -> str | None:
+    """One line where some results were measured on a busy machine (their speed figures are low)."""
+    busy = [r for r in results if r.environment is not None and r.environment.busy]
+    if not busy:
+        return None
+    if len(busy) == 1:
+        return f"warning: {' / '.join(busy[0].key)}: {busy[0].environment.busy}"
+    return (f"warning: {len(busy)} of {len(results)} results were measured on a busy machine (machine_load): "
+            "their speed figures are lower than a quiet machine's")
+
+
 def reference_note(results: list[RunResult]) -> str | None:
     """What a table's accuracy figures compare against, where a model's reference is not its float
     weights (a quantized GGUF source, dequantized), said beside every table that shows dppl/top-1/KL."""

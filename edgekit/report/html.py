@@ -27,6 +27,8 @@ table { border-collapse: collapse; font-size: 12px; }
 th, td { border: 1px solid #e4e4e7; padding: 4px 8px; text-align: right; white-space: nowrap; }
 th { background: #f4f4f5; } td:nth-child(-n+4) { text-align: left; }
 tr.incomplete td { background: #fef2f2; }
+.warn { color: #92400e; background: #fffbeb; border: 1px solid #f59e0b; border-radius: 6px; padding: 6px 10px;
+        font-size: 13px; margin-top: 10px; }
 """
 
 
@@ -40,13 +42,21 @@ def html_page(results: list[RunResult], verdicts: list, title: str = "edgekit re
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1><div class=meta>{len(results)} result(s), made {made}</div>",
-        _emulated_note(results, emulated),
+        _emulated_note(results, emulated), _busy(results),
         _summary(flat, failed),
         *_per_model(flat),
         "<h2>All results</h2>", _reference(results), f"<div class=wide>{_table(flat)}</div>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _busy(results: list[RunResult]) -> str:
+    """The warning that some results were measured on a busy machine, where they were."""
+    from edgekit.report.formats import busy_note
+
+    note = busy_note(results)
+    return f"<div class=warn>{escape(note)}</div>" if note else ""
 
 
 def _reference(results: list[RunResult]) -> str:

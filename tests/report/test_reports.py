@@ -222,7 +222,9 @@ def test_the_results_table_narrows_on_a_terminal_as_its_fields_declare(cli, tmp_
     r = make_result("int4", **{name: 123.25 for name in COLUMNS})
     out = cli("report", write_results(tmp_path / "res", r)).out
     title = " ".join(out[:out.index("--json has all")].split())
-    assert "left out for this terminal's width: settings, token_ms_p90, token_ms_p50, load_s," in title, out
+    # the columns that say nothing first (no settings, a quiet machine), then the least needed
+    assert ("left out for this terminal's width: settings, machine_load, token_ms_p90, token_ms_p50, load_s,"
+            in title), out
     assert "decode_tok_s" not in title and "builtin:tiny" in out
 
 
@@ -273,3 +275,32 @@ def test_every_table_of_accuracy_on_a_dequantized_source_says_so(cli, tmp_path, 
         assert out.code == 0 and "m.Q4_1.gguf (Q4_1) dequantized" in out.out.replace("\n", " "), args
     plain = cli("report", write_results(tmp_path / "b", make_result("int4", dppl_pct=1.0)), "-f", "md")
     assert "dequantized" not in plain.out
+
+
+def test_a_result_measured_on_a_busy_machine_says_so_everywhere(cli, tmp_path, make_result, write_results):
+    """Other processes took 48 % of the CPUs during the runs: the result is 'busy', and the report's
+    table and HTML, compare and a check's speed verdict say it beside the figure."""
+    from edgekit.check import Limit, Rules, evaluate
+    from edgekit.core.results import RunResult
+
+    busy = make_result("int4", decode_tok_s=52.0, file_mb=2.0)
+    busy["environment"] = {"threads": 2, "threads_from": "2 physical core(s), 1 CPU(s) idle",
+                           "load": {"cpus": 2, "loadavg_1m": [4.1, 5.2], "others_share": 0.48, "cpu_mhz": 2600.0}}
+    quiet = make_result("int4", decode_tok_s=190.0)
+    quiet["environment"] = {"threads": 2, "load": {"cpus": 2, "loadavg_1m": [0.2, 0.3], "others_share": 0.03}}
+    folder = write_results(tmp_path / "busy", busy)
+    r = cli("report", folder)
+    assert "busy 48%" in r.out and "warning: builtin:tiny / onnx / int4 / local: the machine was busy" in r.err
+    assert "other processes took 48% of its 2 CPU(s) during the runs (load 5.2)" in r.err
+    assert "class=warn>warning:" in cli("report", folder, "-f", "html").out
+    rows = json.loads(cli("report", folder, "-f", "json").out)
+    assert rows[0]["others_share"] == 0.48 and rows[0]["threads"] == 2 and rows[0]["loadavg_1m"] == 5.2
+    quiet_folder = write_results(tmp_path / "quiet", quiet)
+    r = cli("report", quiet_folder)
+    assert "busy" not in r.out and "warning" not in r.err
+    r = cli("compare", quiet_folder, folder)
+    assert "BUSY MACHINE: builtin:tiny / onnx / int4 / local (new): the machine was busy" in r.err
+    rules = Rules(limits=(Limit("decode_tok_s", min=100.0), Limit("file_mb", max=5.0)))
+    verdicts = {v.name: v for v in evaluate([RunResult.from_json(busy)], lambda t, rc: rules)}
+    assert "the machine was busy" in verdicts["decode_tok_s >= 100"].message  # a speed figure
+    assert "busy" not in verdicts["file_mb <= 5"].message  # not a size
