@@ -193,7 +193,7 @@ def _point_label(row: dict, flat: list[dict]) -> str:
 
 # the results table's room on a 1400 px page, in characters of its 12 px font: where the table is wider,
 # the columns the terminal leaves out first go, and the page names them (the CSV/JSON reports have all)
-TABLE_CHARS = 150
+TABLE_CHARS = 200
 
 
 def _table(flat: list[dict]) -> str:

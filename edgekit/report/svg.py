@@ -92,9 +92,9 @@ def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: 
     placed: list[tuple[float, float, float]] = []  # labels so far: x, baseline y, width
     for p in points:  # labels last: each beside its point, over no other label and no marker
         weight = ' font-weight="600"' if p in front else ""
-        x, y = _label_spot(sx(p.x), sy(p.y), LABEL_CHAR * len(p.label), placed, marks, LEFT, LEFT + pw, TOP,
-                           TOP + ph)
-        out.append(_leader(sx(p.x), sy(p.y), x, y, LABEL_CHAR * len(p.label))
+        width = (LABEL_CHAR_BOLD if p in front else LABEL_CHAR) * len(p.label)
+        x, y = _label_spot(sx(p.x), sy(p.y), width, placed, marks, LEFT, LEFT + pw, TOP, TOP + ph)
+        out.append(_leader(sx(p.x), sy(p.y), x, y, width)
                    + f'<text class="pt" x="{x:.1f}" y="{y:.1f}"{weight}>{escape(p.label)}</text>')
     lx, ly = LEFT + pw + 18, TOP + 6
     out.append(f'<text x="{lx}" y="{ly}" font-weight="600">target</text>')
@@ -115,7 +115,7 @@ def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: 
     return "".join(out)
 
 
-LABEL_CHAR = 7.2  # a label's width per character at the plots' 12 px font (system-ui), generously
+LABEL_CHAR, LABEL_CHAR_BOLD = 7.2, 8.0  # a label's width per character at the plots' 12 px font, generously
 LABEL_H, MARK_R = 12.0, 8.0  # a label's height above its baseline; a marker's reach (with its outline)
 
 
