@@ -176,6 +176,10 @@ def reference_cache(tmp_path, monkeypatch, gguf_conversions) -> Path:
     cache.mkdir()
     (cache / "gguf").symlink_to(gguf_conversions, target_is_directory=True)
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(cache))
+    # whether the test machine is busy decides no test's outcome (the tests of it set their own share)
+    monkeypatch.setenv("EDGEKIT_BUSY_SHARE", "1")
+    # and its own settings folder (the user's device profiles): none of the user's leaks in
+    monkeypatch.setenv("EDGEKIT_CONFIG_DIR", str(tmp_path.parent / f"{tmp_path.name}-edgekit-config"))
     return cache
 
 

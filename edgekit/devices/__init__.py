@@ -186,7 +186,7 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
         if not ok:
             raise EdgekitError(f"device profile {source}: '{key}' must be {_type_name(want)}, got {value!r}")
         if value == FILL_IN:
-            raise EdgekitError(f"device profile {source}: '{key}' is not filled in (edit {source})")
+            raise EdgekitError(f"device profile {source}: '{key}' is not filled in ({_fill_in_hint(data, source)})")
     for key in ("name", "transport"):
         if not data.get(key):
             raise EdgekitError(f"device profile {source}: '{key}' is required")
@@ -220,6 +220,55 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
     return DeviceProfile(**{k: v for k, v in data.items() if k in _COMMON}, options=options, source=source)
 
 
+def _fill_in_hint(data: dict, source: str) -> str:
+    """Where a user fills in a profile: their own file, or for one shipped inside the package, a copy of it."""
+    if Path(source).parent != PROFILES_DIR:
+        return f"edit {source}"
+    return f"make your own copy with `edgekit devices new my-{data.get('name', 'device')} --from {data.get('name')}`"
+
+
+def user_profiles_dir() -> Path:
+    """The user's own device profiles (``edgekit devices new``), found by name as the shipped ones are."""
+    from edgekit.environment import config_root
+
+    return config_root() / "devices"
+
+
+def new_profile(name: str, base: str) -> tuple[Path, list[str]]:
+    """Copy profile ``base`` (a name or a file) as the user's own ``name`` (its ``name:`` line changed;
+    comments kept). Returns the file and the keys left to fill in. Refuses a name that is taken."""
+    import re
+
+    import yaml
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        raise EdgekitError(f"device name '{name}': use letters, digits, '.', '_' and '-' (at most 64)")
+    if name == DEFAULT or name in shipped():
+        raise EdgekitError(f"device name '{name}' is taken by a shipped profile; choose another")
+    found = {**shipped(), **user_profiles()}
+    path = Path(base) if base not in found and Path(base).suffix in (".yaml", ".yml") else found.get(base)
+    if path is None or not path.is_file():
+        raise EdgekitError(f"unknown device '{base}' to copy; known: {', '.join(sorted(found))}")
+    target = user_profiles_dir() / f"{name}.yaml"
+    if target.exists() or name in user_profiles():
+        raise EdgekitError(f"device '{name}' exists already: {target if target.exists() else user_profiles()[name]}")
+    text = path.read_text()
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise EdgekitError(f"device profile {path}: expected a mapping of keys to values")
+    text, n = re.subn(r"(?m)^name:.*$", f"name: {name}", text, count=1)
+    text = text if n else f"name: {name}\n{text}"
+    from edgekit.output import write_file
+
+    write_file(target, text)
+    return target, [k for k, v in data.items() if v == FILL_IN]
+
+
+def user_profiles() -> dict[str, Path]:
+    """The user's own profiles (``user_profiles_dir``), by the ``name`` they declare."""
+    return _by_name(sorted(user_profiles_dir().glob("*.y*ml")) if user_profiles_dir().is_dir() else [])
+
+
 def _type_name(t) -> str:
     return " or ".join(x.__name__ for x in t) if isinstance(t, tuple) else t.__name__
 
@@ -232,7 +281,7 @@ def load_profile(name_or_path: str) -> DeviceProfile:
     if not (path.suffix in (".yaml", ".yml") or path.is_file()):
         if name_or_path == DEFAULT:
             return DeviceProfile(name=DEFAULT, transport=DEFAULT, description="this machine")
-        found = shipped()
+        found = {**user_profiles(), **shipped()}
         if name_or_path not in found:
             raise EdgekitError(f"unknown device '{name_or_path}'; known: "
                                f"{', '.join(dict.fromkeys([DEFAULT, *sorted(found)]))}")
@@ -248,13 +297,17 @@ def load_profile(name_or_path: str) -> DeviceProfile:
 
 def shipped() -> dict[str, Path]:
     """Profiles shipped in edgekit/profiles/, by the ``name`` they declare (the file stem where they declare none)."""
+    return _by_name(sorted(PROFILES_DIR.glob("*.y*ml")))
+
+
+def _by_name(paths: list[Path]) -> dict[str, Path]:
     import yaml
 
     out = {}
-    for path in sorted(PROFILES_DIR.glob("*.y*ml")):
+    for path in paths:
         try:
             data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError:
+        except (yaml.YAMLError, UnicodeDecodeError, OSError):
             data = None
         name = data.get("name") if isinstance(data, dict) else None
         out[name or path.stem] = path

@@ -107,7 +107,10 @@ def profile(
                 continue
             kind = event.pop("event")
             if kind == "hello":
-                data["environment"].update(event["runner"], threads=threads)
+                # the threads the runtime runs: asked (--threads, the profile's), else chosen by the runner
+                data["environment"].update(event["runner"], threads=event.get("threads", threads),
+                                           **({"threads_from": event["threads_from"]} if "threads_from" in event
+                                              else {}))
                 step = "load"
                 on_step("load model", 2, total)
             elif kind == "loaded":
@@ -130,6 +133,8 @@ def profile(
                 step = "finish"
             elif kind == "done":
                 data["metrics"]["peak_rss_mb"] = metric("peak_rss_mb", [event["peak_rss_mb"]])
+                if event.get("load"):
+                    data["environment"]["load"] = event["load"]
                 data["complete"] = True
             elif kind == "error":
                 raise DeviceError(f"runner failed: {event['message']}")
@@ -253,7 +258,19 @@ def _digest(art) -> dict:
         "exporter": m.exporter,
         "max_context": m.max_context,
         "toolchain": dict(m.toolchain or {}),
+        # what accuracy is measured against where it is not the original float weights
+        **({"reference": reference_of(m.source)} if reference_of(m.source) else {}),
     }
+
+
+def reference_of(source) -> str | None:
+    """What the float reference of a model from a quantized GGUF is (its weights dequantized), in
+    words; None where the reference is the model's own float weights."""
+    gguf = (source or {}).get("gguf") or {}
+    if not gguf.get("quantized"):
+        return None
+    kind = str(gguf.get("file_type", "")).removeprefix("MOSTLY_")
+    return f"{gguf.get('file')} ({kind}) dequantized"
 
 
 def result_json(result: RunResult) -> str:
