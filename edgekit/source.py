@@ -184,12 +184,13 @@ def _hub_errors(repo_id: str, revision: str | None, what: str | None = None):
                            "(or it is private: log in with `hf auth login`)") from None
     except RevisionNotFoundError:
         raise EdgekitError(f"revision '{revision}' not found for {repo_id}") from None
-    except EntryNotFoundError:
-        raise EdgekitError(f"{repo_id} has no file {what}") from None
-    except LocalEntryNotFoundError:
+    except LocalEntryNotFoundError:  # before its parent EntryNotFoundError, whose words would be "no file None"
         fetched = "as a hub id it cannot be downloaded" if what is None else f"{what} cannot be downloaded from the hub"
         raise EdgekitError(f"'{repo_id}' is not a local folder, and {fetched} "
                            "(hub unreachable, not in the HF cache)") from None
+    except EntryNotFoundError:
+        raise EdgekitError(f"{repo_id} has no file {what}" if what else f"{repo_id} has none of the files edgekit "
+                           "reads (config.json, *.safetensors)") from None
     except (HfHubHTTPError, OSError) as e:
         raise EdgekitError(f"cannot download {what + ' of ' if what else ''}'{repo_id}': {first_line(e)}") from None
 

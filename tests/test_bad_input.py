@@ -252,6 +252,13 @@ CASES: dict[str, Case] = {
                             result(lambda r: r.pop("device"))),
     "compare-negative-tolerance": Case(("compare", "{ws}/good.json", "{ws}/good.json", "--tolerance", "-1"),
                                        "--tolerance"),
+    # issue 30 (nan/native)
+    "export-unknown-hub-id-offline": Case(("export", "someorg/no-such-model", "-o", "{ws}/out"),
+                                          "hub unreachable, not in the HF cache"),
+    "export-symlink-loop-model": Case(("export", "loop/m", "-o", "{ws}/out"), "hub unreachable, not in the HF cache",
+                                      lambda ws: (ws / "loop").symlink_to("loop")),
+    "export-gguf-file-offline": Case(("export", "someorg/no-such-model", "--gguf-file", "m.gguf", "-o", "{ws}/out"),
+                                     "m.gguf cannot be downloaded from the hub"),
 }
 
 
