@@ -158,3 +158,11 @@ def test_chat_wraps_the_prompt_in_the_model_s_template(cli, copy):
     (copy / "chat_template.jinja").write_text("{{ raise_exception('only system and user roles') }}")
     r = cli("run", copy, "--chat", "--prompt", "hi")
     assert r.code == 2 and "chat template" in r.err and "only system and user roles" in r.err
+
+
+def test_run_stops_with_a_word_on_nan_logits(cli, nan_artifact):
+    """It stopped after one token without a word (issue 30): the argmax of a NaN row is token 0, a stop token."""
+    for extra in ((), ("--temperature", "0.8", "--seed", "1")):
+        r = cli("run", nan_artifact, "--prompt", "The cat", "-n", "4", *extra)
+        assert r.code == 2, r.err
+        assert r.err.startswith("error: ") and r.err.count("\n") == 1 and "NaN/inf logits" in r.err, r.err
