@@ -259,6 +259,9 @@ CASES: dict[str, Case] = {
                                       lambda ws: (ws / "loop").symlink_to("loop")),
     "export-gguf-file-offline": Case(("export", "someorg/no-such-model", "--gguf-file", "m.gguf", "-o", "{ws}/out"),
                                      "m.gguf cannot be downloaded from the hub"),
+    "profile-qemu-file-not-set-up": Case(("profile", "{ws}/art", "-d", "{ws}/q1.yaml"),
+                                         "run `edgekit devices setup {ws}/q1.yaml` once",
+                                         writes("q1.yaml", "name: q1\ntransport: qemu\n")),
 }
 
 
