@@ -4,7 +4,9 @@ The high-level ``Llama`` class is not used: it keeps every position's logits and
 machinery. Here one ``llama_batch`` is filled per call (the whole prompt in one batch, one token per
 decode step) and logits are requested only for the positions the caller reads: every position for
 ``forward`` (parity, accuracy), the last one with ``last_only`` (generation). llama.cpp's native
-log is held back and shown only when loading or a step fails.
+log is held back: a failure's error carries its last line, and the whole log is written to stderr only
+with ``EDGEKIT_DEBUG`` set. The file's hyper-parameters are checked first (``gguf_header``): llama.cpp
+aborts the process on some impossible ones.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .gguf_header import check as check_header
+
 _KV_TYPES = {"f32": 0, "f16": 1}  # ggml_type codes of the KV cache
 _FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}  # llama_flash_attn_type
 _log: list[str] = []
@@ -26,6 +30,7 @@ _callback = None  # the ctypes callback must outlive every call into llama.cpp
 def _llama_cpp():
     """llama_cpp with its log routed into ``_log`` (llama-cpp-python prints it to stderr by default)."""
     global _callback
+    os.environ.setdefault("GGML_NO_BACKTRACE", "1")  # an abort is llama.cpp's one message, not a gdb backtrace
     import llama_cpp
 
     if _callback is None:
@@ -42,14 +47,16 @@ def _llama_cpp():
 
 @contextlib.contextmanager
 def native_log_on_error():
-    """Run a block with llama.cpp's log held back; on failure write what it logged to stderr."""
+    """Run a block with llama.cpp's log held back; on failure write what it logged to stderr where
+    ``EDGEKIT_DEBUG`` is set (the error itself carries its last line)."""
     _llama_cpp()
     _log.clear()
     try:
         yield
     except BaseException:
-        sys.stderr.write("".join(_log))
-        sys.stderr.flush()
+        if os.environ.get("EDGEKIT_DEBUG"):
+            sys.stderr.write("".join(_log))
+            sys.stderr.flush()
         raise
     finally:
         _log.clear()
@@ -63,6 +70,7 @@ def _last_log_line() -> str:
 class LlamaCppLM:
     def __init__(self, model_file: Path, *, max_context: int, kv_cache: str = "f16", flash_attn: str = "auto",
                  threads: int | None = None):
+        check_header(model_file)
         with native_log_on_error():
             lc = _llama_cpp()
             mparams = lc.llama_model_default_params()
@@ -140,6 +148,11 @@ def _cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def check_files(folder: Path, runtime: dict) -> None:
+    """The GGUF's hyper-parameters, checked before llama.cpp reads it (``edgekit.artifact.check_files``)."""
+    check_header(folder / runtime["model_file"])
 
 
 def open_artifact(folder: Path, runtime: dict, threads: int | None) -> LlamaCppLM:

@@ -58,7 +58,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     gguf = _packages()
     import torch
 
-    from edgekit.core.model import load_model, model_context
+    from edgekit.core.model import load_model, model_context, non_finite_weight
     from edgekit.targets.decoder import cache_length
 
     from transformers import AutoConfig
@@ -77,6 +77,10 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
             max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
             if source.model_type not in _SLIDING:  # a graph without a window is exact within one
                 max_context = cache_length(model.config, max_context)
+            broken = non_finite_weight(model) if recipe.scheme != "fp32" else None
+            if broken is not None:
+                raise EdgekitError(f"{source.spec}: weight {broken} holds NaN or infinite values; "
+                                   f"{recipe.name} cannot quantize it (the checkpoint is damaged)")
         if importance is not None:
             with stage("calibrate"):
                 calibrated = _importance_matrix(gguf, source, model, calibration_text, importance)
