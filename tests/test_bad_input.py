@@ -101,6 +101,24 @@ def gguf_value(key: str, value: int) -> Callable[[Path], None]:
     return prepare
 
 
+def truncated_external_data(ws: Path) -> None:
+    """``bad``: the ONNX artifact with its weights in an external data file that lacks its last 100
+    bytes, and the manifest re-hashed."""
+    import onnx
+
+    shutil.copytree(ws / "art", ws / "bad")
+    onnx.save(onnx.load(ws / "bad" / "model.onnx"), ws / "bad" / "model.onnx", save_as_external_data=True,
+              location="model.onnx.data")
+    data = (ws / "bad" / "model.onnx.data").read_bytes()
+    (ws / "bad" / "model.onnx.data").write_bytes(data[:-100])
+    m = json.loads((ws / "bad" / "edgekit.json").read_text())
+    m["files"] = [f for f in m["files"] if f["path"] not in ("model.onnx", "model.onnx.data")]
+    for name in ("model.onnx", "model.onnx.data"):
+        b = (ws / "bad" / name).read_bytes()
+        m["files"].append({"path": name, "bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()})
+    (ws / "bad" / "edgekit.json").write_text(json.dumps(m))
+
+
 def writes(name: str, text: str | bytes) -> Callable[[Path], None]:
     def prepare(ws: Path) -> None:
         (ws / name).write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -292,6 +310,8 @@ CASES: dict[str, Case] = {
            ("100000-blocks", "llama.block_count", 100000, "llama.block_count is 100000, outside"),
            ("no-heads", "llama.attention.head_count", 0, "llama.attention.head_count is 0, outside"),
            ("huge-context", "llama.context_length", 1 << 31, "llama.context_length is 2147483648"))},
+    "run-truncated-external-data": Case(("run", "{ws}/bad"), "model.onnx: its external data file is shorter than "
+                                        "the model needs", truncated_external_data),
 }
 
 
