@@ -52,6 +52,8 @@ class ModelSource:
         }
         if self.gguf is not None:
             out["gguf"] = self.gguf.as_dict()
+        if self.allow_pickle:  # the consent, kept: a profile's reference loads the same pickle weights
+            out["allow_pickle"] = True
         return out
 
 
@@ -241,7 +243,7 @@ def _check_weights(path: Path, allow_pickle: bool) -> list[Path]:
         if not allow_pickle:
             raise EdgekitError(
                 f"{path} has only pickle weights ({pickles[0].name}), which can run arbitrary code when loaded; "
-                "pass --allow-pickle if you trust the source"
+                "pass --allow-pickle (in a sweep or check config: allow_pickle = true) if you trust the source"
             )
         return pickles
     raise EdgekitError(f"{path} has no weights (*.safetensors)")

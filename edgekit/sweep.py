@@ -37,7 +37,8 @@ from edgekit.core.results import RESULT_SCHEMA, RunResult, fingerprint
 from edgekit.profile.session import Interrupted, Settings, eval_text_for, profile, write_result
 from edgekit.source import ModelSource
 
-KEYS = ("models", "recipes", "options", "devices", "profile", "output", "cache", "parity", "max_context")
+KEYS = ("models", "recipes", "options", "devices", "profile", "output", "cache", "parity", "max_context",
+        "allow_pickle")
 _SETTINGS_TYPES = {
     "prompt_len": int, "gen": int, "runs": int, "warmup": int, "threads": int, "eval_text": str, "eval_tokens": int,
     "window": int, "accuracy": bool, "timeout_s": (int, float),
@@ -69,6 +70,7 @@ class SweepConfig:
     output: Path  # one result file per combination
     cache: Path  # exported artifacts
     parity: bool
+    allow_pickle: bool = False  # models may be read from pickle weights (export's --allow-pickle)
 
     def combinations(self) -> list[Combination]:
         return [Combination(m, r, d) for m in self.models for r in self.recipes for d in self.devices]
@@ -133,7 +135,7 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
     config = SweepConfig(
         file=path, models=models, recipes=tuple(dict.fromkeys(parsed)), devices=tuple(devices), settings=settings,
         output=output, cache=relative_to(path, cache) if cache else export_cache(),
-        parity=typed(data, "parity", bool, where, True),
+        parity=typed(data, "parity", bool, where, True), allow_pickle=typed(data, "allow_pickle", bool, where, False),
     )
     _unique_result_files(config, where)
     return config, {k: data[k] for k in extra if k in data}
@@ -231,7 +233,7 @@ def plan(config: SweepConfig, fresh: bool = False, listen: Callable[[Event], Non
         try:
             if combo.model not in sources:
                 try:
-                    sources[combo.model] = resolve(combo.model)
+                    sources[combo.model] = resolve(combo.model, allow_pickle=config.allow_pickle)
                 except Exception as e:  # each of the model's combinations fails with it
                     sources[combo.model] = e
             source = sources[combo.model]
