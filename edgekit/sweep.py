@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
@@ -305,21 +306,37 @@ class _Failed(Exception):
 
 
 def _artifact(config: SweepConfig, job: Job, note: Note) -> str:
-    """Make the job's export in the cache where missing: "cached" or "exported"."""
+    """Make the job's export in the cache where missing or damaged: "cached" or "exported"."""
     from edgekit.export import export
 
     folder = job.folder
-    if (folder / "edgekit.json").is_file():
+    if (folder / "edgekit.json").is_file() and _damage(folder) is None:
         return "cached"
     config.cache.mkdir(parents=True, exist_ok=True)
     with _exclusive(folder.with_name(folder.name + ".lock"), lambda: note("waiting for another sweep")):
         if (folder / "edgekit.json").is_file():  # another sweep on the same cache made it meanwhile
-            return "cached"
+            damage = _damage(folder)
+            if damage is None:
+                return "cached"
+            # the cache is edgekit's own: a damaged entry is made again, not left to fail every run
+            note(f"the cached export is damaged ({damage}): exporting it again")
+            shutil.rmtree(folder)
         try:
             export(job.source, job.combination.recipe, folder, parity=config.parity, on_stage=note)
         except ParityError:
             pass  # the artifact is kept with its failed parity in the manifest: profiled, and `edgekit check` fails it
     return "exported"
+
+
+def _damage(folder: Path) -> str | None:
+    """What is wrong with a cached export (its manifest, a file changed or missing), None where it is whole."""
+    from edgekit import artifact
+
+    try:
+        artifact.verify(artifact.load(folder))
+    except EdgekitError as e:
+        return str(e).replace(f"{folder}: ", "").split("; export it again")[0]
+    return None
 
 
 def cache_folder(config: SweepConfig, combo: Combination, key: str) -> Path:
