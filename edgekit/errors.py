@@ -52,6 +52,14 @@ def signalled(value: bool = True) -> None:
     _Signals.interrupted = value
 
 
+def stop_if_interrupted() -> None:
+    """Raise the KeyboardInterrupt of a Ctrl-C that a library swallowed (coremltools imports its optional
+    dependencies under a bare ``except:``, torch among them: a Ctrl-C then was ignored and the command
+    ran to the end)."""
+    if _Signals.interrupted:
+        raise KeyboardInterrupt
+
+
 def interrupted(error: BaseException | None = None) -> bool:
     """Whether ``error`` is what a Ctrl-C became: one came in this run (``signalled``), or a
     KeyboardInterrupt is among the errors ``error`` was raised from. A library may catch the

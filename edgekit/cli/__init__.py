@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from edgekit.errors import EdgekitError, interrupted, signalled
+from edgekit.errors import EdgekitError, interrupted, signalled, stop_if_interrupted
 
 INTERRUPTED = "interrupted; nothing half-written was left behind"
 
@@ -80,6 +80,7 @@ def _main(argv: list[str] | None) -> None:
     signal.signal(signal.SIGINT, _interrupt)  # even where the parent ignored it
     try:
         code = app(args=argv, prog_name="edgekit", standalone_mode=False)
+        stop_if_interrupted()  # a Ctrl-C that a library swallowed: the command is still one that was interrupted
     except EdgekitError as e:
         if interrupted(e):  # a library's own error for the Ctrl-C that came inside it
             _said_interrupted(output)
