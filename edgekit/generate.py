@@ -58,6 +58,7 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
     targets.require_host(art.target, art.path)
     backend = targets.spec(art.target).runner_backend
     artifact.verify(art, full=verify)
+    targets.spec(art.target).check_loads(art.path, art.manifest.runtime)  # a native abort: one line, not the end
     tokenizer = artifact.tokenizer(art.path)
     try:
         lm = runtime_load(art.path, threads, backend)

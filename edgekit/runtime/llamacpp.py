@@ -63,7 +63,12 @@ def native_log_on_error():
 
 
 def _last_log_line() -> str:
+    """What llama.cpp's log says of a failure: its last error line ("error loading model: check_tensor_dims:
+    ..."), not the "failed to load model" that follows it."""
     lines = [line.strip() for line in "".join(_log).splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    if errors:
+        return errors[-1].split("error loading model: ", 1)[-1]
     return lines[-1] if lines else "no message"
 
 

@@ -35,6 +35,7 @@ TARGET = Target(
     exporter=__name__, backend="edgekit.runtime.llamacpp", toolchain=("gguf", "llama_cpp_python"),
     runtime=("llama_cpp_python",),
     arm64_wheels="llama-cpp-python is a source package, built with llama.cpp on each machine: no aarch64 runtime",
+    preflight="edgekit.targets.gguf_native:preflight",
 )
 _PERMUTED_QK = ("llama", "mistral")  # llama.cpp's llama graph rotates interleaved pairs: permute Q/K rows
 _GEMMAS = ("gemma", "gemma2", "gemma3_text")  # RMSNorm scaling by (1 + w) in HF

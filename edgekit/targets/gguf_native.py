@@ -54,6 +54,13 @@ def run(op: str, what: str, **request) -> dict:
                        f"({telling_line(proc.stderr)})")
 
 
+def preflight(folder, runtime) -> None:
+    """Load the artifact's GGUF and decode a token in a child process (``check``), so that a file
+    llama.cpp aborts on is one line before `edgekit run` loads it in its own process."""
+    model = os.path.join(folder, runtime["model_file"])
+    run("check", f"loading {model}", model=model, texts=[], want=[])
+
+
 # ---------------------------------------------------------------- the child side
 
 
