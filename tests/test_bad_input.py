@@ -310,6 +310,9 @@ CASES: dict[str, Case] = {
            ("100000-blocks", "llama.block_count", 100000, "llama.block_count is 100000, outside"),
            ("no-heads", "llama.attention.head_count", 0, "llama.attention.head_count is 0, outside"),
            ("huge-context", "llama.context_length", 1 << 31, "llama.context_length is 2147483648"))},
+    "export-gguf-crafted-source": Case(("export", "{ws}/bad/model.gguf", "-t", "gguf", "-o", "{ws}/out"),
+                                       "llama.block_count is 100000, outside",
+                                       gguf_value("llama.block_count", 100000)),
     "run-truncated-external-data": Case(("run", "{ws}/bad"), "model.onnx: its external data file is shorter than "
                                         "the model needs", truncated_external_data),
 }

@@ -81,12 +81,12 @@ def read_metadata(path: Path) -> dict:
     with open(path, "rb") as f:
         head = f.read(24)
         if head[:4] != MAGIC:
-            raise ValueError(f"{Path(path).name} is not a GGUF file")
+            raise ValueError("not a GGUF file")
         version, tensors, entries = struct.unpack_from("<IQQ", head, 4) if len(head) == 24 else (0, 0, 0)
         if version not in (2, 3):
-            raise ValueError(f"{Path(path).name} is GGUF version {version}; llama.cpp reads versions 2 and 3")
+            raise ValueError(f"GGUF version {version}; llama.cpp reads versions 2 and 3")
         if tensors > MAX_ENTRIES or entries > MAX_ENTRIES:
-            raise ValueError(f"{Path(path).name} claims {tensors} tensors and {entries} metadata keys")
+            raise ValueError(f"claims {tensors} tensors and {entries} metadata keys")
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:  # only the metadata's pages are read
             r = _Reader(data)
             r.at = 24
@@ -98,11 +98,12 @@ def read_metadata(path: Path) -> dict:
 
 
 def check(path: Path) -> dict:
-    """Refuse, with one line, a file whose hyper-parameters llama.cpp cannot take (``BOUNDS``); returns its metadata."""
+    """Refuse, with one line, a file whose hyper-parameters llama.cpp cannot take (``BOUNDS``); returns its
+    metadata. The line does not name the file: the caller does."""
     meta = read_metadata(path)
     arch = meta.get("general.architecture")
     if not isinstance(arch, str) or not arch:
-        raise ValueError(f"{Path(path).name} names no general.architecture")
+        raise ValueError("names no general.architecture")
     for key, (least, most, per_layer) in BOUNDS.items():
         name = f"{arch}.{key}"
         if name not in meta:
@@ -110,15 +111,15 @@ def check(path: Path) -> dict:
         value = meta[name]
         values = value if per_layer and isinstance(value, list) else [value]
         if not values or any(isinstance(v, (bool, float)) or not isinstance(v, int) for v in values):
-            raise ValueError(f"{Path(path).name}: {name} is {value!r}, not a whole number")
+            raise ValueError(f"{name} is {value!r}, not a whole number")
         low = 0 if isinstance(value, list) else least  # a per-layer list may hold 0 (a layer without attention)
         bad = next((v for v in values if not low <= v <= most), None)
         if bad is not None or max(values) < least:
-            raise ValueError(f"{Path(path).name}: {name} is {bad if bad is not None else value}, "
+            raise ValueError(f"{name} is {bad if bad is not None else value}, "
                              f"outside what llama.cpp can take ({least} to {most}): a damaged or crafted file")
     heads, width = meta.get(f"{arch}.attention.head_count"), meta.get(f"{arch}.embedding_length")
     if (isinstance(heads, int) and isinstance(width, int) and f"{arch}.attention.key_length" not in meta
             and width % heads):
-        raise ValueError(f"{Path(path).name}: {arch}.embedding_length {width} is not a multiple of "
+        raise ValueError(f"{arch}.embedding_length {width} is not a multiple of "
                          f"{arch}.attention.head_count {heads}: a damaged or crafted file")
     return meta

@@ -75,7 +75,7 @@ def _last_log_line() -> str:
 class LlamaCppLM:
     def __init__(self, model_file: Path, *, max_context: int, kv_cache: str = "f16", flash_attn: str = "auto",
                  threads: int | None = None):
-        check_header(model_file)
+        _checked(Path(model_file))
         with native_log_on_error():
             lc = _llama_cpp()
             mparams = lc.llama_model_default_params()
@@ -157,7 +157,14 @@ def _cpu_count() -> int:
 
 def check_files(folder: Path, runtime: dict) -> None:
     """The GGUF's hyper-parameters, checked before llama.cpp reads it (``edgekit.artifact.check_files``)."""
-    check_header(folder / runtime["model_file"])
+    _checked(Path(folder) / runtime["model_file"])
+
+
+def _checked(model_file: Path) -> None:
+    try:
+        check_header(model_file)
+    except ValueError as e:
+        raise ValueError(f"{model_file.name}: {e}") from None
 
 
 def open_artifact(folder: Path, runtime: dict, threads: int | None) -> LlamaCppLM:
