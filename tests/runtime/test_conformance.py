@@ -41,6 +41,13 @@ def errors(value, schema: dict, where: str = "$") -> list[str]:
     kinds = schema.get("type")
     if kinds is not None and not any(_is(value, k) for k in ([kinds] if isinstance(kinds, str) else kinds)):
         return [f"{where}: {value!r} is not {kinds}"]
+    if "enum" in schema and value not in schema["enum"]:
+        out.append(f"{where}: {value!r} is not one of {schema['enum']!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > schema.get("maximum", value):
+        out.append(f"{where}: {value} > {schema['maximum']}")
+    if (isinstance(value, (int, float)) and not isinstance(value, bool) and "exclusiveMinimum" in schema
+            and value <= schema["exclusiveMinimum"]):
+        out.append(f"{where}: {value} <= {schema['exclusiveMinimum']}")
     if "const" in schema and value != schema["const"]:
         out.append(f"{where}: {value!r} is not {schema['const']!r}")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value < schema.get("minimum", value):
@@ -119,6 +126,19 @@ def test_no_accuracy_event_without_eval_ids(runner, tiny_gguf):
     assert [e["event"] for e in events] == ["hello", "loaded", "run", "done"]
 
 
+def test_sustained_samples_and_ops_event(runner, tiny_gguf):
+    """duration_s: sample events after the runs, about one a second; ops: llama.cpp says why it has none."""
+    code, events, err = speak(runner, request(tiny_gguf["q4_0"], warmup=0, runs=1, duration_s=1.5, ops=True))
+    assert code == 0, err
+    kinds = [e["event"] for e in events]
+    assert kinds[:3] == ["hello", "loaded", "run"] and kinds[-2:] == ["ops", "done"], kinds
+    samples = [e for e in events if e["event"] == "sample"]
+    assert 1 <= len(samples) <= 3 and kinds[3:-2] == ["sample"] * len(samples)
+    assert samples[-1]["t_s"] >= 1.5 and all(s["runs"] >= 1 and s["decode_tok_s"] > 0 for s in samples)
+    ops = events[-2]
+    assert ops["source"] is None and ops["unavailable"]
+
+
 def test_runs_arrive_before_the_process_ends(runner, tiny_gguf):
     """Each event is flushed when it happens: the first run is readable while the runner still works."""
     req = request(tiny_gguf["q8_0"], gen=200, warmup=0, runs=60)  # seconds of work after the first run
@@ -186,8 +206,12 @@ def _refused(code: int, events: list[dict], step: str) -> dict:
     ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 0}, "gen"),
     ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 2, "threads": 0}, "threads"),
     ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 2, "eval_ids": [1, 2]}, "window"),
+    ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 2, "duration_s": 3601}, "duration_s"),
+    ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 2, "duration_s": 0}, "duration_s"),
+    ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 2, "ops": 1}, "ops"),
 ], ids=["not-json", "a-list", "empty", "deeply-nested", "protocol-2", "no-protocol", "protocol-true", "no-prompt",
-        "empty-prompt", "negative-id", "gen-0", "threads-0", "eval-without-window"])
+        "empty-prompt", "negative-id", "gen-0", "threads-0", "eval-without-window", "duration-too-long",
+        "duration-0", "ops-not-bool"])
 def test_bad_request_is_one_error_before_hello(runner, stdin, says):
     code, events, _ = speak(runner, stdin)
     assert len(events) == 1, events  # no hello: refused before any work

@@ -1,7 +1,10 @@
 // edgekit's native runner: one request on stdin, protocol events on stdout (docs/runner-protocol.md).
 // The same flow as edgekit/runtime/__main__.py: hello, load, warm-up and measured runs, the accuracy
 // pass, done; any failure one error event and exit status 1.
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -70,6 +73,77 @@ Json runner_info() {
 
 Json object() { return Json(Json::Object{}); }
 
+// The hottest thermal zone, degrees Celsius; null where none is readable.
+Json temperature_c() {
+    double best = -1e9;
+    bool found = false;
+    for (int zone = 0; zone < 64; ++zone) {
+        std::ifstream f("/sys/class/thermal/thermal_zone" + std::to_string(zone) + "/temp");
+        long milli = 0;
+        if (!(f >> milli)) continue;
+        found = true;
+        best = std::max(best, milli / 1000.0);
+    }
+    return found ? Json(std::round(best * 10) / 10) : Json();
+}
+
+// The mean cpufreq clock of the CPUs, MHz (else /proc/cpuinfo's "cpu MHz"); null where neither says.
+Json cpu_mhz() {
+    double sum = 0;
+    int n = 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long cpu = 0; cpu < cpus; ++cpu) {
+        std::ifstream f("/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/cpufreq/scaling_cur_freq");
+        long khz = 0;
+        if (!(f >> khz)) break;
+        sum += khz / 1000.0;
+        ++n;
+    }
+    if (n == 0) {
+        std::ifstream f("/proc/cpuinfo");
+        std::string line;
+        while (std::getline(f, line)) {
+            if (line.rfind("cpu MHz", 0) != 0) continue;
+            auto colon = line.find(':');
+            if (colon == std::string::npos) continue;
+            sum += std::atof(line.c_str() + colon + 1);
+            ++n;
+        }
+    }
+    return n ? Json(std::round(sum / n * 10) / 10) : Json();
+}
+
+// As the Python runner's sustained(): a sample event each second or so, for duration_s seconds.
+void sustained(edgekit::LanguageModel& lm, const edgekit::Request& request) {
+    double start = now_s(), last = start, decode_s = 0, prompt_s = 0;
+    long runs = 0, steps = 0;
+    while (last - start < request.duration_s) {
+        Json figures = edgekit::latency_run(lm, request.prompt_ids, request.gen);
+        ++runs;
+        prompt_s += figures.find("ttft_ms")->as_double() / 1000;
+        const Json* tok_s = figures.find("decode_tok_s");
+        long generated = figures.find("generated")->as_int();
+        if (tok_s && tok_s->is_number() && tok_s->as_double() > 0) {
+            steps += generated - 1;
+            decode_s += (generated - 1) / tok_s->as_double();
+        }
+        double now = now_s();
+        if (now - last >= 1 || now - start >= request.duration_s) {
+            Json event = object();
+            event.set("t_s", std::round((now - start) * 1000) / 1000);
+            event.set("runs", runs);
+            event.set("decode_tok_s", decode_s > 0 ? Json(steps / decode_s) : Json());
+            event.set("prefill_tok_s", runs * double(request.prompt_ids.size()) / prompt_s);
+            event.set("temp_c", temperature_c());
+            event.set("cpu_mhz", cpu_mhz());
+            edgekit::emit("sample", event);
+            runs = steps = 0;
+            decode_s = prompt_s = 0;
+            last = now;
+        }
+    }
+}
+
 int run() {
     std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
     edgekit::Request request = edgekit::parse_request(text);
@@ -101,6 +175,18 @@ int run() {
 
     // the peak of loading and generating, read before the accuracy pass can raise it
     double peak = edgekit::peak_rss_mb();
+    if (request.duration_s > 0) {
+        edgekit::set_step("sustained");
+        sustained(*lm, request);
+    }
+    if (request.ops) {
+        edgekit::set_step("ops");
+        Json event = object();
+        event.set("source", Json());
+        event.set("unavailable", std::string("the native runner gives no per-operator times yet: use the Python runner "
+                                             "(runner: python) for ONNX Runtime's profiler and ExecuTorch's ETDump"));
+        edgekit::emit("ops", event);
+    }
     if (request.with_eval) {
         edgekit::set_step("accuracy");
         bool own = edgekit::reset_peak_rss();
