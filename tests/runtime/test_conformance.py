@@ -120,6 +120,20 @@ def test_events_in_order_and_valid(runner, tiny_gguf):
     assert events[6]["peak_rss_mb"] >= events[1]["rss_mb"] > 0
 
 
+def test_threads_and_the_machines_load_from_every_runner(runner, tiny_gguf):
+    """Both runners say the same things: the threads asked (or chosen, and why), each run's share taken
+    by other processes where the counters tell, and the machine's load in ``done``."""
+    code, events, err = speak(runner, request(tiny_gguf["q4_0"], threads=None, warmup=0, runs=2))
+    assert code == 0, err
+    hello, done = events[0], events[-1]
+    assert hello["threads"] >= 1 and "physical core(s)" in hello["threads_from"]
+    load = done["load"]
+    assert load["cpus"] >= 1 and len(load["loadavg_1m"]) == 2 and 0 <= load["others_share"] <= 1
+    assert all(0 <= e.get("others_share", 0) <= 1 for e in events if e["event"] == "run")
+    code, events, err = speak(runner, request(tiny_gguf["q4_0"], threads=1, warmup=0, runs=1))
+    assert code == 0 and events[0]["threads"] == 1 and events[0]["threads_from"] == "asked", err
+
+
 def test_no_accuracy_event_without_eval_ids(runner, tiny_gguf):
     code, events, err = speak(runner, request(tiny_gguf["q4_0"], warmup=0, runs=1))
     assert code == 0, err

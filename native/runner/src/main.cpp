@@ -10,9 +10,11 @@
 #include <iostream>
 #include <iterator>
 #include <sstream>
+#include <tuple>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "machine.hpp"
 #include "measure.hpp"
 #include "model.hpp"
 #include "protocol.hpp"
@@ -73,46 +75,6 @@ Json runner_info() {
 
 Json object() { return Json(Json::Object{}); }
 
-// The hottest thermal zone, degrees Celsius; null where none is readable.
-Json temperature_c() {
-    double best = -1e9;
-    bool found = false;
-    for (int zone = 0; zone < 64; ++zone) {
-        std::ifstream f("/sys/class/thermal/thermal_zone" + std::to_string(zone) + "/temp");
-        long milli = 0;
-        if (!(f >> milli)) continue;
-        found = true;
-        best = std::max(best, milli / 1000.0);
-    }
-    return found ? Json(std::round(best * 10) / 10) : Json();
-}
-
-// The mean cpufreq clock of the CPUs, MHz (else /proc/cpuinfo's "cpu MHz"); null where neither says.
-Json cpu_mhz() {
-    double sum = 0;
-    int n = 0;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    for (long cpu = 0; cpu < cpus; ++cpu) {
-        std::ifstream f("/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/cpufreq/scaling_cur_freq");
-        long khz = 0;
-        if (!(f >> khz)) break;
-        sum += khz / 1000.0;
-        ++n;
-    }
-    if (n == 0) {
-        std::ifstream f("/proc/cpuinfo");
-        std::string line;
-        while (std::getline(f, line)) {
-            if (line.rfind("cpu MHz", 0) != 0) continue;
-            auto colon = line.find(':');
-            if (colon == std::string::npos) continue;
-            sum += std::atof(line.c_str() + colon + 1);
-            ++n;
-        }
-    }
-    return n ? Json(std::round(sum / n * 10) / 10) : Json();
-}
-
 // As the Python runner's sustained(): a sample event each second or so, for duration_s seconds.
 void sustained(edgekit::LanguageModel& lm, const edgekit::Request& request) {
     double start = now_s(), last = start, decode_s = 0, prompt_s = 0;
@@ -134,8 +96,8 @@ void sustained(edgekit::LanguageModel& lm, const edgekit::Request& request) {
             event.set("runs", runs);
             event.set("decode_tok_s", decode_s > 0 ? Json(steps / decode_s) : Json());
             event.set("prefill_tok_s", runs * double(request.prompt_ids.size()) / prompt_s);
-            event.set("temp_c", temperature_c());
-            event.set("cpu_mhz", cpu_mhz());
+            event.set("temp_c", edgekit::temperature_c());
+            event.set("cpu_mhz", edgekit::cpu_mhz());
             edgekit::emit("sample", event);
             runs = steps = 0;
             decode_s = prompt_s = 0;
@@ -148,30 +110,51 @@ int run() {
     std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
     edgekit::Request request = edgekit::parse_request(text);
 
+    // the threads: asked, or chosen here as the Python runner does (choosing samples the CPUs for a
+    // moment: not the model's load time)
+    double choosing = now_s();
+    int threads = request.threads;
+    std::string why = "asked";
+    if (threads <= 0) std::tie(threads, why) = edgekit::default_threads();
+    choosing = now_s() - choosing;
+    Json load_before = edgekit::loadavg();
     Json hello = object();
     hello.set("protocol", edgekit::PROTOCOL);
     hello.set("runner", runner_info());
+    hello.set("threads", threads);
+    hello.set("threads_from", why);
     edgekit::emit("hello", hello);
 
     edgekit::set_step("load");
-    auto lm = edgekit::open_artifact(request.artifact, request.threads);
+    auto lm = edgekit::open_artifact(request.artifact, threads);
     bool known = false;
     double age = edgekit::process_age_s(&known);
     Json loaded = object();
-    loaded.set("load_s", known ? age : now_s() - started);
+    loaded.set("load_s", (known ? age : now_s() - started) - choosing);
     loaded.set("rss_mb", edgekit::peak_rss_mb());
     edgekit::emit("loaded", loaded);
 
     int total = request.warmup + request.runs;
+    edgekit::MachineSample first, last;
+    bool measured = false;
     for (int i = 0; i < total; ++i) {
         edgekit::set_step("run " + std::to_string(i + 1) + "/" + std::to_string(total));
+        edgekit::MachineSample before = edgekit::MachineSample::now();
         Json figures = edgekit::latency_run(*lm, request.prompt_ids, request.gen);
+        last = edgekit::MachineSample::now();
+        if (i >= request.warmup && !measured) {
+            first = before;
+            measured = true;
+        }
         Json event = object();
         event.set("index", i);
         event.set("warmup", i < request.warmup);
         for (const auto& kv : figures.as_object()) event.set(kv.first, kv.second);
+        Json others = edgekit::others_between(before, last);  // (named: a temporary's object would dangle)
+        for (const auto& kv : others.as_object()) event.set(kv.first, kv.second);
         edgekit::emit("run", event);
     }
+    Json during = edgekit::others_over(measured ? &first : nullptr, measured ? &last : nullptr);
 
     // the peak of loading and generating, read before the accuracy pass can raise it
     double peak = edgekit::peak_rss_mb();
@@ -197,8 +180,14 @@ int run() {
         for (const auto& kv : scores.as_object()) event.set(kv.first, kv.second);
         edgekit::emit("accuracy", event);
     }
+    Json load = object();
+    load.set("cpus", edgekit::available_cpus());
+    load.set("loadavg_1m", Json(Json::Array{load_before, edgekit::loadavg()}));
+    load.set("cpu_mhz", edgekit::cpu_mhz());
+    for (const auto& kv : during.as_object()) load.set(kv.first, kv.second);
     Json done = object();
     done.set("peak_rss_mb", peak);
+    done.set("load", load);
     edgekit::emit("done", done);
     return 0;
 }
