@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit import recipes
-from edgekit.config import known_keys, relative_to, string_list, typed
+from edgekit.config import known_keys, number, relative_to, string_list, typed
 from edgekit.errors import EdgekitError
 from edgekit.core.results import RunResult
 from edgekit.profile.metrics import METRICS
@@ -120,9 +120,7 @@ def load_check(path: Path) -> CheckConfig:
     results = typed(base, "results", str, f"{where} [baseline]")
     if base and results is None:
         raise EdgekitError(f"{where} [baseline]: 'results' (a result file or folder) is required")
-    tolerance = typed(base, "tolerance_pct", (int, float), f"{where} [baseline]", 5.0)
-    if tolerance < 0:
-        raise EdgekitError(f"{where} [baseline]: 'tolerance_pct' must be at least 0")
+    tolerance = number(base, "tolerance_pct", f"{where} [baseline]", 5.0)
     reports = typed(extra, "reports", dict, where, {})
     known_keys(reports, REPORTS, f"{where} [reports]")
     return CheckConfig(

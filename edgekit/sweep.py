@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 
 from edgekit import recipes
-from edgekit.config import known_keys, read_toml, relative_to, string_list, typed
+from edgekit.config import known_keys, number, read_toml, relative_to, string_list, typed
 from edgekit.devices import DEFAULT as DEFAULT_DEVICE, DeviceProfile, load_profile, require_capable
 from edgekit.errors import EdgekitError, ParityError, interrupted
 from edgekit.executor import Executor, Note, Serial
@@ -38,10 +38,10 @@ from edgekit.profile.session import Interrupted, Settings, eval_text_for, profil
 from edgekit.source import ModelSource
 
 KEYS = ("models", "recipes", "options", "devices", "profile", "output", "cache", "parity", "max_context")
-_SETTINGS_TYPES = {
-    "prompt_len": int, "gen": int, "runs": int, "warmup": int, "threads": int, "eval_text": str, "eval_tokens": int,
-    "window": int, "accuracy": bool, "timeout_s": (int, float),
-}
+# a [profile] table's keys: Settings' fields; their types where not numbers (those: edgekit.config.NUMBERS)
+_SETTINGS = ("prompt_len", "gen", "runs", "warmup", "threads", "eval_text", "eval_tokens", "window", "accuracy",
+             "timeout_s")
+_SETTINGS_TYPES = {"eval_text": str, "accuracy": bool}
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
     recipe_table = typed(data, "recipes", dict, where)
     if not recipe_table:
         raise EdgekitError(f"{where}: [recipes] must list recipes per target, e.g. onnx = [\"fp32\", \"int4\"]")
-    max_context = typed(data, "max_context", int, where)
+    max_context = number(data, "max_context", where)
     option_table = typed(data, "options", dict, where, {})  # target options per target: onnx = {exporter = "optimum"}
     known_keys(option_table, recipe_table, f"{where} [options]")
     parsed = []
@@ -118,8 +118,9 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
         is_file = spec.endswith((".yaml", ".yml"))
         devices.append(load_profile(str(relative_to(path, spec)) if is_file else spec))
     table = typed(data, "profile", dict, where, {})
-    known_keys(table, _SETTINGS_TYPES, f"{where} [profile]")
-    values = {k: typed(table, k, t, f"{where} [profile]") for k, t in _SETTINGS_TYPES.items() if k in table}
+    known_keys(table, _SETTINGS, f"{where} [profile]")
+    values = {k: typed(table, k, _SETTINGS_TYPES[k], f"{where} [profile]") if k in _SETTINGS_TYPES
+              else number(table, k, f"{where} [profile]") for k in _SETTINGS if k in table}
     if "eval_text" in values:
         values["eval_text"] = relative_to(path, values["eval_text"])
     settings = Settings(**values)

@@ -205,7 +205,7 @@ CASES: dict[str, Case] = {
                                     config(SWEEP.replace("['builtin:tiny']", "['m/x', 'm-x']"))),
     "sweep-output-is-a-file": Case(("sweep", "{ws}/c.toml"), "is a file, not a folder",
                                    config(SWEEP.replace("'results'", "'plain.txt'"))),
-    "sweep-threads-0": Case(("sweep", "{ws}/c.toml"), "--threads must be at least 1",
+    "sweep-threads-0": Case(("sweep", "{ws}/c.toml"), "'threads' must be an integer from 1 to 256, got 0",
                             config(SWEEP + "[profile]\nthreads = 0\n")),
     "sweep-no-models": Case(("sweep", "{ws}/c.toml"), "'models' must be a non-empty list",
                             config(SWEEP.replace("['builtin:tiny']", "[]"))),

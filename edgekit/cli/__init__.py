@@ -41,11 +41,13 @@ def _root(
 
 def command(name: str, group: typer.Typer | None = None):
     """Register a command (on ``group``, a command group, or the top level); Ctrl-C inside it becomes a
-    one-line error (typer would swallow it)."""
+    one-line error (typer would swallow it), and an empty string given for any of its text options or
+    arguments is refused before it runs (never read as "not given": ``-r ''`` is not the default recipe)."""
 
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            _refuse_empty(fn, kwargs)
             try:
                 return fn(*args, **kwargs)
             except KeyboardInterrupt:
@@ -55,6 +57,35 @@ def command(name: str, group: typer.Typer | None = None):
         return fn
 
     return decorate
+
+
+def _refuse_empty(fn, kwargs: dict) -> None:
+    import typing
+
+    for name, value in kwargs.items():
+        if any(isinstance(v, str) and not v for v in (value if isinstance(value, (list, tuple)) else [value])):
+            hints = typing.get_type_hints(fn, include_extras=True)
+            info = next(iter(getattr(hints.get(name), "__metadata__", ())), None)
+            if isinstance(info, typer.models.ArgumentInfo):
+                raise EdgekitError(f"{name.upper()} is empty: give a value")
+            decls = [d for d in getattr(info, "param_decls", None) or () if d.startswith("--")]
+            label = decls[0] if decls else f"--{name.replace('_', '-')}"
+            raise EdgekitError(f"{label} is empty: give a value, or leave the option out")
+
+
+def bounded(key: str):
+    """An option's callback: its value must be in ``edgekit.config.NUMBERS[key]``'s range (a usage
+    error naming the option otherwise); None (not given) passes."""
+
+    def check(value):
+        from edgekit.config import NUMBERS
+
+        problem = None if value is None else NUMBERS[key].problem(value)
+        if problem:
+            raise typer.BadParameter(problem)
+        return value
+
+    return check
 
 
 def _register() -> None:
