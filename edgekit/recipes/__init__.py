@@ -208,7 +208,8 @@ def parse(
     the others at their defaults."""
     spec = target_spec(target)
     if name is not None and not name.strip():
-        raise EdgekitError(f"the recipe is empty; recipes of {target}: {', '.join(spec.schemes)} (see `edgekit recipes`)")
+        raise EdgekitError(f"the recipe is empty; recipes of {target}: {', '.join(spec.schemes)} "
+                           "(see `edgekit recipes`)")
     name = name or spec.default
     scheme, *suffixes = name.strip().lower().split("-")
     if scheme not in spec.schemes:
