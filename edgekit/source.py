@@ -112,7 +112,9 @@ def resolve(
 
     gguf = None
     if gguf_path is not None:
-        path, gguf = gguf_source.convert(gguf_path, label=gguf_file or gguf_path.name, on_stage=on_stage)
+        path, gguf = gguf_source.convert(  # a file of an architecture the target cannot take: refused unconverted
+            gguf_path, label=gguf_file or gguf_path.name, on_stage=on_stage,
+            accept=lambda model_type: check_supported(spec, {"model_type": model_type}, supported))
 
     config = _read_config(path)
     model_type = config.get("model_type", "")
