@@ -225,6 +225,7 @@ def plan(config: SweepConfig, fresh: bool = False, listen: Callable[[Event], Non
 
     combos = config.combinations()
     sources: dict[str, ModelSource | Exception] = {}
+    reached: dict[str, str | None] = {}
     jobs = []
     for i, combo in enumerate(combos):
         result = config.output / combo.filename
@@ -243,12 +244,46 @@ def plan(config: SweepConfig, fresh: bool = False, listen: Callable[[Event], Non
             stamp = {"export_key": key, "fingerprint": _fingerprint(key, config.settings, combo.device, text)}
             folder = cache_folder(config, combo, key)
             kept = not fresh and _is_done(result, stamp["fingerprint"])
-            if not kept:  # no export for a device that cannot run it
+            if not kept:  # no export for a device that cannot run it, a context too short, a device unreachable
                 require_capable(combo.device, combo.recipe.target, folder)
+                _fits(source, combo.recipe, config.settings)
+                _reach(combo.device, reached)
             jobs.append(Job(i, combo, result, source, folder, stamp, kept))
         except Exception as e:  # recorded in its result file by the profile phase
             jobs.append(Job(i, combo, result, error=_one_line(e)))
     return jobs
+
+
+def _fits(source: ModelSource, recipe: recipes.Recipe, settings: Settings) -> None:
+    """The latency prompt and its generation fit the context the export will have (the recipe's, the
+    target's default, the model's own: the least of them), known before the export."""
+    from edgekit import targets
+    from edgekit.core.model import model_context
+
+    limits = [model_context(source.path), recipe.max_context or getattr(targets.get(recipe.target),
+                                                                          "DEFAULT_MAX_CONTEXT", None)]
+    context = min(n for n in limits if n)
+    if settings.prompt_len + settings.gen > context:
+        raise EdgekitError(f"prompt_len + gen = {settings.prompt_len + settings.gen} exceeds the context of "
+                           f"{context} tokens its {recipe.target} export will have (give max_context, or less "
+                           "prompt_len or gen)")
+
+
+def _reach(device: DeviceProfile, reached: dict[str, str | None]) -> None:
+    """A device reached over the network (not this machine, nor an emulator on it) answers, asked once
+    per sweep before any export: a closed port is found now, not after every export."""
+    from edgekit.devices import connect
+
+    if device.transport == DEFAULT_DEVICE or device.emulated:
+        return
+    if device.name not in reached:
+        try:
+            connect(device).check()
+            reached[device.name] = None
+        except Exception as e:
+            reached[device.name] = f"device {device.name}: cannot reach it: {_one_line(e)}"
+    if reached[device.name]:
+        raise EdgekitError(reached[device.name])
 
 
 def _first_jobs(jobs: list[Job]) -> dict[Path, Job]:
