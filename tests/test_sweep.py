@@ -267,3 +267,20 @@ def test_a_ctrl_c_a_library_turns_into_its_own_error_stops_the_sweep(cli, tmp_pa
     r = cli("sweep", config)
     assert r.code == 2 and r.said.endswith("error: interrupted; nothing half-written was left behind\n"), r.err
     assert not list((tmp_path / "results").glob("*.json")) and not list((tmp_path / "cache").glob("*/edgekit.json"))
+
+
+def test_what_no_profile_could_run_fails_in_the_plan_before_any_export(cli, tmp_path, monkeypatch):
+    """issue 30: a prompt and its generation beyond the context the export will have, and a device over
+    the network that does not answer (a closed port), are found in the plan, not after every export."""
+    import edgekit.sweep
+
+    monkeypatch.setattr(edgekit.sweep, "_artifact", lambda *a: pytest.fail("exported before the plan's refusal"))
+    (tmp_path / "far.yaml").write_text("name: far\ntransport: ssh\nhost: 127.0.0.1\nport: 1\ntimeout_s: 10\n")
+    config = tmp_path / "sweep.toml"
+    head = "models = ['builtin:tiny']\noutput = 'results'\ncache = 'cache'\n"
+    config.write_text("devices = ['far.yaml']\n" + head + R + "[profile]\nprompt_len = 16\ngen = 8\n")
+    r = cli("sweep", config)
+    assert r.code == 1 and "FAILED: device far: cannot reach it" in r.err, r.err
+    config.write_text(head + R + "[profile]\nprompt_len = 500\ngen = 100\n")
+    r = cli("sweep", config)
+    assert r.code == 1 and "FAILED: prompt_len + gen = 600 exceeds the context of 512 tokens" in r.err, r.err
