@@ -104,6 +104,7 @@ NUMBERS = {
     "seed": Number(int, 0, 2**32 - 1),
     # what to export
     "max_context": Number(int, 2, 1 << 20),
+    "mixed_layers": Number(int, 0, 1024),  # a recipe's -mixN: decoder layers kept at 8 bits
     # how to judge (`compare`, a check's [baseline])
     "tolerance_pct": Number(float, 0, 1_000_000),
     # a model's config.json
