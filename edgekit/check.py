@@ -6,6 +6,7 @@
     parity = true                     # the export's parity check must have passed (default true)
     decode_tok_s = { min = 20 }       # any metric of edgekit.profile.metrics, with min and/or max
     dppl_pct = { max = 5 }
+    prefill_tok_s = { min = 0.9, of = "gguf/q4_0" }  # a ratio to a yardstick of the same sweep (see speed_gates)
     [thresholds.onnx]                 # a target: overrides the global limits, metric by metric
     file_mb = { max = 20 }
     [thresholds."executorch/8da4w"]   # a target/recipe: overrides both
@@ -47,10 +48,13 @@ class Limit:
     metric: str
     min: float | None = None
     max: float | None = None
+    of: str | None = None  # a ratio to this "target/recipe" of the same model and device, measured in the same run
 
     @property
     def name(self) -> str:
-        parts = [f">= {self.min:g}" if self.min is not None else "", f"<= {self.max:g}" if self.max is not None else ""]
+        times = f" x {self.of}" if self.of else ""
+        parts = [f">= {self.min:g}{times}" if self.min is not None else "",
+                 f"<= {self.max:g}{times}" if self.max is not None else ""]
         return f"{self.metric} {' and '.join(p for p in parts if p)}"
 
     def judge(self, value: float | None, unit: str) -> tuple[bool, str]:
@@ -140,35 +144,36 @@ def _thresholds(table: dict, sweep: SweepConfig, where: str) -> dict:
     scopes = {"": {}}
     for name, value in table.items():
         if name == "parity" or name in METRICS:
-            scopes[""].update(_rule(name, value, where))
+            scopes[""].update(_rule(name, value, where, sweep))
         elif "/" in name or name in recipes.targets():
             scope = _scope(name, sweep, where)
             if not isinstance(value, dict):
                 raise EdgekitError(f"{where}: '{name}' must be a table of limits")
             rules = {}
             for metric, limit in value.items():
-                rules.update(_rule(metric, limit, f"{where} [{name}]"))
+                rules.update(_rule(metric, limit, f"{where} [{name}]", sweep))
             scopes[scope] = rules
         else:
             _metric_name(name, where, scopes=True)
     return scopes
 
 
-def _rule(name: str, value, where: str) -> dict:
+def _rule(name: str, value, where: str, sweep: SweepConfig | None = None) -> dict:
     if name == "parity":
         return {"parity": typed({name: value}, name, bool, where)}
     _metric_name(name, where)
     if not isinstance(value, dict):
         raise EdgekitError(f"{where}: '{name}' must be a table such as {{ min = 1 }} or {{ max = 5 }}, got {value!r}")
-    known_keys(value, ("min", "max"), f"{where} {name}")
+    known_keys(value, ("min", "max", "of"), f"{where} {name}")
     bounds = {k: typed(value, k, (int, float), f"{where} {name}") for k in ("min", "max") if k in value}
+    of = typed(value, "of", str, f"{where} {name}")
     if not bounds:
         raise EdgekitError(f"{where}: '{name}' needs a min or a max")
     for k, bound in bounds.items():
         if not math.isfinite(bound):
             raise EdgekitError(f"{where}: '{name}' {k} must be a finite number, got {bound}")
     lo, hi = bounds.get("min"), bounds.get("max")
-    floor, ceiling = _RANGE.get(name, (0.0, math.inf))
+    floor, ceiling = _RANGE.get(name, (0.0, math.inf)) if of is None else (0.0, math.inf)
     impossible = "no value can pass"
     if lo is not None and hi is not None and lo > hi:
         raise EdgekitError(f"{where}: '{name}' min {lo:g} is above its max {hi:g}: {impossible}")
@@ -176,6 +181,10 @@ def _rule(name: str, value, where: str) -> dict:
         raise EdgekitError(f"{where}: '{name}' max {hi:g} is below {floor:g}, the least {name} can be: {impossible}")
     if lo is not None and lo > ceiling:
         raise EdgekitError(f"{where}: '{name}' min {lo:g} is above {ceiling:g}, the most {name} can be: {impossible}")
+    if of is not None:  # the yardstick: a recipe of the same sweep, named as its results name it
+        if "/" not in of or sweep is None:
+            raise EdgekitError(f"{where}: '{name}' of = {of!r}: name a target/recipe of this sweep, e.g. \"gguf/q4_0\"")
+        return {name: Limit(name, **bounds, of=_scope(of, sweep, f"{where} {name} of"))}
     return {name: Limit(name, **bounds)}
 
 
@@ -268,10 +277,21 @@ def evaluate(results: list[RunResult], rules_for: Callable[[str, str], Rules]) -
                 verdicts.append(Verdict(k, limit.name, None,
                                         f"{limit.metric} is an emulator's figure on {k[3]}: not judged"))
                 continue
-            m = shown.get(limit.metric)
-            passed, message = limit.judge(m and m.value, m.unit if m else METRICS[limit.metric][0])
-            verdicts.append(Verdict(k, limit.name, passed, message))
+            if limit.of:
+                passed, message = judge_ratio(limit, r, results)
+            else:
+                m = shown.get(limit.metric)
+                passed, message = limit.judge(m and m.value, m.unit if m else METRICS[limit.metric][0])
+            verdicts.append(Verdict(k, limit.name, passed, message + _busy(r, limit.metric)))
     return verdicts
+
+
+def _busy(result: RunResult, metric: str) -> str:
+    """What a speed verdict adds where the result was measured on a busy machine."""
+    from edgekit.profile.metrics import LATENCY
+
+    busy = result.environment.busy if result.environment is not None and metric in LATENCY else None
+    return f" ({busy})" if busy else ""
 
 
 def against_baseline(results: list[RunResult], baseline: list[RunResult], tolerance_pct: float,
@@ -286,9 +306,9 @@ def against_baseline(results: list[RunResult], baseline: list[RunResult], tolera
                          f"{metric} was scored on another evaluation text than the baseline's: not compared")
                  for k, metric in comparison.other_text if metric in metrics]
     for c in comparison.changes:
-        if c.metric not in metrics or not _number(c.base):
+        if c.metric not in metrics or not is_number(c.base):
             continue  # nothing to compare with
-        if not _number(c.new):
+        if not is_number(c.new):
             verdicts.append(Verdict(c.key, f"{c.metric} vs baseline", False,
                                     f"{c.metric} is {c.new!r}, not a number (baseline {fmt(c.base)} {c.unit})"))
             continue
@@ -298,13 +318,14 @@ def against_baseline(results: list[RunResult], baseline: list[RunResult], tolera
                                     f"({', '.join(c.settings_differ)}): not compared"))
             continue
         pct = "" if c.change_pct is None else f", {c.change_pct:+.1f}%"
-        message = f"{c.metric} {fmt(c.new)} vs baseline {fmt(c.base)} {c.unit}{pct}: {c.verdict}"
+        message = (f"{c.metric} {fmt(c.new)} vs baseline {fmt(c.base)} {c.unit}{pct}: {c.verdict}"
+                   + _busy(comparison.pairs[c.key][1], c.metric))
         verdicts.append(Verdict(c.key, f"{c.metric} vs baseline", not c.regression, message))
     for k, (b, r) in comparison.pairs.items():  # a figure the baseline has and a complete result lacks fails too
         if not r.complete:
             continue
         for metric in metrics:
-            if metric in b.metrics and _number(b.metrics[metric].value) and metric not in r.metrics:
+            if metric in b.metrics and is_number(b.metrics[metric].value) and metric not in r.metrics:
                 verdicts.append(Verdict(k, f"{metric} vs baseline", False, f"{metric} was not measured"))
     for k, side, kept, left_out in comparison.duplicates:
         verdicts.append(Verdict(k, "one result per combination", None,
@@ -313,7 +334,34 @@ def against_baseline(results: list[RunResult], baseline: list[RunResult], tolera
     return verdicts
 
 
-def _number(value) -> bool:
+def yardstick(limit: Limit, result: RunResult, results: list[RunResult]) -> RunResult | None:
+    """The result a ratio limit of ``result`` divides by: its model and device, the limit's target/recipe."""
+    model, _, _, device = result.key[:4]
+    found = [r for r in results if r.key[0] == model and r.key[3] == device and f"{r.target}/{r.recipe}" == limit.of]
+    return found[-1] if found else None
+
+
+def judge_ratio(limit: Limit, result: RunResult, results: list[RunResult]) -> tuple[bool, str]:
+    """A ratio limit: ``result``'s figure over its yardstick's, both measured in this run."""
+    base = yardstick(limit, result, results)
+    if base is None or not base.complete:
+        return False, f"{limit.metric}: the yardstick {limit.of} was not measured on {result.key[3]}"
+    mine, theirs = result.figures().get(limit.metric), base.figures().get(limit.metric)
+    if mine is None or theirs is None or not is_positive(theirs.value) or not is_number(mine.value):
+        return False, f"{limit.metric}: not measured on both {result.target}/{result.recipe} and {limit.of}"
+    return judge_limit_ratio(limit, mine.value / theirs.value, f"{fmt(mine.value)} vs {fmt(theirs.value)} {mine.unit}")
+
+
+def judge_limit_ratio(limit: Limit, ratio: float, how: str) -> tuple[bool, str]:
+    passed, _ = limit.judge(ratio, "")
+    return passed, f"{limit.metric} {ratio:.3g} x {limit.of} ({how})"
+
+
+def is_positive(x) -> bool:
+    return is_number(x) and x > 0
+
+
+def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -34,50 +34,12 @@ def cache_root() -> Path:
     return Path(base)
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def idle_cpus(window_s: float = 0.2) -> int:
-    """How many of this process's CPUs are idle now (at least 1): their idle time over ``window_s``,
-    from /proc/stat, while this process sleeps. Where there is no /proc/stat, every usable CPU."""
-    import time
-
-    def idle_and_total() -> tuple[int, int]:
-        idle = total = 0
-        with open("/proc/stat") as f:
-            for line in f:
-                name, *fields = line.split()
-                if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in allowed:
-                    ticks = [int(x) for x in fields[:8]]  # user nice system idle iowait irq softirq steal
-                    idle += ticks[3] + ticks[4]
-                    total += sum(ticks)
-        return idle, total
-
-    try:
-        allowed = os.sched_getaffinity(0)
-        idle0, total0 = idle_and_total()
-        time.sleep(window_s)
-        idle1, total1 = idle_and_total()
-    except (AttributeError, OSError, ValueError):
-        return usable_cpus()
-    if total1 <= total0:
-        return len(allowed)
-    return max(1, round(len(allowed) * (idle1 - idle0) / (total1 - total0)))
-
-
-def idle_threads() -> int | None:
-    """Threads for a reference model and an artifact's runtime in this process (a parity check, a
-    sensitivity measurement): the CPUs idle now when some are busy, else None (each library's
-    default). The figures do not depend on it, the time does: a pool wider than the idle CPUs waits
-    at every operator for a thread that another process holds (on a busy 2-core machine, 2 torch
-    threads made the reference 10x slower than 1)."""
-    idle = idle_cpus()
-    return idle if idle < usable_cpus() else None
+def config_root() -> Path:
+    """edgekit's settings folder (the user's own device profiles): ``$EDGEKIT_CONFIG_DIR``, else
+    ``$XDG_CONFIG_HOME/edgekit`` or ``~/.config/edgekit``."""
+    base = (os.environ.get("EDGEKIT_CONFIG_DIR")
+            or Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "edgekit")
+    return Path(base)
 
 
 def distribution_version(name: str) -> str | None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from edgekit import __version__, artifact, model_meta, shipping, targets
 from edgekit.core.model import model_context
-from edgekit.environment import idle_threads, quiet_libraries, versions
+from edgekit.environment import quiet_libraries, versions
+from edgekit.runtime.machine import idle_threads
 from edgekit.errors import EdgekitError, ParityError, first_line
 from edgekit.runtime import load as runtime_load
 from edgekit.runtime.measure import peak_rss_mb, reset_peak_rss

@@ -14,7 +14,7 @@ from edgekit.errors import EdgekitError, first_line
 
 @dataclass(frozen=True)
 class RunOutput:
-    text: str
+    text: str  # the prompt and what was generated; with --chat, the reply alone (the prompt was a message)
     prompt_tokens: int
     new_tokens: int
     prefill_s: float
@@ -103,7 +103,7 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
         stream.flush()
     full = (len(gen.tokens) < max_new_tokens and len(ids) + len(gen.tokens) >= lm.max_context
             and gen.tokens[-1] not in stop)
-    return RunOutput(prompt + text, len(ids), len(gen.tokens), gen.prefill_s, gen.decode_tok_s,
+    return RunOutput(text if chat else prompt + text, len(ids), len(gen.tokens), gen.prefill_s, gen.decode_tok_s,
                      lm.max_context if full else None)
 
 

@@ -24,6 +24,8 @@ def inspect(path: Path, verify: bool = False) -> dict:
         "model": m.model,
         "model_type": m.model_type,
         "size_bytes": art.size_bytes,  # the model files, tokenizer and config (a profile's file_mb)
+        # which of those roles the artifact has files for (what the size line names)
+        "size_roles": [r for r in artifact.OWN_ROLES if any(art.role(f) == r for f in m.files)],
         "other_bytes": art.other_bytes,  # anything else in the folder
         "max_context": m.max_context,
         "parity": "skipped" if m.parity_skipped else ("passed" if m.parity_passed else "failed"),

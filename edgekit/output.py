@@ -133,22 +133,25 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[obj
     """A rich table on stdout. Title, headers and cells are plain text, never read as markup (they hold
     user strings: paths, model and device names); a cell that is a ``rich.text.Text`` keeps its style.
     The first ``keep`` columns (what names a row) are never narrowed: where the table is too wide, the
-    others wrap; and where ``keep`` is given and a terminal is narrower than the table, the columns that
+    others wrap; and where ``keep`` is given and the output is narrower than the table, the columns that
     say nothing (every cell empty or "-") go, then those ``less_needed`` (in its order), then the last
-    ones, the ``headline`` ones last, until it fits; and the title names them."""
+    ones, the ``headline`` ones last, until it fits; and the title names them. A cell too wide for its
+    column folds onto the next line: no figure is ever cut to an ellipsis. Headers that are all empty
+    (a key/value table) print no header row."""
     from rich.table import Table
     from rich.text import Text
 
-    if keep and out.is_terminal:
+    if keep:  # on a terminal, and piped (COLUMNS, else 240 columns): a cut figure is worse than a dropped column
         columns, rows, left_out = _collapse(list(columns), [list(r) for r in rows], keep, out.width, less_needed,
                                             headline)
         if left_out:
             title = (f"{title or ''} ({len(left_out)} column(s) left out for this terminal's width: "
                      f"{', '.join(left_out)}; --json has all)").strip()
-    t = Table(title=None if title is None else Text(printable(str(title))), title_justify="left")
+    t = Table(title=None if title is None else Text(printable(str(title))), title_justify="left",
+              show_header=any(str(c) for c in columns))
     for i, c in enumerate(columns):
         widest = max((len(str(r[i]) if r[i] is not None else "") for r in rows), default=0) if i < keep else None
-        t.add_column(Text(printable(str(c))), min_width=widest, no_wrap=i < keep)
+        t.add_column(Text(printable(str(c))), min_width=widest, no_wrap=i < keep, overflow="fold")
     for r in rows:
         t.add_row(*(v if isinstance(v, Text) else Text(printable("" if v is None else str(v))) for v in r))
     out.print(t)
@@ -174,7 +177,7 @@ def _collapse(columns: list, rows: list[list], keep: int, width: int, less_neede
         shown.remove(i)
         left_out.append(str(columns[i]))
     for i in sorted(shown[keep:], key=lambda i: (str(columns[i]) in headline, -i)):
-        if needed(shown) <= width or len(shown) <= keep + 1:
+        if needed(shown) <= width or len(shown) <= keep:
             break
         shown.remove(i)
         left_out.append(str(columns[i]))

@@ -176,7 +176,37 @@ def reference_cache(tmp_path, monkeypatch, gguf_conversions) -> Path:
     cache.mkdir()
     (cache / "gguf").symlink_to(gguf_conversions, target_is_directory=True)
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(cache))
+    # whether the test machine is busy decides no test's outcome (the tests of it set their own share)
+    monkeypatch.setenv("EDGEKIT_BUSY_SHARE", "1")
+    # and its own settings folder (the user's device profiles): none of the user's leaks in
+    monkeypatch.setenv("EDGEKIT_CONFIG_DIR", str(tmp_path.parent / f"{tmp_path.name}-edgekit-config"))
     return cache
+
+
+@pytest.fixture(scope="session")
+def native_build(tmp_path_factory):
+    """The native runner (edgekit.devices.native), built once per session into its own cache folder;
+    the test skips where it cannot be built here (no CMake or compiler, no llama.cpp libraries)."""
+    import shutil
+
+    from edgekit.devices import native
+
+    if not (shutil.which("cmake") and shutil.which(os.environ.get("CXX") or "c++")):
+        pytest.skip("the native runner needs cmake and a C++ compiler")
+    pytest.importorskip("llama_cpp")
+    cache = tmp_path_factory.mktemp("edgekit-runner-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGEKIT_CACHE_DIR", str(cache))
+        return native.build()
+
+
+@pytest.fixture
+def native_cache(native_build, monkeypatch):
+    """This test's edgekit finds the session's native runner build in its cache (no build of its own)."""
+    from edgekit.devices import native
+
+    monkeypatch.setattr(native, "cache_dir", lambda: native_build.folder.parent)
+    return native_build
 
 
 @pytest.fixture(scope="session")

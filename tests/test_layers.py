@@ -19,7 +19,7 @@ LAYERS = [
     # stages: convert, check parity, run, reach devices, measure
     {"targets", "parity", "shipping", "export", "generate", "inspection", "devices", "profile"},
     # orchestration: reports over results, sweeps and the CI check
-    {"report", "sweep", "check"},
+    {"report", "sweep", "check", "speed_gates"},
     # the command line
     {"cli", "__main__", "__init__"},
 ]

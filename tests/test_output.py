@@ -129,3 +129,25 @@ def test_a_wide_table_collapses_to_the_terminal_empty_columns_first():
     cols, cells, left = _collapse(columns, rows, 2, 40)
     assert cols[:2] == ["model", "recipe"] and left[0] == "empty" and "ppl" in left
     assert all(len(r) == len(cols) for r in cells)
+
+
+def test_terminal_tables_never_cut_a_figure_and_key_value_tables_have_no_empty_header(monkeypatch):
+    """A cell wider than its column folds onto the next line (never "166…" or "6.25e…"); a table whose
+    headers are all empty prints no header row; on a terminal too narrow for any figure, only the key stays."""
+    import io
+
+    from rich.console import Console
+
+    from edgekit import output
+    from edgekit.output import _collapse
+
+    buf = io.StringIO()
+    monkeypatch.setattr(output, "out", Console(file=buf, width=40, force_terminal=True, color_system=None))
+    output.table(None, ("", ""), [("llama.attention.layer_norm_rms_epsilon", "9.999999747378752e-06")])
+    text = buf.getvalue()
+    assert "…" not in text and "┃" not in text  # no header row (rich draws it with heavy bars)
+    cells = [line.split("│")[2].strip() for line in text.splitlines() if line.count("│") == 3]
+    assert "".join(cells) == "9.999999747378752e-06"  # folded over two lines, every digit there
+    columns, rows = ["model", "recipe", "decode"], [["builtin:smollm2-135m", "int4-g64-mix1", "176"]]
+    cols, _, left = _collapse(columns, rows, 2, 30)
+    assert cols == ["model", "recipe"] and left == ["decode"]  # no squeezed stub of a column

@@ -80,6 +80,7 @@ def test_the_recipe_table_gives_each_measured_recipe_its_size_and_dppl_from_the_
     report = json.loads((README.parent / "bench" / "smollm2-135m.json").read_text())
     figures = recipes.recipe_figures(report["rows"])
     lines = README.read_text().split("### Recipes", 1)[1].split("\n\n|", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert "Q4_1 GGUF dequantized" in lines[0]  # the heading says what the figures are measured against
     said = {}
     for line in lines[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]

@@ -32,6 +32,9 @@ def check(
     verdicts = evaluate(results, cfg.rules_for)
     if baseline:
         verdicts += against_baseline(results, baseline, cfg.tolerance_pct, cfg.baseline_metrics)
+    from edgekit.speed_gates import confirm, measurer
+
+    verdicts = confirm(verdicts, results, cfg, measurer(cfg, out.note), baseline)  # a failed speed verdict, again
     failed = [v for v in verdicts if v.passed is False]
     if json_out:
         from edgekit.report.fields import rows

@@ -73,11 +73,15 @@ def export(
         rec = recipes.parse(target, recipe, max_context, options,
                             calibration=None if calibration is None else str(Path(calibration).resolve()))
         check_inputs(rec, output, overwrite)
+        sourced = time.perf_counter()
         source = source_for(target, model, revision=revision, trust_remote_code=trust_remote_code,
                             allow_pickle=allow_pickle, gguf_file=gguf_file, on_stage=update)
+        sourced = time.perf_counter() - sourced
         art = run_export(source, rec, output, overwrite=overwrite, parity=parity, on_stage=update)
     m = art.manifest
     gguf = m.source.get("gguf")
+    # the source's own stage: finding the model, and converting a GGUF source (once: its cache keeps it)
+    source_stage = {("source (GGUF conversion)" if gguf else "source"): sourced} if sourced >= 0.05 else {}
     if gguf and gguf.get("quantized") and not m.parity_skipped:
         out.note(
             f"note: the parity reference is {gguf['file']} dequantized ({gguf['file_type'].removeprefix('MOSTLY_')}): "
@@ -93,7 +97,7 @@ def export(
         ("target / recipe", f"{art.target} / {art.recipe}"),
         *([("exporter", f"{m.exporter} ({reason})")] if reason else []),
         ("size", f"{art.size_bytes / 1e6:.2f} MB"),
-        ("time", _times(time.perf_counter() - begun, m.stages)),
+        ("time", _times(time.perf_counter() - begun, {**source_stage, **m.stages})),
         ("peak RSS", f"{m.export['peak_rss_mb']:.0f} MB (export process)"),
     ]
     if m.parity_skipped:

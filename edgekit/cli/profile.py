@@ -69,6 +69,8 @@ def profile(
         out.table(title, header, rows)
         if hidden:
             out.note(hidden)
+    if result.environment is not None and result.environment.busy:  # said with --json too (on stderr)
+        out.note(f"warning: {result.environment.busy}")
     n = result.measured_runs
     kept = ((f"the {n} run(s) measured are in {where}" if n else f"the result (no run measured) is in {where}")
             if where else "")

@@ -41,13 +41,20 @@ def report(
     if format == "table":
         if output is not None:
             raise EdgekitError("--format table prints to the terminal; use md, csv or json with --output")
-        out.table(f"{len(loaded)} result(s)", *formats.results_table(loaded, emulated), **formats.RESULTS_LAYOUT)
+        note = formats.reference_note(loaded)
+        out.table(f"{len(loaded)} result(s)" + (f"; {note}" if note else ""), *formats.results_table(loaded, emulated),
+                  **formats.RESULTS_LAYOUT)
+        if busy := formats.busy_note(loaded):
+            out.note(busy)
         return
     verdicts = []
     if format in ("junit", "html", "summary"):
         from edgekit.check import Rules, evaluate
 
         verdicts = evaluate(loaded, lambda target, recipe: Rules())
+        if format == "html":  # no checks are set here: the page claims no "passed" check nobody set, only
+            # whether each result completed and any failure the results carry (parity failed at export)
+            verdicts = [v for v in verdicts if v.name == "completes" or v.passed is False]
     text = formats.render(format, loaded, verdicts, emulated)
     if output is None:
         sys.stdout.write(text)

@@ -97,5 +97,13 @@ def run_matrix(cfg, fresh: bool, table: bool = True) -> tuple[list, list]:
         f"exports: {exports['exported']} exported, {exports['cached']} cached"
     )
     if table:
-        out.table(f"{len(results)} result(s) in {cfg.output}", *results_table(results), **RESULTS_LAYOUT)
+        from edgekit.report.formats import reference_note
+
+        from edgekit.report.formats import busy_note
+
+        note = reference_note(results)
+        out.table(f"{len(results)} result(s) in {cfg.output}" + (f"; {note}" if note else ""), *results_table(results),
+                  **RESULTS_LAYOUT)
+        if busy := busy_note(results):
+            out.note(busy)
     return outcomes, results

@@ -122,6 +122,22 @@ class Metric:
         return self.extra.get("tokens")
 
 
+# other processes taking more than this share of the CPUs during the measured runs make a result
+# "busy": its speed figures are lower than a quiet machine's (on a 2-core VM at load 4-6, q4_0 decoded
+# 4-14x slower than quiet); $EDGEKIT_BUSY_SHARE sets another (a CI runner on a shared host)
+BUSY_SHARE = 0.2
+
+
+def busy_share() -> float:
+    import os
+
+    try:
+        share = float(os.environ.get("EDGEKIT_BUSY_SHARE", BUSY_SHARE))
+    except ValueError:
+        return BUSY_SHARE
+    return share if 0 <= share <= 1 else BUSY_SHARE
+
+
 @dataclass(frozen=True)
 class Environment:
     """Where a result was measured: the host that ran edgekit, and what the runner on the device said
@@ -129,20 +145,40 @@ class Environment:
 
     host: Mapping = field(default_factory=dict)  # {"os", "edgekit"}
     runner: Mapping = field(default_factory=dict)
-    threads: int | None = None
+    threads: int | None = None  # the threads the runtime ran (asked, or chosen by the runner: threads_from)
+    threads_from: str | None = None
+    # the machine's load while the measured runs ran: cpus, loadavg_1m [before, after], cpu_mhz, and what
+    # other processes took of its CPUs (others_cpu_s, others_share)
+    load: Mapping = field(default_factory=dict)
 
     _ABOUT = ("python", "os", "machine", "cpu", "cpu_count")  # the runner's facts that are no runtime version
 
     @classmethod
     def from_json(cls, data: Mapping) -> Environment:
-        runner = {k: v for k, v in data.items() if k not in ("host", "threads")}
-        return cls(frozen(data.get("host")), frozen(runner), data.get("threads"))
+        runner = {k: v for k, v in data.items() if k not in ("host", "threads", "threads_from", "load")}
+        return cls(frozen(data.get("host")), frozen(runner), data.get("threads"), data.get("threads_from"),
+                   frozen(data.get("load")))
 
     def to_json(self) -> dict:
         out = {"host": plain(self.host), **plain(self.runner)}
         if self.threads is not None:
             out["threads"] = self.threads
+        if self.threads_from is not None:
+            out["threads_from"] = self.threads_from
+        if self.load:
+            out["load"] = plain(self.load)
         return out
+
+    @property
+    def busy(self) -> str | None:
+        """Why the machine counts as busy while it measured, in words (other processes took more
+        than ``busy_share()`` of its CPUs during the measured runs); None: quiet, or not known."""
+        share = (self.load or {}).get("others_share")
+        if not isinstance(share, (int, float)) or share <= busy_share():
+            return None
+        cpus, load = self.load.get("cpus"), (self.load.get("loadavg_1m") or [None])[-1]
+        return (f"the machine was busy: other processes took {share:.0%} of its {cpus} CPU(s) during the runs"
+                + (f" (load {load:g})" if load is not None else "") + "; speed figures are lower than a quiet one's")
 
     @property
     def versions(self) -> dict[str, str]:
@@ -255,6 +291,12 @@ class RunResult:
     @property
     def parity_passed(self) -> bool | None:
         return self.artifact.get("parity_passed")
+
+    @property
+    def reference(self) -> str | None:
+        """What accuracy was measured against where that is not the original float weights (a
+        quantized GGUF source's weights dequantized), in words."""
+        return self.artifact.get("reference")
 
     @property
     def parity(self) -> str | None:

@@ -35,7 +35,9 @@ class Transport(Protocol):
         """Copy ``remote_dir/path`` from the device to ``local_dir/path`` for each path."""
 
     def runner(self) -> list[str]:
-        """The local argv that starts the runner (``edgekit.runtime``) there, installing it first if needed."""
+        """The local argv that starts the runner (``edgekit.runtime``) there, installing it first if needed.
+        A transport that runs the native runner (``runner: native``; local only so far) takes the artifact's
+        target too (``runner(target)``): its build runs the targets it has a backend for."""
 
     def run(self, argv: list[str], stdin: bytes, timeout: float) -> Iterator[str]:
         """Run ``argv`` with ``stdin``; its stdout lines, each within ``timeout`` s (DeviceError otherwise)."""
@@ -75,8 +77,9 @@ class TransportConfig:
 # the keys every profile has, and their types
 _COMMON = {
     "name": str, "transport": str, "description": str, "arch": str, "threads": int, "python": str,
-    "workdir": str, "timeout_s": (int, float), "emulated": bool,
+    "workdir": str, "timeout_s": (int, float), "emulated": bool, "runner": str,
 }
+RUNNERS = ("python", "native")  # what a profile's ``runner:`` may name; python is the default
 
 
 @dataclass(frozen=True, init=False)
@@ -91,21 +94,22 @@ class DeviceProfile:
     timeout_s: float = 600.0  # per run (load, each latency run, the accuracy pass)
     # timings and memory are an emulator's: kept in the result, never shown or compared as a device's
     emulated: bool = False
+    runner: str = "python"  # "native": the C++ runner (edgekit.devices.native) for the targets it has a backend for
     options: TransportConfig | None = None  # the transport's own keys (its config class)
     source: str | None = field(default=None, compare=False)  # the file it was read from
 
     def __init__(self, name: str, transport: str, description: str = "", arch: str | None = None,
                  threads: int | None = None, python: str = "python3", workdir: str = "~/.cache/edgekit",
-                 timeout_s: float = 600.0, emulated: bool = False, options: TransportConfig | None = None,
-                 source: str | None = None, **keys):
+                 timeout_s: float = 600.0, emulated: bool = False, runner: str = "python",
+                 options: TransportConfig | None = None, source: str | None = None, **keys):
         """``keys``: the transport's own (``host=...``, say), or ``options`` as its config object."""
         if options is None:
             options = transport_config(transport)(**keys)
         elif keys:
             options = replace(options, **keys)
         values = dict(name=name, transport=transport, description=description, arch=arch, threads=threads,
-                      python=python, workdir=workdir, timeout_s=timeout_s, emulated=emulated, options=options,
-                      source=source)
+                      python=python, workdir=workdir, timeout_s=timeout_s, emulated=emulated, runner=runner,
+                      options=options, source=source)
         for key, value in values.items():
             object.__setattr__(self, key, value)
 
@@ -119,6 +123,8 @@ class DeviceProfile:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("options", "source")}
         out.update((f.name, getattr(self.options, f.name)) for f in fields(self.options))
         out["source"] = self.source
+        if self.runner == RUNNERS[0]:  # the default stays out: fingerprints from before it stay the same
+            del out["runner"]
         return {k: v for k, v in out.items() if v is not None}
 
 
@@ -181,7 +187,7 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
         if not ok:
             raise EdgekitError(f"device profile {source}: '{key}' must be {_type_name(want)}, got {value!r}")
         if value == FILL_IN:
-            raise EdgekitError(f"device profile {source}: '{key}' is not filled in (edit {source})")
+            raise EdgekitError(f"device profile {source}: '{key}' is not filled in ({_fill_in_hint(data, source)})")
     for key in ("name", "transport"):
         if not data.get(key):
             raise EdgekitError(f"device profile {source}: '{key}' is required")
@@ -194,6 +200,12 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
     for key, value in data.items():  # every number in its range (threads, timeout_s, a transport's port)
         if key in NUMBERS and value is not None:
             NUMBERS[key].check(value, f"device profile {source}: '{key}'")
+    if data.get("runner") is not None and data["runner"] not in RUNNERS:
+        raise EdgekitError(f"device profile {source}: 'runner' must be one of {', '.join(RUNNERS)}, "
+                           f"got {data['runner']!r}")
+    if data.get("runner") == "native" and transport != DEFAULT:
+        raise EdgekitError(f"device profile {source}: 'runner: native' runs on the local device only so far "
+                           f"(transport {transport} pushes the Python runner)")
     data = {k: v for k, v in data.items() if v is not None}
     options = config(**{k: v for k, v in data.items() if k not in _COMMON})
     problem = options.problem()
@@ -205,6 +217,55 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
                                "('emulated: false' cannot be)")
         data = {**data, "emulated": True}
     return DeviceProfile(**{k: v for k, v in data.items() if k in _COMMON}, options=options, source=source)
+
+
+def _fill_in_hint(data: dict, source: str) -> str:
+    """Where a user fills in a profile: their own file, or for one shipped inside the package, a copy of it."""
+    if Path(source).parent != PROFILES_DIR:
+        return f"edit {source}"
+    return f"make your own copy with `edgekit devices new my-{data.get('name', 'device')} --from {data.get('name')}`"
+
+
+def user_profiles_dir() -> Path:
+    """The user's own device profiles (``edgekit devices new``), found by name as the shipped ones are."""
+    from edgekit.environment import config_root
+
+    return config_root() / "devices"
+
+
+def new_profile(name: str, base: str) -> tuple[Path, list[str]]:
+    """Copy profile ``base`` (a name or a file) as the user's own ``name`` (its ``name:`` line changed;
+    comments kept). Returns the file and the keys left to fill in. Refuses a name that is taken."""
+    import re
+
+    import yaml
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        raise EdgekitError(f"device name '{name}': use letters, digits, '.', '_' and '-' (at most 64)")
+    if name == DEFAULT or name in shipped():
+        raise EdgekitError(f"device name '{name}' is taken by a shipped profile; choose another")
+    found = {**shipped(), **user_profiles()}
+    path = Path(base) if base not in found and Path(base).suffix in (".yaml", ".yml") else found.get(base)
+    if path is None or not path.is_file():
+        raise EdgekitError(f"unknown device '{base}' to copy; known: {', '.join(sorted(found))}")
+    target = user_profiles_dir() / f"{name}.yaml"
+    if target.exists() or name in user_profiles():
+        raise EdgekitError(f"device '{name}' exists already: {target if target.exists() else user_profiles()[name]}")
+    text = path.read_text()
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise EdgekitError(f"device profile {path}: expected a mapping of keys to values")
+    text, n = re.subn(r"(?m)^name:.*$", f"name: {name}", text, count=1)
+    text = text if n else f"name: {name}\n{text}"
+    from edgekit.output import write_file
+
+    write_file(target, text)
+    return target, [k for k, v in data.items() if v == FILL_IN]
+
+
+def user_profiles() -> dict[str, Path]:
+    """The user's own profiles (``user_profiles_dir``), by the ``name`` they declare."""
+    return _by_name(sorted(user_profiles_dir().glob("*.y*ml")) if user_profiles_dir().is_dir() else [])
 
 
 def _type_name(t) -> str:
@@ -219,7 +280,7 @@ def load_profile(name_or_path: str) -> DeviceProfile:
     if not (path.suffix in (".yaml", ".yml") or path.is_file()):
         if name_or_path == DEFAULT:
             return DeviceProfile(name=DEFAULT, transport=DEFAULT, description="this machine")
-        found = shipped()
+        found = {**user_profiles(), **shipped()}
         if name_or_path not in found:
             raise EdgekitError(f"unknown device '{name_or_path}'; known: "
                                f"{', '.join(dict.fromkeys([DEFAULT, *sorted(found)]))}")
@@ -235,13 +296,17 @@ def load_profile(name_or_path: str) -> DeviceProfile:
 
 def shipped() -> dict[str, Path]:
     """Profiles shipped in edgekit/profiles/, by the ``name`` they declare (the file stem where they declare none)."""
+    return _by_name(sorted(PROFILES_DIR.glob("*.y*ml")))
+
+
+def _by_name(paths: list[Path]) -> dict[str, Path]:
     import yaml
 
     out = {}
-    for path in sorted(PROFILES_DIR.glob("*.y*ml")):
+    for path in paths:
         try:
             data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError:
+        except (yaml.YAMLError, UnicodeDecodeError, OSError):
             data = None
         name = data.get("name") if isinstance(data, dict) else None
         out[name or path.stem] = path

@@ -24,6 +24,14 @@ class Config(TransportConfig):
     def connect(self, profile: DeviceProfile) -> Transport:
         return Transport(profile)
 
+    def refusal(self, profile: DeviceProfile, target, path) -> str | None:
+        """No adb on this machine: said before any work (the reference, the export of a sweep)."""
+        import shutil
+
+        if not shutil.which(self.adb):
+            return f"adb not found at '{self.adb}' (install Android platform-tools, or set adb: in the profile)"
+        return None
+
 
 class Transport(RemoteTransport):
     def adb(self, *args: str) -> list[str]:

@@ -1,4 +1,6 @@
-"""This machine: the runner runs in a fresh subprocess of this Python, on the artifact in place."""
+"""This machine: the runner runs in a fresh subprocess, on the artifact in place: this Python's
+``edgekit.runtime``, or the native runner (built into the cache on first use) where the profile says
+``runner: native`` and the build has a backend for the artifact's target."""
 
 from __future__ import annotations
 
@@ -21,6 +23,15 @@ class Config(TransportConfig):
         return Transport(profile)
 
     def refusal(self, profile: DeviceProfile, target, path) -> str | None:
+        if profile.runner == "native":  # built now (or found in the cache), before any work
+            from edgekit.devices import native
+            from edgekit.errors import EdgekitError
+            from edgekit.output import note
+
+            try:
+                native.build(note=note)
+            except EdgekitError as e:
+                return f"native runner: {e}"
         return target.refusal_here(path)
 
 
@@ -34,7 +45,13 @@ class Transport:
     def pull(self, remote_dir: str, paths: list[str], local_dir: Path) -> None:
         copy_files(Path(remote_dir), paths, Path(local_dir))
 
-    def runner(self) -> list[str]:
+    def runner(self, target: str | None = None) -> list[str]:
+        if self.profile.runner == "native" and target is not None:
+            from edgekit.devices import native
+
+            build = native.build()
+            if target in build.targets:
+                return [str(build.binary)]
         return [sys.executable, "-m", "edgekit.runtime"]
 
     def run(self, argv: list[str], stdin: bytes, timeout: float) -> Iterator[str]:

@@ -59,6 +59,14 @@ class Config(TransportConfig):
     def connect(self, profile: DeviceProfile) -> Transport:
         return Transport(profile)
 
+    def refusal(self, profile: DeviceProfile, target, path) -> str | None:
+        """No ssh client on this machine: said before any work."""
+        import shutil
+
+        if shutil.which("ssh"):
+            return None
+        return "ssh not found on this machine (Debian/Ubuntu: apt-get install openssh-client)"
+
 
 class Transport(RemoteTransport):
     @property

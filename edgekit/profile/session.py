@@ -92,7 +92,9 @@ def profile(
         on_step("push artifact", 1, total)
         files = [*map(dict, art.manifest.files), _manifest_entry(art.path)]
         remote = transport.push(art.path, files)
-        argv = transport.runner()
+        # the target goes only where a profile asks for the native runner (local so far): a plug-in's
+        # transport keeps its argument-less runner()
+        argv = transport.runner(art.target) if device.runner == "native" else transport.runner()
         request = {
             "protocol": 1, "artifact": remote, "backend": target.runner_backend,
             "runtimes": list(targets.runtime_distributions()), "threads": threads, "prompt_ids": prompt,
@@ -108,7 +110,10 @@ def profile(
                 continue
             kind = event.pop("event")
             if kind == "hello":
-                data["environment"].update(event["runner"], threads=threads)
+                # the threads the runtime runs: asked (--threads, the profile's), else chosen by the runner
+                data["environment"].update(event["runner"], threads=event.get("threads", threads),
+                                           **({"threads_from": event["threads_from"]} if "threads_from" in event
+                                              else {}))
                 step = "load"
                 on_step("load model", 2, total)
             elif kind == "loaded":
@@ -131,6 +136,8 @@ def profile(
                 step = "finish"
             elif kind == "done":
                 data["metrics"]["peak_rss_mb"] = metric("peak_rss_mb", [event["peak_rss_mb"]])
+                if event.get("load"):
+                    data["environment"]["load"] = event["load"]
                 data["complete"] = True
             elif kind == "error":
                 raise DeviceError(f"runner failed: {event['message']}")
@@ -254,7 +261,19 @@ def _digest(art) -> dict:
         "exporter": m.exporter,
         "max_context": m.max_context,
         "toolchain": dict(m.toolchain or {}),
+        # what accuracy is measured against where it is not the original float weights
+        **({"reference": reference_of(m.source)} if reference_of(m.source) else {}),
     }
+
+
+def reference_of(source) -> str | None:
+    """What the float reference of a model from a quantized GGUF is (its weights dequantized), in
+    words; None where the reference is the model's own float weights."""
+    gguf = (source or {}).get("gguf") or {}
+    if not gguf.get("quantized"):
+        return None
+    kind = str(gguf.get("file_type", "")).removeprefix("MOSTLY_")
+    return f"{gguf.get('file')} ({kind}) dequantized"
 
 
 def result_json(result: RunResult) -> str:

@@ -66,10 +66,22 @@ def _env(name: str):
             return env.host.get("edgekit")
         if name == "threads":
             return env.threads
+        if name == "threads_from":
+            return env.threads_from
+        if name in ("others_share", "cpu_mhz"):
+            return _number((env.load or {}).get(name))
+        if name == "loadavg_1m":
+            return _number(((env.load or {}).get(name) or [None])[-1])
         if name == "versions":
             return " ".join(f"{k} {v}" for k, v in sorted(env.versions.items())) or None
         return env.runner.get(name)
     return get
+
+
+def _busy(r: RunResult, shown) -> str | None:
+    """The results table's word on a busy machine (the warning's short form)."""
+    env = r.environment
+    return f"busy {env.load['others_share']:.0%}" if env is not None and env.busy else None
 
 
 def _fields() -> tuple[Field, ...]:
@@ -83,9 +95,11 @@ def _fields() -> tuple[Field, ...]:
         out.append(Field(name, _value(name), metric=name))
         if name in WITH_STDERR:
             out.append(Field(f"{name}_stderr", _stderr(name), table=False, metric=name))
+    # "busy 48%" where other processes took that share of the CPUs during the runs: speed figures low
+    out.append(Field("machine_load", _busy))
     out += [Field(name, _env(name), table=False)
-            for name in ("os", "machine", "cpu", "cpu_count", "threads", "versions",
-                                                             "edgekit")]
+            for name in ("os", "machine", "cpu", "cpu_count", "threads", "threads_from", "others_share", "loadavg_1m",
+                         "cpu_mhz", "versions", "edgekit")]
     out += [Field("started", lambda r, shown: r.started, table=False),
             Field("identity", lambda r, shown: r.identity, table=False)]
     return tuple(out)

@@ -58,7 +58,29 @@ def md_table(header, cells) -> str:
 
 @register("md", "the results table in markdown")
 def markdown(results: list[RunResult], verdicts=(), emulated: bool = False) -> str:
-    return md_table(*results_table(results, emulated))
+    note = reference_note(results)
+    return (f"{note}\n\n" if note else "") + md_table(*results_table(results, emulated))
+
+
+def busy_note(results: list[RunResult]) -> str | None:
+    """One line where some results were measured on a busy machine (their speed figures are low)."""
+    busy = [r for r in results if r.environment is not None and r.environment.busy]
+    if not busy:
+        return None
+    if len(busy) == 1:
+        return f"warning: {' / '.join(busy[0].key)}: {busy[0].environment.busy}"
+    return (f"warning: {len(busy)} of {len(results)} results were measured on a busy machine (machine_load): "
+            "their speed figures are lower than a quiet machine's")
+
+
+def reference_note(results: list[RunResult]) -> str | None:
+    """What a table's accuracy figures compare against, where a model's reference is not its float
+    weights (a quantized GGUF source, dequantized), said beside every table that shows dppl/top-1/KL."""
+    refs = sorted({(r.model, r.reference) for r in results if r.reference})
+    if not refs:
+        return None
+    return "accuracy (dppl, top-1, KL) against " + "; ".join(f"{m}: {ref}" for m, ref in refs) + (
+        ", not the original float weights")
 
 
 @register("csv", "one row per result, every field (the environment too)")
@@ -132,6 +154,8 @@ def metrics_table(result: RunResult) -> tuple[str, list[str], list[tuple], str |
     a = result.artifact
     status = "" if result.complete else " (INCOMPLETE)"
     title = f"{a.get('name', result.recipe)} ({result.target} {result.recipe}) on {result.device_name}{status}"
+    if result.reference and any(SPECS[n].accuracy for n in shown if n in SPECS):
+        title += f"; {reference_note([result])}"
     hidden = result.emulated_figures
     note = (f"{result.device_name} is emulated: {', '.join(hidden)} are the emulator's figures, "
             "kept in the result JSON only"
@@ -143,7 +167,9 @@ def artifact_tables(report: dict) -> list[tuple[str | None, tuple, list[tuple]]]
     """An artifact's inspection (``edgekit inspect``) as tables: (title, header, rows) each."""
     head = ("artifact", "target", "recipe", "model", "model_type", "max_context", "parity")
     rows = [(k, report[k]) for k in head]
-    rows.append(("size", f"{report['size_bytes'] / 1e6:.2f} MB (model files, tokenizer, config)"))
+    roles = report.get("size_roles", ("model", "tokenizer", "config"))
+    named = {"model": "model files", "tokenizer": "tokenizer", "config": "config"}
+    rows.append(("size", f"{report['size_bytes'] / 1e6:.2f} MB ({', '.join(named[r] for r in roles)})"))
     if report.get("other_bytes"):
         rows.append(("other files", f"{report['other_bytes'] / 1e6:.2f} MB (not counted in the size)"))
     checked = report.get("standard_runtime")
@@ -158,12 +184,16 @@ def artifact_tables(report: dict) -> list[tuple[str | None, tuple, list[tuple]]]
         tables.append(("metadata", ("key", "value"), list(report["metadata"].items())))
     for kind in ("inputs", "outputs", "states"):
         if report.get(kind):
-            tables.append((kind, ("name", "shape", "dtype"),
-                           [(f["name"], _shape(f["shape"]), f["dtype"]) for f in report[kind]]))
+            tables.append((kind, ("name", "shape", "dtype"), _fold_layers(report[kind])))
     if report.get("weights"):
         tables.append(("stored weights", ("dtype", "bits", "tensors", "elements", "MB"),
                        [(d, w["bits"], w["tensors"], w["elements"], f"{w['bytes'] / 1e6:.3f}")
                         for d, w in report["weights"].items()]))
+    if report.get("quantized"):
+        tables.append(("quantized layers", ("bits", "block", "layers", "which"),
+                       [(q["bits"], q["block_size"] or "-", len(q["layers"]),
+                         "the others" if i == 0 and len(report["quantized"]) > 1 else _layer_names(q["layers"]))
+                        for i, q in enumerate(report["quantized"])]))
     if report.get("delegation"):
         d = report["delegation"]
         tables.append(("delegation", ("", ""), [("delegated nodes", f"{d['delegated_nodes']} of {d['total_nodes']}"),
@@ -180,6 +210,32 @@ def _standard_runtime(checked: dict) -> str:
         return f"{what}: does not load ({checked.get('error')})"
     match = "the same" if checked.get("tokens_match") else "NOT the same"
     return f"{what}: checked, {match} {checked.get('tokens')} greedy tokens as edgekit's runner"
+
+
+def _fold_layers(tensors: list[dict]) -> list[tuple]:
+    """Inputs/outputs as rows, the per-layer ones (``past_key_values.3.key``) folded into one row per
+    name pattern with the layer range (a 30-layer model's cache is 2 rows, not 60)."""
+    import re
+
+    rows: list[tuple] = []
+    folded: dict[tuple, list[int]] = {}
+    for f in tensors:
+        m = re.fullmatch(r"(.*?\.)(\d+)(\..*)", f["name"])
+        if not m:
+            rows.append((f["name"], _shape(f["shape"]), f["dtype"]))
+            continue
+        key = (m.group(1), m.group(3), _shape(f["shape"]), f["dtype"])
+        if key not in folded:
+            folded[key] = []
+            rows.append(key)
+        folded[key].append(int(m.group(2)))
+    return [(f"{r[0]}{{{min(folded[r])}..{max(folded[r])}}}{r[1]}" if len(folded[r]) > 1
+             else f"{r[0]}{folded[r][0]}{r[1]}", r[2], r[3]) if r in folded else r for r in rows]
+
+
+def _layer_names(names: list[str], most: int = 8) -> str:
+    """Layer names, the first ``most`` of them and how many more."""
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _shape(shape: list) -> str:

@@ -8,6 +8,15 @@ from dataclasses import dataclass
 from html import escape
 
 COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563")
+# a series' colour is its own everywhere (every plot of every page): the built-in targets' fixed, any
+# other's from its name
+FIXED = {"onnx": COLOURS[0], "gguf": COLOURS[1], "executorch": COLOURS[2], "coreml": COLOURS[3]}
+
+
+def colour_of(series: str) -> str:
+    import zlib
+
+    return FIXED.get(series) or COLOURS[4 + zlib.crc32(series.encode()) % (len(COLOURS) - 4)]
 MARKERS = ("circle", "square", "triangle", "diamond", "cross")
 W, H = 640, 420
 LEFT, RIGHT, TOP, BOTTOM = 64, 150, 40, 56  # the legend lives in the right margin
@@ -20,6 +29,7 @@ class Point:
     label: str
     series: str  # colour
     group: str  # marker shape; the Pareto front is drawn per group
+    x_err: float | None = None  # the x value's standard error: an error bar (an accuracy axis)
 
 
 def pareto(points: list[Point], x_lower_better: bool = True, y_higher_better: bool = True) -> list[Point]:
@@ -37,8 +47,8 @@ def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: 
     if not points:
         return (f'<svg width="{W}" height="80" role="img"><text x="10" y="40" font-size="14">'
                 f'{escape(title)}: nothing to plot</text></svg>')
-    xs, ys = [p.x for p in points], [p.y for p in points]
-    x0, x1, x_ticks = _axis(min(xs), max(xs))
+    ys = [p.y for p in points]
+    x0, x1, x_ticks = _axis(min(p.x - (p.x_err or 0) for p in points), max(p.x + (p.x_err or 0) for p in points))
     y0, y1, y_ticks = _axis(min(0.0, min(ys)), max(ys))
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
 
@@ -50,7 +60,7 @@ def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: 
 
     series = list(dict.fromkeys(p.series for p in points))
     groups = list(dict.fromkeys(p.group for p in points))
-    colour = {s: COLOURS[i % len(COLOURS)] for i, s in enumerate(series)}
+    colour = {s: colour_of(s) for s in series}
     marker = {g: MARKERS[i % len(MARKERS)] for i, g in enumerate(groups)}
     out = [f'<svg viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
            f'font-family="system-ui, sans-serif" font-size="12"><title>{escape(title)}</title>',
@@ -71,13 +81,21 @@ def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: 
             coords = " ".join(f"{sx(p.x):.1f},{sy(p.y):.1f}" for p in line)
             out.append(f'<polyline points="{coords}" fill="none" stroke="#111827" stroke-width="1.2" '
                        'stroke-dasharray="5 4"/>')
-    placed: list[tuple[float, float, float]] = []  # labels so far: x, baseline y, width
+    for p in points:  # error bars first, under the markers
+        if p.x_err:
+            a, b, y = sx(p.x - p.x_err), sx(p.x + p.x_err), sy(p.y)
+            out.append(f'<path d="M{a:.1f},{y:.1f}H{b:.1f}M{a:.1f},{y - 4:.1f}V{y + 4:.1f}M{b:.1f},{y - 4:.1f}'
+                       f'V{y + 4:.1f}" stroke="{colour[p.series]}" stroke-width="1.3" fill="none" class="err"/>')
     for p in points:
-        on_front = p in front
-        out.append(_marker(marker[p.group], sx(p.x), sy(p.y), colour[p.series], on_front))
-        weight = ' font-weight="600"' if on_front else ""
-        x, y = _label_spot(sx(p.x), sy(p.y), 7 * len(p.label), placed, LEFT + pw)
-        out.append(f'<text x="{x:.1f}" y="{y:.1f}"{weight}>{escape(p.label)}</text>')
+        out.append(f'<g class="mk">{_marker(marker[p.group], sx(p.x), sy(p.y), colour[p.series], p in front)}</g>')
+    marks = [(sx(p.x), sy(p.y)) for p in points]
+    placed: list[tuple[float, float, float]] = []  # labels so far: x, baseline y, width
+    for p in points:  # labels last: each beside its point, over no other label and no marker
+        weight = ' font-weight="600"' if p in front else ""
+        width = (LABEL_CHAR_BOLD if p in front else LABEL_CHAR) * len(p.label)
+        x, y = _label_spot(sx(p.x), sy(p.y), width, placed, marks, LEFT, LEFT + pw, TOP, TOP + ph)
+        out.append(_leader(sx(p.x), sy(p.y), x, y, width)
+                   + f'<text class="pt" x="{x:.1f}" y="{y:.1f}"{weight}>{escape(p.label)}</text>')
     lx, ly = LEFT + pw + 18, TOP + 6
     out.append(f'<text x="{lx}" y="{ly}" font-weight="600">target</text>')
     for i, s in enumerate(series):
@@ -97,17 +115,38 @@ def scatter(points: list[Point], title: str, x_label: str, y_label: str, front: 
     return "".join(out)
 
 
-def _label_spot(x: float, y: float, width: float, placed: list, right: float) -> tuple[float, float]:
-    """Beside the point, at the first of a few spots inside the plot that overlaps no label already placed."""
-    spots = [(x + 9, y - 7), (x + 9, y + 15), (x - 9 - width, y - 7), (x - 9 - width, y + 15), (x + 9, y - 20)]
-    for lx, ly in spots:
-        if lx + width <= right and all(abs(ly - py) >= 13 or lx + width <= px or px + pw <= lx
-                                       for px, py, pw in placed):
-            break
-    else:
-        lx, ly = spots[0]
+LABEL_CHAR, LABEL_CHAR_BOLD = 7.2, 8.0  # a label's width per character at the plots' 12 px font, generously
+LABEL_H, MARK_R = 12.0, 8.0  # a label's height above its baseline; a marker's reach (with its outline)
+
+
+def _label_spot(x: float, y: float, width: float, placed: list, marks: list, left: float, right: float, top: float,
+                bottom: float) -> tuple[float, float]:
+    """Beside the point, at the first of a ring of spots inside the plot whose box overlaps no label
+    already placed and no marker (its own included); the least crowded one where none is free."""
+    spots = []  # rings of spots around the point, nearest first: right, left, above, below, the diagonals
+    for d in (10, 22, 36, 52, 70):
+        spots += [(x + d, y + 4), (x - d - width, y + 4), (x - width / 2, y - d + 2), (x - width / 2, y + d + 8),
+                  (x + d, y - d + 4), (x - d - width, y - d + 4), (x + d, y + d + 4), (x - d - width, y + d + 4)]
+
+    def clashes(lx: float, ly: float) -> int:
+        box = (lx, ly - LABEL_H, lx + width, ly + 3)
+        n = sum(box[0] < px + pw and px < box[2] and box[1] < py + 3 and py - LABEL_H < box[3] for px, py, pw in placed)
+        n += sum(box[0] - MARK_R < mx < box[2] + MARK_R and box[1] - MARK_R < my < box[3] + MARK_R for mx, my in marks)
+        return n + (0 if left <= lx and lx + width <= right and top + LABEL_H <= ly <= bottom else 100)
+
+    lx, ly = min(spots, key=lambda spot: (clashes(*spot), spots.index(spot)))
     placed.append((lx, ly, width))
     return lx, ly
+
+
+def _leader(x: float, y: float, lx: float, ly: float, width: float) -> str:
+    """A thin line from a point to its label where the label had to go further than beside it."""
+    tx = min(max(x, lx), lx + width)  # the label box's nearest x
+    ty = ly - LABEL_H / 2
+    if math.hypot(tx - x, ty - y) < 20:
+        return ""
+    return f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{tx:.1f}" y2="{ty:.1f}" stroke="#9ca3af" stroke-width="0.8"/>'
+
 
 
 def _marker(shape: str, x: float, y: float, colour: str, bold: bool) -> str:

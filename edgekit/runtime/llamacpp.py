@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from .machine import usable_cpus
 
 _KV_TYPES = {"f32": 0, "f16": 1}  # ggml_type codes of the KV cache
 _FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}  # llama_flash_attn_type
@@ -73,7 +74,7 @@ class LlamaCppLM:
             cparams.n_ctx = max_context
             cparams.n_batch = max_context  # any sequence that fits the context is one llama_decode call
             cparams.n_seq_max = 1
-            cparams.n_threads = cparams.n_threads_batch = threads or _cpu_count()
+            cparams.n_threads = cparams.n_threads_batch = threads or usable_cpus()
             cparams.type_k = cparams.type_v = _KV_TYPES[kv_cache]
             cparams.flash_attn_type = _FLASH_ATTN[flash_attn]
             cparams.no_perf = True
@@ -133,13 +134,6 @@ class LlamaCppLM:
             lc.llama_batch_free(self._batch)
             lc.llama_free(self.ctx)
             lc.llama_model_free(self.model)
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def open_artifact(folder: Path, runtime: dict, threads: int | None) -> LlamaCppLM:

@@ -123,6 +123,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
                 quantization["rotation"] = rotated
             release_heap()
     shared = (quantization or {}).get("shared_table")
+    stored = eq.stored_weights(decoder)
     with stage("torch.export"):
         program = _torch_export(decoder, max_prefill)
         del decoder
@@ -162,6 +163,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
         "logits": "after_positions",
         **({"data_file": DATA_FILE} if shared else {}),
         "delegation": delegation,
+        "weights": stored,  # what the program stores, by type (inspect's table: the file has no typed list)
         **({"quantization": quantization} if quantization else {}),  # export.py moves it into the recipe's record
     }
 
@@ -317,6 +319,7 @@ def inspect(folder: Path, runtime: dict) -> dict:
         "metadata": constants,  # the constant methods ExecuTorch's LLM runner reads
         "ops": ops,
         "delegation": delegation,
+        **({"weights": runtime["weights"]} if runtime.get("weights") else {}),
     }
 
 

@@ -293,7 +293,7 @@ class QuantizedEmbedding(nn.Module):
         output channel: its integers and scales, the same tensors (``embedding_byte`` takes them as
         they are)."""
         emb = cls(None, 8)
-        emb.bits, emb.group = 8, None
+        emb.bits, emb.group, emb.head_table = 8, None, True
         emb.register_buffer("weight", head_weight.qdata.detach().clone())  # a constant of its own to torch.export
         emb.register_buffer("scales", head_weight.scale.detach().float().reshape(-1))
         return emb
@@ -320,6 +320,37 @@ def _table(w: torch.Tensor, bits: int, group: int | None):
     quantize_(holder, config, filter_fn=lambda m, fqn: isinstance(m, nn.Embedding))
     t = holder.weight
     return t.qdata.to(torch.int8), t.scale.float().reshape(w.shape[0], -1)
+
+
+def stored_weights(decoder: nn.Module) -> dict:
+    """What the program stores of ``decoder`` (``inspect``'s stored weights): stored type -> bits,
+    tensors, elements, bytes, 4-bit values as 4-bit with their group size (torchao keeps them in int8
+    until XNNPACK packs them), their scales apart; the KV caches (state, not weights) and a table
+    shared with the head (stored once) left out."""
+    from edgekit.targets.weights import tally
+
+    weights: dict[str, dict] = {}
+    seen: set[int] = set()
+    for module in decoder.modules():
+        tensors = list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False))
+        for name, t in tensors:
+            if t is None or id(t) in seen or name in ("k_cache", "v_cache") or (
+                    name == "weight" and getattr(module, "head_table", False)):
+                continue
+            seen.add(id(t))
+            if getattr(t, "qdata", None) is not None:  # a torchao quantized tensor
+                bits = {torch.int4: 4, torch.int8: 8}.get(getattr(t, "target_dtype", None), 8)
+                block = (getattr(t, "block_size", None) or (0,))[-1]
+                how = f"groups of {block}" if block and block < t.shape[-1] else "per channel"
+                tally(weights, f"int{bits} ({how})", bits, t.numel())
+                tally(weights, f"{str(t.scale.dtype).removeprefix('torch.')} (scales)", 8 * t.scale.element_size(),
+                      t.scale.numel())
+            elif isinstance(module, QuantizedEmbedding) and name == "weight" and module.bits == 4:
+                how = f"groups of {module.group}" if module.group else "per row"
+                tally(weights, f"int4 ({how})", 4, 2 * t.numel())  # two values a byte
+            else:
+                tally(weights, str(t.dtype).removeprefix("torch."), 8 * t.element_size(), t.numel())
+    return dict(sorted(weights.items(), key=lambda kv: -kv[1]["bytes"]))
 
 
 def _own_float_weights(decoder) -> None:

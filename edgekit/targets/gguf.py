@@ -511,6 +511,14 @@ def inspect(folder: Path, runtime: dict) -> dict:
             metadata[name] = f"[{len(field.data)} items]"
         else:
             metadata[name] = field.contents()
+    if isinstance(metadata.get("general.file_type"), int):  # llama.cpp's file type by name: Q4_0 (2)
+        from gguf import LlamaFileType
+
+        code = metadata["general.file_type"]
+        try:
+            metadata["general.file_type"] = f"{LlamaFileType(code).name.removeprefix('MOSTLY_')} ({code})"
+        except ValueError:  # a type this gguf package does not know
+            pass
     weights: dict[str, dict] = {}
     for t in reader.tensors:
         dtype = t.tensor_type.name.lower()

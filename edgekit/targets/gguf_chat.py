@@ -145,9 +145,10 @@ def generate(model: str, prompt: list[int], n: int, n_ctx: int, kv_cache: str, f
     """The child side of ``standard_check`` (``gguf_native``'s ``standard`` request)."""
     import llama_cpp
 
-    from edgekit.runtime.llamacpp import _KV_TYPES, _cpu_count
+    from edgekit.runtime.llamacpp import _KV_TYPES
+    from edgekit.runtime.machine import usable_cpus
 
-    threads = _cpu_count()
+    threads = usable_cpus()
     try:
         llm = llama_cpp.Llama(
             model, verbose=False, n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, n_threads_batch=threads,

@@ -336,8 +336,9 @@ def _fits_bytesize(model) -> bool:
 
 
 def inspect(folder: Path, runtime: dict) -> dict:
-    """Graph inputs and outputs, op type counts (domain-qualified outside the default one) and the
-    initializers by element type."""
+    """Graph inputs and outputs, op type counts (domain-qualified outside the default one), the
+    initializers by stored type (a block-quantized weight as its real bit width, not its uint8 bytes)
+    and the quantized layers by bits and block size."""
     import onnx
     from onnx import helper
 
@@ -349,10 +350,19 @@ def inspect(folder: Path, runtime: dict) -> dict:
     except Exception as e:  # a missing, truncated or foreign file
         raise EdgekitError(f"cannot read {path}: {str(e).strip().splitlines()[0]}") from None
     graph = model.graph
+    initializers = {i.name for i in graph.initializer}
     ops: dict[str, int] = {}
+    packed: dict[str, tuple] = {}  # initializer -> (bits, block size) its op reads it at
+    layers: dict[tuple, list[str]] = {}  # (bits, block size) -> layer names
     for node in graph.node:
         name = f"{node.domain}.{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type
         ops[name] = ops.get(name, 0) + 1
+        weight = _QUANTIZED_WEIGHT.get(node.op_type)
+        if weight is not None and len(node.input) > weight and node.input[weight] in initializers:
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            bits = int(attrs.get("bits", 8))
+            packed[node.input[weight]] = (bits, attrs.get("block_size"))
+            layers.setdefault((bits, attrs.get("block_size")), []).append(_layer_name(node))
     weights: dict[str, dict] = {}
     for init in graph.initializer:
         dtype = onnx.TensorProto.DataType.Name(init.data_type).lower()
@@ -360,13 +370,34 @@ def inspect(folder: Path, runtime: dict) -> dict:
         for d in init.dims:
             elements *= d
         bits = 4 if dtype in ("int4", "uint4") else 8 * helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+        if init.name in packed:  # n-bit values packed into bytes, in blocks with their own scales
+            n, block = packed[init.name]
+            elements, bits, dtype = elements * bits // n, n, f"int{n}" + (f" (blocks of {block})" if block else "")
         tally(weights, dtype, bits, elements)
     return {
         "inputs": [_value_info(v) for v in graph.input],
         "outputs": [_value_info(v) for v in graph.output],
         "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
         "weights": dict(sorted(weights.items(), key=lambda kv: -kv[1]["bytes"])),
+        "quantized": [{"bits": bits, "block_size": block, "layers": names}
+                      for (bits, block), names in sorted(layers.items(), key=lambda kv: -len(kv[1]))],
     }
+
+
+# quantized ops -> the input that is their stored weight (its bit width in the node's ``bits``, 8 if none)
+_QUANTIZED_WEIGHT = {"MatMulNBits": 1, "GatherBlockQuantized": 0, "MatMulInteger": 1, "DynamicQuantizeMatMul": 1}
+
+
+def _layer_name(node) -> str:
+    """``/model/layers.0/attn/qkv_proj/MatMul_Q4`` -> ``layers.0.attn.qkv_proj`` (the node's scope
+    without the model prefix and the op's own names); the node's weight where it has no name."""
+    import re
+
+    parts = [p for p in node.name.strip("/").split("/") if p]
+    parts = parts[1:] if parts[:1] == ["model"] else parts
+    while parts and re.match(r"(MatMul|Gather|DynamicQuantize)", parts[-1]):
+        parts.pop()
+    return ".".join(parts) or node.input[_QUANTIZED_WEIGHT[node.op_type]]
 
 
 def _value_info(v) -> dict:

@@ -87,7 +87,7 @@ def costliest_layers(source, calibration: tuple[list[list[int]], dict], n: int, 
     import torch
 
     from edgekit.core.model import load_model
-    from edgekit.environment import idle_threads
+    from edgekit.runtime.machine import idle_threads
 
     sequences, text = calibration
     model = load_model(source)

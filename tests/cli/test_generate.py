@@ -155,6 +155,8 @@ def test_chat_wraps_the_prompt_in_the_model_s_template(cli, copy):
     r = cli("run", copy, "--chat", "--prompt", "The cat", "-n", "6", "--threads", "1")
     assert r.code == 0, r.err
     assert not r.out.startswith("The cat") and "6 tokens" in r.err  # the reply only; the prompt is the template's
+    r = cli("run", copy, "--chat", "--prompt", "The cat", "-n", "6", "--threads", "1", "--json")
+    assert r.code == 0 and not json.loads(r.out)["text"].startswith("The cat")  # --json too: the reply alone
     (copy / "chat_template.jinja").write_text("{{ raise_exception('only system and user roles') }}")
     r = cli("run", copy, "--chat", "--prompt", "hi")
     assert r.code == 2 and "chat template" in r.err and "only system and user roles" in r.err

@@ -23,13 +23,29 @@ def test_inspect_onnx(cli, tiny_artifacts):
     assert report["outputs"][0]["name"] == "logits"
     assert report["ops"]["MatMul"] > 0 and report["weights"]["float"]["bits"] == 32
     r = cli("inspect", path)
-    assert r.code == 0 and "MatMul" in r.out and "past_key_values.0.key" in r.out
+    assert r.code == 0 and "MatMul" in r.out and "past_key_values.{0..1}.key" in r.out  # a row for every layer's
+    assert "past_key_values.1.key" not in r.out and "(model files, tokenizer, config)" in r.out
+
+
+def test_inspect_onnx_4bit_weights_as_4bit_and_the_layers_kept_at_8(cli, tiny_artifacts):
+    """MatMulNBits' packed uint8 bytes are 4-bit weights in blocks; -mix1 keeps layer 0 and the head at 8 bits."""
+    report = _inspect(cli, tiny_artifacts("llama", "onnx", "int4"))
+    assert report["weights"]["int4 (blocks of 64)"]["bits"] == 4 and "uint8" not in report["weights"]
+    by_bits = {q["bits"]: q for q in report["quantized"]}
+    assert by_bits[4]["block_size"] == 64 and "layers.1.mlp.down_proj" in by_bits[4]["layers"]
+    assert "lm_head" in by_bits[8]["layers"] and all(n.startswith(("layers.0.", "lm_head", "embed_tokens"))
+                                             for n in by_bits[8]["layers"])
+    r = cli("inspect", tiny_artifacts("llama", "onnx", "int4"))
+    assert "quantized layers" in r.out and "the others" in r.out
 
 
 def test_inspect_executorch(cli, tiny_artifacts):
     pytest.importorskip("executorch")
-    report = _inspect(cli, tiny_artifacts("llama", "executorch", "fp32"))
+    report = _inspect(cli, tiny_artifacts("llama", "executorch", "8da4w-mix0"))
     assert report["target"] == "executorch"
+    w = report["weights"]  # recorded at export: the program file holds no typed list of its weights
+    assert w["int4 (groups of 32)"]["bits"] == 4 and w["int8 (per channel)"]["tensors"] == 1  # the head
+    assert "bfloat16 (scales)" in w
     assert [(i["name"], i["dtype"]) for i in report["inputs"]] == [("tokens", "int64"), ("input_pos", "int64")]
     assert report["outputs"][0]["dtype"] == "float32" and report["outputs"][0]["shape"][-1] > 100
     assert report["metadata"]["get_max_seq_len"] > 1 and report["metadata"]["use_kv_cache"] is True
@@ -58,6 +74,8 @@ def test_inspect_gguf(cli, tiny_artifacts):
     assert report["weights"]["q8_0"]["bits"] == 8.5 and report["weights"]["f32"]["tensors"] > 0  # norms, biases
     r = cli("inspect", path)
     assert r.code == 0 and "metadata" in r.out and "qwen2.block_count" in r.out and "q8_0" in r.out
+    assert report["metadata"]["general.file_type"] == "Q8_0 (7)"  # llama.cpp's file type by name
+    assert report["size_roles"] == ["model", "tokenizer", "config"]
 
 
 def test_inspect_needs_an_artifact(cli, tmp_path):

@@ -24,6 +24,14 @@ def test_profile_prints_table_and_writes_result(cli, artifact, tmp_path):
     assert data["complete"] and data["settings"]["prompt_len"] == 16
     assert set(data["metrics"]["decode_tok_s"]) >= {"value", "unit", "higher_is_better", "samples"}
     assert {"artifact", "device", "environment", "settings", "metrics"} <= set(data)
+    # the threads the runtime ran, resolved (none asked: the runner's choice, and why), and the machine's load
+    env = data["environment"]
+    assert isinstance(env["threads"], int) and env["threads"] >= 1 and "physical core(s)" in env["threads_from"]
+    assert env["load"]["cpus"] >= 1 and len(env["load"]["loadavg_1m"]) == 2
+    # (others' share over the measured runs; a run shorter than the kernel's tick says nothing of its own)
+    assert 0 <= env["load"]["others_share"] <= 1 and all(0 <= run.get("others_share", 0) <= 1 for run in data["runs"])
+    asked = json.loads(cli("profile", artifact, *FAST, "--no-accuracy", "--threads", "1", "--json").out)
+    assert asked["environment"]["threads"] == 1 and asked["environment"]["threads_from"] == "asked"
 
 
 def test_profile_json_and_eval_text(cli, artifact, tmp_path):
@@ -81,7 +89,7 @@ def test_devices_lists_local(cli):
     # what was not reached is never "ok"
     by_name = {x["name"]: x for x in rows}
     assert by_name["pixel-8"]["status"] == "not checked" and by_name["pixel-8"]["answers"] is None
-    assert by_name["rpi5"]["status"] == "not set up: 'host' is not filled in"
+    assert by_name["rpi5"]["status"].startswith("not set up: 'host' is not filled in (make your own copy with")
 
 
 def test_devices_check_fails_when_a_device_does_not_answer(cli, monkeypatch):

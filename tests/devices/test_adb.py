@@ -62,3 +62,14 @@ def test_argv_and_info(adb_profile):
     assert transport.shell("echo hi") == ["adb", "-s", "emulator-5554", "shell", "echo hi"]
     assert connect(adb_profile(adb="adb", serial=None)).shell("true") == ["adb", "shell", "true"]
     assert transport.info() == {"transport": "adb", "serial": "emulator-5554"}
+
+
+def test_no_adb_is_said_before_any_work(cli, artifact, tmp_path, monkeypatch):
+    """`profile --device PHONE` with no adb installed: one line before the reference is computed or
+    anything pushed (the README promises to stop before any work), no INCOMPLETE table."""
+    from edgekit.profile import session
+
+    (tmp_path / "phone.yaml").write_text(f"name: phone\ntransport: adb\nadb: {tmp_path / 'no-adb'}\n")
+    monkeypatch.setattr(session, "_reference", lambda *a: pytest.fail("the reference was computed"))
+    r = cli("profile", artifact, "--device", tmp_path / "phone.yaml")
+    assert r.code == 2 and r.err.startswith("error: device phone: push: adb not found at") and r.out == ""

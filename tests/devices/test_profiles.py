@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -134,3 +136,25 @@ def test_local_pull_copies_back(tmp_path):
     (tmp_path / "there" / "a.txt").write_text("measured")
     connect(load_profile("local")).pull(str(tmp_path / "there"), ["a.txt"], tmp_path / "here")
     assert (tmp_path / "here" / "a.txt").read_text() == "measured"
+
+
+def test_devices_new_copies_a_shipped_profile_to_edit_outside_the_package(cli, tmp_path, monkeypatch):
+    """A shipped profile left to fill in says how to get one's own copy (never "edit a file inside the
+    installed package"); `devices new` writes it to the user's folder, where it is found by name."""
+    r = cli("profile", tmp_path, "--device", "rpi5")
+    assert r.code == 2 and "edgekit devices new my-rpi5 --from rpi5" in r.err and "(edit " not in r.err
+    r = cli("devices", "new", "board", "--from", "rpi5", "--json")
+    assert r.code == 0, r.err
+    made = json.loads(r.out)
+    path = Path(made["file"])
+    assert path.parent == tmp_path.parent / f"{tmp_path.name}-edgekit-config" / "devices"
+    assert made["fill_in"] == ["host", "user"] and path.read_text().count("name: board") == 1
+    assert "# Raspberry Pi 5 over ssh" in path.read_text()  # the comments that explain it come along
+    with pytest.raises(EdgekitError, match=f"'host' is not filled in \\(edit {re.escape(str(path))}\\)"):
+        load_profile("board")
+    path.write_text(path.read_text().replace("host: FILL-IN", "host: pi.local").replace("user: FILL-IN", "user: pi"))
+    assert load_profile("board").host == "pi.local" and "board" in cli("devices").out
+    for args, says in ((("board", "--from", "rpi5"), "exists already"), (("rpi5", "--from", "local"), "taken"),
+                       (("x/y", "--from", "rpi5"), "use letters"), (("b2", "--from", "nope"), "unknown device 'nope'")):
+        r = cli("devices", "new", *args)
+        assert r.code == 2 and says in r.err, (args, r.err)

@@ -222,7 +222,9 @@ def test_the_results_table_narrows_on_a_terminal_as_its_fields_declare(cli, tmp_
     r = make_result("int4", **{name: 123.25 for name in COLUMNS})
     out = cli("report", write_results(tmp_path / "res", r)).out
     title = " ".join(out[:out.index("--json has all")].split())
-    assert "left out for this terminal's width: settings, token_ms_p90, token_ms_p50, load_s," in title, out
+    # the columns that say nothing first (no settings, a quiet machine), then the least needed
+    assert ("left out for this terminal's width: settings, machine_load, token_ms_p90, token_ms_p50, load_s,"
+            in title), out
     assert "decode_tok_s" not in title and "builtin:tiny" in out
 
 
@@ -233,3 +235,75 @@ def test_markdown_escapes_its_cells_as_the_check_summary_does(cli, tmp_path, mak
     assert "| models/a\\|b | onnx | int4 |" in md
     summary = cli("report", tmp_path / "res", "-f", "summary").out
     assert summary.startswith("## edgekit check: passed") and "| models/a\\|b | onnx | int4 |" in summary
+
+
+def test_compare_two_results_of_different_artifacts_side_by_side(cli, tmp_path, make_result, write_results):
+    """Two results of another recipe and target: every metric side by side with its uncertainty, what
+    differs said, never a regression (that is only called in one artifact's history)."""
+    from edgekit.profile.metrics import metric
+
+    a = make_result("q4_0", target="gguf", decode_tok_s=200.0, ppl=40.0)
+    b = make_result("int4", decode_tok_s=100.0, ppl=39.0)
+    a["metrics"]["dppl_pct"] = metric("dppl_pct", [18.8], 2.16)
+    b["metrics"]["dppl_pct"] = metric("dppl_pct", [17.6], 2.10)
+    base, new = write_results(tmp_path / "a", a), write_results(tmp_path / "b", b)
+    r = cli("compare", base / "0.json", new / "0.json", "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    changes = {c["metric"]: c for c in data["changes"]}
+    assert set(changes) == {"decode_tok_s", "ppl", "dppl_pct"} and not any(c["regression"] for c in changes.values())
+    assert changes["decode_tok_s"]["target"] == "gguf -> onnx" and changes["decode_tok_s"]["across"] == ["target",
+                                                                                                       "recipe"]
+    assert changes["dppl_pct"]["base_se"] == 2.16 and data["only_in_base"] == data["only_in_new"] == []
+    r = cli("compare", base / "0.json", new / "0.json")
+    assert r.code == 0 and "18.80 ± 2.16" in r.out and "another target, recipe" in r.out
+    assert "3 metrics compared (3 across artifacts, never regressions)" in r.err and "REGRESSION" not in r.out
+
+
+def test_every_table_of_accuracy_on_a_dequantized_source_says_so(cli, tmp_path, make_result, write_results):
+    """A model from a quantized GGUF is measured against that GGUF dequantized: the terminal table's
+    title, the markdown and the HTML say so; a plain model's tables say nothing of it."""
+    from edgekit.profile.session import reference_of
+
+    ref = reference_of({"gguf": {"file": "m.Q4_1.gguf", "file_type": "MOSTLY_Q4_1", "quantized": True}})
+    assert ref == "m.Q4_1.gguf (Q4_1) dequantized" and reference_of({"model": "x"}) is None
+    r = make_result("q4_0", target="gguf", dppl_pct=18.8)
+    r["artifact"]["reference"] = ref
+    folder = write_results(tmp_path / "a", r)
+    for args in (("report", folder), ("report", folder, "-f", "md"), ("report", folder, "-f", "html")):
+        out = cli(*args)
+        assert out.code == 0 and "m.Q4_1.gguf (Q4_1) dequantized" in out.out.replace("\n", " "), args
+    plain = cli("report", write_results(tmp_path / "b", make_result("int4", dppl_pct=1.0)), "-f", "md")
+    assert "dequantized" not in plain.out
+
+
+def test_a_result_measured_on_a_busy_machine_says_so_everywhere(cli, tmp_path, make_result, write_results,
+                                                                monkeypatch):
+    """Other processes took 48 % of the CPUs during the runs: the result is 'busy', and the report's
+    table and HTML, compare and a check's speed verdict say it beside the figure."""
+    from edgekit.check import Limit, Rules, evaluate
+
+    monkeypatch.setenv("EDGEKIT_BUSY_SHARE", "0.2")  # (the default; the tests' own machine is never busy)
+    from edgekit.core.results import RunResult
+
+    busy = make_result("int4", decode_tok_s=52.0, file_mb=2.0)
+    busy["environment"] = {"threads": 2, "threads_from": "2 physical core(s), 1 CPU(s) idle",
+                           "load": {"cpus": 2, "loadavg_1m": [4.1, 5.2], "others_share": 0.48, "cpu_mhz": 2600.0}}
+    quiet = make_result("int4", decode_tok_s=190.0)
+    quiet["environment"] = {"threads": 2, "load": {"cpus": 2, "loadavg_1m": [0.2, 0.3], "others_share": 0.03}}
+    folder = write_results(tmp_path / "busy", busy)
+    r = cli("report", folder)
+    assert "busy 48%" in r.out and "warning: builtin:tiny / onnx / int4 / local: the machine was busy" in r.err
+    assert "other processes took 48% of its 2 CPU(s) during the runs (load 5.2)" in r.err
+    assert "class=warn>warning:" in cli("report", folder, "-f", "html").out
+    rows = json.loads(cli("report", folder, "-f", "json").out)
+    assert rows[0]["others_share"] == 0.48 and rows[0]["threads"] == 2 and rows[0]["loadavg_1m"] == 5.2
+    quiet_folder = write_results(tmp_path / "quiet", quiet)
+    r = cli("report", quiet_folder)
+    assert "busy" not in r.out and "warning" not in r.err
+    r = cli("compare", quiet_folder, folder)
+    assert "BUSY MACHINE: builtin:tiny / onnx / int4 / local (new): the machine was busy" in r.err
+    rules = Rules(limits=(Limit("decode_tok_s", min=100.0), Limit("file_mb", max=5.0)))
+    verdicts = {v.name: v for v in evaluate([RunResult.from_json(busy)], lambda t, rc: rules)}
+    assert "the machine was busy" in verdicts["decode_tok_s >= 100"].message  # a speed figure
+    assert "busy" not in verdicts["file_mb <= 5"].message  # not a size
