@@ -163,6 +163,31 @@ def verify(art: Artifact, full: bool = False) -> None:
         if file_sha256(path) != entry["sha256"]:
             raise EdgekitError(f"{folder}: {rel} does not match the sha256 its manifest records; {again}")
         _remember(path, stamp)
+    check_files(art)
+
+
+def check_files(art: Artifact) -> None:
+    """The runtime backend's own check of its files (``check_files(folder, runtime)``, where the backend
+    has one), before any native library reads them: llama.cpp aborts the process on an impossible
+    GGUF, and the file's sha256 may have been recorded for a crafted one."""
+    import importlib
+
+    from edgekit.errors import first_line
+
+    runtime = art.manifest.runtime
+    backend = runtime.get("backend") if hasattr(runtime, "get") else None
+    if not isinstance(backend, str) or not backend.startswith("."):
+        return  # a plug-in's backend: its own load says what is wrong
+    try:
+        module = importlib.import_module(backend, "edgekit.runtime")
+    except ImportError:
+        return
+    check = getattr(module, "check_files", None)
+    if check is not None:
+        try:
+            check(art.path, runtime)
+        except (ValueError, OSError) as e:
+            raise EdgekitError(f"{art.path}: {first_line(e)}") from None
 
 
 def remember_verified(folder: Path, files) -> None:

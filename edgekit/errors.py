@@ -21,6 +21,22 @@ class Failures(EdgekitError):
     exit_code = 1
 
 
+_TELLING = ("what():", "GGML_ASSERT", "error", "failed")  # lines of a native log worth showing, best first
+_BACKTRACE = ("#", "[Inferior", "[New LWP", "[Thread ", "Using host libthread_db")  # gdb's, never the cause
+
+
+def telling_line(log: str) -> str:
+    """The line of a native library's log (on a crash or a failure) that says most of why: an uncaught
+    C++ exception's ``what():``, a ``GGML_ASSERT``, an error; never a line of a gdb backtrace."""
+    lines = [line.strip() for line in log.splitlines() if line.strip() and not line.strip().startswith(_BACKTRACE)]
+    lines = [line for line in lines if not line.split("\t", 1)[0].isdigit()]  # gdb's source lines: "360\tfile.c"
+    for word in _TELLING:
+        for line in reversed(lines):
+            if word in line:
+                return line.split("what():", 1)[-1].strip() if word == "what():" else line
+    return lines[-1] if lines else "no message"
+
+
 def first_line(e: BaseException) -> str:
     """An exception in one line: its message's first line, or its type's name where it has no message
     (the one-line errors edgekit prints are made of these)."""
@@ -34,6 +50,14 @@ class _Signals:
 def signalled(value: bool = True) -> None:
     """Record that a Ctrl-C or SIGTERM came (the CLI's handler), or forget it (``False``: a new run)."""
     _Signals.interrupted = value
+
+
+def stop_if_interrupted() -> None:
+    """Raise the KeyboardInterrupt of a Ctrl-C that a library swallowed (coremltools imports its optional
+    dependencies under a bare ``except:``, torch among them: a Ctrl-C then was ignored and the command
+    ran to the end)."""
+    if _Signals.interrupted:
+        raise KeyboardInterrupt
 
 
 def interrupted(error: BaseException | None = None) -> bool:

@@ -48,6 +48,7 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
     reply is streamed)."""
     from edgekit.runtime import load as runtime_load
     from edgekit.runtime.generate import greedy, sampler
+    from edgekit.runtime.measure import top1
 
     from edgekit.config import NUMBERS
 
@@ -64,6 +65,7 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
     targets.require_host(art.target, art.path)
     backend = targets.spec(art.target).runner_backend
     artifact.verify(art, full=verify)
+    targets.spec(art.target).check_loads(art.path, art.manifest.runtime)  # a native abort: one line, not the end
     tokenizer = artifact.tokenizer(art.path)
     try:
         lm = runtime_load(art.path, threads, backend)
@@ -95,7 +97,17 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
 
     if stream is not None and not chat:
         stream.write(prompt)
-    pick = sampler(sampling.temperature, sampling.top_p, sampling.seed)
+    chosen = sampler(sampling.temperature, sampling.top_p, sampling.seed)
+
+    def pick(logits) -> int:  # broken logits stop the run with a word, not with whatever token their argmax is
+        if top1(logits) < 0:
+            if stream is not None:
+                stream.write("\n")
+                stream.flush()
+            raise EdgekitError(f"{art.path} produced NaN/inf logits (at generated token {len(tokens) + 1}): "
+                               "its weights or its runtime are broken")
+        return chosen(logits)
+
     gen = greedy(lm, ids, max_new_tokens, stop=stop, on_token=on_token, pick=pick)
     text = new_text(gen.tokens)
     if stream is not None:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 INFO_FILE = "gguf.json"
 _FLOAT_TYPES = ("ALL_F32", "MOSTLY_F16", "MOSTLY_BF16")
@@ -57,6 +57,7 @@ def convert(gguf_path: Path, *, label: str | None = None, on_stage: Callable[[st
     before anything is loaded or converted (only the file's metadata is read)."""
     from edgekit.environment import cache_root
     from edgekit.core.files import file_sha256
+    from edgekit.runtime.gguf_header import check as check_header
 
     gguf_path = Path(gguf_path)
     if not gguf_path.is_file():
@@ -68,6 +69,10 @@ def convert(gguf_path: Path, *, label: str | None = None, on_stage: Callable[[st
         kept = json.loads(info_file.read_text())
         info = GGUFInfo(**{k: v for k, v in kept.items() if k in GGUFInfo.__dataclass_fields__})
         return folder, replace(info, file=label or gguf_path.name)  # the same content under this name
+    try:  # a crafted file's hyper-parameters (100000 layers) would have transformers build that model
+        check_header(gguf_path)
+    except (ValueError, OSError) as e:
+        raise EdgekitError(f"{gguf_path}: {first_line(e)}") from None
     fields, info = _read_info(gguf_path, sha, label or gguf_path.name)
     accept(model_type(info.architecture))
     on_stage(f"convert {info.file_type.removeprefix('MOSTLY_')} GGUF")

@@ -11,12 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekit import artifact, targets
+from edgekit.errors import stop_if_interrupted
 
 
 def inspect(path: Path, verify: bool = False) -> dict:
     art = artifact.load(path)
     artifact.verify(art, full=verify)
     m = art.manifest
+    held = targets.get(art.target).inspect(art.path, m.runtime)
+    stop_if_interrupted()  # a Ctrl-C its library swallowed (coremltools'): nothing is printed
     return {
         "artifact": str(art.path),
         "target": art.target,
@@ -32,5 +35,5 @@ def inspect(path: Path, verify: bool = False) -> dict:
         # the standard runtime the export checked it in (None: not checked)
         "standard_runtime": m.standard_runtime,
         "parity_skipped": m.parity_skipped,  # why (a string: its runtime is not on this machine), or True/False
-        **targets.get(art.target).inspect(art.path, m.runtime),
+        **held,
     }

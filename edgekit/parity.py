@@ -18,7 +18,7 @@ from edgekit.core.model import load_model
 from edgekit.data import PARITY_PROMPTS
 from edgekit.recipes import Thresholds
 from edgekit.runtime import LanguageModel
-from edgekit.runtime.measure import log_softmax
+from edgekit.runtime.measure import agree, log_softmax, top1
 from edgekit.source import ModelSource
 
 PROMPTS = PARITY_PROMPTS  # the prompts whose continuations are compared (shipped with the texts)
@@ -83,7 +83,7 @@ def _generate(model, tokenize: Callable[[str], list[int]], new_tokens: int) -> t
 
 def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:
     """Run the artifact over the reference sequences; measure agreement and judge it."""
-    max_diff, agree, kls, positions = 0.0, 0, [], 0
+    max_diff, agreed, kls, positions = 0.0, 0, [], 0
     matched, total = 0, 0
     for plen, seq, want in zip(ref.prompt_lens, ref.sequences, ref.logits):
         lm.reset()
@@ -91,7 +91,7 @@ def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:
         got += [lm.forward([t]) for t in seq[plen:]]
         got = np.concatenate(got)[: len(seq)]
         max_diff = float(np.max([max_diff, np.abs(got - want).max()]))  # a NaN stays NaN (max() would drop it)
-        agree += int((got.argmax(-1) == want.argmax(-1)).sum())
+        agreed += int(agree(top1(got), top1(want)).sum())  # a NaN row agrees with nothing
         kls.append(kl(want, got))
         positions += len(seq)
 
@@ -100,7 +100,7 @@ def compare(ref: Reference, lm: LanguageModel, thresholds: Thresholds) -> dict:
         total += len(cont)
     measured = {
         "max_abs_logit_diff": max_diff,
-        "top1_agree": agree / positions,
+        "top1_agree": agreed / positions,
         "kl_mean": float(np.concatenate(kls).mean()),
         "greedy_match_tokens": matched,
         "greedy_total_tokens": total,
@@ -123,7 +123,7 @@ def greedy_match(lm: LanguageModel, prompt: list[int], continuation, decoded: np
     lm.reset()
     logits = lm.forward(prompt, last_only=True)
     for i, want in enumerate(continuation):
-        if int(logits[-1].argmax()) != want:
+        if int(top1(logits[-1])) != want:  # a NaN row (-1) matches no token
             return i
         if i + 1 < len(continuation):
             logits = decoded[i : i + 1] if decoded is not None else lm.forward([want], last_only=True)

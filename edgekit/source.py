@@ -53,6 +53,8 @@ class ModelSource:
         }
         if self.gguf is not None:
             out["gguf"] = self.gguf.as_dict()
+        if self.allow_pickle:  # the consent, kept: a profile's reference loads the same pickle weights
+            out["allow_pickle"] = True
         return out
 
 
@@ -246,12 +248,13 @@ def _hub_errors(repo_id: str, revision: str | None, what: str | None = None):
                            "(or it is private: log in with `hf auth login`)") from None
     except RevisionNotFoundError:
         raise EdgekitError(f"revision '{revision}' not found for {repo_id}") from None
-    except EntryNotFoundError:
-        raise EdgekitError(f"{repo_id} has no file {what}") from None
-    except LocalEntryNotFoundError:
+    except LocalEntryNotFoundError:  # before its parent EntryNotFoundError, whose words would be "no file None"
         fetched = "as a hub id it cannot be downloaded" if what is None else f"{what} cannot be downloaded from the hub"
         raise EdgekitError(f"'{repo_id}' is not a local folder, and {fetched} "
                            "(hub unreachable, not in the HF cache)") from None
+    except EntryNotFoundError:
+        raise EdgekitError(f"{repo_id} has no file {what}" if what else f"{repo_id} has none of the files edgekit "
+                           "reads (config.json, *.safetensors)") from None
     except (HfHubHTTPError, OSError) as e:
         raise EdgekitError(f"cannot download {what + ' of ' if what else ''}'{repo_id}': {first_line(e)}") from None
 
@@ -309,7 +312,7 @@ def _check_weights(path: Path, allow_pickle: bool) -> list[Path]:
         if not allow_pickle:
             raise EdgekitError(
                 f"{path} has only pickle weights ({pickles[0].name}), which can run arbitrary code when loaded; "
-                "pass --allow-pickle if you trust the source"
+                "pass --allow-pickle (in a sweep or check config: allow_pickle = true) if you trust the source"
             )
         return pickles
     raise EdgekitError(f"{path} has no weights (*.safetensors)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
@@ -37,7 +38,8 @@ from edgekit.core.results import RESULT_SCHEMA, RunResult, fingerprint
 from edgekit.profile.session import Interrupted, Settings, eval_text_for, profile, write_result
 from edgekit.source import ModelSource
 
-KEYS = ("models", "recipes", "options", "devices", "profile", "output", "cache", "parity", "max_context")
+KEYS = ("models", "recipes", "options", "devices", "profile", "output", "cache", "parity", "max_context",
+        "allow_pickle")
 # a [profile] table's keys: Settings' fields; their types where not numbers (those: edgekit.config.NUMBERS)
 _SETTINGS = ("prompt_len", "gen", "runs", "warmup", "threads", "eval_text", "eval_tokens", "window", "accuracy",
              "timeout_s")
@@ -69,6 +71,7 @@ class SweepConfig:
     output: Path  # one result file per combination
     cache: Path  # exported artifacts
     parity: bool
+    allow_pickle: bool = False  # models may be read from pickle weights (export's --allow-pickle)
 
     def combinations(self) -> list[Combination]:
         return [Combination(m, r, d) for m in self.models for r in self.recipes for d in self.devices]
@@ -134,7 +137,7 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
     config = SweepConfig(
         file=path, models=models, recipes=tuple(dict.fromkeys(parsed)), devices=tuple(devices), settings=settings,
         output=output, cache=relative_to(path, cache) if cache else export_cache(),
-        parity=typed(data, "parity", bool, where, True),
+        parity=typed(data, "parity", bool, where, True), allow_pickle=typed(data, "allow_pickle", bool, where, False),
     )
     _unique_result_files(config, where)
     return config, {k: data[k] for k in extra if k in data}
@@ -233,7 +236,7 @@ def plan(config: SweepConfig, fresh: bool = False, listen: Callable[[Event], Non
         try:
             if combo.model not in sources:
                 try:
-                    sources[combo.model] = resolve(combo.model)
+                    sources[combo.model] = resolve(combo.model, allow_pickle=config.allow_pickle)
                 except Exception as e:  # each of the model's combinations fails with it
                     sources[combo.model] = e
             source = sources[combo.model]
@@ -339,21 +342,37 @@ class _Failed(Exception):
 
 
 def _artifact(config: SweepConfig, job: Job, note: Note) -> str:
-    """Make the job's export in the cache where missing: "cached" or "exported"."""
+    """Make the job's export in the cache where missing or damaged: "cached" or "exported"."""
     from edgekit.export import export
 
     folder = job.folder
-    if (folder / "edgekit.json").is_file():
+    if (folder / "edgekit.json").is_file() and _damage(folder) is None:
         return "cached"
     config.cache.mkdir(parents=True, exist_ok=True)
     with _exclusive(folder.with_name(folder.name + ".lock"), lambda: note("waiting for another sweep")):
         if (folder / "edgekit.json").is_file():  # another sweep on the same cache made it meanwhile
-            return "cached"
+            damage = _damage(folder)
+            if damage is None:
+                return "cached"
+            # the cache is edgekit's own: a damaged entry is made again, not left to fail every run
+            note(f"the cached export is damaged ({damage}): exporting it again")
+            shutil.rmtree(folder)
         try:
             export(job.source, job.combination.recipe, folder, parity=config.parity, on_stage=note)
         except ParityError:
             pass  # the artifact is kept with its failed parity in the manifest: profiled, and `edgekit check` fails it
     return "exported"
+
+
+def _damage(folder: Path) -> str | None:
+    """What is wrong with a cached export (its manifest, a file changed or missing), None where it is whole."""
+    from edgekit import artifact
+
+    try:
+        artifact.verify(artifact.load(folder))
+    except EdgekitError as e:
+        return str(e).replace(f"{folder}: ", "").split("; export it again")[0]
+    return None
 
 
 def cache_folder(config: SweepConfig, combo: Combination, key: str) -> Path:

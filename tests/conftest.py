@@ -356,3 +356,24 @@ def builder_interrupted(monkeypatch):
 
     return set_
 
+
+
+@pytest.fixture(scope="session")
+def nan_artifact(tiny_models, tmp_path_factory) -> Path:
+    """An ONNX fp32 artifact of a tiny checkpoint whose weights are all NaN (exported without parity):
+    every logit it gives is NaN. Its folder also holds the checkpoint, ``model`` (its reference)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from edgekit.export import export
+    from edgekit.recipes import parse
+    from edgekit.source import resolve
+
+    root = tmp_path_factory.mktemp("nan")
+    model = root / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    weights = {k: v.fill_(float("nan")) for k, v in load_file(model / "model.safetensors").items()}
+    save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
+    export(resolve(str(model)), parse("onnx", "fp32"), root / "artifact", parity=False)
+    return root / "artifact"

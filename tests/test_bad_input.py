@@ -79,6 +79,48 @@ def damaged(name: str, data: bytes | None, relist: bool = False, **runtime) -> C
     return prepare
 
 
+def gguf_value(key: str, value: int) -> Callable[[Path], None]:
+    """``bad``: the GGUF artifact (``gguf``) with the integer metadata ``key`` set to ``value`` and the
+    manifest re-hashed (a crafted file: only its hyper-parameters are wrong)."""
+
+    def prepare(ws: Path) -> None:
+        import struct
+
+        shutil.copytree(ws / "gguf", ws / "bad")
+        path = ws / "bad" / "model.gguf"
+        data = bytearray(path.read_bytes())
+        name = key.encode()
+        at = data.index(struct.pack("<Q", len(name)) + name) + 8 + len(name)
+        fmt = {4: "<I", 5: "<i", 10: "<Q", 11: "<q"}[struct.unpack_from("<I", data, at)[0]]
+        struct.pack_into(fmt, data, at + 4, value)
+        path.write_bytes(bytes(data))
+        m = json.loads((ws / "bad" / "edgekit.json").read_text())
+        for f in m["files"]:
+            if f["path"] == "model.gguf":
+                f["sha256"] = hashlib.sha256(data).hexdigest()
+        (ws / "bad" / "edgekit.json").write_text(json.dumps(m))
+
+    return prepare
+
+
+def truncated_external_data(ws: Path) -> None:
+    """``bad``: the ONNX artifact with its weights in an external data file that lacks its last 100
+    bytes, and the manifest re-hashed."""
+    import onnx
+
+    shutil.copytree(ws / "art", ws / "bad")
+    onnx.save(onnx.load(ws / "bad" / "model.onnx"), ws / "bad" / "model.onnx", save_as_external_data=True,
+              location="model.onnx.data")
+    data = (ws / "bad" / "model.onnx.data").read_bytes()
+    (ws / "bad" / "model.onnx.data").write_bytes(data[:-100])
+    m = json.loads((ws / "bad" / "edgekit.json").read_text())
+    m["files"] = [f for f in m["files"] if f["path"] not in ("model.onnx", "model.onnx.data")]
+    for name in ("model.onnx", "model.onnx.data"):
+        b = (ws / "bad" / name).read_bytes()
+        m["files"].append({"path": name, "bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()})
+    (ws / "bad" / "edgekit.json").write_text(json.dumps(m))
+
+
 def writes(name: str, text: str | bytes) -> Callable[[Path], None]:
     def prepare(ws: Path) -> None:
         (ws / name).write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -295,6 +337,27 @@ CASES: dict[str, Case] = {
                             result(lambda r: r.pop("device"))),
     "compare-negative-tolerance": Case(("compare", "{ws}/good.json", "{ws}/good.json", "--tolerance", "-1"),
                                        "--tolerance"),
+    # issue 30 (nan/native)
+    "export-unknown-hub-id-offline": Case(("export", "someorg/no-such-model", "-o", "{ws}/out"),
+                                          "hub unreachable, not in the HF cache"),
+    "export-symlink-loop-model": Case(("export", "loop/m", "-o", "{ws}/out"), "hub unreachable, not in the HF cache",
+                                      lambda ws: (ws / "loop").symlink_to("loop")),
+    "export-gguf-file-offline": Case(("export", "someorg/no-such-model", "--gguf-file", "m.gguf", "-o", "{ws}/out"),
+                                     "m.gguf cannot be downloaded from the hub"),
+    "profile-qemu-file-not-set-up": Case(("profile", "{ws}/art", "-d", "{ws}/q1.yaml"),
+                                         "run `edgekit devices setup {ws}/q1.yaml` once",
+                                         writes("q1.yaml", "name: q1\ntransport: qemu\n")),
+    **{f"{command}-gguf-{what}": Case((command, "{ws}/bad"), says, gguf_value(key, value))
+       for command in ("run", "profile")
+       for what, key, value, says in (
+           ("100000-blocks", "llama.block_count", 100000, "llama.block_count is 100000, outside"),
+           ("no-heads", "llama.attention.head_count", 0, "llama.attention.head_count is 0, outside"),
+           ("huge-context", "llama.context_length", 1 << 31, "llama.context_length is 2147483648"))},
+    "export-gguf-crafted-source": Case(("export", "{ws}/bad/model.gguf", "-t", "gguf", "-o", "{ws}/out"),
+                                       "llama.block_count is 100000, outside",
+                                       gguf_value("llama.block_count", 100000)),
+    "run-truncated-external-data": Case(("run", "{ws}/bad"), "model.onnx: its external data file is shorter than "
+                                        "the model needs", truncated_external_data),
     # issue 30 (numbers): every number a user gives is finite and in its range (edgekit.config.NUMBERS),
     # every text option non-empty, a model's config.json and a GGUF's architecture checked, all before any work
     "run-threads-huge": Case(("run", "{ws}/art", "--threads", "100000"),
@@ -396,6 +459,8 @@ def workspace(request, tmp_path, tiny_artifacts, tiny_models, make_result, monke
     name = request.node.callspec.params.get("name")
     if name == "export-overwrite-the-source" or name.startswith(("export-config-", "export-generation-config-")):
         shutil.copytree(tiny_models("llama"), ws / "model")
+    if "-gguf-" in request.node.callspec.params.get("name"):
+        shutil.copytree(tiny_artifacts("llama", "gguf", "fp32"), ws / "gguf")
     (ws / "mine").mkdir()
     (ws / "mine" / "notes.txt").write_text("the user's own notes")
     (ws / "mine" / "data.bin").write_bytes(bytes(range(256)))

@@ -230,3 +230,15 @@ def test_check_and_sweep_print_json(cli, sweep_file):
     data = json.loads(r.out)
     assert [(c["recipe"], c["status"]) for c in data["combinations"]] == [("fp32", "kept")]
     assert data["results"][0]["complete"] is True
+
+
+def test_an_all_nan_model_fails_its_accuracy_check(cli, sweep_file, nan_artifact, tmp_path):
+    """It passed "all 3 checks" with top1_agree 1.00 (issue 30): NaN logits agree with nothing."""
+    extra = "[thresholds]\nparity = false\ntop1_agree = { min = 0.9 }\ndecode_tok_s = { min = 1 }\n"
+    config = sweep_file(recipes=("fp32",), models=(nan_artifact.parent / "model",), extra=extra)
+    config.write_text("parity = false\n" + config.read_text())  # the sweep's own key, before any table
+    junit = tmp_path / "junit.xml"
+    r = cli("check", config, "--junit", junit)
+    assert r.code == 1, r.err
+    failures = _failures(junit)
+    assert "top1_agree >= 0.9" in failures and "top1_agree 0" in failures["top1_agree >= 0.9"], failures

@@ -131,3 +131,15 @@ def test_greedy_match_reads_the_decoded_rows_it_is_given_and_computes_only_the_p
     decoded[1] = np.eye(16, dtype=np.float32)[9]  # after token 4 the artifact would say 9, not 5
     assert parity.greedy_match(_Counting(), [1, 2], cont, decoded=decoded) == 2
     assert parity.greedy_match(_Counting(), [1, 2], [7, 8], decoded=_Counting().forward([7, 8])) == 0
+
+
+def test_a_nan_row_agrees_with_nothing_not_even_a_nan_reference():
+    """numpy's argmax of an all-NaN row is 0 on both sides: counted as agreement, an all-NaN model
+    had top1_agree 1.0 (issue 30). A broken row is a disagreement, and matches no greedy token."""
+    seq = (1, 2, 3, 4)
+    ref = parity.Reference((2,), (seq,), (np.full((len(seq), 8), float("nan"), np.float32),))
+    result = parity.compare(ref, _Constant(float("nan")), Thresholds())
+    assert result["top1_agree"] == 0.0 and result["greedy_match_tokens"] == 0, result
+    assert math.isnan(result["kl_mean"]) and result["passed"] is False
+    for broken in (float("nan"), float("inf")):
+        assert parity.greedy_match(_Constant(broken), [1, 2], [0, 0]) == 0

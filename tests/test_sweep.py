@@ -269,6 +269,43 @@ def test_a_ctrl_c_a_library_turns_into_its_own_error_stops_the_sweep(cli, tmp_pa
     assert not list((tmp_path / "results").glob("*.json")) and not list((tmp_path / "cache").glob("*/edgekit.json"))
 
 
+def test_a_pickle_only_model_needs_the_config_s_consent(cli, sweep_file, tiny_models, tmp_path):
+    """The error said "pass --allow-pickle", which sweep and check have not (issue 30): the config's
+    ``allow_pickle = true`` is the consent, and the advice names it."""
+    import torch
+    from safetensors.torch import load_file
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    torch.save(load_file(model / "model.safetensors"), model / "pytorch_model.bin")
+    (model / "model.safetensors").unlink()
+    config = sweep_file(recipes=("fp32",), models=(model,))
+    r = cli("sweep", config)
+    assert r.code != 0 and "allow_pickle = true" in r.err, r.err
+    config.write_text("allow_pickle = true\n" + config.read_text())
+    r = cli("sweep", config, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["results"][0]["complete"] is True
+
+
+def test_a_damaged_cached_export_is_made_again(cli, sweep_file, tmp_path):
+    """Every run failed with "export it again", and nothing did (issue 30): the sweep re-exports it."""
+    config = sweep_file(recipes=("fp32",))
+    lines = config.read_text().splitlines()  # a cache of its own: the session's shared one stays whole
+    config.write_text("\n".join(f'cache = "{tmp_path}/cache"' if x.startswith("cache =") else x for x in lines) + "\n")
+    r = cli("sweep", config)
+    assert r.code == 0, r.err
+    (entry,) = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
+    with open(entry / "model.onnx", "r+b") as f:
+        f.truncate(100)
+    r = cli("sweep", config, "--fresh", "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert data["results"][0]["complete"] is True
+    assert [c["export"] for c in data["combinations"]] == ["exported"], data["combinations"]
+    assert "the cached export is damaged (model.onnx has 100 bytes" in r.err
+
+
 def test_what_no_profile_could_run_fails_in_the_plan_before_any_export(cli, tmp_path, monkeypatch):
     """issue 30: a prompt and its generation beyond the context the export will have, and a device over
     the network that does not answer (a closed port), are found in the plan, not after every export."""

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from edgekit.errors import EdgekitError, interrupted, signalled
+from edgekit.errors import EdgekitError, interrupted, signalled, stop_if_interrupted
 
 INTERRUPTED = "interrupted; nothing half-written was left behind"
 
@@ -94,10 +94,16 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: known errors become one line on stderr and an exit code, never a traceback."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         _main(argv)
     finally:
         signalled(False)  # a Ctrl-C of this run says nothing of the next (the tests run many in one process)
+        for s, handler in before.items():
+            # the command is over: a signal while the interpreter shuts down (atexit callbacks) ends the
+            # process as the signal does, never as a KeyboardInterrupt traceback "ignored in atexit
+            # callback"; a caller's own handler (an in-process run) is given back
+            signal.signal(s, signal.SIG_DFL if argv is None else handler)
 
 
 def _main(argv: list[str] | None) -> None:
@@ -111,6 +117,7 @@ def _main(argv: list[str] | None) -> None:
     signal.signal(signal.SIGINT, _interrupt)  # even where the parent ignored it
     try:
         code = app(args=argv, prog_name="edgekit", standalone_mode=False)
+        stop_if_interrupted()  # a Ctrl-C that a library swallowed: the command is still one that was interrupted
     except EdgekitError as e:
         if interrupted(e):  # a library's own error for the Ctrl-C that came inside it
             _said_interrupted(output)

@@ -76,6 +76,11 @@ class Manifest:
         return self.source.get("path")
 
     @property
+    def allow_pickle(self) -> bool:
+        """Whether the export was allowed to read pickle weights (``--allow-pickle``): its reference may too."""
+        return self.source.get("allow_pickle") is True
+
+    @property
     def revision(self) -> str | None:
         """The model's hub commit (None: not from the hub)."""
         return self.source.get("revision")

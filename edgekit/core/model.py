@@ -33,3 +33,15 @@ def model_context(model_path: Path) -> int:
     config = json.loads((Path(model_path) / "config.json").read_text())
     config = config.get("text_config", config)
     return int(config.get("max_position_embeddings") or config.get("n_positions") or 2048)
+
+
+def non_finite_weight(model) -> str | None:
+    """The name of the model's first weight that holds a NaN or an infinity (None where all are finite):
+    a quantizer fed one fails in its own words ("quantizer failed (MOSTLY_Q4_0, code 1)") or writes garbage."""
+    import torch
+
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                return name
+    return None

@@ -119,6 +119,17 @@ class DeviceProfile:
             return getattr(options, key)
         raise AttributeError(f"{type(self).__name__} has no attribute '{key}'")
 
+    @property
+    def setup_command(self) -> str:
+        """The `edgekit devices setup` command that finds this profile: by its name where that names a
+        shipped profile read from this same file, else by its file."""
+        import shlex
+
+        shipped_file = shipped().get(self.name)
+        if self.source is None or (shipped_file is not None and Path(self.source).resolve() == shipped_file.resolve()):
+            return f"edgekit devices setup {shlex.quote(self.name)}"
+        return f"edgekit devices setup {shlex.quote(self.source)}"
+
     def as_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("options", "source")}
         out.update((f.name, getattr(self.options, f.name)) for f in fields(self.options))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import queue
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
+
+from edgekit.errors import telling_line
 
 
 class DeviceError(Exception):
@@ -59,8 +62,10 @@ def stream_lines(argv: list[str], stdin: bytes, timeout: float) -> Iterator[str]
             raise DeviceError(f"did not exit within {timeout:g} s") from None
         if code != 0:
             err_reader.join(timeout)  # the process is gone, but its last words may still be in the pipe
-            tail = b"".join(stderr).decode(errors="replace").strip().splitlines()
-            reason = tail[-1] if tail else "no message"
+            log = b"".join(stderr).decode(errors="replace")
+            tail = log.strip().splitlines()
+            # a crash (an abort in a native library): the log's telling line, not gdb's backtrace's last
+            reason = telling_line(log) if code < 0 else tail[-1] if tail else "no message"
             raise DeviceError(f"{argv[0]} exited with {_describe(code)} ({reason})")
     finally:
         if proc.poll() is None:
@@ -74,4 +79,9 @@ def run_text(argv: list[str], stdin: bytes = b"", timeout: float = 60) -> str:
 
 
 def _describe(code: int) -> str:
-    return f"signal {-code}" if code < 0 else f"code {code}"
+    if code >= 0:
+        return f"code {code}"
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"

@@ -74,7 +74,7 @@ class Transport(RemoteTransport):
         self.manifest = userland.read(where)
         if self.manifest is None:
             raise EdgekitError(f"device {profile.name}: no arm64 userland in {where}; "
-                               f"run `edgekit devices setup {profile.name}` once")
+                               f"run `{profile.setup_command}` once")
         self.qemu = os.environ.get("EDGEKIT_QEMU") or userland.QEMU
         if not shutil.which(self.qemu):
             raise EdgekitError(f"device {profile.name}: {self.qemu} not found "
@@ -106,7 +106,7 @@ class Transport(RemoteTransport):
     def explain(self, error: DeviceError) -> DeviceError:
         if "exited with code 127" in str(error):
             return DeviceError(f"{self.qemu} or the userland's python is missing "
-                               f"(run `edgekit devices setup {self.device.name} --force`)")
+                               f"(run `{self.device.setup_command} --force`)")
         return super().explain(error)
 
     def info(self) -> dict:

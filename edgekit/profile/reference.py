@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.runtime.measure import windows
+from edgekit.runtime.measure import agree, top1, windows
 
 TOPK = 32
 
@@ -68,7 +68,7 @@ def _compute(source, ids: list[int], window: int, k: int) -> ReferenceStats:
             logits = model(torch.tensor([chunk[:-1]])).logits[0].double()
             lp = torch.log_softmax(logits, -1)
             target.append(lp[torch.arange(len(chunk) - 1), torch.tensor(chunk[1:])].numpy())
-            argmax.append(lp.argmax(-1).numpy())
+            argmax.append(top1(lp.numpy()))
             values, indices = lp.topk(min(k, lp.shape[-1]), dim=-1)
             topk_ids.append(indices.numpy())
             topk_lp.append(values.numpy())
@@ -99,7 +99,7 @@ def accuracy_metrics(ref: ReferenceStats, device: dict) -> dict[str, tuple[float
     kl = (p_ref * (ref.topk_logprob - art_topk)).sum(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         kl += np.where(rest_ref > 0, rest_ref * (np.log(np.where(rest_ref > 0, rest_ref, 1.0)) - art_rest), 0.0)
-    top1 = float((np.asarray(device["argmax"]) == ref.argmax).mean())
+    top1 = float(agree(device["argmax"], ref.argmax).mean())  # a NaN row (argmax -1) is a disagreement
     return {
         "ppl": (ppl, ppl * sem(nll)),
         "ppl_ref": (ppl_ref, ppl_ref * sem(nll_ref)),

@@ -207,7 +207,7 @@ def _reference(art, eval_ids: list[int], window: int):
     m = art.manifest
     here = m.source_path is not None and Path(m.source_path).is_dir()
     spec = str(Path(m.source_path)) if here else m.model
-    source = resolve(spec, revision=None if here else m.revision)
+    source = resolve(spec, revision=None if here else m.revision, allow_pickle=m.allow_pickle)
     if source.content_sha256 != m.content_sha256:
         raise EdgekitError(f"the reference model at {spec} has changed since {art.path} was exported")
     quiet_libraries()

@@ -4,18 +4,22 @@ The high-level ``Llama`` class is not used: it keeps every position's logits and
 machinery. Here one ``llama_batch`` is filled per call (the whole prompt in one batch, one token per
 decode step) and logits are requested only for the positions the caller reads: every position for
 ``forward`` (parity, accuracy), the last one with ``last_only`` (generation). llama.cpp's native
-log is held back and shown only when loading or a step fails.
+log is held back: a failure's error carries its last line, and the whole log is written to stderr only
+with ``EDGEKIT_DEBUG`` set. The file's hyper-parameters are checked first (``gguf_header``): llama.cpp
+aborts the process on some impossible ones.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from .gguf_header import check as check_header
 from .machine import usable_cpus
 
 _KV_TYPES = {"f32": 0, "f16": 1}  # ggml_type codes of the KV cache
@@ -27,6 +31,7 @@ _callback = None  # the ctypes callback must outlive every call into llama.cpp
 def _llama_cpp():
     """llama_cpp with its log routed into ``_log`` (llama-cpp-python prints it to stderr by default)."""
     global _callback
+    os.environ.setdefault("GGML_NO_BACKTRACE", "1")  # an abort is llama.cpp's one message, not a gdb backtrace
     import llama_cpp
 
     if _callback is None:
@@ -43,27 +48,35 @@ def _llama_cpp():
 
 @contextlib.contextmanager
 def native_log_on_error():
-    """Run a block with llama.cpp's log held back; on failure write what it logged to stderr."""
+    """Run a block with llama.cpp's log held back; on failure write what it logged to stderr where
+    ``EDGEKIT_DEBUG`` is set (the error itself carries its last line)."""
     _llama_cpp()
     _log.clear()
     try:
         yield
     except BaseException:
-        sys.stderr.write("".join(_log))
-        sys.stderr.flush()
+        if os.environ.get("EDGEKIT_DEBUG"):
+            sys.stderr.write("".join(_log))
+            sys.stderr.flush()
         raise
     finally:
         _log.clear()
 
 
 def _last_log_line() -> str:
+    """What llama.cpp's log says of a failure: its last error line ("error loading model: check_tensor_dims:
+    ..."), not the "failed to load model" that follows it."""
     lines = [line.strip() for line in "".join(_log).splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    if errors:
+        return errors[-1].split("error loading model: ", 1)[-1]
     return lines[-1] if lines else "no message"
 
 
 class LlamaCppLM:
     def __init__(self, model_file: Path, *, max_context: int, kv_cache: str = "f16", flash_attn: str = "auto",
                  threads: int | None = None):
+        _checked(Path(model_file))
         with native_log_on_error():
             lc = _llama_cpp()
             mparams = lc.llama_model_default_params()
@@ -134,6 +147,18 @@ class LlamaCppLM:
             lc.llama_batch_free(self._batch)
             lc.llama_free(self.ctx)
             lc.llama_model_free(self.model)
+
+
+def check_files(folder: Path, runtime: dict) -> None:
+    """The GGUF's hyper-parameters, checked before llama.cpp reads it (``edgekit.artifact.check_files``)."""
+    _checked(Path(folder) / runtime["model_file"])
+
+
+def _checked(model_file: Path) -> None:
+    try:
+        check_header(model_file)
+    except ValueError as e:
+        raise ValueError(f"{model_file.name}: {e}") from None
 
 
 def open_artifact(folder: Path, runtime: dict, threads: int | None) -> LlamaCppLM:

@@ -86,6 +86,19 @@ def windows(ids: list[int], window: int) -> list[list[int]]:
     return out
 
 
+def top1(logits: np.ndarray) -> np.ndarray:
+    """Each row's most likely token; -1 where the row is broken (a NaN, +inf, or nothing finite):
+    such a row agrees with nothing (``agree``), even with another broken row."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(logits.max(-1)), logits.argmax(-1), -1)
+
+
+def agree(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where two ``top1`` answers agree: the same token, and a token at all (-1, a broken row, agrees with nothing)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return (a == b) & (a >= 0) & (b >= 0)
+
+
 def log_softmax(x: np.ndarray) -> np.ndarray:
     x = x - x.max(-1, keepdims=True)
     return x - np.log(np.exp(x).sum(-1, keepdims=True))
@@ -94,7 +107,8 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 def accuracy(lm: LanguageModel, ids: list[int], window: int, ref_topk: np.ndarray | None) -> dict:
     """Score ``ids`` window by window (one prefill each).
 
-    Per scored position: the log-prob of the actual next token, the argmax, and, when ``ref_topk``
+    Per scored position: the log-prob of the actual next token, the argmax (-1 on a NaN/inf row:
+    ``top1``), and, when ``ref_topk``
     gives the reference's top-k token ids (positions, k), their log-probs plus the log of the
     remaining mass.
     """
@@ -105,7 +119,7 @@ def accuracy(lm: LanguageModel, ids: list[int], window: int, ref_topk: np.ndarra
         lp = log_softmax(lm.forward(chunk[:-1]).astype(np.float64))
         n = len(chunk) - 1
         target_lp.extend(lp[np.arange(n), chunk[1:]].tolist())
-        argmax.extend(lp.argmax(-1).tolist())
+        argmax.extend(top1(lp).tolist())
         if ref_topk is not None:
             picked = np.take_along_axis(lp, ref_topk[row : row + n], axis=-1)
             topk_lp.extend(picked.tolist())

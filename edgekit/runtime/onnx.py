@@ -10,12 +10,40 @@ position, as GenAI and optimum expect).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 _FIRST_CACHE = 256  # positions the shared cache starts with
+
+
+def session(model_file: Path, opts=None):
+    """An ONNX Runtime CPU session with ONNX Runtime's own log silenced (its errors came as red lines and a
+    400-character C++ message before edgekit's one line): a file it cannot load is one short ValueError."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(4)  # fatal only: what goes wrong is in the exception
+    opts = opts or ort.SessionOptions()
+    opts.log_severity_level = 4
+    try:
+        return ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's Fail, InvalidGraph, NoSuchFile...: one line of its own words
+        raise ValueError(f"{Path(model_file).name}: {short_error(e)}") from None
+
+
+def short_error(e: BaseException) -> str:
+    """ONNX Runtime's message without its status prefix and C++ source locations; a truncated external
+    data file said as such."""
+    text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"\s*\b[\w/.-]+\.(?:cc|cpp|h):\d+ [\w:<>~]+ ", " ", text)
+    found = re.search(r"External initializer: (\S+) offset: \d+ size to read: \d+ given file_length: \d+ "
+                      r"are out of bounds", text)
+    if found:
+        return f"its external data file is shorter than the model needs (tensor {found.group(1)}): truncated or damaged"
+    return text
 
 
 class OnnxLM:
@@ -26,8 +54,7 @@ class OnnxLM:
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
+        self.session = session(model_file, opts)
         self.max_context = max_context
         self.shared = kv_cache == "shared"
         inputs = {i.name: i for i in self.session.get_inputs()}

@@ -41,6 +41,9 @@ class Target:
     elsewhere: str = ""  # where else to run it, with ``{path}`` for the artifact
     arm64_wheels: str | None = None  # why its runtime cannot come from PyPI's Linux aarch64 wheels (None: it can)
     recipes: str | None = None  # its recipe file, "package:file.toml"; None: edgekit/recipes/<name>.toml
+    # "module:function", function(folder, runtime): loads the artifact where a native abort is one line
+    # (a child process), before a command loads it in its own process (`edgekit run`); None: not needed
+    preflight: str | None = None
     name: str = ""  # its name: the entry point's
 
     def named(self, name: str) -> Target:
@@ -55,6 +58,12 @@ class Target:
         device holds under another name), absolute elsewhere."""
         prefix = RUNTIME_PACKAGE + "."
         return self.backend[len(RUNTIME_PACKAGE):] if self.backend.startswith(prefix) else self.backend
+
+    def check_loads(self, folder, runtime) -> None:
+        """Run the target's ``preflight`` (if any) on an artifact."""
+        if self.preflight:
+            module, function = self.preflight.split(":")
+            getattr(importlib.import_module(module), function)(folder, runtime)
 
     def runs_here(self) -> bool:
         """Whether this machine can run artifacts of this target (Core ML's prediction needs macOS)."""

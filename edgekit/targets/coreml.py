@@ -28,7 +28,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, stop_if_interrupted
 from edgekit.recipes import Recipe
 from edgekit.source import ModelSource
 from edgekit.targets import Target, decoder_arch
@@ -166,6 +166,7 @@ def _coremltools():
         import coremltools
     except ImportError as e:
         raise EdgekitError(f"the coreml target needs coremltools: pip install coremltools==9.0 ({e})") from None
+    stop_if_interrupted()  # its import swallows a Ctrl-C (bare excepts around its optional imports)
     return coremltools
 
 

@@ -35,6 +35,7 @@ TARGET = Target(
     exporter=__name__, backend="edgekit.runtime.llamacpp", toolchain=("gguf", "llama_cpp_python"),
     runtime=("llama_cpp_python",),
     arm64_wheels="llama-cpp-python is a source package, built with llama.cpp on each machine: no aarch64 runtime",
+    preflight="edgekit.targets.gguf_native:preflight",
 )
 _PERMUTED_QK = ("llama", "mistral")  # llama.cpp's llama graph rotates interleaved pairs: permute Q/K rows
 _GEMMAS = ("gemma", "gemma2", "gemma3_text")  # RMSNorm scaling by (1 + w) in HF
@@ -58,7 +59,7 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
     gguf = _packages()
     import torch
 
-    from edgekit.core.model import load_model, model_context
+    from edgekit.core.model import load_model, model_context, non_finite_weight
     from edgekit.targets.decoder import cache_length
 
     from transformers import AutoConfig
@@ -77,6 +78,10 @@ def export(source: ModelSource, recipe: Recipe, folder: Path, stage) -> dict:
             max_context = min(recipe.max_context or DEFAULT_MAX_CONTEXT, limit)
             if source.model_type not in _SLIDING:  # a graph without a window is exact within one
                 max_context = cache_length(model.config, max_context)
+            broken = non_finite_weight(model) if recipe.scheme != "fp32" else None
+            if broken is not None:
+                raise EdgekitError(f"{source.spec}: weight {broken} holds NaN or infinite values; "
+                                   f"{recipe.name} cannot quantize it (the checkpoint is damaged)")
         if importance is not None:
             with stage("calibrate"):
                 calibrated = _importance_matrix(gguf, source, model, calibration_text, importance)

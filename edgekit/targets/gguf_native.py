@@ -26,10 +26,9 @@ import signal
 import subprocess
 import sys
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, telling_line
 
 _RESULT = "EDGEKIT_RESULT "  # prefix of the child's answer line on stdout (llama.cpp may print too)
-_TELLING = ("what():", "GGML_ASSERT", "error", "failed")  # lines of a native log worth showing, best first
 
 
 def run(op: str, what: str, **request) -> dict:
@@ -50,18 +49,16 @@ def run(op: str, what: str, **request) -> dict:
             name = signal.Signals(-proc.returncode).name
         except ValueError:
             name = f"signal {-proc.returncode}"
-        raise EdgekitError(f"llama.cpp crashed while {what} ({name}: {_telling_line(proc.stderr)})")
+        raise EdgekitError(f"llama.cpp crashed while {what} ({name}: {telling_line(proc.stderr)})")
     raise EdgekitError(f"{what}: the llama.cpp child process exited with {proc.returncode} "
-                       f"({_telling_line(proc.stderr)})")
+                       f"({telling_line(proc.stderr)})")
 
 
-def _telling_line(log: str) -> str:
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    for word in _TELLING:
-        for line in reversed(lines):
-            if word in line:
-                return line.split("what():", 1)[-1].strip() if word == "what():" else line
-    return lines[-1] if lines else "no message"
+def preflight(folder, runtime) -> None:
+    """Load the artifact's GGUF and decode a token in a child process (``check``), so that a file
+    llama.cpp aborts on is one line before `edgekit run` loads it in its own process."""
+    model = os.path.join(folder, runtime["model_file"])
+    run("check", f"loading {model}", model=model, texts=[], want=[])
 
 
 # ---------------------------------------------------------------- the child side

@@ -72,7 +72,13 @@ def test_pickle_only_checkpoint_needs_consent(cli, tiny_models, tmp_path):
     _one_line_error(r, "--allow-pickle")
     r = cli("export", model, "-o", tmp_path / "out", "--allow-pickle", "--json")
     assert r.code == 0, r.err
-    assert json.loads(r.out)["parity"]["passed"]
+    assert json.loads(r.out)["parity"]["passed"] and json.loads(r.out)["source"]["allow_pickle"] is True
+    # the consent is the manifest's: a profile's reference reads the same weights (its error said "pass
+    # --allow-pickle", which profile has not, issue 30)
+    r = cli("profile", tmp_path / "out", "--runs", "1", "--warmup", "0", "--prompt-len", "8", "--gen", "4",
+            "--eval-tokens", "32", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["metrics"]["top1_agree"]["value"] > 0.9
 
 
 def test_unsupported_architecture_lists_supported(cli, tmp_path):

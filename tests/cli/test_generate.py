@@ -160,3 +160,30 @@ def test_chat_wraps_the_prompt_in_the_model_s_template(cli, copy):
     (copy / "chat_template.jinja").write_text("{{ raise_exception('only system and user roles') }}")
     r = cli("run", copy, "--chat", "--prompt", "hi")
     assert r.code == 2 and "chat template" in r.err and "only system and user roles" in r.err
+
+
+def test_run_stops_with_a_word_on_nan_logits(cli, nan_artifact):
+    """It stopped after one token without a word (issue 30): the argmax of a NaN row is token 0, a stop token."""
+    for extra in ((), ("--temperature", "0.8", "--seed", "1")):
+        r = cli("run", nan_artifact, "--prompt", "The cat", "-n", "4", *extra)
+        assert r.code == 2, r.err
+        assert r.err.startswith("error: ") and r.err.count("\n") == 1 and "NaN/inf logits" in r.err, r.err
+
+
+def test_run_loads_a_gguf_first_where_an_abort_is_one_line(cli, tiny_artifacts, tmp_path, monkeypatch):
+    """llama.cpp aborts the process on some files: `edgekit run` ended in SIGABRT and a gdb backtrace
+    (issue 30). The file is loaded in a child process first (``gguf_native``); here the child aborts."""
+    import os
+    import sys
+
+    art = tiny_artifacts("llama", "gguf", "fp32")
+    r = cli("run", art, "--prompt", "The cat", "-n", "2")
+    assert r.code == 0, r.err
+    crashing = tmp_path / "python"
+    crashing.write_text("#!/bin/sh\necho 'llama.cpp:1: GGML_ASSERT(n_layer <= 512) failed' >&2\nkill -ABRT $$\n")
+    os.chmod(crashing, 0o755)
+    monkeypatch.setattr(sys, "executable", str(crashing))
+    r = cli("run", art, "--prompt", "The cat", "-n", "2")
+    assert r.code == 2 and r.out == "", r.err
+    assert r.err.count("\n") == 1 and "llama.cpp crashed while loading" in r.err, r.err
+    assert "SIGABRT: llama.cpp:1: GGML_ASSERT(n_layer <= 512) failed" in r.err, r.err

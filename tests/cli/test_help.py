@@ -69,3 +69,22 @@ def test_every_command_takes_json(cli):
     for name in names:
         r = cli(*name, "--help")
         assert r.code == 0 and "--json" in r.out, (name, r.out)
+
+
+def test_a_signal_after_the_command_ends_is_no_traceback(tmp_path):
+    """A SIGTERM right after "finished" printed a 15-line "Exception ignored in atexit callback"
+    traceback (issue 30): once the command is over, a signal ends the process as the signal does."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import atexit, os, signal, time\n"
+              "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(2)))\n"
+              "from edgekit.cli import main\nmain()\n")
+    root = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.run([sys.executable, "-c", script, "recipes"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": root}, cwd=tmp_path)
+    assert proc.returncode == -signal.SIGTERM, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr

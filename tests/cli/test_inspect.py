@@ -81,3 +81,38 @@ def test_inspect_gguf(cli, tiny_artifacts):
 def test_inspect_needs_an_artifact(cli, tmp_path):
     r = cli("inspect", tmp_path)
     assert r.code == 2 and "not an edgekit artifact" in r.err
+
+
+def test_a_ctrl_c_a_library_swallows_still_stops_the_command(cli, tiny_artifacts, monkeypatch):
+    """coremltools imports torch under a bare ``except:``: a Ctrl-C meanwhile was ignored, and `inspect`
+    of a Core ML artifact ran to the end with exit 0 (issue 30). It is said as an interrupt."""
+    import os
+    import signal
+
+    from edgekit.targets import onnx
+
+    real = onnx.inspect
+
+    def swallowing(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except:  # noqa: E722  (the library's bare except)
+            pass
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(onnx, "inspect", swallowing)
+    r = cli("inspect", tiny_artifacts("llama"))
+    assert r.code == 2 and r.err.startswith("error: interrupted") and r.out == "", (r.code, r.err)
+
+
+def test_coremltools_import_stops_on_a_swallowed_ctrl_c(monkeypatch):
+    from edgekit.errors import signalled
+    from edgekit.targets import coreml
+
+    pytest.importorskip("coremltools")
+    signalled()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            coreml._coremltools()
+    finally:
+        signalled(False)

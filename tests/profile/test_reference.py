@@ -46,3 +46,30 @@ def test_wilson_interval_holds_the_proportion():
     assert lo < 0.9 < hi and 0.85 < lo and hi < 0.94
     assert wilson_interval(1.0, 50)[1] == 1.0 and wilson_interval(1.0, 50)[0] < 1.0
     assert wilson_interval(0.5, 0) == (0.0, 1.0)
+
+
+def test_nan_logits_score_no_agreement_and_nan_figures():
+    """An artifact whose logits are NaN: the device's argmax is -1 (``top1``), which agrees with
+    nothing, even where the reference is NaN too (an all-NaN model had top1_agree 1.0, issue 30);
+    ppl and KL are NaN, which fails every check that reads them."""
+    from edgekit.runtime.measure import accuracy
+
+    class NaNModel:
+        vocab_size, max_context = 8, 64
+
+        def reset(self):
+            pass
+
+        def forward(self, ids, *, last_only=False):
+            return np.full((len(ids), self.vocab_size), np.nan, np.float32)
+
+    ids = [1, 2, 3, 4, 5, 6, 7]
+    topk = np.zeros((len(ids) - 1, 2), dtype=np.int64)
+    scores = accuracy(NaNModel(), ids, 16, topk)
+    assert scores["argmax"] == [-1] * (len(ids) - 1)
+    n = len(ids) - 1
+    for ref_argmax in (np.zeros(n, dtype=np.int64), np.full(n, -1)):
+        ref = ReferenceStats(np.full(n, np.nan), ref_argmax, topk, np.full((n, 2), np.nan))
+        m = accuracy_metrics(ref, scores)
+        assert m["top1_agree"][0] == 0.0
+        assert math.isnan(m["ppl"][0]) and math.isnan(m["kl_mean"][0]) and math.isnan(m["dppl_pct"][0])

@@ -295,3 +295,23 @@ def test_q4_0_imatrix_weighs_rounding_by_the_calibration_text(tiny_exports, tmp_
     r = cli("export", "builtin:tiny", "-t", "gguf", "-r", "q4_0-imatrix", "--calibration", tmp_path / "none.txt",
             "-o", tmp_path / "none")
     assert r.code == 2 and "calibration text not found" in r.err and not (tmp_path / "none").exists()
+
+
+def test_nan_weights_are_named_before_quantizing(cli, tiny_models, tmp_path):
+    """The quantizer said only "quantizer failed (MOSTLY_Q4_0, code 1)" (issue 30): the tensor is named
+    before it runs, and nothing is left behind."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    weights = load_file(model / "model.safetensors")
+    name = next(k for k in weights if k.endswith("layers.1.mlp.up_proj.weight"))
+    weights[name][3, 5] = float("nan")
+    save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
+    r = cli("export", model, "-t", "gguf", "-r", "q4_0", "-o", tmp_path / "out")
+    assert r.code == 2, r.err
+    assert r.said.startswith("error: ") and r.said.count("\n") == 1, r.said
+    assert "weight model.layers.1.mlp.up_proj.weight holds NaN" in r.said and "q4_0" in r.said, r.said
+    assert not (tmp_path / "out").exists()

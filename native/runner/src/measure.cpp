@@ -148,6 +148,7 @@ Json accuracy(LanguageModel& lm, const std::vector<int>& ids, int window, const 
                 if (std::isnan(lp[size_t(v)])) { best = v; break; }
                 if (lp[size_t(v)] > lp[size_t(best)]) best = v;
             }
+            if (!std::isfinite(top)) best = -1;  // a broken row (a NaN, +inf, nothing finite) agrees with nothing
             top1.emplace_back(best);
             if (with_topk) {
                 if (row >= ref_topk.size()) throw value_error("ref_topk has fewer rows than the positions scored");
