@@ -32,15 +32,18 @@ class Settings:
     timeout_s: float | None = None  # per step; None: the device profile's
 
     def check(self) -> None:
-        """Refuse settings no profile can run, before any work."""
-        if self.prompt_len < 1 or self.gen < 2:
-            raise EdgekitError("--prompt-len must be at least 1 and --gen at least 2")
-        if self.runs < 1 or self.warmup < 0:
-            raise EdgekitError("--runs must be at least 1 and --warmup at least 0")
-        if (self.threads is not None and self.threads < 1) or self.eval_tokens < 16 or self.window < 2:
-            raise EdgekitError("--threads must be at least 1, --eval-tokens at least 16 and the window at least 2")
-        if self.timeout_s is not None and self.timeout_s <= 0:
-            raise EdgekitError("--timeout must be more than 0 seconds")
+        """Refuse settings no profile can run, before any work: each number in its range
+        (``edgekit.config.NUMBERS``), named by its option."""
+        from edgekit.config import NUMBERS
+
+        for name, option in OPTIONS.items():
+            if getattr(self, name) is not None:
+                NUMBERS[name].check(getattr(self, name), option)
+
+
+# the numeric settings, by the option that gives them
+OPTIONS = {"prompt_len": "--prompt-len", "gen": "--gen", "runs": "--runs", "warmup": "--warmup", "threads": "--threads",
+           "eval_tokens": "--eval-tokens", "window": "the window", "timeout_s": "--timeout"}
 
 
 def profile(
