@@ -72,7 +72,7 @@ def convert(gguf_path: Path, *, label: str | None = None, on_stage: Callable[[st
     try:  # a crafted file's hyper-parameters (100000 layers) would have transformers build that model
         check_header(gguf_path)
     except (ValueError, OSError) as e:
-        raise EdgekitError(f"{gguf_path}: {first_line(e)}") from None
+        raise EdgekitError(f"{gguf_path} is not a readable GGUF file: {first_line(e)}") from None
     fields, info = _read_info(gguf_path, sha, label or gguf_path.name)
     accept(model_type(info.architecture))
     on_stage(f"convert {info.file_type.removeprefix('MOSTLY_')} GGUF")
