@@ -134,6 +134,9 @@ def _main(argv: list[str] | None) -> None:
         output.error(empty)
         sys.exit(2)
     try:
+        from edgekit.core.results import busy_share
+
+        busy_share()  # the environment's own settings, before any work
         code = app(args=argv, prog_name="edgekit", standalone_mode=False)
         stop_if_interrupted()  # a Ctrl-C that a library swallowed: the command is still one that was interrupted
     except EdgekitError as e:
