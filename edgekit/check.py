@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit import recipes
-from edgekit.config import known_keys, relative_to, string_list, typed
+from edgekit.config import known_keys, number, relative_to, string_list, typed
 from edgekit.errors import EdgekitError
 from edgekit.core.results import RunResult
 from edgekit.profile.metrics import METRICS
@@ -124,16 +124,20 @@ def load_check(path: Path) -> CheckConfig:
     results = typed(base, "results", str, f"{where} [baseline]")
     if base and results is None:
         raise EdgekitError(f"{where} [baseline]: 'results' (a result file or folder) is required")
-    tolerance = typed(base, "tolerance_pct", (int, float), f"{where} [baseline]", 5.0)
-    if tolerance < 0:
-        raise EdgekitError(f"{where} [baseline]: 'tolerance_pct' must be at least 0")
+    tolerance = number(base, "tolerance_pct", f"{where} [baseline]", 5.0)
     reports = typed(extra, "reports", dict, where, {})
     known_keys(reports, REPORTS, f"{where} [reports]")
-    return CheckConfig(
+    config = CheckConfig(
         sweep=sweep, scopes=scopes, baseline=relative_to(path, results) if results else None,
         tolerance_pct=float(tolerance), baseline_metrics=metrics,
         reports={k: relative_to(path, typed(reports, k, str, f"{where} [reports]")) for k in reports},
     )
+    wanted = [f"{r.target}/{r.name}" for r in sweep.recipes if config.rules_for(r.target, r.name).parity]
+    if not sweep.parity and wanted:  # every such check would fail, after the whole sweep ran
+        raise EdgekitError(f"{where}: parity = false skips the export's parity check, which [thresholds] parity = "
+                           f"true (the default) requires of {', '.join(wanted)}; set [thresholds] parity = false "
+                           "too, or leave the sweep's parity on")
+    return config
 
 
 def _thresholds(table: dict, sweep: SweepConfig, where: str) -> dict:

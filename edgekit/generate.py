@@ -4,7 +4,7 @@ runs on devices too); the command is ``edgekit.cli.generate``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -50,6 +50,13 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
     from edgekit.runtime.generate import greedy, sampler
     from edgekit.runtime.measure import top1
 
+    from edgekit.config import NUMBERS
+
+    numbers = {"--max-new-tokens": ("max_new_tokens", max_new_tokens), "--threads": ("threads", threads),
+               **{f"--{k.replace('_', '-')}": (k, v) for k, v in asdict(sampling).items()}}
+    for option, (key, value) in numbers.items():  # each in its range, before any work
+        if value is not None:
+            NUMBERS[key].check(value, option)
     try:
         prompt.encode("utf-8")
     except UnicodeEncodeError:
@@ -64,9 +71,6 @@ def generate(path: Path, prompt: str, max_new_tokens: int, *, threads: int | Non
         lm = runtime_load(art.path, threads, backend)
     except Exception as e:  # the runtime's own words on why it refused the file, whatever their type
         raise EdgekitError(f"cannot run {art.path}: {first_line(e)}") from None
-    if not 0 < sampling.top_p <= 1 or sampling.temperature < 0:
-        raise EdgekitError(f"--top-p must be in (0, 1] and --temperature >= 0, got {sampling.top_p} and "
-                           f"{sampling.temperature}")
     text_in = _chat_prompt(art.path, prompt) if chat else prompt
     ids = tokenizer.encode(text_in, add_special_tokens=not chat).ids  # a template writes its own specials
     if not ids:
@@ -151,8 +155,9 @@ def _chat_prompt(folder: Path, message: str) -> str:
             messages=[{"role": "user", "content": message}], add_generation_prompt=True,
             bos_token=special("bos_token") or "", eos_token=special("eos_token") or "",
         )
-    except TemplateError as e:
-        raise EdgekitError(f"the chat template of {folder} failed: {e}") from None
+    except Exception as e:  # the template is the model's own code: whatever it raises (the sandbox's
+        # OverflowError for a huge range(), a TypeError of its own arithmetic) is its failure, in one line
+        raise EdgekitError(f"the chat template of {folder} failed: {first_line(e)}") from None
 
 
 def _stop_tokens(folder: Path, tokenizer) -> set[int]:

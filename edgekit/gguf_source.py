@@ -50,9 +50,11 @@ class GGUFInfo:
         return {**asdict(self), "quantized": self.quantized}
 
 
-def convert(gguf_path: Path, *, label: str | None = None,
-            on_stage: Callable[[str], None] = lambda s: None) -> tuple[Path, GGUFInfo]:
-    """The cached Hugging Face folder made from ``gguf_path`` (made now if missing) and what the file was."""
+def convert(gguf_path: Path, *, label: str | None = None, on_stage: Callable[[str], None] = lambda s: None,
+            accept: Callable[[str], None] = lambda model_type: None) -> tuple[Path, GGUFInfo]:
+    """The cached Hugging Face folder made from ``gguf_path`` (made now if missing) and what the file was.
+    ``accept(model_type)``: raises where the model type the file's architecture becomes cannot be taken,
+    before anything is loaded or converted (only the file's metadata is read)."""
     from edgekit.environment import cache_root
     from edgekit.core.files import file_sha256
     from edgekit.runtime.gguf_header import check as check_header
@@ -70,8 +72,9 @@ def convert(gguf_path: Path, *, label: str | None = None,
     try:  # a crafted file's hyper-parameters (100000 layers) would have transformers build that model
         check_header(gguf_path)
     except (ValueError, OSError) as e:
-        raise EdgekitError(f"{gguf_path}: {first_line(e)}") from None
+        raise EdgekitError(f"{gguf_path} is not a readable GGUF file: {first_line(e)}") from None
     fields, info = _read_info(gguf_path, sha, label or gguf_path.name)
+    accept(model_type(info.architecture))
     on_stage(f"convert {info.file_type.removeprefix('MOSTLY_')} GGUF")
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -89,6 +92,15 @@ def convert(gguf_path: Path, *, label: str | None = None,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder, info
+
+
+# llama.cpp architectures that transformers loads as another HF model type (its GGUF loader's renames)
+_MODEL_TYPES = {"qwen2moe": "qwen2_moe", "qwen3moe": "qwen3_moe", "gemma3": "gemma3_text", "command-r": "cohere"}
+
+
+def model_type(architecture: str) -> str:
+    """The HF model type transformers makes of a GGUF file of llama.cpp's ``architecture``."""
+    return _MODEL_TYPES.get(architecture, architecture)
 
 
 def _read_info(path: Path, sha: str, label: str) -> tuple[dict, GGUFInfo]:

@@ -9,6 +9,7 @@ supports, the weights are safetensors (pickle only with consent) and every safet
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import struct
@@ -113,12 +114,16 @@ def resolve(
 
     gguf = None
     if gguf_path is not None:
-        path, gguf = gguf_source.convert(gguf_path, label=gguf_file or gguf_path.name, on_stage=on_stage)
+        path, gguf = gguf_source.convert(  # a file of an architecture the target cannot take: refused unconverted
+            gguf_path, label=gguf_file or gguf_path.name, on_stage=on_stage,
+            accept=lambda model_type: check_supported(spec, {"model_type": model_type}, supported))
 
     config = _read_config(path)
     model_type = config.get("model_type", "")
     if config.get("auto_map") and not trust_remote_code:
         raise EdgekitError(f"{spec} ships its own model code; pass --trust-remote-code if you trust it")
+    check_config(config, path / "config.json", spec)
+    _read_config(path, "generation_config.json", required=False)  # what transformers and the exporters read too
     check_supported(spec, config, supported, refusal)
     weights = _check_weights(path, allow_pickle)
     return ModelSource(
@@ -144,6 +149,63 @@ def check_supported(spec: str, config: dict, supported=(), refusal: Callable[[di
         raise EdgekitError(
             f"unsupported architecture '{model_type or '?'}' in {spec}; supported: {', '.join(sorted(supported))}"
         )
+
+
+# the config.json fields (or their GPT-2 names) whose numbers edgekit and transformers build the model
+# from, each checked against its range in edgekit.config.NUMBERS; the optional ones may be null
+_MODEL_NUMBERS = {"num_hidden_layers": ("n_layer",), "hidden_size": ("n_embd",), "intermediate_size": ("n_inner",),
+                  "num_attention_heads": ("n_head",), "num_key_value_heads": (), "head_dim": (), "vocab_size": (),
+                  "max_position_embeddings": ("n_positions",)}
+_OPTIONAL = ("intermediate_size", "n_inner", "num_key_value_heads", "head_dim")  # null: transformers' default
+
+
+def check_config(config: dict, file: Path, spec: str) -> None:
+    """A model's config.json, before anything loads it: a model type transformers knows (or the
+    model's own code), and every size in its range, the heads dividing what they split; each error
+    names the field (PyTorch's words on a bad size come seconds later and name none)."""
+    model_type = config.get("model_type", "")
+    if not isinstance(model_type, str):
+        raise EdgekitError(f"{file}: 'model_type' must be a string, got {model_type!r}")
+    known = known_model_types()
+    if model_type and known and model_type not in known and not config.get("auto_map"):
+        raise EdgekitError(f"unsupported architecture '{model_type}' in {spec}: no model type transformers knows "
+                           f"(config.json's model_type)")
+    text = config.get("text_config")
+    fields = {**config, **text} if isinstance(text, dict) else config  # a multimodal checkpoint's decoder
+    from edgekit.config import NUMBERS
+
+    given = {}
+    for name, aliases in _MODEL_NUMBERS.items():
+        for key in (name, *aliases):
+            if key in fields and not (fields[key] is None and key in _OPTIONAL):
+                given[name] = (key, NUMBERS[name].check(fields[key], f"{file}: '{key}'"))
+    heads, kv, hidden = (given.get(k) for k in ("num_attention_heads", "num_key_value_heads", "hidden_size"))
+    if heads and kv and heads[1] % kv[1]:
+        raise EdgekitError(f"{file}: '{kv[0]}' {kv[1]} does not divide '{heads[0]}' {heads[1]}")
+    if heads and hidden and "head_dim" not in given and hidden[1] % heads[1]:
+        raise EdgekitError(f"{file}: '{heads[0]}' {heads[1]} does not divide '{hidden[0]}' {hidden[1]} "
+                           "(and no 'head_dim' is given)")
+
+
+@functools.cache
+def known_model_types() -> frozenset[str]:
+    """The model types transformers knows, read from its source (importing it takes seconds and torch):
+    the keys of ``CONFIG_MAPPING_NAMES``. Empty where that cannot be read (nothing is refused then)."""
+    import ast
+    import importlib.util
+
+    try:
+        origin = importlib.util.find_spec("transformers").origin
+        tree = ast.parse((Path(origin).parent / "models" / "auto" / "configuration_auto.py").read_text())
+    except (AttributeError, ImportError, OSError, SyntaxError, ValueError):
+        return frozenset()
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0] if isinstance(node, ast.Assign) \
+            else None
+        if getattr(target, "id", None) == "CONFIG_MAPPING_NAMES" and node.value is not None:
+            return frozenset(e.elts[0].value for e in ast.walk(node.value) if isinstance(e, ast.Tuple)
+                             and len(e.elts) == 2 and isinstance(e.elts[0], ast.Constant))
+    return frozenset()
 
 
 def _gguf_in_folder(folder: Path, name: str | None) -> Path | None:
@@ -222,14 +284,21 @@ def _download_file(repo_id: str, name: str, revision: str | None) -> tuple[Path,
     return path, commit
 
 
-def _read_config(path: Path) -> dict:
-    cfg = path / "config.json"
+def _read_config(path: Path, name: str = "config.json", required: bool = True) -> dict:
+    """The folder's ``name``, a JSON object (where not ``required``: empty where missing)."""
+    cfg = path / name
+    if not required and not cfg.exists():
+        return {}
     if not cfg.is_file():
-        raise EdgekitError(f"{path} has no config.json; is it a Hugging Face model folder?")
+        raise EdgekitError(f"{path} has no config.json; is it a Hugging Face model folder?" if required
+                           else f"{cfg} is not a file")
     try:
-        return json.loads(cfg.read_text())
+        config = json.loads(cfg.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise EdgekitError(f"{cfg} is not valid JSON: {e}") from None
+    if not isinstance(config, dict):
+        raise EdgekitError(f"{cfg} is not a model's {name} (a JSON object): it holds a {type(config).__name__}")
+    return config
 
 
 def _check_weights(path: Path, allow_pickle: bool) -> list[Path]:

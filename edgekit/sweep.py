@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 
 from edgekit import recipes
-from edgekit.config import known_keys, read_toml, relative_to, string_list, typed
+from edgekit.config import known_keys, number, read_toml, relative_to, string_list, typed
 from edgekit.devices import DEFAULT as DEFAULT_DEVICE, DeviceProfile, load_profile, require_capable
 from edgekit.errors import EdgekitError, ParityError, interrupted
 from edgekit.executor import Executor, Note, Serial
@@ -40,10 +40,10 @@ from edgekit.source import ModelSource
 
 KEYS = ("models", "recipes", "options", "devices", "profile", "output", "cache", "parity", "max_context",
         "allow_pickle")
-_SETTINGS_TYPES = {
-    "prompt_len": int, "gen": int, "runs": int, "warmup": int, "threads": int, "eval_text": str, "eval_tokens": int,
-    "window": int, "accuracy": bool, "timeout_s": (int, float),
-}
+# a [profile] table's keys: Settings' fields; their types where not numbers (those: edgekit.config.NUMBERS)
+_SETTINGS = ("prompt_len", "gen", "runs", "warmup", "threads", "eval_text", "eval_tokens", "window", "accuracy",
+             "timeout_s")
+_SETTINGS_TYPES = {"eval_text": str, "accuracy": bool}
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
     recipe_table = typed(data, "recipes", dict, where)
     if not recipe_table:
         raise EdgekitError(f"{where}: [recipes] must list recipes per target, e.g. onnx = [\"fp32\", \"int4\"]")
-    max_context = typed(data, "max_context", int, where)
+    max_context = number(data, "max_context", where)
     option_table = typed(data, "options", dict, where, {})  # target options per target: onnx = {exporter = "optimum"}
     known_keys(option_table, recipe_table, f"{where} [options]")
     parsed = []
@@ -121,8 +121,9 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
         is_file = spec.endswith((".yaml", ".yml"))
         devices.append(load_profile(str(relative_to(path, spec)) if is_file else spec))
     table = typed(data, "profile", dict, where, {})
-    known_keys(table, _SETTINGS_TYPES, f"{where} [profile]")
-    values = {k: typed(table, k, t, f"{where} [profile]") for k, t in _SETTINGS_TYPES.items() if k in table}
+    known_keys(table, _SETTINGS, f"{where} [profile]")
+    values = {k: typed(table, k, _SETTINGS_TYPES[k], f"{where} [profile]") if k in _SETTINGS_TYPES
+              else number(table, k, f"{where} [profile]") for k in _SETTINGS if k in table}
     if "eval_text" in values:
         values["eval_text"] = relative_to(path, values["eval_text"])
     settings = Settings(**values)
@@ -227,6 +228,7 @@ def plan(config: SweepConfig, fresh: bool = False, listen: Callable[[Event], Non
 
     combos = config.combinations()
     sources: dict[str, ModelSource | Exception] = {}
+    reached: dict[str, str | None] = {}
     jobs = []
     for i, combo in enumerate(combos):
         result = config.output / combo.filename
@@ -245,12 +247,46 @@ def plan(config: SweepConfig, fresh: bool = False, listen: Callable[[Event], Non
             stamp = {"export_key": key, "fingerprint": _fingerprint(key, config.settings, combo.device, text)}
             folder = cache_folder(config, combo, key)
             kept = not fresh and _is_done(result, stamp["fingerprint"])
-            if not kept:  # no export for a device that cannot run it
+            if not kept:  # no export for a device that cannot run it, a context too short, a device unreachable
                 require_capable(combo.device, combo.recipe.target, folder)
+                _fits(source, combo.recipe, config.settings)
+                _reach(combo.device, reached)
             jobs.append(Job(i, combo, result, source, folder, stamp, kept))
         except Exception as e:  # recorded in its result file by the profile phase
             jobs.append(Job(i, combo, result, error=_one_line(e)))
     return jobs
+
+
+def _fits(source: ModelSource, recipe: recipes.Recipe, settings: Settings) -> None:
+    """The latency prompt and its generation fit the context the export will have (the recipe's, the
+    target's default, the model's own: the least of them), known before the export."""
+    from edgekit import targets
+    from edgekit.core.model import model_context
+
+    limits = [model_context(source.path), recipe.max_context or getattr(targets.get(recipe.target),
+                                                                          "DEFAULT_MAX_CONTEXT", None)]
+    context = min(n for n in limits if n)
+    if settings.prompt_len + settings.gen > context:
+        raise EdgekitError(f"prompt_len + gen = {settings.prompt_len + settings.gen} exceeds the context of "
+                           f"{context} tokens its {recipe.target} export will have (give max_context, or less "
+                           "prompt_len or gen)")
+
+
+def _reach(device: DeviceProfile, reached: dict[str, str | None]) -> None:
+    """A device reached over the network (not this machine, nor an emulator on it) answers, asked once
+    per sweep before any export: a closed port is found now, not after every export."""
+    from edgekit.devices import connect
+
+    if device.transport == DEFAULT_DEVICE or device.emulated:
+        return
+    if device.name not in reached:
+        try:
+            connect(device).check()
+            reached[device.name] = None
+        except Exception as e:
+            reached[device.name] = f"device {device.name}: cannot reach it: {_one_line(e)}"
+    if reached[device.name]:
+        raise EdgekitError(reached[device.name])
 
 
 def _first_jobs(jobs: list[Job]) -> dict[Path, Job]:

@@ -146,6 +146,37 @@ def config(text: str) -> Callable[[Path], None]:
     return writes("c.toml", text)
 
 
+def model_config(change, name: str = "config.json") -> Callable[[Path], None]:
+    """``model`` (a tiny checkpoint) with its ``name`` changed: a dict's keys updated, or the raw text."""
+
+    def prepare(ws: Path) -> None:
+        path = ws / "model" / name
+        if isinstance(change, str):
+            path.write_text(change)
+        else:
+            path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+
+    return prepare
+
+
+def gguf_of(architecture: str) -> Callable[[Path], None]:
+    """``a.gguf``: a GGUF file of ``architecture`` holding one small float tensor."""
+
+    def prepare(ws: Path) -> None:
+        import gguf
+        import numpy as np
+
+        w = gguf.GGUFWriter(str(ws / "a.gguf"), architecture)
+        w.add_file_type(0)
+        w.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+
+    return prepare
+
+
 def both(*prepares) -> Callable[[Path], None]:
     def prepare(ws: Path) -> None:
         for p in prepares:
@@ -259,7 +290,7 @@ CASES: dict[str, Case] = {
                                     config(SWEEP.replace("['builtin:tiny']", "['m/x', 'm-x']"))),
     "sweep-output-is-a-file": Case(("sweep", "{ws}/c.toml"), "is a file, not a folder",
                                    config(SWEEP.replace("'results'", "'plain.txt'"))),
-    "sweep-threads-0": Case(("sweep", "{ws}/c.toml"), "--threads must be at least 1",
+    "sweep-threads-0": Case(("sweep", "{ws}/c.toml"), "'threads' must be an integer from 1 to 256, got 0",
                             config(SWEEP + "[profile]\nthreads = 0\n")),
     "sweep-no-models": Case(("sweep", "{ws}/c.toml"), "'models' must be a non-empty list",
                             config(SWEEP.replace("['builtin:tiny']", "[]"))),
@@ -296,6 +327,11 @@ CASES: dict[str, Case] = {
                                        result(lambda r: r["metrics"]["decode_tok_s"].update(value="fast"))),
     "report-metrics-a-list": Case(("report", "{ws}/bad.json", "-f", "html"), "is a damaged edgekit result",
                                   result(lambda r: r.update(metrics=[]))),
+    "report-environment-load-a-list": Case(("report", "{ws}/bad.json"), "'environment.load' must be an object",
+                                           result(lambda r: r.update(environment={"load": [1, 2]}))),
+    "compare-environment-a-string": Case(("compare", "{ws}/good.json", "{ws}/bad.json"),
+                                         "'environment' must be an object",
+                                         result(lambda r: r.update(environment="x86"))),
     "report-unknown-format": Case(("report", "{ws}/good.json", "-f", "pdf"), "unknown format 'pdf'"),
     "report-output-is-a-folder": Case(("report", "{ws}/good.json", "-f", "html", "-o", "{ws}/mine"), "it is a folder"),
     "report-markup-path": Case(("report", "res[/]ults"), "res[/]ults"),
@@ -327,6 +363,98 @@ CASES: dict[str, Case] = {
                                        gguf_value("llama.block_count", 100000)),
     "run-truncated-external-data": Case(("run", "{ws}/bad"), "model.onnx: its external data file is shorter than "
                                         "the model needs", truncated_external_data),
+    # issue 30 (numbers): every number a user gives is finite and in its range (edgekit.config.NUMBERS),
+    # every text option non-empty, a model's config.json and a GGUF's architecture checked, all before any work
+    "run-threads-huge": Case(("run", "{ws}/art", "--threads", "100000"),
+                             "'--threads': must be an integer from 1 to 256"),
+    "run-seed-negative": Case(("run", "{ws}/art", "--seed", "-1"), "'--seed': must be an integer from 0"),
+    "run-top-p-nan": Case(("run", "{ws}/art", "--top-p", "nan"), "'--top-p': must be a number above 0"),
+    "run-temperature-inf": Case(("run", "{ws}/art", "--temperature", "inf"), "'--temperature': must be a number"),
+    "run-max-new-tokens-huge": Case(("run", "{ws}/art", "-n", "100000000"), "'-n': must be an integer from 1"),
+    "run-chat-template-huge-range": Case(
+        ("run", "{ws}/bad", "--chat"), "the chat template of",
+        damaged("chat_template.jinja", b"{% for i in range(10**20) %}x{% endfor %}", relist=True)),
+    "profile-timeout-inf": Case(("profile", "{ws}/art", "--timeout", "inf"), "'--timeout': must be a number above 0"),
+    "profile-timeout-1e12": Case(("profile", "{ws}/art", "--timeout", "1e12"), "at most 604,800"),
+    "profile-timeout-nan": Case(("profile", "{ws}/art", "--timeout", "nan"), "'--timeout': must be"),
+    "profile-runs-huge": Case(("profile", "{ws}/art", "--runs", "100000000"), "'--runs': must be an integer"),
+    "profile-warmup-negative": Case(("profile", "{ws}/art", "--warmup", "-1"), "'--warmup': must be an integer"),
+    "profile-gen-1": Case(("profile", "{ws}/art", "--gen", "1"), "'--gen': must be an integer from 2"),
+    "profile-prompt-len-0": Case(("profile", "{ws}/art", "--prompt-len", "0"), "'--prompt-len': must be"),
+    "profile-threads-huge": Case(("profile", "{ws}/art", "--threads", "100000"), "'--threads': must be"),
+    "profile-device-timeout-inf": Case(("profile", "{ws}/art", "-d", "{ws}/dev.yaml"), "'timeout_s' must be",
+                                       writes("dev.yaml", "name: x\ntransport: local\ntimeout_s: .inf\n")),
+    "profile-device-threads-huge": Case(("profile", "{ws}/art", "-d", "{ws}/dev.yaml"), "'threads' must be",
+                                        writes("dev.yaml", "name: x\ntransport: local\nthreads: 100000\n")),
+    "profile-empty-device": Case(("profile", "{ws}/art", "-d", ""), "-d is empty"),
+    "compare-tolerance-nan": Case(("compare", "{ws}/good.json", "{ws}/good.json", "--tolerance", "nan"),
+                                  "'--tolerance': must be a number"),
+    "compare-tolerance-inf": Case(("compare", "{ws}/good.json", "{ws}/good.json", "--tolerance", "inf"),
+                                  "'--tolerance': must be a number"),
+    "export-context-huge": Case(("export", "builtin:tiny", "--max-context", "1000000000", "-o", "{ws}/out"),
+                                "'--max-context': must be an integer"),
+    "export-empty-recipe": Case(("export", "builtin:tiny", "-r", "", "-o", "{ws}/out"), "-r is empty"),
+    "export-empty-recipe-joined": Case(("export", "builtin:tiny", "--recipe=", "-o", "{ws}/out"),
+                                       "--recipe is empty"),
+    "export-empty-target": Case(("export", "builtin:tiny", "-t", "", "-o", "{ws}/out"), "-t is empty"),
+    "export-empty-model": Case(("export", "", "-o", "{ws}/out"), "an argument is empty"),
+    "report-empty-path": Case(("report", ""), "an argument is empty"),
+    "report-json-then-empty-path": Case(("report", "--json", ""), "an argument is empty"),
+    "compare-empty-paths": Case(("compare", "", ""), "an argument is empty"),
+    "export-recipe-mix-huge": Case(("export", "builtin:tiny", "-r", "int4-mix99999", "-o", "{ws}/out"),
+                                   "-mixN in recipe 'int4-mix99999' must be an integer from 0 to 1,024"),
+    "export-recipe-digits-galore": Case(("export", "builtin:tiny", "-r", "int4-g" + "9" * 5000, "-o", "{ws}/out"),
+                                        "unknown option 'g999"),
+    "export-config-a-list": Case(("export", "{ws}/model", "-o", "{ws}/out"), "config.json is not a model's",
+                                 model_config("[]")),
+    "export-generation-config-a-list": Case(("export", "{ws}/model", "-o", "{ws}/out", "--no-parity"),
+                                            "generation_config.json is not a model's",
+                                            model_config("[1]", "generation_config.json")),
+    "export-config-layers-negative": Case(("export", "{ws}/model", "-o", "{ws}/out", "--no-parity"),
+                                          "'num_hidden_layers' must be an integer from 1",
+                                          model_config({"num_hidden_layers": -1})),
+    "export-config-layers-negative-parity": Case(("export", "{ws}/model", "-o", "{ws}/out"),
+                                                 "'num_hidden_layers' must be",
+                                                 model_config({"num_hidden_layers": -1})),
+    "export-config-hidden-a-string": Case(("export", "{ws}/model", "-o", "{ws}/out"), "'hidden_size' must be",
+                                          model_config({"hidden_size": "256"})),
+    "export-config-context-null": Case(("export", "{ws}/model", "-o", "{ws}/out"),
+                                       "'max_position_embeddings' must be",
+                                       model_config({"max_position_embeddings": None})),
+    "export-config-vocab-0": Case(("export", "{ws}/model", "-o", "{ws}/out"), "'vocab_size' must be",
+                                  model_config({"vocab_size": 0})),
+    "export-config-kv-heads-0": Case(("export", "{ws}/model", "-o", "{ws}/out"), "'num_key_value_heads' must be",
+                                     model_config({"num_key_value_heads": 0})),
+    "export-config-kv-heads-not-dividing": Case(("export", "{ws}/model", "-o", "{ws}/out"),
+                                                "'num_key_value_heads' 3 does not divide 'num_attention_heads' 4",
+                                                model_config({"num_key_value_heads": 3})),
+    "export-config-heads-not-splitting": Case(("export", "{ws}/model", "-o", "{ws}/out"),
+                                              "'num_attention_heads' 3 does not divide 'hidden_size' 64",
+                                              model_config({"num_attention_heads": 3, "num_key_value_heads": 1,
+                                                            "head_dim": None})),
+    "export-config-unknown-type": Case(("export", "{ws}/model", "-o", "{ws}/out"),
+                                       "unsupported architecture 'frobnicator'",
+                                       model_config({"model_type": "frobnicator"})),
+    "export-gguf-mamba": Case(("export", "{ws}/a.gguf", "-t", "gguf", "-o", "{ws}/out"),
+                              "unsupported architecture 'mamba'", gguf_of("mamba")),
+    "sweep-timeout-nan": Case(("sweep", "{ws}/c.toml"), "[profile]: 'timeout_s' must be a number above 0",
+                              config(SWEEP + "[profile]\ntimeout_s = nan\n")),
+    "sweep-timeout-inf": Case(("sweep", "{ws}/c.toml"), "[profile]: 'timeout_s' must be a number above 0",
+                              config(SWEEP + "[profile]\ntimeout_s = inf\n")),
+    "sweep-threads-huge": Case(("sweep", "{ws}/c.toml"), "[profile]: 'threads' must be an integer from 1 to 256",
+                               config(SWEEP + "[profile]\nthreads = 100000\n")),
+    "sweep-max-context-huge": Case(("sweep", "{ws}/c.toml"), "'max_context' must be an integer",
+                                   config("max_context = 1000000000\n" + SWEEP)),
+    "check-tolerance-nan": Case(("check", "{ws}/c.toml"), "[baseline]: 'tolerance_pct' must be a number",
+                                config(SWEEP + "[baseline]\nresults = 'good.json'\ntolerance_pct = nan\n")),
+    "check-parity-off-but-required": Case(("check", "{ws}/c.toml"), "parity = false skips the export's parity check",
+                                          config("parity = false\n" + SWEEP)),
+    "check-prompt-beyond-context": Case(("check", "{ws}/c.toml"), "prompt_len + gen = 600 exceeds the context of 512",
+                                        config(SWEEP + "[profile]\nprompt_len = 500\ngen = 100\n")),
+    "check-device-closed-port": Case(("check", "{ws}/c.toml"), "device far: cannot reach it",
+                                     both(config("devices = ['dev.yaml']\n" + SWEEP),
+                                          writes("dev.yaml", "name: far\ntransport: ssh\nhost: 127.0.0.1\nport: 1\n"
+                                                             "timeout_s: 10\n"))),
 }
 
 
@@ -338,7 +466,8 @@ def workspace(request, tmp_path, tiny_artifacts, tiny_models, make_result, monke
     ws = tmp_path / "ws"
     ws.mkdir()
     shutil.copytree(tiny_artifacts("llama"), ws / "art")
-    if request.node.callspec.params.get("name") == "export-overwrite-the-source":
+    name = request.node.callspec.params.get("name")
+    if name == "export-overwrite-the-source" or name.startswith(("export-config-", "export-generation-config-")):
         shutil.copytree(tiny_models("llama"), ws / "model")
     if "-gguf-" in request.node.callspec.params.get("name"):
         shutil.copytree(tiny_artifacts("llama", "gguf", "fp32"), ws / "gguf")
@@ -384,3 +513,33 @@ def test_every_command_has_cases():
     covered = {" ".join(case.args[:2]) if case.args[0] in {g.name for g in app.registered_groups} and len(case.args) > 1
                and not case.args[1].startswith("-") else case.args[0] for case in CASES.values()}
     assert commands - covered == set(), f"commands without bad-input cases: {sorted(commands - covered)}"
+
+
+def test_every_number_a_command_takes_declares_its_range():
+    """issue 30: every int or float option of every command is checked against its declared type and range
+    (``edgekit.config.NUMBERS``, through ``edgekit.cli.bounded``) before any work: a numeric option
+    added later without a range fails here."""
+    import typing
+
+    from edgekit.cli import _register, app
+    from edgekit.config import NUMBERS
+
+    _register()
+    commands = [*app.registered_commands,
+                *(c for group in app.registered_groups for c in group.typer_instance.registered_commands)]
+    unbounded, numeric = [], 0
+    for command in commands:
+        fn = command.callback
+        for name, hint in typing.get_type_hints(fn, include_extras=True).items():
+            if typing.get_origin(hint) is not typing.Annotated:
+                continue
+            base = typing.get_args(hint)[0]
+            if not set(typing.get_args(base) or [base]) & {int, float}:
+                continue
+            numeric += 1
+            info = next(iter(getattr(hint, "__metadata__", ())), None)
+            callback = getattr(info, "callback", None)
+            if callback is None or not callback.__qualname__.startswith("bounded."):
+                unbounded.append(f"{command.name} {name}")
+    assert numeric >= 12 and unbounded == [], unbounded
+    assert all(n.lo <= n.hi and n.hi < float("inf") for n in NUMBERS.values())

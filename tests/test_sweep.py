@@ -107,9 +107,9 @@ M, R = "models = ['builtin:tiny']\n", "[recipes]\nonnx = ['fp32']\n"
         (M + "[recipes]\nonnx = ['int3']\n", "sweep.toml [recipes]: unknown recipe 'int3'"),
         (M + "[recipes]\ntflite = ['fp32']\n", "unknown target 'tflite'"),
         (M + R + "[profile]\nruns = 'many'\n", "'runs' must be an integer"),
-        (M + R + "[profile]\ngen = 1\n", "--gen at least 2"),
+        (M + R + "[profile]\ngen = 1\n", "[profile]: 'gen' must be an integer from 2"),
         (M + R + "[profile]\nseed = 1\n", "unknown key(s) seed"),
-        (M + R + "[profile]\nthreads = 0\n", "--threads must be at least 1"),
+        (M + R + "[profile]\nthreads = 0\n", "[profile]: 'threads' must be an integer from 1"),
         (M + "devices = ['nowhere']\n" + R, "unknown device 'nowhere'"),
         (R, "'models' must be a non-empty list"),
         ("models = 'x' = 1\n", "not valid TOML"),
@@ -304,3 +304,20 @@ def test_a_damaged_cached_export_is_made_again(cli, sweep_file, tmp_path):
     assert data["results"][0]["complete"] is True
     assert [c["export"] for c in data["combinations"]] == ["exported"], data["combinations"]
     assert "the cached export is damaged (model.onnx has 100 bytes" in r.err
+
+
+def test_what_no_profile_could_run_fails_in_the_plan_before_any_export(cli, tmp_path, monkeypatch):
+    """issue 30: a prompt and its generation beyond the context the export will have, and a device over
+    the network that does not answer (a closed port), are found in the plan, not after every export."""
+    import edgekit.sweep
+
+    monkeypatch.setattr(edgekit.sweep, "_artifact", lambda *a: pytest.fail("exported before the plan's refusal"))
+    (tmp_path / "far.yaml").write_text("name: far\ntransport: ssh\nhost: 127.0.0.1\nport: 1\ntimeout_s: 10\n")
+    config = tmp_path / "sweep.toml"
+    head = "models = ['builtin:tiny']\noutput = 'results'\ncache = 'cache'\n"
+    config.write_text("devices = ['far.yaml']\n" + head + R + "[profile]\nprompt_len = 16\ngen = 8\n")
+    r = cli("sweep", config)
+    assert r.code == 1 and "FAILED: device far: cannot reach it" in r.err, r.err
+    config.write_text(head + R + "[profile]\nprompt_len = 500\ngen = 100\n")
+    r = cli("sweep", config)
+    assert r.code == 1 and "FAILED: prompt_len + gen = 600 exceeds the context of 512 tokens" in r.err, r.err

@@ -57,6 +57,51 @@ def command(name: str, group: typer.Typer | None = None):
     return decorate
 
 
+def _empty_argument(args: list[str]) -> str | None:
+    """The refusal of an empty string among the command line's arguments, naming the option it was given
+    to (a text option's '' is never read as "not given", nor a path's as the current folder); None: none."""
+    for i, arg in enumerate(args):
+        if arg.startswith("--") and arg.endswith("=") and len(arg) > 3:
+            return f"{arg[:-1]} is empty: give a value, or leave the option out"
+        if arg == "":
+            before = args[i - 1] if i else ""
+            if before.startswith("-") and before not in _flags():
+                return f"{before} is empty: give a value, or leave the option out"
+            return "an argument is empty (''): give a value"
+    return None
+
+
+def _flags() -> set[str]:
+    """Every on/off option of every command (those take no value)."""
+    import typing
+
+    commands = [*app.registered_commands,
+                *(c for group in app.registered_groups for c in group.typer_instance.registered_commands)]
+    out = {"--help", "--version"}
+    for command in commands:
+        for hint in typing.get_type_hints(command.callback, include_extras=True).values():
+            if typing.get_origin(hint) is typing.Annotated and typing.get_args(hint)[0] is bool:
+                for info in typing.get_args(hint)[1:]:  # in Annotated, typer keeps the first name as "default"
+                    names = [getattr(info, "default", None), *(getattr(info, "param_decls", None) or ())]
+                    out.update(d for decl in names if isinstance(decl, str) for d in decl.split("/"))
+    return out
+
+
+def bounded(key: str):
+    """An option's callback: its value must be in ``edgekit.config.NUMBERS[key]``'s range (a usage
+    error naming the option otherwise); None (not given) passes."""
+
+    def check(value):
+        from edgekit.config import NUMBERS
+
+        problem = None if value is None else NUMBERS[key].problem(value)
+        if problem:
+            raise typer.BadParameter(problem)
+        return value
+
+    return check
+
+
 def _register() -> None:
     from edgekit.cli import check, compare, devices, export, generate, inspect, models, profile, recipes, report, sweep  # noqa: F401  (importing registers the commands)
 
@@ -84,7 +129,14 @@ def _main(argv: list[str] | None) -> None:
     signalled(False)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # even where the parent ignored it
+    empty = _empty_argument(sys.argv[1:] if argv is None else list(argv))
+    if empty:  # before any parsing: typer reads a path's '' as the current folder
+        output.error(empty)
+        sys.exit(2)
     try:
+        from edgekit.core.results import busy_share
+
+        busy_share()  # the environment's own settings, before any work
         code = app(args=argv, prog_name="edgekit", standalone_mode=False)
         stop_if_interrupted()  # a Ctrl-C that a library swallowed: the command is still one that was interrupted
     except EdgekitError as e:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from edgekit.cli import command
+from edgekit.cli import bounded, command
 
 
 @command("compare")
@@ -14,7 +14,8 @@ def compare(
     new: Annotated[Path, typer.Argument(help="result file or folder: the candidate")],
     tolerance: Annotated[
         float,
-        typer.Option(min=0, help="a metric worse by more than this many percent (and than its measured noise) "
+        typer.Option(callback=bounded("tolerance_pct"),
+                     help="a metric worse by more than this many percent (and than its measured noise) "
                                  "is a regression"),
     ] = 5.0,
     json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,

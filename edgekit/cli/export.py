@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from edgekit import targets
-from edgekit.cli import command
+from edgekit.cli import bounded, command
 
 
 # the documented flags that are aliases of --option NAME=VALUE, by the option they set (declared in
@@ -30,7 +30,9 @@ def export(
     ] = False,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="allow pickle (.bin) weights")] = False,
     max_context: Annotated[
-        int | None, typer.Option(min=2, help="context length of the artifact (KV cache size); default: the target's")
+        int | None,
+        typer.Option(callback=bounded("max_context"),
+                     help="context length of the artifact (KV cache size); default: the target's")
     ] = None,
     compute_units: Annotated[
         str | None, typer.Option(help="the same as --option compute_units=VALUE (Core ML's; see `edgekit recipes`)")

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from edgekit import devices
-from edgekit.cli import command
+from edgekit.cli import bounded, command
 
 
 @command("profile")
@@ -16,18 +16,23 @@ def profile(
         str, typer.Option("--device", "-d", help="device name (see `edgekit devices`) or profile file")
     ] = devices.DEFAULT,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the result JSON here")] = None,
-    prompt_len: Annotated[int, typer.Option(help="prompt tokens (P)")] = 128,
-    gen: Annotated[int, typer.Option(help="tokens generated per run (G)")] = 128,
-    runs: Annotated[int, typer.Option(help="measured runs (R)")] = 5,
-    warmup: Annotated[int, typer.Option(help="warm-up runs (W), not measured")] = 1,
-    threads: Annotated[int | None, typer.Option(min=1, help="runtime threads (default: the device profile's)")] = None,
+    prompt_len: Annotated[int, typer.Option(callback=bounded("prompt_len"), help="prompt tokens (P)")] = 128,
+    gen: Annotated[int, typer.Option(callback=bounded("gen"), help="tokens generated per run (G)")] = 128,
+    runs: Annotated[int, typer.Option(callback=bounded("runs"), help="measured runs (R)")] = 5,
+    warmup: Annotated[int, typer.Option(callback=bounded("warmup"), help="warm-up runs (W), not measured")] = 1,
+    threads: Annotated[
+        int | None, typer.Option(callback=bounded("threads"), help="runtime threads (default: the device profile's)")
+    ] = None,
     eval_text: Annotated[
         Path | None, typer.Option(help="evaluation text for ppl/KL (default: the shipped one)")
     ] = None,
-    eval_tokens: Annotated[int, typer.Option(min=16, help="score at most this many tokens of it")] = 2048,
+    eval_tokens: Annotated[
+        int, typer.Option(callback=bounded("eval_tokens"), help="score at most this many tokens of it")
+    ] = 2048,
     accuracy: Annotated[bool, typer.Option("--accuracy/--no-accuracy", help="measure ppl, top-1 and KL")] = True,
     timeout: Annotated[
-        float | None, typer.Option(min=1, help="seconds each step may take (default: the profile's)")
+        float | None,
+        typer.Option(callback=bounded("timeout_s"), help="seconds each step may take (default: the profile's)")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the result JSON")] = False,
     verify: Annotated[
@@ -37,7 +42,7 @@ def profile(
         bool, typer.Option("--ops", help="per-operator times: one more generation under the runtime's profiler")
     ] = False,
     duration: Annotated[
-        float | None, typer.Option("--duration", metavar="SECONDS",
+        float | None, typer.Option("--duration", metavar="SECONDS", callback=bounded("duration_s"),
                                    help="after the runs, decode again and again this long (at most 3600): "
                                         "tok/s, temperature and CPU clock over time")
     ] = None,

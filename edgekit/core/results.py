@@ -138,11 +138,18 @@ BUSY_SHARE = 0.2
 def busy_share() -> float:
     import os
 
-    try:
-        share = float(os.environ.get("EDGEKIT_BUSY_SHARE", BUSY_SHARE))
-    except ValueError:
+    from edgekit.errors import EdgekitError
+
+    given = os.environ.get("EDGEKIT_BUSY_SHARE")
+    if given is None:
         return BUSY_SHARE
-    return share if 0 <= share <= 1 else BUSY_SHARE
+    try:
+        share = float(given)
+    except ValueError:
+        share = float("nan")
+    if not 0 <= share <= 1:  # (NaN too)
+        raise EdgekitError(f"$EDGEKIT_BUSY_SHARE must be a number from 0 to 1, got {given!r}")
+    return share
 
 
 @dataclass(frozen=True)

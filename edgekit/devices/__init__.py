@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from edgekit.config import NUMBERS
 from edgekit.core import plugins
 from edgekit.errors import EdgekitError
 
@@ -207,11 +208,9 @@ def parse_profile(data: object, source: str) -> DeviceProfile:
     for key in _required(config):
         if not data.get(key):
             raise EdgekitError(f"device profile {source}: transport {transport} needs '{key}'")
-    if data.get("threads") is not None and data["threads"] < 1:
-        raise EdgekitError(f"device profile {source}: 'threads' must be at least 1")
-    if data.get("timeout_s") is not None and not 0 < data["timeout_s"] < float("inf"):
-        raise EdgekitError(f"device profile {source}: 'timeout_s' must be a number of seconds above 0, "
-                           f"got {data['timeout_s']!r}")
+    for key, value in data.items():  # every number in its range (threads, timeout_s, a transport's port)
+        if key in NUMBERS and value is not None:
+            NUMBERS[key].check(value, f"device profile {source}: '{key}'")
     if data.get("runner") is not None and data["runner"] not in RUNNERS:
         raise EdgekitError(f"device profile {source}: 'runner' must be one of {', '.join(RUNNERS)}, "
                            f"got {data['runner']!r}")

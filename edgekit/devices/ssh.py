@@ -56,11 +56,6 @@ class Config(TransportConfig):
     known_hosts_file: str | None = None
     accept_new_host_key: bool = False  # trust-on-first-use; off: unknown host keys are refused
 
-    def problem(self) -> str | None:
-        if not 0 < self.port < 65536:
-            return f"'port' must be between 1 and 65535, got {self.port}"
-        return None
-
     def connect(self, profile: DeviceProfile) -> Transport:
         return Transport(profile)
 

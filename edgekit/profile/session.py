@@ -12,7 +12,6 @@ from pathlib import Path
 
 from edgekit import __version__, artifact as artifacts, targets
 from edgekit.core.results import RESULT_SCHEMA, RunResult  # noqa: F401  (RESULT_SCHEMA: read here by older callers)
-from edgekit.core.timings import MAX_DURATION_S
 from edgekit.devices import DeviceProfile, connect, require_capable
 from edgekit.devices.process import DeviceError
 from edgekit.errors import EdgekitError
@@ -35,17 +34,13 @@ class Settings:
     duration_s: float | None = None  # a sustained run of that many seconds after the measured runs
 
     def check(self) -> None:
-        """Refuse settings no profile can run, before any work."""
-        if self.prompt_len < 1 or self.gen < 2:
-            raise EdgekitError("--prompt-len must be at least 1 and --gen at least 2")
-        if self.runs < 1 or self.warmup < 0:
-            raise EdgekitError("--runs must be at least 1 and --warmup at least 0")
-        if (self.threads is not None and self.threads < 1) or self.eval_tokens < 16 or self.window < 2:
-            raise EdgekitError("--threads must be at least 1, --eval-tokens at least 16 and the window at least 2")
-        if self.timeout_s is not None and self.timeout_s <= 0:
-            raise EdgekitError("--timeout must be more than 0 seconds")
-        if self.duration_s is not None and not 0 < self.duration_s <= MAX_DURATION_S:
-            raise EdgekitError(f"--duration must be more than 0 and at most {MAX_DURATION_S} seconds")
+        """Refuse settings no profile can run, before any work: each number in its range
+        (``edgekit.config.NUMBERS``), named by its option."""
+        from edgekit.config import NUMBERS
+
+        for name, option in OPTIONS.items():
+            if getattr(self, name) is not None:
+                NUMBERS[name].check(getattr(self, name), option)
 
     def recorded(self) -> dict:
         """What the result's ``settings`` records (ops and duration only where asked: a result without
@@ -55,6 +50,11 @@ class Settings:
             if not out[name]:
                 del out[name]
         return out
+
+
+# the numeric settings, by the option that gives them
+OPTIONS = {"prompt_len": "--prompt-len", "gen": "--gen", "runs": "--runs", "warmup": "--warmup", "threads": "--threads",
+           "eval_tokens": "--eval-tokens", "window": "the window", "timeout_s": "--timeout", "duration_s": "--duration"}
 
 
 def profile(

@@ -20,12 +20,13 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
+from edgekit.config import NUMBERS
 from edgekit.core import plugins
 from edgekit.errors import EdgekitError
 
-_GROUP = re.compile(r"^g(\d+)$")
-_EMBEDDING = re.compile(r"^emb(\d+)$")
-_MIXED = re.compile(r"^mix(\d+)$")
+_GROUP = re.compile(r"^g(\d{1,9})$")  # more digits than any range: an unknown option, never int()'s ValueError
+_EMBEDDING = re.compile(r"^emb(\d{1,9})$")
+_MIXED = re.compile(r"^mix(\d{1,9})$")
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,9 @@ def parse(
     options given (name -> value; None: not given), each checked against the target's declared choices,
     the others at their defaults."""
     spec = target_spec(target)
+    if name is not None and not name.strip():
+        raise EdgekitError(f"the recipe is empty; recipes of {target}: {', '.join(spec.schemes)} "
+                           "(see `edgekit recipes`)")
     name = name or spec.default
     scheme, *suffixes = name.strip().lower().split("-")
     if scheme not in spec.schemes:
@@ -230,6 +234,7 @@ def parse(
                 bits = ", ".join(f"emb{b}" for b in s.embedding_bits)
                 raise EdgekitError(f"'{opt}' is not supported by {target} {scheme}; choose one of {bits}")
         elif (m := _MIXED.match(opt)) and s.mixed and not mixed_given:
+            NUMBERS["mixed_layers"].check(int(m.group(1)), f"-mixN in recipe '{name}'")
             mixed, mixed_given = int(m.group(1)) or None, True  # -mix0: every layer at the scheme's bits
         elif opt in s.methods and method is None:
             method = opt

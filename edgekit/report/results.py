@@ -58,4 +58,10 @@ def _shape_problem(data: dict) -> str | None:
         value = m.get("value")
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             return f"metric '{name}' has the value {value!r}, not a number"
+    env = data.get("environment")
+    if env is not None and not isinstance(env, dict):
+        return "'environment' must be an object"
+    for key in ("host", "load"):
+        if isinstance(env, dict) and env.get(key) is not None and not isinstance(env[key], dict):
+            return f"'environment.{key}' must be an object"
     return None

@@ -319,8 +319,16 @@ def inspect(folder: Path, runtime: dict) -> dict:
         "metadata": constants,  # the constant methods ExecuTorch's LLM runner reads
         "ops": ops,
         "delegation": delegation,
-        **({"weights": runtime["weights"]} if runtime.get("weights") else {}),
+        **({"weights": runtime["weights"]} if _weights_table(runtime.get("weights")) else {}),
     }
+
+
+def _weights_table(table) -> bool:
+    """Whether the manifest's stored-weights record has the shape inspect tabulates (a hand-edited
+    manifest may hold anything there)."""
+    keys = ("bits", "tensors", "elements", "bytes")
+    return isinstance(table, dict) and bool(table) and all(
+        isinstance(w, dict) and all(isinstance(w.get(k), (int, float)) for k in keys) for w in table.values())
 
 
 def _input_names(count: int) -> list[str]:

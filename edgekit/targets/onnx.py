@@ -63,6 +63,9 @@ SUPPORTED = _Architectures()
 def optimum_decoders() -> tuple[str, ...]:
     """Model types optimum-onnx exports for text-generation-with-past, less the encoder-decoder ones
     (their decoder alone is not the model)."""
+    from edgekit.environment import quiet_libraries
+
+    quiet_libraries()  # torch's and torchao's import-time log lines stay off the terminal
     import optimum.exporters.onnx.model_configs  # noqa: F401  (fills the registry)
     from optimum.exporters.tasks import TasksManager
     from transformers import CONFIG_MAPPING

@@ -92,6 +92,21 @@ def test_unsupported_architecture_lists_supported(cli, tmp_path):
     _one_line_error(r, "unsupported architecture 'bert'", "llama", "gpt2")
 
 
+def test_an_unknown_model_type_is_refused_before_any_library_loads(cli, tiny_models, tmp_path, monkeypatch):
+    """issue 30: a model type transformers does not know is said at once, not after the ONNX target's
+    registry (optimum, torch, torchao: seconds and their log lines) has loaded."""
+    import edgekit.targets.onnx
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models("llama"), model)
+    (model / "config.json").write_text(json.dumps({**json.loads((model / "config.json").read_text()),
+                                                   "model_type": "frobnicator"}))
+    monkeypatch.setattr(edgekit.targets.onnx, "optimum_decoders", lambda: pytest.fail("optimum's registry loaded"))
+    r = cli("export", model, "-o", tmp_path / "out")
+    assert r.code == 2
+    _one_line_error(r, "unsupported architecture 'frobnicator'")
+
+
 def test_remote_code_needs_consent(cli, tiny_models, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(tiny_models("llama"), model)

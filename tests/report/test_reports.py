@@ -307,3 +307,13 @@ def test_a_result_measured_on_a_busy_machine_says_so_everywhere(cli, tmp_path, m
     verdicts = {v.name: v for v in evaluate([RunResult.from_json(busy)], lambda t, rc: rules)}
     assert "the machine was busy" in verdicts["decode_tok_s >= 100"].message  # a speed figure
     assert "busy" not in verdicts["file_mb <= 5"].message  # not a size
+
+
+def test_a_bad_busy_share_is_one_line(cli, tmp_path, make_result, write_results, monkeypatch):
+    r = make_result("int4", decode_tok_s=52.0)
+    r["environment"] = {"load": {"cpus": 2, "others_share": 0.5}}
+    folder = write_results(tmp_path / "r", r)
+    for bad in ("lots", "nan", "2"):
+        monkeypatch.setenv("EDGEKIT_BUSY_SHARE", bad)
+        out = cli("report", folder)
+        assert out.code == 2 and out.err.startswith("error: $EDGEKIT_BUSY_SHARE must be a number from 0 to 1"), out.err
