@@ -164,11 +164,7 @@ int run() {
     }
     if (request.ops) {
         edgekit::set_step("ops");
-        Json event = object();
-        event.set("source", Json());
-        event.set("unavailable", std::string("the native runner gives no per-operator times yet: use the Python runner "
-                                             "(runner: python) for ONNX Runtime's profiler and ExecuTorch's ETDump"));
-        edgekit::emit("ops", event);
+        edgekit::emit("ops", edgekit::profile_ops(request.artifact, threads, request.prompt_ids, request.gen));
     }
     if (request.with_eval) {
         edgekit::set_step("accuracy");
