@@ -9,6 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgekit.core.timings import MAX_DURATION_S
 from edgekit.errors import EdgekitError
 
 
@@ -96,6 +97,7 @@ NUMBERS = {
     "eval_tokens": Number(int, 16, 1 << 24),
     "window": Number(int, 2, 1 << 20),
     "timeout_s": Number(float, 0, 7 * 24 * 3600, above=True),  # a week
+    "duration_s": Number(float, 0, MAX_DURATION_S, above=True),  # a sustained run (profile --duration)
     # where a device is (a device profile's)
     "port": Number(int, 1, 65535),
     "max_new_tokens": Number(int, 1, 1 << 20),

@@ -23,7 +23,7 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -414,7 +414,7 @@ def export_key(source, recipe: recipes.Recipe, parity: bool) -> str:
 
 def _fingerprint(export_key: str, settings: Settings, device: DeviceProfile, eval_sha256: str) -> str:
     """What makes a result: a result measured on another evaluation text is measured again."""
-    what = {"export": export_key, "settings": asdict(settings), "device": device.as_dict(), "eval_text": eval_sha256}
+    what = {"export": export_key, "settings": settings.recorded(), "device": device.as_dict(), "eval_text": eval_sha256}
     return fingerprint(what)
 
 
@@ -434,7 +434,7 @@ def _failure(config: SweepConfig, combo: Combination, error: str) -> dict:
         "artifact": {"model": combo.model, "target": combo.recipe.target, "recipe": combo.recipe.name,
                      "name": combo.filename.removesuffix(".json")},
         "device": combo.device.as_dict(),
-        "settings": {**asdict(config.settings), "eval_text": str(config.settings.eval_text or "shipped")},
+        "settings": {**config.settings.recorded(), "eval_text": str(config.settings.eval_text or "shipped")},
         "metrics": {}, "runs": [], "started": now, "finished": now,
     }
 

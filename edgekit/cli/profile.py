@@ -38,6 +38,14 @@ def profile(
     verify: Annotated[
         bool, typer.Option("--verify", help="read every file's sha256 again (by default read once, then remembered)")
     ] = False,
+    ops: Annotated[
+        bool, typer.Option("--ops", help="per-operator times: one more generation under the runtime's profiler")
+    ] = False,
+    duration: Annotated[
+        float | None, typer.Option("--duration", metavar="SECONDS", callback=bounded("duration_s"),
+                                   help="after the runs, decode again and again this long (at most 3600): "
+                                        "tok/s, temperature and CPU clock over time")
+    ] = None,
 ) -> None:
     """Measure latency, memory and accuracy of an artifact on a device."""
     from edgekit import output as out
@@ -48,7 +56,7 @@ def profile(
     dev = load_profile(device)
     settings = Settings(
         prompt_len=prompt_len, gen=gen, runs=runs, warmup=warmup, threads=threads, eval_text=eval_text,
-        eval_tokens=eval_tokens, accuracy=accuracy, timeout_s=timeout,
+        eval_tokens=eval_tokens, accuracy=accuracy, timeout_s=timeout, ops=ops, duration_s=duration,
     )
     if output is not None:
         out.check_writable(output)  # before the work, not after it
@@ -69,6 +77,7 @@ def profile(
         out.table(title, header, rows)
         if hidden:
             out.note(hidden)
+        _timings(result)
     if result.environment is not None and result.environment.busy:  # said with --json too (on stderr)
         out.note(f"warning: {result.environment.busy}")
     n = result.measured_runs
@@ -79,3 +88,16 @@ def profile(
                                              else "nothing else could be written (the figures are above)"))
     if interrupted or not result.complete:
         raise EdgekitError(f"{result.error}" + (f"; {kept}" if kept else ""))
+
+
+def _timings(result) -> None:
+    """The per-operator table (--ops) and the sustained run's summary (--duration), where the result has them."""
+    from edgekit import output as out
+
+    if result.ops is not None:
+        if result.ops.source is None:
+            out.note(result.ops.title)
+        else:
+            out.table(result.ops.title, *result.ops.table(), keep=1)
+    if result.sustained is not None:
+        out.note(result.sustained.summary())

@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from .timings import OpTimes, Sustained
+
 RESULT_SCHEMA = 1
+
+
+def _typed(kind, data):
+    """``kind.from_json(data)``: None where absent; the typed value where it already is one."""
+    return data if data is None or isinstance(data, kind) else kind.from_json(data)
 
 
 @dataclass(frozen=True)
@@ -212,12 +219,14 @@ class RunResult:
     started: str | None = None
     finished: str | None = None
     sweep: Mapping | None = None  # the sweep's stamp: export key and fingerprint
+    ops: OpTimes | None = None  # profile --ops: the slowest operators (or why the runtime has none)
+    sustained: Sustained | None = None  # profile --duration: decode speed, temperature and clock over time
     schema: int = RESULT_SCHEMA
     extra: Mapping = field(default_factory=dict)
     file: str | None = None
 
     _KNOWN = ("schema", "complete", "error", "artifact", "device", "environment", "settings", "metrics", "started",
-              "runs", "finished", "sweep")
+              "runs", "finished", "sweep", "ops", "sustained")
 
     @classmethod
     def from_json(cls, data: Mapping, file: str | None = None) -> RunResult:
@@ -233,6 +242,7 @@ class RunResult:
             runs=None if runs is None else tuple(runs),
             started=data.get("started"), finished=data.get("finished"),
             sweep=None if sweep is None else frozen(sweep),
+            ops=_typed(OpTimes, data.get("ops")), sustained=_typed(Sustained, data.get("sustained")),
             schema=data.get("schema", RESULT_SCHEMA),
             extra=frozen({k: v for k, v in data.items() if k not in cls._KNOWN and k != "_file"}),
             file=file or data.get("_file"),
@@ -250,6 +260,10 @@ class RunResult:
             value = getattr(self, name)
             if value is not None:
                 out[name] = plain(value)
+        for name in ("ops", "sustained"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.to_json()
         return {**out, **plain(self.extra)}
 
     @property

@@ -30,6 +30,8 @@ class Settings:
     window: int = 256  # tokens per scoring window (bounded by the model's context)
     accuracy: bool = True
     timeout_s: float | None = None  # per step; None: the device profile's
+    ops: bool = False  # one more generation under the runtime's profiler: the per-operator table
+    duration_s: float | None = None  # a sustained run of that many seconds after the measured runs
 
     def check(self) -> None:
         """Refuse settings no profile can run, before any work: each number in its range
@@ -40,10 +42,19 @@ class Settings:
             if getattr(self, name) is not None:
                 NUMBERS[name].check(getattr(self, name), option)
 
+    def recorded(self) -> dict:
+        """What the result's ``settings`` records (ops and duration only where asked: a result without
+        them is measured as before)."""
+        out = asdict(self)
+        for name in ("ops", "duration_s"):
+            if not out[name]:
+                del out[name]
+        return out
+
 
 # the numeric settings, by the option that gives them
 OPTIONS = {"prompt_len": "--prompt-len", "gen": "--gen", "runs": "--runs", "warmup": "--warmup", "threads": "--threads",
-           "eval_tokens": "--eval-tokens", "window": "the window", "timeout_s": "--timeout"}
+           "eval_tokens": "--eval-tokens", "window": "the window", "timeout_s": "--timeout", "duration_s": "--duration"}
 
 
 def profile(
@@ -73,7 +84,7 @@ def profile(
         "artifact": _digest(art),
         "device": {**device.as_dict(), **transport.info()},
         "environment": {"host": {"os": f"{platform.system()} {platform.release()}", "edgekit": __version__}},
-        "settings": {**asdict(settings), "threads": threads, "eval_text": str(settings.eval_text or "shipped"),
+        "settings": {**settings.recorded(), "threads": threads, "eval_text": str(settings.eval_text or "shipped"),
                      "eval_text_name": text.name, "eval_text_sha256": text.sha256,
                      "window": window, "eval_tokens": len(eval_ids) - 1,  # the positions scored
                      "exporter": art.manifest.exporter, "max_context": art.manifest.max_context},
@@ -88,6 +99,7 @@ def profile(
 
     step = "push"
     runs: list[dict] = []
+    samples: list[dict] = []  # a sustained run's, as they come
     try:
         on_step("push artifact", 1, total)
         files = [*map(dict, art.manifest.files), _manifest_entry(art.path)]
@@ -102,6 +114,12 @@ def profile(
         }
         if ref is not None:
             request.update(eval_ids=eval_ids, window=window, ref_topk=ref.topk_ids.tolist())
+        if settings.ops:
+            request["ops"] = True
+        if settings.duration_s:
+            request["duration_s"] = settings.duration_s
+            data["sustained"] = {"duration_s": settings.duration_s, "samples": samples}
+        after_runs = "sustained" if settings.duration_s else "ops" if settings.ops else "accuracy"
         step = "start runner"
         timeout = settings.timeout_s or device.timeout_s
         for line in transport.run(argv, json.dumps(request).encode(), timeout):
@@ -124,8 +142,20 @@ def profile(
                 data["metrics"].update(latency_metrics(runs))
                 i = event["index"] + 1
                 step = (f"run {i + 1}/{settings.warmup + settings.runs}" if i < settings.warmup + settings.runs
-                        else "accuracy")
+                        else after_runs)
                 on_step(("warm-up " if event["warmup"] else "") + f"run {i}", 2 + i, total)
+                if step == "ops":
+                    on_step("per-operator times (one profiled generation)", total - 1, total)
+            elif kind == "sample":
+                samples.append(event)
+                if len(samples) == 1:
+                    on_step(f"sustained run ({settings.duration_s:g} s)", total - 1, total)
+                step = "ops" if settings.ops and event["t_s"] >= settings.duration_s else "sustained"
+                if step == "ops":
+                    on_step("per-operator times (one profiled generation)", total - 1, total)
+            elif kind == "ops":
+                data["ops"] = event
+                step = "accuracy"
             elif kind == "accuracy":
                 for name, record in _accuracy(ref, event).items():
                     data["metrics"][name] = record

@@ -8,7 +8,7 @@ from html import escape
 
 from edgekit.core.results import RunResult
 from edgekit.report.fields import fields, fmt, rows, text_cells
-from edgekit.report.svg import Point, pareto, scatter
+from edgekit.report.svg import Point, line_plot, pareto, scatter
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px 32px; color: #18181b; }
@@ -51,6 +51,7 @@ def html_page(results: list[RunResult], verdicts: list, title: str = "edgekit re
         _summary(flat, failed, sum(v.name != "completes" for v in verdicts)),
         *_per_model(flat),
         "<h2>All results</h2>", _reference(results), _table(flat),
+        *_timings(results),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -167,6 +168,29 @@ def _emulated_note(results: list[RunResult], shown: bool) -> str:
 def _card(label: str, value: str, what: str, kind: str = "") -> str:
     return (f"<div class='card {kind}'><div class=label>{escape(label)}</div><div class=value>{value}</div>"
             f"<div class=what>{escape(what)}</div></div>")
+
+
+def _timings(results: list[RunResult]) -> list[str]:
+    """For the results that have them: the per-operator table (``profile --ops``) and the sustained run
+    (``profile --duration``: its summary, decode speed and temperature over time)."""
+    out = []
+    for r in sorted((r for r in results if r.ops is not None or r.sustained is not None), key=lambda r: r.key):
+        who = f"{r.model} {r.target}/{r.recipe} on {r.device_name}"
+        if r.ops is not None:
+            out.append(f"<h2>{escape(who)}: per-operator times</h2><p class=meta>{escape(r.ops.title)}</p>")
+            if r.ops.rows:
+                header, rows = r.ops.table()
+                head = "".join(f"<th>{escape(h)}</th>" for h in header)
+                body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+                out.append(f"<div class=wide><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+        if r.sustained is not None:
+            s = r.sustained
+            out.append(f"<h2>{escape(who)}: sustained run</h2><p class=meta>{escape(s.summary())}</p>")
+            speed = [(p.t_s, p.decode_tok_s) for p in s.samples if p.decode_tok_s is not None]
+            temps = [(p.t_s, p.temp_c) for p in s.samples if p.temp_c is not None]
+            out.append("<div class=plots>" + line_plot(speed, "Decode speed over time", "seconds", "decode tok/s")
+                       + line_plot(temps, "Temperature over time", "seconds", "°C") + "</div>")
+    return out
 
 
 def _who(row: dict) -> str:

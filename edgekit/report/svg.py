@@ -183,3 +183,36 @@ def _axis(lo: float, hi: float, n: int = 6) -> tuple[float, float, list[float]]:
 
 def _tick(v: float) -> str:
     return f"{v:.6g}" if abs(v) >= 1e-9 else "0"
+
+
+def line_plot(points: list[tuple[float, float]], title: str, x_label: str, y_label: str,
+              width: int = 520, height: int = 240) -> str:
+    """A small plot of one series over time (a sustained run's decode speed or temperature)."""
+    if not points:
+        return ""
+    left, right, top, bottom = 64, 16, 36, 44
+    x0, x1, x_ticks = _axis(min(x for x, _ in points), max(x for x, _ in points))
+    y0, y1, y_ticks = _axis(min(0.0, min(y for _, y in points)), max(y for _, y in points))
+    pw, ph = width - left - right, height - top - bottom
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * pw
+
+    def sy(y: float) -> float:
+        return top + ph - (y - y0) / (y1 - y0) * ph
+
+    out = [f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+           f'font-family="system-ui, sans-serif" font-size="12"><title>{escape(title)}</title>',
+           f'<text x="{left}" y="22" font-size="14" font-weight="600">{escape(title)}</text>',
+           f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#d4d4d8"/>']
+    for t in x_ticks:
+        out.append(f'<text x="{sx(t):.1f}" y="{top + ph + 16}" text-anchor="middle">{_tick(t)}</text>')
+    for t in y_ticks:
+        out.append(f'<line x1="{left}" y1="{sy(t):.1f}" x2="{left + pw}" y2="{sy(t):.1f}" stroke="#e4e4e7"/>'
+                   f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{_tick(t)}</text>')
+    out.append(f'<text x="{left + pw / 2}" y="{height - 8}" text-anchor="middle">{escape(x_label)}</text>'
+               f'<text transform="translate(14 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
+               f'{escape(y_label)}</text>')
+    coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
+    out.append(f'<polyline points="{coords}" fill="none" stroke="#2563eb" stroke-width="1.6"/></svg>')
+    return "".join(out)

@@ -38,12 +38,27 @@ class LanguageModel(Protocol):
 def load(folder: Path, threads: int | None = None, backend: str | None = None) -> LanguageModel:
     """Open the artifact in ``folder`` with its target's backend: ``backend`` (a module name, relative
     to this package where it starts with a dot), else the one its manifest names."""
+    module, runtime = backend_of(folder, backend)
+    return module.open_artifact(Path(folder), runtime, threads)
+
+
+def backend_of(folder: Path, backend: str | None = None):
+    """(the backend module, the manifest's runtime section) of the artifact in ``folder``."""
     manifest = json.loads((Path(folder) / MANIFEST).read_text())
     backend = backend or manifest["runtime"].get("backend")
     if not backend:
         raise ValueError(f"the manifest of {folder} names no runtime backend for target '{manifest.get('target')}'")
-    module = importlib.import_module(backend, __package__)
-    return module.open_artifact(Path(folder), manifest["runtime"], threads)
+    return importlib.import_module(backend, __package__), manifest["runtime"]
+
+
+def profile_ops(folder: Path, threads: int | None, backend: str | None, prompt: list[int], gen: int) -> dict:
+    """The protocol's ``ops`` event (``ops.py``): the backend's per-operator times, or why it has none."""
+    from . import ops
+
+    module, runtime = backend_of(folder, backend)
+    if not hasattr(module, "profile_ops"):
+        return ops.unavailable(getattr(module, "OPS_UNAVAILABLE", "this runtime gives no per-operator times"))
+    return module.profile_ops(Path(folder), runtime, threads, prompt, gen)
 
 
 class WindowedLM:

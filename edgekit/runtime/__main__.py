@@ -8,6 +8,9 @@ to report, the prompt and the runs); JSON lines on stdout, one event each:
     {"event": "loaded", "load_s": ..., "rss_mb": ...}
     {"event": "run", "index": i, "warmup": bool, ...latency figures,   after every run, with what other
      "others_share": ..., "others_cpu_s": ...}                  processes took of the CPUs meanwhile
+    {"event": "sample", "t_s": ..., "decode_tok_s": ..., ...}   with duration_s: one per run of the sustained
+                                                                 decoding, with the CPUs' temperature and clock
+    {"event": "ops", "source": ..., "rows": [...]}              with ops: per-operator times (or why none)
     {"event": "accuracy", "eval_peak_rss_mb": ..., ...per-position arrays}
     {"event": "done", "peak_rss_mb": ..., "load": {...}}         the peak while loading and generating; the
                                                                  load average, clock, others' CPU time
@@ -25,6 +28,7 @@ import time
 
 _STARTED = time.monotonic()
 PROTOCOL = 1
+MAX_DURATION_S = 3600  # a sustained run's longest
 
 
 def _emit(event: str, **fields) -> None:
@@ -83,6 +87,9 @@ def check_request(request) -> None:
         "eval_ids": _ids,
         "window": lambda v: _is_int(v, 1),
         "ref_topk": lambda v: isinstance(v, list) and all(_ids(row) for row in v),
+        "ops": lambda v: isinstance(v, bool),
+        "duration_s": lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                 and 0 < v <= MAX_DURATION_S),
     }
     for key in ("artifact", "prompt_ids", "gen"):
         if key not in request:
@@ -92,6 +99,30 @@ def check_request(request) -> None:
             raise ValueError(f"the request's '{key}' is not allowed: {json.dumps(request[key])[:80]}")
     if request.get("eval_ids") and "window" not in request:
         raise ValueError("the request has 'eval_ids' but no 'window'")
+
+
+def sustained(lm, prompt: list[int], gen: int, duration_s: float) -> None:
+    """Generate again and again for ``duration_s`` seconds: a ``sample`` event each second or so (after
+    the run that ends it), the speed of the runs since the last one, and the machine's temperature and
+    clock then (``t_s``: seconds since the first run began)."""
+    from . import machine
+    from .measure import latency_run
+
+    start = last = time.monotonic()
+    runs, steps, decode_s, prompt_s = 0, 0, 0.0, 0.0
+    while last - start < duration_s:
+        figures = latency_run(lm, prompt, gen)
+        runs += 1
+        prompt_s += figures["ttft_ms"] / 1000
+        if figures["decode_tok_s"]:
+            steps += figures["generated"] - 1
+            decode_s += (figures["generated"] - 1) / figures["decode_tok_s"]
+        now = time.monotonic()
+        if now - last >= 1 or now - start >= duration_s:
+            _emit("sample", t_s=round(now - start, 3), runs=runs, decode_tok_s=steps / decode_s if decode_s else None,
+                  prefill_tok_s=runs * len(prompt) / prompt_s, temp_c=machine.temperature_c(),
+                  cpu_mhz=machine.cpu_mhz())
+            runs, steps, decode_s, prompt_s, last = 0, 0, 0.0, 0.0, now
 
 
 def main() -> int:
@@ -131,6 +162,14 @@ def main() -> int:
         # the peak of loading and generating, read before the accuracy pass (which holds whole
         # windows of logits) can raise it; that pass's own peak is reported apart
         peak = peak_rss_mb()
+        if request.get("duration_s"):
+            step = "sustained"
+            sustained(lm, prompt, gen, request["duration_s"])
+        if request.get("ops"):
+            step = "ops"
+            from . import profile_ops
+
+            _emit("ops", **profile_ops(request["artifact"], threads, request.get("backend"), prompt, gen))
         if request.get("eval_ids"):
             step = "accuracy"
             topk = request.get("ref_topk")

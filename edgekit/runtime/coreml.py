@@ -49,6 +49,9 @@ class CoreMLLM(WindowedLM):
         return np.asarray(logits, dtype=np.float32)[0]
 
 
+# ``ops``: why this backend has no per-operator times
+OPS_UNAVAILABLE = "Core ML's Python API gives no per-operator times (Xcode's Core ML Instruments template does)"
+
 def open_artifact(folder: Path, runtime: dict, threads: int | None) -> CoreMLLM:
     # Core ML schedules its own threads: ``threads`` has no setting to go to
     return CoreMLLM(

@@ -35,7 +35,8 @@ _KERNEL_LIBRARIES = {  # runtime-info name -> folder of the executorch package h
 
 class ExecuTorchLM(WindowedLM):
     def __init__(self, program_file: Path, *, max_context: int, max_prefill: int, vocab_size: int | None = None,
-                 kernel_libraries: tuple[str, ...] = (), threads: int | None = None, data_file: Path | None = None):
+                 kernel_libraries: tuple[str, ...] = (), threads: int | None = None, data_file: Path | None = None,
+                 etdump: bool = False):
         check_program(Path(program_file))
         import torch
 
@@ -43,7 +44,10 @@ class ExecuTorchLM(WindowedLM):
             runtime = _runtime(threads)
             for name in kernel_libraries:
                 _load_kernels(name)
-            self.program = runtime.load_program(Path(program_file), data_path=data_file)
+            # etdump: the runtime's event tracer on (every execute's operator and delegate events: ``ops``)
+            self.program = (runtime.load_program(Path(program_file), data_path=data_file, enable_etdump=True,
+                                                 debug_buffer_size=0) if etdump
+                            else runtime.load_program(Path(program_file), data_path=data_file))
             self.method = self.program.load_method("forward")
         self._torch = torch
         self.max_context = max_context
@@ -123,7 +127,35 @@ def program_metadata(program_file: Path, names) -> dict:
     return found
 
 
-def open_artifact(folder: Path, runtime: dict, threads: int | None) -> ExecuTorchLM:
+def profile_ops(folder: Path, runtime: dict, threads: int | None, prompt: list[int], gen: int) -> dict:
+    """The ``ops`` event: the program loaded again with its ETDump on, one warm-up generation and one
+    profiled (an execute per window of the prompt, one per token), the ETDump's events summed by
+    operator and by the delegate's operators (XNNPACK names them)."""
+    import tempfile
+
+    from . import ops
+
+    lm = open_artifact(folder, runtime, threads, etdump=True)
+    count = [0]
+    call = lm._call
+
+    def counted(chunk, position, last_only):
+        count[0] += 1
+        return call(chunk, position, last_only)
+
+    lm._call = counted
+    first, prefill_end, end, steps = ops.drive(lm, prompt, gen, lambda: count[0])
+    with tempfile.TemporaryDirectory(prefix="edgekit-etdump-") as tmp:
+        dump, debug = Path(tmp) / "run.etdp", Path(tmp) / "debug.bin"
+        with _native_log_on_error():
+            lm.program.write_etdump_result_to_file(str(dump), str(debug))
+            from executorch.devtools.etdump.serialize import deserialize_from_etdump_flatcc
+
+            run_data = deserialize_from_etdump_flatcc(dump.read_bytes()).run_data
+    return ops.event("executorch etdump", ops.etdump_calls(run_data, first, prefill_end, end), len(prompt), steps)
+
+
+def open_artifact(folder: Path, runtime: dict, threads: int | None, etdump: bool = False) -> ExecuTorchLM:
     return ExecuTorchLM(
         folder / runtime["model_file"],
         max_context=runtime["max_context"],
@@ -132,6 +164,7 @@ def open_artifact(folder: Path, runtime: dict, threads: int | None) -> ExecuTorc
         threads=threads,
         # constants kept outside the program
         data_file=folder / runtime["data_file"] if runtime.get("data_file") else None,
+        etdump=etdump,
     )
 
 

@@ -161,6 +161,10 @@ def _checked(model_file: Path) -> None:
         raise ValueError(f"{model_file.name}: {e}") from None
 
 
+# ``ops``: why this backend has no per-operator times
+OPS_UNAVAILABLE = ("llama.cpp gives no per-operator times through its API: llama_perf_context reports only the "
+                   "prompt and decode totals, and ggml's per-node timing is not exposed by its library")
+
 def open_artifact(folder: Path, runtime: dict, threads: int | None) -> LlamaCppLM:
     return LlamaCppLM(
         folder / runtime["model_file"],

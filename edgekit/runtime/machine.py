@@ -113,6 +113,21 @@ def cpu_mhz() -> float | None:
     return round(sum(found) / len(found), 1) if found else None
 
 
+def temperature_c() -> float | None:
+    """The hottest thermal zone's temperature in degrees Celsius (/sys/class/thermal, Linux and
+    Android); None where none is readable (most VMs and containers)."""
+    import glob
+
+    found = []
+    for path in glob.glob("/sys/class/thermal/thermal_zone*/temp"):
+        try:
+            with open(path) as f:
+                found.append(int(f.read()) / 1000)
+        except (OSError, ValueError):
+            continue
+    return round(max(found), 1) if found else None
+
+
 def loadavg() -> float | None:
     try:
         return round(os.getloadavg()[0], 2)

@@ -47,10 +47,14 @@ def short_error(e: BaseException) -> str:
 
 
 class OnnxLM:
-    def __init__(self, model_file: Path, *, max_context: int, threads: int | None = None, kv_cache: str = "concat"):
+    def __init__(self, model_file: Path, *, max_context: int, threads: int | None = None, kv_cache: str = "concat",
+                 profile_prefix: str | None = None):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
+        if profile_prefix:  # ONNX Runtime's profiler: every run's node times, to a JSON trace (``ops``)
+            opts.enable_profiling = True
+            opts.profile_file_prefix = profile_prefix
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
@@ -154,8 +158,31 @@ class OnnxLM:
         return (out[-1:] if last_only else out).astype(np.float32, copy=False)
 
 
-def open_artifact(folder: Path, runtime: dict, threads: int | None) -> OnnxLM:
+def open_artifact(folder: Path, runtime: dict, threads: int | None, profile_prefix: str | None = None) -> OnnxLM:
     return OnnxLM(
         folder / runtime["model_file"], max_context=runtime["max_context"], threads=threads,
-        kv_cache=runtime.get("kv_cache", "concat"),
+        kv_cache=runtime.get("kv_cache", "concat"), profile_prefix=profile_prefix,
     )
+
+
+def profile_ops(folder: Path, runtime: dict, threads: int | None, prompt: list[int], gen: int) -> dict:
+    """The ``ops`` event: a second session with ONNX Runtime's profiler on, one warm-up generation and
+    one profiled (one run per forward call), its trace summed by op type."""
+    import json
+    import tempfile
+
+    from . import ops
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-ort-profile-") as tmp:
+        lm = open_artifact(folder, runtime, threads, profile_prefix=str(Path(tmp) / "ort"))
+        count = [0]
+        forward = lm.forward
+
+        def counted(ids, *, last_only=False):
+            count[0] += 1
+            return forward(ids, last_only=last_only)
+
+        lm.forward = counted
+        first, prefill_end, end, steps = ops.drive(lm, prompt, gen, lambda: count[0])
+        trace = json.loads(Path(lm.session.end_profiling()).read_text())
+    return ops.event("onnxruntime profiler", ops.onnx_calls(trace, first, prefill_end, end), len(prompt), steps)

@@ -203,3 +203,38 @@ def test_a_failure_before_any_run_does_not_claim_runs(cli, artifact, tmp_path):
     impatient.write_text("name: impatient\ntransport: local\ntimeout_s: 0.01\n")
     r = cli("profile", artifact, *FAST, "--device", impatient, "-o", tmp_path / "r.json")
     assert r.code == 2 and "no run measured" in r.err and "runs measured" not in r.err, r.err
+
+
+def test_profile_ops_and_duration(cli, artifact, tmp_path):
+    """--ops: the per-operator table from ONNX Runtime's profiler, printed and kept in the result;
+    --duration: a sustained run's samples (tok/s, temperature and clock where exposed) and its summary."""
+    out = tmp_path / "ops.json"
+    r = cli("profile", artifact, *FAST, "--no-accuracy", "--ops", "--duration", "1.5", "-o", out)
+    assert r.code == 0, r.err
+    assert "slowest operators (onnxruntime profiler" in r.out and "MatMul" in r.out and "% of step" in r.out
+    assert "sustained" in r.err and "tok/s in the first 10 s" in r.err
+    data = json.loads(out.read_text())
+    ops = data["ops"]
+    assert ops["source"] == "onnxruntime profiler" and ops["decode_steps"] == 7 and ops["prefill_tokens"] == 16
+    assert ops["rows"] and all(row["decode_ms"] >= 0 and row["calls"] > 0 for row in ops["rows"])
+    assert sum(row["decode_ms"] for row in ops["rows"]) <= ops["decode_step_ms"] * 1.01
+    samples = data["sustained"]["samples"]
+    assert data["sustained"]["duration_s"] == 1.5 and samples and samples[-1]["t_s"] >= 1.5
+    assert all(s["decode_tok_s"] > 0 and s["runs"] >= 1 for s in samples)
+    assert data["settings"]["ops"] is True and data["settings"]["duration_s"] == 1.5
+    html = tmp_path / "r.html"
+    assert cli("report", out, "-f", "html", "-o", html).code == 0
+    page = html.read_text()
+    assert "per-operator times" in page and "Decode speed over time" in page
+    # a result without them records neither (its settings as before)
+    plain = json.loads(cli("profile", artifact, *FAST, "--no-accuracy", "--json").out)
+    assert "ops" not in plain and "sustained" not in plain and "ops" not in plain["settings"]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "3601", "nan", "inf"])
+def test_profile_duration_out_of_range(cli, artifact, tmp_path, value):
+    """Refused before any work, as every bad input (tests/test_bad_input.py's rule)."""
+    out = tmp_path / "never.json"
+    r = cli("profile", artifact, "--duration", value, "-o", out)
+    assert r.code == 2 and r.out == "" and not out.exists()
+    assert r.err.startswith("error:") and "--duration" in r.err and r.err.strip().count("\n") == 0, r.err

@@ -41,6 +41,13 @@ def errors(value, schema: dict, where: str = "$") -> list[str]:
     kinds = schema.get("type")
     if kinds is not None and not any(_is(value, k) for k in ([kinds] if isinstance(kinds, str) else kinds)):
         return [f"{where}: {value!r} is not {kinds}"]
+    if "enum" in schema and value not in schema["enum"]:
+        out.append(f"{where}: {value!r} is not one of {schema['enum']!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > schema.get("maximum", value):
+        out.append(f"{where}: {value} > {schema['maximum']}")
+    if (isinstance(value, (int, float)) and not isinstance(value, bool) and "exclusiveMinimum" in schema
+            and value <= schema["exclusiveMinimum"]):
+        out.append(f"{where}: {value} <= {schema['exclusiveMinimum']}")
     if "const" in schema and value != schema["const"]:
         out.append(f"{where}: {value!r} is not {schema['const']!r}")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value < schema.get("minimum", value):
@@ -113,10 +120,37 @@ def test_events_in_order_and_valid(runner, tiny_gguf):
     assert events[6]["peak_rss_mb"] >= events[1]["rss_mb"] > 0
 
 
+def test_threads_and_the_machines_load_from_every_runner(runner, tiny_gguf):
+    """Both runners say the same things: the threads asked (or chosen, and why), each run's share taken
+    by other processes where the counters tell, and the machine's load in ``done``."""
+    code, events, err = speak(runner, request(tiny_gguf["q4_0"], threads=None, warmup=0, runs=2))
+    assert code == 0, err
+    hello, done = events[0], events[-1]
+    assert hello["threads"] >= 1 and "physical core(s)" in hello["threads_from"]
+    load = done["load"]
+    assert load["cpus"] >= 1 and len(load["loadavg_1m"]) == 2 and 0 <= load["others_share"] <= 1
+    assert all(0 <= e.get("others_share", 0) <= 1 for e in events if e["event"] == "run")
+    code, events, err = speak(runner, request(tiny_gguf["q4_0"], threads=1, warmup=0, runs=1))
+    assert code == 0 and events[0]["threads"] == 1 and events[0]["threads_from"] == "asked", err
+
+
 def test_no_accuracy_event_without_eval_ids(runner, tiny_gguf):
     code, events, err = speak(runner, request(tiny_gguf["q4_0"], warmup=0, runs=1))
     assert code == 0, err
     assert [e["event"] for e in events] == ["hello", "loaded", "run", "done"]
+
+
+def test_sustained_samples_and_ops_event(runner, tiny_gguf):
+    """duration_s: sample events after the runs, about one a second; ops: llama.cpp says why it has none."""
+    code, events, err = speak(runner, request(tiny_gguf["q4_0"], warmup=0, runs=1, duration_s=1.5, ops=True))
+    assert code == 0, err
+    kinds = [e["event"] for e in events]
+    assert kinds[:3] == ["hello", "loaded", "run"] and kinds[-2:] == ["ops", "done"], kinds
+    samples = [e for e in events if e["event"] == "sample"]
+    assert 1 <= len(samples) <= 3 and kinds[3:-2] == ["sample"] * len(samples)
+    assert samples[-1]["t_s"] >= 1.5 and all(s["runs"] >= 1 and s["decode_tok_s"] > 0 for s in samples)
+    ops = events[-2]
+    assert ops["source"] is None and ops["unavailable"]
 
 
 def test_runs_arrive_before_the_process_ends(runner, tiny_gguf):
@@ -186,8 +220,12 @@ def _refused(code: int, events: list[dict], step: str) -> dict:
     ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 0}, "gen"),
     ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 2, "threads": 0}, "threads"),
     ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 2, "eval_ids": [1, 2]}, "window"),
+    ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 2, "duration_s": 3601}, "duration_s"),
+    ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 2, "duration_s": 0}, "duration_s"),
+    ({"protocol": 1, "artifact": "x", "prompt_ids": [1], "gen": 2, "ops": 1}, "ops"),
 ], ids=["not-json", "a-list", "empty", "deeply-nested", "protocol-2", "no-protocol", "protocol-true", "no-prompt",
-        "empty-prompt", "negative-id", "gen-0", "threads-0", "eval-without-window"])
+        "empty-prompt", "negative-id", "gen-0", "threads-0", "eval-without-window", "duration-too-long",
+        "duration-0", "ops-not-bool"])
 def test_bad_request_is_one_error_before_hello(runner, stdin, says):
     code, events, _ = speak(runner, stdin)
     assert len(events) == 1, events  # no hello: refused before any work

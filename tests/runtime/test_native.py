@@ -102,3 +102,21 @@ def test_a_damaged_executorch_artifact_is_one_load_error(damage, tiny_artifacts,
     events = [json.loads(line) for line in p.stdout.decode().splitlines()]
     assert p.returncode == 1 and [e["event"] for e in events] == ["hello", "error"], (p.returncode, events)
     assert events[-1]["step"] == "load"
+
+
+def test_native_executorch_ops_name_the_same_operators(tiny_artifacts, native_build):
+    """--ops through the native runner: its event tracer sums the runtime's own profiling events as the
+    Python runner's ETDump does: the same operators and delegate operators, the same calls per step."""
+    if "executorch" not in native_build.targets:
+        pytest.skip("this native runner was built without the ExecuTorch backend")
+    art = tiny_artifacts("llama", "executorch", "8da4w")
+    request = {"protocol": 1, "artifact": str(art), "prompt_ids": list(range(5, 21)), "gen": 6, "warmup": 0,
+               "runs": 1, "threads": 1, "ops": True}
+    native, python = (_events(argv, request)["ops"][0] for argv in ([str(native_build.binary)], python_runner()))
+    assert native["source"] == "executorch event tracer" and python["source"] == "executorch etdump"
+    assert native["decode_steps"] == python["decode_steps"] == 5 and native["operators"] == python["operators"]
+    calls = {(r["op"], r["kind"]): r["calls"] for r in native["rows"]}
+    assert any(kind == "delegate" for _, kind in calls) and any(kind == "operator" for _, kind in calls)
+    theirs = {(r["op"], r["kind"]): r["calls"] for r in python["rows"]}
+    both = calls.keys() & theirs.keys()  # (each keeps its 15 slowest)
+    assert len(both) >= 10 and all(calls[k] == theirs[k] for k in both), (calls, theirs)

@@ -7,11 +7,15 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <vector>
 
 #include <executorch/extension/module/module.h>
+#include <executorch/runtime/core/event_tracer.h>
+#include <executorch/runtime/platform/platform.h>
 #include <executorch/extension/tensor/tensor.h>
 
 #include "backends.hpp"
@@ -84,15 +88,114 @@ std::vector<int32_t> dims(const executorch::runtime::TensorInfo& info) {
     return std::vector<int32_t>(s.begin(), s.end());
 }
 
+
+// Per-operator times (the protocol's ops event) without an ETDump: an event tracer that sums the
+// runtime's own profiling events by name as they end, into the phase (prefill or decode) the driver
+// sets; "Method::execute" gives each phase's total. The same events ExecuTorch's ETDump records:
+// operators outside the delegate ("native_call_NAME", custom ops by name) and XNNPACK's own operators
+// (logged by its profiler with their "#N" index, dropped here).
+class OpsTracer : public executorch::runtime::EventTracer {
+public:
+    struct Row {
+        double decode_ms = 0, prefill_ms = 0;
+        long decode_calls = 0, prefill_calls = 0;
+    };
+    const char* phase = nullptr;  // "prefill", "decode", or nullptr: not counted (the warm-up)
+    std::map<std::pair<std::string, std::string>, Row> rows;  // (op, kind) -> its sums
+    double prefill_ms = 0, decode_ms = 0;
+
+    void create_event_block(const char*) override {}
+    executorch::runtime::EventTracerEntry start_profiling(const char* name, executorch::runtime::ChainID chain,
+                                                          executorch::runtime::DebugHandle handle) override {
+        names_.emplace_back(name ? name : "");
+        executorch::runtime::EventTracerEntry e{};
+        e.event_id = int64_t(names_.size() - 1);
+        e.chain_id = chain;
+        e.debug_handle = handle;
+        e.start_time = et_pal_current_ticks();
+        e.delegate_event_id_type = executorch::runtime::DelegateDebugIdType::kNone;
+        return e;
+    }
+    executorch::runtime::EventTracerEntry start_profiling_delegate(
+            const char* name, executorch::runtime::DelegateDebugIntId) override {
+        auto e = start_profiling(name, executorch::runtime::kUnsetChainId, executorch::runtime::kUnsetDebugHandle);
+        e.delegate_event_id_type = executorch::runtime::DelegateDebugIdType::kStr;
+        return e;
+    }
+    void end_profiling_delegate(executorch::runtime::EventTracerEntry e, const void*, size_t) override {
+        add(names_[size_t(e.event_id)], "delegate", e.start_time, et_pal_current_ticks());
+    }
+    void log_profiling_delegate(const char* name, executorch::runtime::DelegateDebugIntId, et_timestamp_t start,
+                                et_timestamp_t end, const void*, size_t) override {
+        if (name) add(name, "delegate", start, end);
+    }
+    void end_profiling(executorch::runtime::EventTracerEntry e) override {
+        add(names_[size_t(e.event_id)], "operator", e.start_time, et_pal_current_ticks());
+    }
+    void track_allocation(executorch::runtime::AllocatorID, size_t) override {}
+    executorch::runtime::AllocatorID track_allocator(const char*) override { return 0; }
+    executorch::runtime::Result<bool> log_evalue(const executorch::runtime::EValue&,
+                                                 executorch::runtime::LoggedEValueType) override { return false; }
+    executorch::runtime::Result<bool> log_intermediate_output_delegate(
+            const char*, executorch::runtime::DelegateDebugIntId, const executorch::aten::Tensor&) override {
+        return false;
+    }
+    executorch::runtime::Result<bool> log_intermediate_output_delegate(
+            const char*, executorch::runtime::DelegateDebugIntId,
+            const executorch::runtime::ArrayRef<executorch::aten::Tensor>) override {
+        return false;
+    }
+    executorch::runtime::Result<bool> log_intermediate_output_delegate(
+            const char*, executorch::runtime::DelegateDebugIntId, const int&) override { return false; }
+    executorch::runtime::Result<bool> log_intermediate_output_delegate(
+            const char*, executorch::runtime::DelegateDebugIntId, const bool&) override { return false; }
+    executorch::runtime::Result<bool> log_intermediate_output_delegate(
+            const char*, executorch::runtime::DelegateDebugIntId, const double&) override { return false; }
+    void set_delegation_intermediate_output_filter(executorch::runtime::EventTracerFilterBase*) override {}
+
+private:
+    std::vector<std::string> names_;
+
+    void add(const std::string& name, const char* kind, et_timestamp_t start, et_timestamp_t end) {
+        if (names_.size() > 100000) names_.clear();  // (ids are only read back at the event's end)
+        if (!phase || name.empty() || name == "OPERATOR_CALL" || name == "DELEGATE_CALL") return;
+        auto ratio = et_pal_ticks_to_ns_multiplier();
+        double ms = double(end - start) * double(ratio.numerator) / double(ratio.denominator) / 1e6;
+        bool decode = std::strcmp(phase, "decode") == 0;
+        if (name == "Method::execute") {
+            (decode ? decode_ms : prefill_ms) += ms;
+            return;
+        }
+        std::string op = name;
+        if (std::strcmp(kind, "delegate") == 0) {  // "NAME #N" -> "NAME" (no regex: this runs inside the timed call)
+            size_t hash = op.rfind(" #");
+            if (hash != std::string::npos && hash + 2 < op.size() &&
+                op.find_first_not_of("0123456789", hash + 2) == std::string::npos)
+                op.resize(hash);
+        } else if (op.rfind("native_call_", 0) == 0) {
+            op = op.substr(12);
+        }
+        Row& row = rows[{op, kind}];
+        if (decode) {
+            row.decode_ms += ms;
+            ++row.decode_calls;
+        } else {
+            row.prefill_ms += ms;
+            ++row.prefill_calls;
+        }
+    }
+};
+
 class ExecuTorchLM : public LanguageModel {
 public:
-    ExecuTorchLM(const std::string& program, const std::string& data, int max_context, int max_prefill, int threads)
+    ExecuTorchLM(const std::string& program, const std::string& data, int max_context, int max_prefill, int threads,
+                 std::unique_ptr<executorch::runtime::EventTracer> tracer = nullptr)
         : max_context_(max_context), max_prefill_(max_prefill) {
         check_program(program);
         auto* pool = executorch::extension::threadpool::get_threadpool();
         if (pool && threads > 0 && pool->get_thread_count() != size_t(threads)) pool->_unsafe_reset_threadpool(uint32_t(threads));
-        module_ = data.empty() ? std::make_unique<Module>(program, Module::LoadMode::File)
-                               : std::make_unique<Module>(program, data, Module::LoadMode::File);
+        module_ = data.empty() ? std::make_unique<Module>(program, Module::LoadMode::File, std::move(tracer))
+                               : std::make_unique<Module>(program, data, Module::LoadMode::File, std::move(tracer));
         Error e = module_->load_method("forward");
         if (e != Error::Ok) throw value_error("ExecuTorch cannot load " + program + "'s forward (" + describe(e) + ")");
         auto meta = module_->method_meta("forward");
@@ -196,7 +299,63 @@ private:
 
 }  // namespace
 
+std::unique_ptr<LanguageModel> open_executorch_traced(const std::string& folder, const Json& runtime, int threads,
+                                                      std::unique_ptr<executorch::runtime::EventTracer> tracer);
+
 std::unique_ptr<LanguageModel> open_executorch(const std::string& folder, const Json& runtime, int threads) {
+    return open_executorch_traced(folder, runtime, threads, nullptr);
+}
+
+Json executorch_ops(const std::string& folder, const Json& runtime, int threads, const std::vector<int>& prompt,
+                    int gen) {
+    auto owned = std::make_unique<OpsTracer>();
+    OpsTracer* tracer = owned.get();
+    auto lm = open_executorch_traced(folder, runtime, threads, std::move(owned));
+    int steps = std::min(gen, lm->max_context() - int(prompt.size())) - 1;
+    for (int pass = 0; pass < 2; ++pass) {  // a warm-up generation, then the profiled one
+        lm->reset();
+        tracer->phase = pass ? "prefill" : nullptr;
+        Logits logits = lm->forward(prompt, true);
+        tracer->phase = pass ? "decode" : nullptr;
+        for (int i = 0; i < steps; ++i) {
+            const float* row = logits.row(logits.rows - 1);
+            int token = int(std::max_element(row, row + logits.vocab) - row);
+            logits = lm->forward({token}, true);
+        }
+    }
+    tracer->phase = nullptr;
+    int per_step = std::max(steps, 1);
+    double step_ms = tracer->decode_ms / per_step, prefill_ms = tracer->prefill_ms;
+    std::vector<std::pair<double, Json>> ranked;
+    for (const auto& kv : tracer->rows) {
+        const auto& r = kv.second;
+        Json row = Json(Json::Object{});
+        row.set("op", kv.first.first);
+        row.set("kind", kv.first.second);
+        row.set("calls", std::round(double(r.decode_calls) / per_step * 100) / 100);
+        row.set("decode_ms", std::round(r.decode_ms / per_step * 1e4) / 1e4);
+        row.set("prefill_calls", r.prefill_calls);
+        row.set("prefill_ms", std::round(r.prefill_ms * 1e4) / 1e4);
+        double weight = std::max(step_ms > 0 ? r.decode_ms / per_step / step_ms : 0.0,
+                                 prefill_ms > 0 ? r.prefill_ms / prefill_ms : 0.0);
+        ranked.emplace_back(weight, row);
+    }
+    std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    Json::Array rows;
+    for (size_t i = 0; i < ranked.size() && i < 15; ++i) rows.push_back(ranked[i].second);
+    Json out = Json(Json::Object{});
+    out.set("source", "executorch event tracer");
+    out.set("prefill_tokens", int(prompt.size()));
+    out.set("decode_steps", steps);
+    out.set("prefill_ms", std::round(prefill_ms * 1e4) / 1e4);
+    out.set("decode_step_ms", std::round(step_ms * 1e4) / 1e4);
+    out.set("operators", int(tracer->rows.size()));
+    out.set("rows", Json(rows));
+    return out;
+}
+
+std::unique_ptr<LanguageModel> open_executorch_traced(const std::string& folder, const Json& runtime, int threads,
+                                                      std::unique_ptr<executorch::runtime::EventTracer> tracer) {
     std::string file = runtime_string(runtime, "model_file", "");
     if (file.empty()) throw value_error("the manifest's runtime names no model_file");
     std::string data = runtime_string(runtime, "data_file", "");
@@ -206,7 +365,7 @@ std::unique_ptr<LanguageModel> open_executorch(const std::string& folder, const 
     if (context < 2 || context > (1 << 24) || max_prefill < 1 || max_prefill > context)
         throw value_error("the manifest's max_context / max_prefill are out of range");
     return std::make_unique<ExecuTorchLM>(folder + "/" + file, data.empty() ? "" : folder + "/" + data, int(context),
-                                          int(max_prefill), threads);
+                                          int(max_prefill), threads, std::move(tracer));
 }
 
 }  // namespace edgekit

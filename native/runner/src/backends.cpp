@@ -60,6 +60,22 @@ std::unique_ptr<LanguageModel> open_artifact(const std::string& folder, int thre
                       (built.empty() ? "none" : built) + ")");
 }
 
+Json profile_ops(const std::string& folder, int threads, const std::vector<int>& prompt, int gen) {
+    Json manifest = read_manifest(folder);
+    const Json* target = manifest.find("target");
+    std::string name = target && target->is_string() ? target->as_string() : "";
+#ifdef EDGEKIT_WITH_EXECUTORCH
+    if (name == "executorch") return executorch_ops(folder, *manifest.find("runtime"), threads, prompt, gen);
+#endif
+    Json out = Json(Json::Object{});
+    out.set("source", Json());
+    out.set("unavailable", name == "gguf"
+        ? std::string("llama.cpp gives no per-operator times through its API: llama_perf_context reports only the "
+                      "prompt and decode totals, and ggml's per-node timing is not exposed by its library")
+        : "this native runner gives no per-operator times for target '" + name + "'");
+    return out;
+}
+
 std::vector<std::pair<std::string, std::string>> backend_versions() {
     std::vector<std::pair<std::string, std::string>> out;
     for (const auto& b : table()) out.emplace_back(b.version_key, b.version);

@@ -41,6 +41,8 @@ public:
 // The artifact in `folder` opened with its target's backend (the manifest's "target"); threads <= 0:
 // the CPUs this process may run on.
 std::unique_ptr<LanguageModel> open_artifact(const std::string& folder, int threads);
+// The protocol's ops event: per-operator times of one profiled generation, or why there are none.
+Json profile_ops(const std::string& folder, int threads, const std::vector<int>& prompt, int gen);
 
 // What this runner was built with: "<key>": "<version>" for each backend compiled in.
 std::vector<std::pair<std::string, std::string>> backend_versions();

@@ -96,6 +96,14 @@ Request parse_request(const std::string& text) {
         }
         out.with_topk = true;
     }
+    if (const Json* v = r.find("ops")) {
+        if (!v->is_bool()) refuse("ops", *v);
+        out.ops = v->as_bool();
+    }
+    if (const Json* v = r.find("duration_s")) {
+        if (!v->is_number() || !(v->as_double() > 0 && v->as_double() <= MAX_DURATION_S)) refuse("duration_s", *v);
+        out.duration_s = v->as_double();
+    }
     if (out.with_eval && !r.find("window")) throw value_error("the request has 'eval_ids' but no 'window'");
     return out;
 }

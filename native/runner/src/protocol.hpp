@@ -23,7 +23,11 @@ struct Request {
     int window = 0;
     bool with_topk = false;
     std::vector<std::vector<int>> ref_topk;
+    bool ops = false;         // an ops event (this runner: why it has none)
+    double duration_s = 0;    // > 0: a sustained run, sample events
 };
+
+constexpr double MAX_DURATION_S = 3600;
 
 // Parses and checks the request text; throws RunnerError ("ValueError: ...") naming what is wrong.
 Request parse_request(const std::string& text);
