@@ -230,3 +230,33 @@ def test_check_and_sweep_print_json(cli, sweep_file):
     data = json.loads(r.out)
     assert [(c["recipe"], c["status"]) for c in data["combinations"]] == [("fp32", "kept")]
     assert data["results"][0]["complete"] is True
+
+
+def test_a_report_that_cannot_be_written_is_kept(cli, sweep_file, tmp_path, monkeypatch):
+    """A full disk under the reports: the verdicts stand, the report is kept in the temporary folder, and
+    the check says where (exit 2); no empty report folder is left."""
+    import errno
+    import os
+    import tempfile
+
+    import edgekit.output
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    real_replace = os.replace
+
+    def full(src, dst):
+        if Path(dst).name == "s.md":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(edgekit.output.os, "replace", full)
+    config = sweep_file(recipes=("fp32",), extra="[reports]\nsummary = \"reports/s.md\"\n")
+    r = cli("check", config)
+    assert r.code == 2 and r.err.count("error:") == 1 and r.err.splitlines()[-1].startswith("error: "), r.err
+    [kept] = scratch.glob("edgekit-*-s.md")
+    assert "builtin:tiny" in kept.read_text()
+    assert "checks passed, but cannot write" in r.err and "No space left on device" in r.err and str(kept) in r.err
+    assert not (tmp_path / "reports").exists()

@@ -267,3 +267,47 @@ def test_a_ctrl_c_a_library_turns_into_its_own_error_stops_the_sweep(cli, tmp_pa
     r = cli("sweep", config)
     assert r.code == 2 and r.said.endswith("error: interrupted; nothing half-written was left behind\n"), r.err
     assert not list((tmp_path / "results").glob("*.json")) and not list((tmp_path / "cache").glob("*/edgekit.json"))
+
+
+@pytest.fixture
+def full_disk(tmp_path, monkeypatch):
+    """``set(name)``: writing any file called ``name`` (or under a folder ``name``) fails with a full disk;
+    the temporary folder (TMPDIR) is ``tmp_path/tmp`` and has room. Returns that folder."""
+    import errno
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import edgekit.output
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    real_replace = os.replace
+
+    def set_(name: str) -> Path:
+        def full(src, dst):
+            if name in (Path(dst).name, Path(dst).parent.name):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_replace(src, dst)
+
+        monkeypatch.setattr(edgekit.output.os, "replace", full)
+        return scratch
+
+    return set_
+
+
+def test_a_full_disk_loses_no_measured_result(cli, sweep_file, full_disk):
+    """The output folder's disk is full: each result measured is shown and kept in the temporary folder,
+    the sweep goes on and fails in the end (exit 1), and no empty output folder is left."""
+    config = sweep_file(recipes=("fp32",))
+    scratch = full_disk("results")
+    r = cli("sweep", config)
+    assert r.code == 1, r.err
+    [kept] = scratch.glob("edgekit-*builtin-tiny__onnx-fp32__local.json")
+    result = json.loads(kept.read_text())
+    assert result["complete"] is True and result["metrics"]["decode_tok_s"]["value"] > 0
+    assert "No space left on device" in r.err and f"its result is in {kept} instead" in r.err, r.err
+    assert "builtin:tiny" in r.out and "1 result(s)" in r.out  # the figures are shown all the same
+    assert not (config.parent / "results").exists()
