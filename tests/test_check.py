@@ -260,3 +260,31 @@ def test_a_report_that_cannot_be_written_is_kept(cli, sweep_file, tmp_path, monk
     assert "builtin:tiny" in kept.read_text()
     assert "checks passed, but cannot write" in r.err and "No space left on device" in r.err and str(kept) in r.err
     assert not (tmp_path / "reports").exists()
+
+
+def test_a_result_that_cannot_be_written_never_passes_silently(cli, sweep_file, tmp_path, monkeypatch):
+    """A full disk under the results: the check judges what was measured, then says the result is kept
+    elsewhere (exit 2), never "all checks passed" with a result missing from the output folder."""
+    import errno
+    import os
+    import tempfile
+
+    import edgekit.output
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    real_replace = os.replace
+
+    def full(src, dst):
+        if Path(dst).parent.name == "results":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(edgekit.output.os, "replace", full)
+    r = cli("check", sweep_file(recipes=("fp32",)))
+    [kept] = scratch.glob("edgekit-*builtin-tiny__onnx-fp32__local.json")
+    assert r.code == 2 and r.err.splitlines()[-1].startswith("error: all "), r.err
+    assert "checks passed, but cannot write" in r.err and f"its result is in {kept} instead" in r.err
+    assert not (tmp_path / "results").exists()
