@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import glob
 import hashlib
 import json
@@ -276,8 +275,10 @@ def check_destination(out: Path, overwrite: bool) -> None:
     """Refuse, before any work, an output that exists (without --overwrite), that is not an edgekit
     artifact (--overwrite replaces only what edgekit wrote), that is or holds the current folder, or
     that cannot be written."""
+    from edgekit.output import real
+
     here = Path.cwd().resolve()
-    resolved = out.resolve()
+    resolved = real("-o", out)  # a link that loops is one line
     if resolved == here or resolved in here.parents:
         raise EdgekitError(f"-o {out} is the current folder or one above it; name a new folder for the artifact")
     if out.exists() and not overwrite:
@@ -294,10 +295,11 @@ def check_destination(out: Path, overwrite: bool) -> None:
 
 
 def check_apart(out: Path, source: Path) -> None:
-    """Refuse an output that is, or holds, the model folder it is made from."""
-    source, resolved = Path(source).resolve(), out.resolve()
-    if source == resolved or resolved in source.parents:
-        raise EdgekitError(f"-o {out} is or holds the model being exported ({source}); name another folder")
+    """Refuse an output that is, is inside, or holds the model folder it is made from (found where the
+    model was resolved: a builtin's, a hub download's or a GGUF's conversion in the cache)."""
+    from edgekit.output import Read, Write, check_paths
+
+    check_paths([Read("the model being exported", source)], [Write("-o", out, folder=True, replaces=True)])
 
 
 def check_replaceable(folder: Path) -> None:
@@ -330,6 +332,8 @@ def staged(out: Path, replace: Callable[[Path], None] | None = None) -> Iterator
     ``out`` that appeared meanwhile (another writer) is never replaced. The final rename cannot
     replace a folder another writer has just put there: this one is then discarded.
     """
+    if out.is_symlink():  # a link to a folder: the folder it leads to is written (and replaced), the link stays
+        out = out.resolve()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         _remove_orphans(out)
@@ -342,9 +346,14 @@ def staged(out: Path, replace: Callable[[Path], None] | None = None) -> Iterator
     try:
         try:
             yield tmp
-        except OSError as e:
-            if e.errno in _NO_ROOM:  # a full disk or quota, a read-only file system, a file too big
-                raise EdgekitError(f"cannot write {out}: {e.strerror or e}") from None
+        except Exception as e:
+            # a full disk or quota, a read-only file system, a file too big, in whatever form a library
+            # gives it (numpy's short write, a copy's list of errors): one line, naming the folder that is full
+            from edgekit.output import room_problem
+
+            problem = room_problem(out, e)
+            if problem:
+                raise EdgekitError(problem) from None
             raise
         old = None
         if out.exists() or out.is_symlink():
@@ -371,9 +380,6 @@ def staged(out: Path, replace: Callable[[Path], None] | None = None) -> Iterator
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 def _remove_orphans(out: Path) -> None:

@@ -107,15 +107,16 @@ def _find(package: str, file: str) -> Path | None:
 
 def _join(parts: list[Path], name: str, sha256: str) -> Path:
     """The parts concatenated once into ``<cache>/builtins/NAME``, checked against ``sha256``."""
-    from edgekit.environment import cache_root
+    from edgekit.environment import cache_error, cache_folder, cache_root
 
     out = cache_root() / "builtins" / name
     if out.is_file() and out.stat().st_size == sum(p.stat().st_size for p in parts):
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out.parent)
+    cache_folder("builtins")
+    tmp = None
     digest = hashlib.sha256()
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out.parent)
         with os.fdopen(fd, "wb") as f:
             for part in parts:
                 with part.open("rb") as src:
@@ -126,8 +127,11 @@ def _join(parts: list[Path], name: str, sha256: str) -> Path:
             raise EdgekitError(f"the installed parts of {name} do not join into the expected file (sha256 differs); "
                                "reinstall them")
         os.replace(tmp, out)
+    except OSError as e:  # a read-only cache, a full disk
+        raise cache_error(out, e.strerror or str(e)) from None
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return out
 
 

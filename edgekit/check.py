@@ -223,15 +223,20 @@ def preflight(config: CheckConfig, reports: dict | None = None, fresh: bool = Fa
     wrong with a combination it would measure — a device that cannot run its artifacts among them
     (``edgekit.devices.require_capable``, the line profile and sweep give); the baseline loads. Returns
     the baseline results (empty without one)."""
-    from edgekit import targets
+    from edgekit import sweep as sweeps, targets
     from edgekit.devices import connect
-    from edgekit.output import check_writable
+    from edgekit.output import Read, Write, check_paths
     from edgekit.report.results import load_results
     from edgekit.source import resolve
     from edgekit.sweep import plan
 
-    for path in (reports or {}).values():
-        check_writable(path)
+    # the rule for what a command writes (edgekit.output.check_paths): the sweep's paths, the baseline, the reports
+    reads, writes = sweeps.paths(config.sweep, "the check file")
+    reads.append(Read("[baseline] results", config.baseline))
+    writes += [Write(f"[reports] {kind}" if config.reports.get(kind) == path else f"--{kind}", path)
+               for kind, path in (reports or {}).items()]
+    writes.append(Write("$GITHUB_STEP_SUMMARY", os.environ.get("GITHUB_STEP_SUMMARY") or None))  # appended to
+    check_paths(reads, writes)
 
     sweep = config.sweep
     try:
@@ -365,18 +370,26 @@ def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def write_reports(paths: dict, verdicts: list[Verdict], results: list[RunResult]) -> None:
+def write_reports(paths: dict, verdicts: list[Verdict], results: list[RunResult]) -> list[str]:
     """Each report kind ("junit", "summary", "html": a format of ``edgekit.report.formats``) to its
-    path; the markdown summary also to the job summary of a GitHub Actions run ($GITHUB_STEP_SUMMARY)."""
+    path; the markdown summary also to the job summary of a GitHub Actions run ($GITHUB_STEP_SUMMARY).
+    A report that cannot be written (a full disk) is kept in the temporary folder: returns a line for
+    each such."""
     from edgekit import output as out
     from edgekit.report.formats import render
 
+    problems = []
     for kind, path in paths.items():
-        out.write_file(path, render(kind, results, verdicts))
-        out.note(f"{kind}: {path}")
+        where, problem = out.keep(path, render(kind, results, verdicts))
+        if problem:
+            problems.append(f"{problem}; " + (f"the {kind} report is in {where} instead" if where
+                                              else f"the {kind} report could be written nowhere"))
+        else:
+            out.note(f"{kind}: {path}")
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         try:
             with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as f:
                 f.write(render("summary", results, verdicts) + "\n")
         except OSError as e:
             out.note(f"cannot append to $GITHUB_STEP_SUMMARY: {e.strerror or e}")
+    return problems

@@ -42,6 +42,26 @@ def config_root() -> Path:
     return Path(base)
 
 
+def cache_folder(*parts: str) -> Path:
+    """The cache's subfolder ``parts``, made where missing; a cache that cannot be made (``$EDGEKIT_CACHE_DIR``
+    a file, read-only, a full disk) is one line naming it."""
+    folder = cache_root().joinpath(*parts)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise cache_error(folder, e.strerror or str(e)) from None
+    return folder
+
+
+def cache_error(path: Path, reason: str):
+    """The one-line error (an EdgekitError, to raise) for a write into the cache that failed for ``reason``."""
+    from edgekit.errors import EdgekitError
+
+    where = "$EDGEKIT_CACHE_DIR" if os.environ.get("EDGEKIT_CACHE_DIR") else "the cache folder"
+    return EdgekitError(f"cannot write {path} ({where} {cache_root()}): {reason}; "
+                        "set EDGEKIT_CACHE_DIR to a writable folder with room")
+
+
 def distribution_version(name: str) -> str | None:
     try:
         return metadata.version(name)

@@ -35,7 +35,7 @@ def export(
     ``source_for`` (or ``edgekit.source.resolve``), the recipe by ``edgekit.recipes.parse``."""
     begun = time.perf_counter()
     rec, target, out = recipe, recipe.target, Path(out)
-    check_inputs(rec, out, overwrite)
+    check_inputs(rec, out, overwrite, source.spec)
     spec = targets.spec(target)
     tgt = spec.module()
     check_supported(source.spec, source.config(), tgt.SUPPORTED, getattr(tgt, "refusal", None))
@@ -167,12 +167,19 @@ def standard_check(tgt, folder: Path, lm, tokenizer, meta) -> dict:
     }
 
 
-def check_inputs(recipe: Recipe, out: Path, overwrite: bool) -> None:
-    """What an export refuses before it reads the model: a missing calibration text, an ``out`` that
-    is not free (or, with ``overwrite``, not an artifact of ours)."""
+def check_inputs(recipe: Recipe, out: Path, overwrite: bool, model: str | None = None) -> None:
+    """What an export refuses before it reads the model: an ``out`` that is not free (or, with
+    ``overwrite``, not an artifact of ours), the rule for what it writes (``edgekit.output.check_paths``:
+    ``out`` is not, and is not inside, the ``model`` as the user named it or the calibration text, nor
+    does it hold one that --overwrite would delete), a missing calibration text."""
+    from edgekit.output import Read, Write, check_paths
+    from edgekit.source import local_path
+
+    artifact.check_destination(Path(out), overwrite)
+    check_paths([Read("the model", model and local_path(model)), Read("--calibration", recipe.calibration)],
+                [Write("-o", out, folder=True, replaces=True)])
     if recipe.calibration is not None and not Path(recipe.calibration).is_file():
         raise EdgekitError(f"calibration text not found: {recipe.calibration}")
-    artifact.check_destination(Path(out), overwrite)
 
 
 def source_for(target: str, model: str, **options) -> ModelSource:

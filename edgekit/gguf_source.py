@@ -55,15 +55,17 @@ def convert(gguf_path: Path, *, label: str | None = None, on_stage: Callable[[st
     """The cached Hugging Face folder made from ``gguf_path`` (made now if missing) and what the file was.
     ``accept(model_type)``: raises where the model type the file's architecture becomes cannot be taken,
     before anything is loaded or converted (only the file's metadata is read)."""
-    from edgekit.environment import cache_root
     from edgekit.core.files import file_sha256
+    from edgekit.environment import cache_error, cache_folder
+    from edgekit.output import no_room
     from edgekit.runtime.gguf_header import check as check_header
 
     gguf_path = Path(gguf_path)
     if not gguf_path.is_file():
         raise EdgekitError(f"GGUF file not found: {gguf_path}")
+    root = cache_folder("gguf")  # a cache that cannot be written is said before the file is read
     sha = file_sha256(gguf_path)
-    folder = cache_root() / "gguf" / f"{sha[:32]}-v{_FORMAT}"
+    folder = root / f"{sha[:32]}-v{_FORMAT}"
     info_file = folder / INFO_FILE
     if info_file.is_file() and (folder / "config.json").is_file():
         kept = json.loads(info_file.read_text())
@@ -76,8 +78,10 @@ def convert(gguf_path: Path, *, label: str | None = None, on_stage: Callable[[st
     fields, info = _read_info(gguf_path, sha, label or gguf_path.name)
     accept(model_type(info.architecture))
     on_stage(f"convert {info.file_type.removeprefix('MOSTLY_')} GGUF")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as e:  # a read-only cache
+        raise cache_error(folder, e.strerror or str(e)) from None
     try:
         _write_folder(gguf_path, tmp, info, fields)
         # the file's own general.* and tokenizer.* keys travel with every artifact made from it (model_meta)
@@ -89,6 +93,10 @@ def convert(gguf_path: Path, *, label: str | None = None, on_stage: Callable[[st
             if not (folder / INFO_FILE).is_file():
                 shutil.rmtree(folder, ignore_errors=True)
                 os.rename(tmp, folder)
+    except Exception as e:
+        if no_room(e):  # a full disk or quota, in whatever form the writer gives it
+            raise cache_error(folder, no_room(e)) from None
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder, info

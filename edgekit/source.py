@@ -227,6 +227,13 @@ def _gguf_in_folder(folder: Path, name: str | None) -> Path | None:
     return ggufs[0] if ggufs else None
 
 
+def local_path(spec: str) -> Path | None:
+    """The file or folder a model argument names on this machine, as given (None: a builtin or a hub id)."""
+    if spec.startswith("builtin:") or not _looks_like_path(spec):
+        return None
+    return Path(spec).expanduser()
+
+
 def _looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or Path(spec).exists() or spec.count("/") > 1
 

@@ -33,9 +33,9 @@ from edgekit.config import known_keys, number, read_toml, relative_to, string_li
 from edgekit.devices import DEFAULT as DEFAULT_DEVICE, DeviceProfile, load_profile, require_capable
 from edgekit.errors import EdgekitError, ParityError, interrupted
 from edgekit.executor import Executor, Note, Serial
-from edgekit.output import check_folder
+from edgekit.output import Read, Write, check_paths
 from edgekit.core.results import RESULT_SCHEMA, RunResult, fingerprint
-from edgekit.profile.session import Interrupted, Settings, eval_text_for, profile, write_result
+from edgekit.profile.session import Interrupted, Settings, eval_text_for, keep_result, profile, write_result
 from edgekit.source import ModelSource
 
 KEYS = ("models", "recipes", "options", "devices", "profile", "output", "cache", "parity", "max_context",
@@ -85,6 +85,7 @@ class Outcome:
     export: str | None  # "exported", "cached", or None where no export was reached
     seconds: float
     error: str | None = None
+    unsaved: RunResult | None = None  # a measured result that could be written nowhere (shown all the same)
 
 
 def export_cache() -> Path:
@@ -132,7 +133,6 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
     except EdgekitError as e:
         raise EdgekitError(f"{where} [profile]: {e}") from None
     output = relative_to(path, typed(data, "output", str, where, "results"))
-    check_folder(output, f"{where}: cannot write results to {output}")
     cache = typed(data, "cache", str, where)
     config = SweepConfig(
         file=path, models=models, recipes=tuple(dict.fromkeys(parsed)), devices=tuple(devices), settings=settings,
@@ -140,7 +140,27 @@ def load_config(path: Path, extra: tuple[str, ...] = ()) -> tuple[SweepConfig, d
         parity=typed(data, "parity", bool, where, True), allow_pickle=typed(data, "allow_pickle", bool, where, False),
     )
     _unique_result_files(config, where)
+    try:
+        check_paths(*paths(config))
+    except EdgekitError as e:
+        raise EdgekitError(f"{where}: {e}") from None
     return config, {k: data[k] for k in extra if k in data}
+
+
+def paths(config: SweepConfig, file_is: str = "the sweep file") -> tuple[list[Read], list[Write]]:
+    """What a sweep reads (its file, the local models, the evaluation text, the device profiles) and
+    writes (the output folder, each combination's result file, the export cache), for the rule of
+    ``edgekit.output.check_paths``."""
+    from edgekit.source import local_path
+
+    reads = [Read(file_is, config.file), Read("[profile] eval_text", config.settings.eval_text),
+             *(Read("the model", local_path(m)) for m in config.models),
+             *(Read("the device profile", d.source) for d in config.devices)]
+    writes = [Write("the output folder", config.output, folder=True),
+              Write("the export cache" + (" (EDGEKIT_CACHE_DIR)" if config.cache == export_cache() else ""),
+                    config.cache, folder=True),
+              *(Write("the result file", config.output / c.filename) for c in config.combinations())]
+    return reads, writes
 
 
 def _unique_result_files(config: SweepConfig, where: str) -> None:
@@ -329,11 +349,19 @@ def profile_task(config: SweepConfig, exports: dict[Path, Exported], first: dict
                 write_result(e.result.replace(sweep=job.stamp), job.result)
             raise
         result = result.replace(sweep=job.stamp)
-        write_result(result, job.result)
+        where, problem = keep_result(result, job.result)
+        if problem:  # measured, but not written where asked (a full disk): kept elsewhere, or at least shown
+            kept = f"its result is in {where} instead" if where else "nothing else could be written"
+            return Outcome(combo, Path(where) if where else job.result, "failed", export,
+                           round(spent + time.perf_counter() - started, 1), f"{problem}; {kept}",
+                           unsaved=None if where else result)
         status, error = ("measured", None) if result.complete else ("failed", result.error)
     except Exception as e:  # a failing combination is recorded and the sweep goes on
         status, error = "failed", error if isinstance(e, _Failed) else _one_line(e)
-        write_result(RunResult.from_json(_failure(config, combo, error)), job.result)
+        try:
+            write_result(RunResult.from_json(_failure(config, combo, error)), job.result)
+        except EdgekitError as written:  # its record could not be written either (a full disk): said, not fatal
+            error = f"{error} (and its result file: {written})"
     return Outcome(combo, job.result, status, export, round(spent + time.perf_counter() - started, 1), error)
 
 

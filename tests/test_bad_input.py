@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 from collections.abc import Callable
@@ -123,6 +124,7 @@ def truncated_external_data(ws: Path) -> None:
 
 def writes(name: str, text: str | bytes) -> Callable[[Path], None]:
     def prepare(ws: Path) -> None:
+        (ws / name).parent.mkdir(parents=True, exist_ok=True)
         (ws / name).write_bytes(text if isinstance(text, bytes) else text.encode())
 
     return prepare
@@ -159,6 +161,15 @@ def model_config(change, name: str = "config.json") -> Callable[[Path], None]:
     return prepare
 
 
+def link(name: str, target: str) -> Callable[[Path], None]:
+    """``name``: a symbolic link to ``target`` (relative to the link's folder; it may not exist, or be ``name``)."""
+
+    def prepare(ws: Path) -> None:
+        (ws / name).symlink_to(target)
+
+    return prepare
+
+
 def gguf_of(architecture: str) -> Callable[[Path], None]:
     """``a.gguf``: a GGUF file of ``architecture`` holding one small float tensor."""
 
@@ -175,6 +186,34 @@ def gguf_of(architecture: str) -> Callable[[Path], None]:
         w.close()
 
     return prepare
+
+
+def copies(name: str, to: str) -> Callable[[Path], None]:
+    def prepare(ws: Path) -> None:
+        (ws / to).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ws / name, ws / to)
+
+    return prepare
+
+
+def env(name: str, value: str) -> Callable[[Path], None]:
+    """The environment variable ``name`` set for the case ("{ws}": the workspace); the fixtures'
+    monkeypatch puts it back after the test."""
+
+    def prepare(ws: Path) -> None:
+        os.environ[name] = value.replace("{ws}", str(ws))
+
+    return prepare
+
+
+def gguf_in_artifact(ws: Path) -> None:
+    """``gart``: the artifact with a GGUF file (listed in its manifest, so that --overwrite may replace it)."""
+    shutil.copytree(ws / "art", ws / "gart")
+    data = b"GGUF" + bytes(60)
+    (ws / "gart" / "model.gguf").write_bytes(data)
+    m = json.loads((ws / "gart" / "edgekit.json").read_text())
+    m["files"].append({"path": "model.gguf", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    (ws / "gart" / "edgekit.json").write_text(json.dumps(m))
 
 
 def both(*prepares) -> Callable[[Path], None]:
@@ -455,7 +494,77 @@ CASES: dict[str, Case] = {
                                      both(config("devices = ['dev.yaml']\n" + SWEEP),
                                           writes("dev.yaml", "name: far\ntransport: ssh\nhost: 127.0.0.1\nport: 1\n"
                                                              "timeout_s: 10\n"))),
+    # issue 30 (paths): no output is, or is inside, an input of its command, nor another output's path;
+    # an empty path names nothing; a link that loops or leads nowhere is refused before any work
+    "profile-output-is-the-manifest": Case(("profile", "{ws}/art", "-o", "{ws}/art/edgekit.json"),
+                                           "is inside the artifact {ws}/art"),
+    "profile-output-is-the-model-file": Case(("profile", "{ws}/art", "-o", "{ws}/art/model.onnx"),
+                                             "is inside the artifact {ws}/art"),
+    "profile-output-inside-the-artifact": Case(("profile", "{ws}/art", "-o", "{ws}/art/r.json"),
+                                               "is inside the artifact {ws}/art"),
+    "profile-output-a-link-into-the-artifact": Case(("profile", "{ws}/art", "-o", "{ws}/r.json"),
+                                                    "is inside the artifact {ws}/art",
+                                                    link("r.json", "art/edgekit.json")),
+    "profile-output-is-the-eval-text": Case(("profile", "{ws}/art", "--eval-text", "{ws}/plain.txt", "-o",
+                                             "{ws}/plain.txt"), "is --eval-text {ws}/plain.txt"),
+    "profile-output-a-link-loop": Case(("profile", "{ws}/art", "-o", "{ws}/loop"), "(a loop)", link("loop", "loop")),
+    "profile-empty-output": Case(("profile", "{ws}/art", "-o", ""), "-o is empty"),
+    "report-output-is-its-input": Case(("report", "{ws}/good.json", "-f", "csv", "-o", "{ws}/good.json"),
+                                       "is the result file {ws}/good.json"),
+    "report-output-a-result-in-its-folder": Case(("report", "{ws}/res", "-f", "csv", "-o", "{ws}/res/0.json"),
+                                                 "is inside the result folder {ws}/res",
+                                                 copies("good.json", "res/0.json")),
+    "report-empty-output": Case(("report", "{ws}/good.json", "-f", "csv", "-o", ""), "-o is empty"),
+    "check-summary-is-the-config": Case(("check", "{ws}/c.toml", "--summary", "{ws}/c.toml"), "is the check file",
+                                        config(SWEEP)),
+    "check-report-is-the-config": Case(("check", "{ws}/c.toml"), "is the check file",
+                                       config(SWEEP + "[reports]\njunit = 'c.toml'\n")),
+    "check-two-reports-one-path": Case(("check", "{ws}/c.toml"), "[reports] junit and [reports] summary both write",
+                                       config(SWEEP + "[reports]\njunit = 'r.xml'\nsummary = 'r.xml'\n")),
+    "check-report-option-and-config-one-path": Case(("check", "{ws}/c.toml", "--junit", "{ws}/r.html"), "both write",
+                                                    config(SWEEP + "[reports]\nhtml = 'r.html'\n")),
+    "check-report-is-the-baseline": Case(("check", "{ws}/c.toml"), "is [baseline] results",
+                                         config(SWEEP + "[baseline]\nresults = 'good.json'\n"
+                                                "[reports]\nsummary = 'good.json'\n")),
+    "check-results-written-into-the-baseline": Case(("check", "{ws}/c.toml"), "[baseline] results",
+                                                    both(config(SWEEP + "[baseline]\nresults = 'results'\n"),
+                                                         copies("good.json", "results/base.json"))),
+    "sweep-output-inside-the-model": Case(("sweep", "{ws}/c.toml"), "is inside the model model,",
+                                          config(SWEEP.replace("builtin:tiny", "model")
+                                                 .replace("'results'", "'model/results'"))),
+    "sweep-cache-inside-the-model": Case(("sweep", "{ws}/c.toml"), "is inside the model model,",
+                                         config(SWEEP.replace("builtin:tiny", "model")
+                                                .replace("'cache'", "'model/c'"))),
+    "sweep-a-result-file-is-the-config": Case(("sweep", "{ws}/res/builtin-tiny__onnx-fp32__local.json"),
+                                              "is the sweep file",
+                                              writes("res/builtin-tiny__onnx-fp32__local.json",
+                                                     SWEEP.replace("'results'", "'.'"))),
+    "sweep-cache-dir-a-file": Case(("sweep", "{ws}/c.toml"), "EDGEKIT_CACHE_DIR",
+                                   both(config(SWEEP.replace("cache = 'cache'\n", "")),
+                                        env("EDGEKIT_CACHE_DIR", "{ws}/plain.txt"))),
+    "export-output-inside-the-model": Case(("export", "{ws}/model", "-o", "{ws}/model/out"),
+                                           "is inside the model {ws}/model"),
+    "export-overwrite-a-folder-holding-the-gguf": Case(("export", "{ws}/gart/model.gguf", "-o", "{ws}/gart",
+                                                        "--overwrite"), "which --overwrite would replace",
+                                                       gguf_in_artifact),
+    "export-overwrite-a-folder-holding-the-calibration": Case(
+        ("export", "builtin:tiny", "-r", "int4-gptq", "--calibration", "{ws}/art/tokenizer.json", "-o", "{ws}/art",
+         "--overwrite"), "which --overwrite would replace"),
+    "export-output-a-dangling-link": Case(("export", "builtin:tiny", "-o", "{ws}/link"), "which does not exist",
+                                          link("link", "nowhere")),
+    "export-output-a-link-loop": Case(("export", "builtin:tiny", "-o", "{ws}/loop"), "(a loop)", link("loop", "loop")),
+    "export-calibration-a-link-loop": Case(("export", "builtin:tiny", "-r", "int4-gptq", "--calibration", "{ws}/loop",
+                                            "-o", "{ws}/out"), "(a loop)", link("loop", "loop")),
+    "export-gguf-cache-dir-a-file": Case(("export", "{ws}/m.gguf", "-o", "{ws}/out"), "EDGEKIT_CACHE_DIR",
+                                         both(writes("m.gguf", b"GGUF" + bytes(60)),
+                                              env("EDGEKIT_CACHE_DIR", "{ws}/plain.txt"))),
+    "report-output-a-pipe": Case(("report", "{ws}/good.json", "-f", "csv", "-o", "{ws}/pipe"), "not a regular file",
+                                 lambda ws: os.mkfifo(ws / "pipe")),
+    "devices-setup-over-a-users-folder": Case(("devices", "setup", "{ws}/dev.yaml"), "holds files but no userland",
+                                              writes("dev.yaml", "name: q\ntransport: qemu\nuserland: mine\n")),
 }
+WITH_MODEL = {"export-overwrite-the-source", "export-output-inside-the-model", "sweep-output-inside-the-model",
+              "sweep-cache-inside-the-model"}  # the cases whose workspace holds ``model``
 
 
 # ----------------------------------------------------------------------------- the rule
@@ -467,7 +576,7 @@ def workspace(request, tmp_path, tiny_artifacts, tiny_models, make_result, monke
     ws.mkdir()
     shutil.copytree(tiny_artifacts("llama"), ws / "art")
     name = request.node.callspec.params.get("name")
-    if name == "export-overwrite-the-source" or name.startswith(("export-config-", "export-generation-config-")):
+    if name in WITH_MODEL or name.startswith(("export-config-", "export-generation-config-")):
         shutil.copytree(tiny_models("llama"), ws / "model")
     if "-gguf-" in request.node.callspec.params.get("name"):
         shutil.copytree(tiny_artifacts("llama", "gguf", "fp32"), ws / "gguf")

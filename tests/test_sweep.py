@@ -321,3 +321,47 @@ def test_what_no_profile_could_run_fails_in_the_plan_before_any_export(cli, tmp_
     config.write_text(head + R + "[profile]\nprompt_len = 500\ngen = 100\n")
     r = cli("sweep", config)
     assert r.code == 1 and "FAILED: prompt_len + gen = 600 exceeds the context of 512 tokens" in r.err, r.err
+
+
+@pytest.fixture
+def full_disk(tmp_path, monkeypatch):
+    """``set(name)``: writing any file called ``name`` (or under a folder ``name``) fails with a full disk;
+    the temporary folder (TMPDIR) is ``tmp_path/tmp`` and has room. Returns that folder."""
+    import errno
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import edgekit.output
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    real_replace = os.replace
+
+    def set_(name: str) -> Path:
+        def full(src, dst):
+            if name in (Path(dst).name, Path(dst).parent.name):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_replace(src, dst)
+
+        monkeypatch.setattr(edgekit.output.os, "replace", full)
+        return scratch
+
+    return set_
+
+
+def test_a_full_disk_loses_no_measured_result(cli, sweep_file, full_disk):
+    """The output folder's disk is full: each result measured is shown and kept in the temporary folder,
+    the sweep goes on and fails in the end (exit 1), and no empty output folder is left."""
+    config = sweep_file(recipes=("fp32",))
+    scratch = full_disk("results")
+    r = cli("sweep", config)
+    assert r.code == 1, r.err
+    [kept] = scratch.glob("edgekit-*builtin-tiny__onnx-fp32__local.json")
+    result = json.loads(kept.read_text())
+    assert result["complete"] is True and result["metrics"]["decode_tok_s"]["value"] > 0
+    assert "No space left on device" in r.err and f"its result is in {kept} instead" in r.err, r.err
+    assert "builtin:tiny" in r.out and "1 result(s)" in r.out  # the figures are shown all the same
+    assert not (config.parent / "results").exists()

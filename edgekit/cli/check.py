@@ -22,13 +22,13 @@ def check(
     """The CI gate: sweep, then judge every result. Exit 0 all pass, 1 a check failed, 2 bad config."""
     from edgekit import output as out
     from edgekit.check import against_baseline, evaluate, load_check, preflight, report_paths, write_reports
-    from edgekit.cli.sweep import run_matrix
+    from edgekit.cli.sweep import run_matrix, unwritten
     from edgekit.errors import Failures
 
     cfg = load_check(config)
     paths = report_paths(cfg, junit=junit, summary=summary, html=html)
     baseline = preflight(cfg, paths, fresh)
-    _, results = run_matrix(cfg.sweep, fresh, table=not json_out)
+    outcomes, results = run_matrix(cfg.sweep, fresh, table=not json_out)
     verdicts = evaluate(results, cfg.rules_for)
     if baseline:
         verdicts += against_baseline(results, baseline, cfg.tolerance_pct, cfg.baseline_metrics)
@@ -44,9 +44,15 @@ def check(
         out.table("failed checks", ("combination", "check", "why"),
                   [(v.combination, v.name, v.message) for v in failed])
 
-    write_reports(paths, verdicts, results)
+    # what could not be written where asked (a full disk) was kept elsewhere: said after the verdicts
+    problems = write_reports(paths, verdicts, results) + [o.error for o in unwritten(outcomes)]
     passed = sum(v.passed is True for v in verdicts)
     if failed:
         names = "; ".join(f"{v.combination}: {v.name}" for v in failed[:3]) + ("; ..." if len(failed) > 3 else "")
-        raise Failures(f"{len(failed)} of {len(verdicts)} checks failed: {names}")
+        raise Failures(f"{len(failed)} of {len(verdicts)} checks failed: {names}"
+                       + "".join(f"; and {p}" for p in problems))
+    if problems:
+        from edgekit.errors import EdgekitError
+
+        raise EdgekitError(f"all {passed} checks passed, but " + "; and ".join(problems))
     out.note(f"edgekit check: all {passed} checks passed")

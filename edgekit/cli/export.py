@@ -71,8 +71,8 @@ def export(
         aliased = {"exporter": exporter, "compute_units": compute_units}  # ALIASES' values
         options = recipes.option_values([*(option or ()), *(f"{k}={v}" for k, v in aliased.items() if v is not None)])
         rec = recipes.parse(target, recipe, max_context, options,
-                            calibration=None if calibration is None else str(Path(calibration).resolve()))
-        check_inputs(rec, output, overwrite)
+                            calibration=None if calibration is None else str(out.real("--calibration", calibration)))
+        check_inputs(rec, output, overwrite, model)
         sourced = time.perf_counter()
         source = source_for(target, model, revision=revision, trust_remote_code=trust_remote_code,
                             allow_pickle=allow_pickle, gguf_file=gguf_file, on_stage=update)

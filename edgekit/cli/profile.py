@@ -58,8 +58,10 @@ def profile(
         prompt_len=prompt_len, gen=gen, runs=runs, warmup=warmup, threads=threads, eval_text=eval_text,
         eval_tokens=eval_tokens, accuracy=accuracy, timeout_s=timeout, ops=ops, duration_s=duration,
     )
-    if output is not None:
-        out.check_writable(output)  # before the work, not after it
+    # before the work, not after it: -o can be written, and is none of what the profile reads
+    out.check_paths([out.Read("the artifact", artifact), out.Read("--eval-text", eval_text),
+                     out.Read("the device profile", dev.source)],
+                    [out.Write("-o", output)])
     interrupted = False
     try:
         with out.steps(f"profile {artifact.name} on {dev.name}") as step:

@@ -39,6 +39,13 @@ def sweep(
         raise Failures(f"{len(failed) + len(parity)} of {len(outcomes)} combination(s) failed: {'; '.join(parts)}")
 
 
+def unwritten(outcomes: list) -> list:
+    """The combinations whose result could not be written to the sweep's output (a full disk): a measured
+    one kept in the temporary folder or nowhere, a failed one with no record (a check cannot judge it)."""
+    return [o for o in outcomes
+            if o.unsaved is not None or o.result.name != o.combination.filename or not o.result.is_file()]
+
+
 def parity_failures(results: list) -> list:
     """The results whose artifact failed its parity check at export (measured all the same)."""
     return [r for r in results if r.parity_passed is False]
@@ -85,7 +92,10 @@ def run_matrix(cfg, fresh: bool, table: bool = True) -> tuple[list, list]:
                 step(f"{e.label}: {e.text}" if e.label else e.text, e.done, e.total)
 
         outcomes = run(cfg, listen, fresh=fresh)
-    results = [r for o in outcomes for r in load_results(o.result)]
+    # a result that could be written nowhere is shown all the same; a failure whose record could not be
+    # written has no figures to show
+    results = [r for o in outcomes for r in ([o.unsaved] if o.unsaved is not None
+                                             else load_results(o.result) if o.result.is_file() else [])]
     status = [o["status"] for o in outcome_rows(outcomes, results)]
     counts = {s: status.count(s) for s in ("measured", "kept", "failed")}
     exports = {s: sum(o.export == s for o in outcomes) for s in ("exported", "cached")}

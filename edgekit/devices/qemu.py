@@ -58,11 +58,20 @@ def folder(profile: DeviceProfile) -> Path:
 
 def setup(profile: DeviceProfile, note: Callable[[str], None], force: bool = False) -> dict:
     """Build the profile's userland unless it is there already (``force``: build it again)."""
+    from edgekit.output import Read, Write, check_paths
+
     where = folder(profile)
     found = userland.read(where)
     if found and not force:
         note(f"{profile.name}: the userland in {where} is set up already (--force builds it again)")
         return {**found, "folder": str(where), "built": False}
+    # the rule for what a command writes (edgekit.output.check_paths), and a build replaces only a userland
+    check_paths([Read("the device profile", profile.source)],
+                [Write("the userland folder", where, folder=True, replaces=True)])
+    if found is None and where.is_dir() and any(where.iterdir()):
+        raise EdgekitError(f"device {profile.name}: its userland folder {where} holds files but no userland "
+                           f"({userland.MANIFEST}); a setup replaces only a userland edgekit built: "
+                           "empty it yourself or name another `userland:` folder")
     note(f"{profile.name}: building an arm64 userland in {where}")
     manifest = userland.build(where, profile.mirror, note)
     return {**manifest, "folder": str(where), "built": True}

@@ -9,6 +9,7 @@ vocabulary-sized distributions between host and device.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -49,10 +50,14 @@ def reference_stats(source, ids: list[int], window: int, k: int = TOPK) -> tuple
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # a damaged cache entry is recomputed
     stats = _compute(source, ids, window, k)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, **stats.__dict__)
-    tmp.replace(path)
+    try:  # best effort: a cache that cannot be written ($EDGEKIT_CACHE_DIR a file, read-only, full) only
+        path.parent.mkdir(parents=True, exist_ok=True)  # means the next profile computes them again
+        np.savez(tmp, **stats.__dict__)
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
     return stats, False
 
 

@@ -320,13 +320,10 @@ def write_result(result: RunResult, path: Path) -> None:
 
 def keep_result(result: RunResult, path: Path | None) -> tuple[str | None, str | None]:
     """Write the result to ``path``; where that fails, to a file in the temporary folder, so no
-    measured run is lost. Returns (where it is, None) or (where it is or None, why ``path`` failed)."""
-    from edgekit.output import save_somewhere
+    measured run is lost (``edgekit.output.keep``). Returns (where it is, None) or (where it is or
+    None, why ``path`` failed)."""
+    from edgekit.output import keep
 
     if path is None:
         return None, None
-    try:
-        write_result(result, path)
-        return str(path), None
-    except EdgekitError as e:
-        return save_somewhere(Path(path).name, result_json(result)), str(e)
+    return keep(path, result_json(result))
