@@ -134,6 +134,9 @@ class Read:
 
     what: str
     path: object  # a path or a string; None: not given (nothing to check)
+    # a folder whose files the command reads (a results folder) but where a new file of its own may go
+    # (a report beside the results): only an output onto a file already in it is refused
+    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,9 +176,9 @@ def check_paths(reads, writes) -> None:
                 harm = "writing into it would change it" if w.folder else "writing it would destroy it"
                 raise EdgekitError(f"{w.what} {w.path} is {r.what} {r.path}, which this command reads: {harm}; "
                                    "name another path")
-            if wp.is_relative_to(rp) and rp.is_dir():
+            if wp.is_relative_to(rp) and rp.is_dir() and not (r.shared and not w.folder and not wp.exists()):
                 raise EdgekitError(f"{w.what} {w.path} is inside {r.what} {r.path}, which this command reads; "
-                                   "name a path outside it")
+                                   "name a path outside it" + (" or a new file" if r.shared else ""))
             if w.replaces and rp.is_relative_to(wp):
                 raise EdgekitError(f"{r.what} {r.path} is inside {w.what} {w.path}, which --overwrite would replace "
                                    "(deleting what this command reads); name another folder")

@@ -195,3 +195,14 @@ def test_a_full_disk_anywhere_else_is_never_unexpected(cli, tiny_artifacts, monk
     monkeypatch.setattr(edgekit.inspection, "inspect", full)
     r = cli("inspect", tiny_artifacts("llama"))
     assert r.code == 2 and r.err == "error: a write failed: No space left on device\n", r.err
+
+
+def test_a_new_report_may_go_beside_the_results_it_reads(cli, tmp_path, make_result, write_results):
+    """A results folder is read, not replaced: a new report file in it is fine (the next report ignores
+    it), an existing file in it is never overwritten."""
+    folder = write_results(tmp_path / "res", make_result("int4", decode_tok_s=10.0))
+    assert cli("report", folder, "-f", "md", "-o", folder / "report.md").code == 0
+    assert (folder / "report.md").read_text().startswith("| model")
+    assert cli("report", folder).code == 0  # the report beside them is no result: still read alike
+    r = cli("report", folder, "-f", "md", "-o", folder / "0.json")
+    assert r.code == 2 and "is inside the result folder" in r.err and json.loads((folder / "0.json").read_text())

@@ -39,7 +39,8 @@ def report(
         raise EdgekitError(f"unknown format '{format}'; formats: table, {', '.join(formats.FORMATS)}")
     if format == "table" and output is not None:
         raise EdgekitError("--format table prints to the terminal; use md, csv or json with --output")
-    out.check_paths([out.Read("the result folder" if path.is_dir() else "the result file", path) for path in results],
+    out.check_paths([out.Read("the result folder", path, shared=True) if path.is_dir() else
+                     out.Read("the result file", path) for path in results],
                     [out.Write("-o", output)])
     loaded = [r for path in results for r in load_results(path)]
     if format == "table":
