@@ -377,3 +377,32 @@ def nan_artifact(tiny_models, tmp_path_factory) -> Path:
     save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
     export(resolve(str(model)), parse("onnx", "fp32"), root / "artifact", parity=False)
     return root / "artifact"
+
+
+@pytest.fixture
+def full_disk(tmp_path, monkeypatch):
+    """``set(name)``: writing any file called ``name`` (or under a folder ``name``) fails with a full disk;
+    the temporary folder (TMPDIR) is ``tmp_path/tmp`` and has room. Returns that folder."""
+    import errno
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import edgekit.output
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    real_replace = os.replace
+
+    def set_(name: str) -> Path:
+        def full(src, dst):
+            if name in (Path(dst).name, Path(dst).parent.name):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_replace(src, dst)
+
+        monkeypatch.setattr(edgekit.output.os, "replace", full)
+        return scratch
+
+    return set_

@@ -244,27 +244,10 @@ def test_an_all_nan_model_fails_its_accuracy_check(cli, sweep_file, nan_artifact
     assert "top1_agree >= 0.9" in failures and "top1_agree 0" in failures["top1_agree >= 0.9"], failures
 
 
-def test_a_report_that_cannot_be_written_is_kept(cli, sweep_file, tmp_path, monkeypatch):
+def test_a_report_that_cannot_be_written_is_kept(cli, sweep_file, tmp_path, full_disk):
     """A full disk under the reports: the verdicts stand, the report is kept in the temporary folder, and
     the check says where (exit 2); no empty report folder is left."""
-    import errno
-    import os
-    import tempfile
-
-    import edgekit.output
-
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    monkeypatch.setenv("TMPDIR", str(scratch))
-    monkeypatch.setattr(tempfile, "tempdir", None)
-    real_replace = os.replace
-
-    def full(src, dst):
-        if Path(dst).name == "s.md":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(edgekit.output.os, "replace", full)
+    scratch = full_disk("s.md")
     config = sweep_file(recipes=("fp32",), extra="[reports]\nsummary = \"reports/s.md\"\n")
     r = cli("check", config)
     assert r.code == 2 and r.err.count("error:") == 1 and r.err.splitlines()[-1].startswith("error: "), r.err
@@ -274,27 +257,10 @@ def test_a_report_that_cannot_be_written_is_kept(cli, sweep_file, tmp_path, monk
     assert not (tmp_path / "reports").exists()
 
 
-def test_a_result_that_cannot_be_written_never_passes_silently(cli, sweep_file, tmp_path, monkeypatch):
+def test_a_result_that_cannot_be_written_never_passes_silently(cli, sweep_file, tmp_path, full_disk):
     """A full disk under the results: the check judges what was measured, then says the result is kept
     elsewhere (exit 2), never "all checks passed" with a result missing from the output folder."""
-    import errno
-    import os
-    import tempfile
-
-    import edgekit.output
-
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    monkeypatch.setenv("TMPDIR", str(scratch))
-    monkeypatch.setattr(tempfile, "tempdir", None)
-    real_replace = os.replace
-
-    def full(src, dst):
-        if Path(dst).parent.name == "results":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(edgekit.output.os, "replace", full)
+    scratch = full_disk("results")
     r = cli("check", sweep_file(recipes=("fp32",)))
     [kept] = scratch.glob("edgekit-*builtin-tiny__onnx-fp32__local.json")
     assert r.code == 2 and r.err.splitlines()[-1].startswith("error: all "), r.err

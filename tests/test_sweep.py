@@ -323,35 +323,6 @@ def test_what_no_profile_could_run_fails_in_the_plan_before_any_export(cli, tmp_
     assert r.code == 1 and "FAILED: prompt_len + gen = 600 exceeds the context of 512 tokens" in r.err, r.err
 
 
-@pytest.fixture
-def full_disk(tmp_path, monkeypatch):
-    """``set(name)``: writing any file called ``name`` (or under a folder ``name``) fails with a full disk;
-    the temporary folder (TMPDIR) is ``tmp_path/tmp`` and has room. Returns that folder."""
-    import errno
-    import os
-    import tempfile
-    from pathlib import Path
-
-    import edgekit.output
-
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    monkeypatch.setenv("TMPDIR", str(scratch))
-    monkeypatch.setattr(tempfile, "tempdir", None)
-    real_replace = os.replace
-
-    def set_(name: str) -> Path:
-        def full(src, dst):
-            if name in (Path(dst).name, Path(dst).parent.name):
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return real_replace(src, dst)
-
-        monkeypatch.setattr(edgekit.output.os, "replace", full)
-        return scratch
-
-    return set_
-
-
 def test_a_full_disk_loses_no_measured_result(cli, sweep_file, full_disk):
     """The output folder's disk is full: each result measured is shown and kept in the temporary folder,
     the sweep goes on and fails in the end (exit 1), and no empty output folder is left."""

@@ -141,26 +141,9 @@ def test_a_bad_output_is_refused_before_measuring(cli, artifact, tmp_path, monke
     assert _no_partials(tmp_path) and list((tmp_path / "folder").iterdir()) == []
 
 
-def test_a_failed_write_keeps_the_result(cli, artifact, tmp_path, monkeypatch):
+def test_a_failed_write_keeps_the_result(cli, artifact, tmp_path, full_disk):
     """A full disk at the end: the result goes to stdout and to a file in the temporary folder, never nowhere."""
-    import errno
-    import os
-
-    import edgekit.output
-
-    real_replace = os.replace
-
-    def full(src, dst):
-        if str(dst).endswith("r.json"):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(edgekit.output.os, "replace", full)
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", None)
+    full_disk("r.json")
     r = cli("profile", artifact, *FAST, "--no-accuracy", "-o", tmp_path / "out" / "r.json", "--json")
     assert r.code == 2 and "No space left on device" in r.err and r.said.count("\n") == 1, r.err
     assert json.loads(r.out)["complete"] is True
