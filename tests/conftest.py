@@ -406,3 +406,21 @@ def full_disk(tmp_path, monkeypatch):
         return scratch
 
     return set_
+
+
+# The slow tier (``-m slow``; ``scripts/test.sh --fast`` leaves it out): whole modules that lower to
+# ExecuTorch or Core ML, start an sshd or an emulated board, build the native runner or run a real
+# model, and any test that asks for one of those fixtures.
+SLOW_MODULES = ("targets/test_executorch.py", "targets/test_executorch_runner.py", "targets/test_executorch_quant.py",
+                "targets/test_coreml.py", "targets/test_memory.py", "devices/test_ssh.py", "devices/test_qemu.py",
+                "devices/test_native.py", "runtime/test_native.py", "runtime/test_ops.py", "runtime/test_executorch.py",
+                "test_builtin.py", "test_speed_gates.py")
+SLOW_FIXTURES = {"smollm2", "native_build", "native_cache", "sshd", "nan_artifact"}
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(__file__).parent
+    for item in items:
+        where = Path(str(item.fspath)).relative_to(root).as_posix()
+        if where in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
