@@ -41,8 +41,8 @@ def _root(
 
 def command(name: str, group: typer.Typer | None = None):
     """Register a command (on ``group``, a command group, or the top level); Ctrl-C inside it becomes a
-    one-line error (typer would swallow it), and every path it takes is read by ``path`` (an empty one
-    is refused)."""
+    one-line error (typer would swallow it). (An empty path, like any empty argument, is refused before
+    parsing: ``_empty_argument``.)"""
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -52,7 +52,6 @@ def command(name: str, group: typer.Typer | None = None):
             except KeyboardInterrupt:
                 raise EdgekitError(INTERRUPTED) from None
 
-        wrapper.__signature__ = _paths_read_by_path(fn)
         (group or app).command(name)(wrapper)
         return fn
 
@@ -102,50 +101,6 @@ def bounded(key: str):
         return value
 
     return check
-
-
-def path(value: str):
-    """A path argument or option: an empty one (``''``, which would be the current folder) names nothing."""
-    from pathlib import Path
-
-    if value == "":
-        raise typer.BadParameter("an empty path names no file or folder")
-    return Path(value)
-
-
-def _paths_read_by_path(fn):
-    """``fn``'s signature, its annotations evaluated, with ``path`` as the parser of every parameter
-    that takes a path (``Path``, ``Path | None``, ``list[Path]``) and has no parser of its own."""
-    import inspect
-    from copy import copy
-    from pathlib import Path
-    from typing import Annotated, Union, get_args, get_origin
-
-    from typer.models import ParameterInfo
-
-    def takes_path(kind) -> bool:
-        if kind is Path:
-            return True
-        if get_origin(kind) in (list, Union) or type(kind).__name__ == "UnionType":
-            return any(takes_path(k) for k in get_args(kind) if k is not type(None))
-        return False
-
-    signature = inspect.signature(fn, eval_str=True)
-    params = []
-    for p in signature.parameters.values():
-        if get_origin(p.annotation) is Annotated:
-            kind, *meta = get_args(p.annotation)
-            if takes_path(kind):
-                meta = [m if not isinstance(m, ParameterInfo) or m.parser is not None else _with_parser(copy(m))
-                        for m in meta]
-                p = p.replace(annotation=Annotated[(kind, *meta)])
-        params.append(p)
-    return signature.replace(parameters=params)
-
-
-def _with_parser(info):
-    info.parser = path
-    return info
 
 
 def _register() -> None:
