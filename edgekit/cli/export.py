@@ -79,14 +79,12 @@ def export(
         sourced = time.perf_counter() - sourced
         art = run_export(source, rec, output, overwrite=overwrite, parity=parity, on_stage=update)
     m = art.manifest
-    gguf = m.source.get("gguf")
     # the source's own stage: finding the model, and converting a GGUF source (once: its cache keeps it)
-    source_stage = {("source (GGUF conversion)" if gguf else "source"): sourced} if sourced >= 0.05 else {}
-    if gguf and gguf.get("quantized") and not m.parity_skipped:
-        out.note(
-            f"note: the parity reference is {gguf['file']} dequantized ({gguf['file_type'].removeprefix('MOSTLY_')}): "
-            "a quantized model itself, not the original float weights"
-        )
+    stage = "source (GGUF conversion)" if m.source.get("gguf") else "source"
+    source_stage = {stage: sourced} if sourced >= 0.05 else {}
+    if m.reference and not m.parity_skipped:
+        out.note(f"note: the parity reference is {m.reference}: a quantized model itself, "
+                 "not the original float weights")
     if json_out:
         out.emit_json(art.manifest.to_json())
         return

@@ -81,6 +81,12 @@ class Manifest:
         return self.source.get("allow_pickle") is True
 
     @property
+    def reference(self) -> str | None:
+        """What parity and accuracy compare against where it is not the model's own float weights
+        (``gguf_reference``); None where it is."""
+        return gguf_reference(self.source)
+
+    @property
     def revision(self) -> str | None:
         """The model's hub commit (None: not from the hub)."""
         return self.source.get("revision")
@@ -122,3 +128,12 @@ class Manifest:
         return isinstance(other, Manifest) and self.to_json() == other.to_json()
 
     __hash__ = None
+
+
+def gguf_reference(source: Mapping | None) -> str | None:
+    """A quantized GGUF source's float reference, in words: ``model.gguf dequantized (Q8_0)`` (its
+    weights dequantized, a quantized model itself); None for any other source."""
+    gguf = (source or {}).get("gguf") or {}
+    if not gguf.get("quantized"):
+        return None
+    return f"{gguf.get('file')} dequantized ({str(gguf.get('file_type', '')).removeprefix('MOSTLY_')})"

@@ -292,18 +292,8 @@ def _digest(art) -> dict:
         "max_context": m.max_context,
         "toolchain": dict(m.toolchain or {}),
         # what accuracy is measured against where it is not the original float weights
-        **({"reference": reference_of(m.source)} if reference_of(m.source) else {}),
+        **({"reference": m.reference} if m.reference else {}),
     }
-
-
-def reference_of(source) -> str | None:
-    """What the float reference of a model from a quantized GGUF is (its weights dequantized), in
-    words; None where the reference is the model's own float weights."""
-    gguf = (source or {}).get("gguf") or {}
-    if not gguf.get("quantized"):
-        return None
-    kind = str(gguf.get("file_type", "")).removeprefix("MOSTLY_")
-    return f"{gguf.get('file')} ({kind}) dequantized"
 
 
 def result_json(result: RunResult) -> str:

@@ -263,16 +263,16 @@ def test_compare_two_results_of_different_artifacts_side_by_side(cli, tmp_path, 
 def test_every_table_of_accuracy_on_a_dequantized_source_says_so(cli, tmp_path, make_result, write_results):
     """A model from a quantized GGUF is measured against that GGUF dequantized: the terminal table's
     title, the markdown and the HTML say so; a plain model's tables say nothing of it."""
-    from edgekit.profile.session import reference_of
+    from edgekit.core.manifest import gguf_reference
 
-    ref = reference_of({"gguf": {"file": "m.Q4_1.gguf", "file_type": "MOSTLY_Q4_1", "quantized": True}})
-    assert ref == "m.Q4_1.gguf (Q4_1) dequantized" and reference_of({"model": "x"}) is None
+    ref = gguf_reference({"gguf": {"file": "m.Q4_1.gguf", "file_type": "MOSTLY_Q4_1", "quantized": True}})
+    assert ref == "m.Q4_1.gguf dequantized (Q4_1)" and gguf_reference({"model": "x"}) is None
     r = make_result("q4_0", target="gguf", dppl_pct=18.8)
     r["artifact"]["reference"] = ref
     folder = write_results(tmp_path / "a", r)
     for args in (("report", folder), ("report", folder, "-f", "md"), ("report", folder, "-f", "html")):
         out = cli(*args)
-        assert out.code == 0 and "m.Q4_1.gguf (Q4_1) dequantized" in out.out.replace("\n", " "), args
+        assert out.code == 0 and "m.Q4_1.gguf dequantized (Q4_1)" in out.out.replace("\n", " "), args
     plain = cli("report", write_results(tmp_path / "b", make_result("int4", dppl_pct=1.0)), "-f", "md")
     assert "dequantized" not in plain.out
 
