@@ -37,6 +37,16 @@ def telling_line(log: str) -> str:
     return lines[-1] if lines else "no message"
 
 
+def signal_name(number: int) -> str:
+    """A signal by its name (``SIGABRT``), or ``signal N`` for one Python does not name (a real-time one)."""
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def first_line(e: BaseException) -> str:
     """An exception in one line: its message's first line, or its type's name where it has no message
     (the one-line errors edgekit prints are made of these)."""

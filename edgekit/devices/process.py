@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import queue
-import signal
 import subprocess
 import threading
 from collections.abc import Iterator
 
-from edgekit.errors import telling_line
+from edgekit.errors import signal_name, telling_line
 
 
 class DeviceError(Exception):
@@ -79,9 +78,4 @@ def run_text(argv: list[str], stdin: bytes = b"", timeout: float = 60) -> str:
 
 
 def _describe(code: int) -> str:
-    if code >= 0:
-        return f"code {code}"
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
+    return f"code {code}" if code >= 0 else signal_name(-code)

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from edgekit.devices import DeviceProfile
 from edgekit.devices.process import DeviceError, run_text, stream_lines
+from edgekit.errors import signal_name
 
 RUNTIME_DIR = Path(__file__).resolve().parents[1] / "runtime"  # copied as the package below
 RUNNER_PACKAGE = "edgekit_runtime"
@@ -147,7 +148,7 @@ class RemoteTransport:
         if code == 127:
             return DeviceError(f"'{self.profile.python}' not found on the device (set python: in the profile)")
         if code is not None and 128 < code < 128 + signal.NSIG:  # the device's shell: killed by a signal
-            name = signal.Signals(code - 128).name if code - 128 in signal.valid_signals() else f"signal {code - 128}"
+            name = signal_name(code - 128)
             return DeviceError(f"killed on the device by {name}" + (" (out of memory?)" if name == "SIGKILL" else ""))
         return error
 

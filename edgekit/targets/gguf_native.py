@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
-from edgekit.errors import EdgekitError, telling_line
+from edgekit.errors import EdgekitError, signal_name, telling_line
 
 _RESULT = "EDGEKIT_RESULT "  # prefix of the child's answer line on stdout (llama.cpp may print too)
 
@@ -45,11 +44,8 @@ def run(op: str, what: str, **request) -> dict:
     if answer is not None:  # the child's own one-line error
         raise EdgekitError(f"{what}: {json.loads(answer)['error']}")
     if proc.returncode < 0:
-        try:
-            name = signal.Signals(-proc.returncode).name
-        except ValueError:
-            name = f"signal {-proc.returncode}"
-        raise EdgekitError(f"llama.cpp crashed while {what} ({name}: {telling_line(proc.stderr)})")
+        raise EdgekitError(f"llama.cpp crashed while {what} ({signal_name(-proc.returncode)}: "
+                           f"{telling_line(proc.stderr)})")
     raise EdgekitError(f"{what}: the llama.cpp child process exited with {proc.returncode} "
                        f"({telling_line(proc.stderr)})")
 
