@@ -179,10 +179,7 @@ def _timings(results: list[RunResult]) -> list[str]:
         if r.ops is not None:
             out.append(f"<h2>{escape(who)}: per-operator times</h2><p class=meta>{escape(r.ops.title)}</p>")
             if r.ops.rows:
-                header, rows = r.ops.table()
-                head = "".join(f"<th>{escape(h)}</th>" for h in header)
-                body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-                out.append(f"<div class=wide><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+                out.append(_html_table(*r.ops.table()))
         if r.sustained is not None:
             s = r.sustained
             out.append(f"<h2>{escape(who)}: sustained run</h2><p class=meta>{escape(s.summary())}</p>")
@@ -226,11 +223,15 @@ def _table(flat: list[dict]) -> str:
 
     columns, cells, left_out = _collapse(fields(table=True), [text_cells(r) for r in flat], RESULTS_LAYOUT["keep"],
                                          TABLE_CHARS, RESULTS_LAYOUT["less_needed"], RESULTS_LAYOUT["headline"])
-    head = "".join(f"<th>{escape(h).replace('_', '_<wbr>')}</th>" for h in columns)
-    body = []
-    for row, cell in zip(flat, cells):
-        cls = "" if row["complete"] else " class=incomplete"
-        body.append(f"<tr{cls}>" + "".join(f"<td>{escape(c)}</td>" for c in cell) + "</tr>")
     note = (f"<p class=meta>Left out to fit the page: {escape(', '.join(left_out))} "
             "(`edgekit report -f csv` or `-f json` has every field).</p>" if left_out else "")
-    return f"<div class=wide><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>{note}"
+    return _html_table(columns, cells, [row["complete"] for row in flat]) + note
+
+
+def _html_table(header, rows, complete=None) -> str:
+    """A table of text cells (escaped), a header's underscores breakable; a row whose ``complete`` is
+    False marked as incomplete."""
+    head = "".join(f"<th>{escape(h).replace('_', '_<wbr>')}</th>" for h in header)
+    body = "".join(("<tr>" if complete is None or complete[i] else "<tr class=incomplete>")
+                   + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for i, row in enumerate(rows))
+    return f"<div class=wide><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
