@@ -148,7 +148,6 @@ def _leader(x: float, y: float, lx: float, ly: float, width: float) -> str:
     return f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{tx:.1f}" y2="{ty:.1f}" stroke="#9ca3af" stroke-width="0.8"/>'
 
 
-
 def _marker(shape: str, x: float, y: float, colour: str, bold: bool) -> str:
     stroke = 'stroke="#111827" stroke-width="2"' if bold else 'stroke="white" stroke-width="1"'
     r = 7 if bold else 5.5

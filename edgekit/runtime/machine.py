@@ -12,30 +12,29 @@ import resource
 import time
 from dataclasses import dataclass
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
-
-def _allowed() -> set[int] | None:
+def _cpus() -> set[int]:
+    """The CPUs this process may run on (where the OS cannot say, every one it has)."""
     try:
         return os.sched_getaffinity(0)
-    except AttributeError:
-        return None
+    except AttributeError:  # not Linux
+        return set(range(os.cpu_count() or 1))
+
+
+def usable_cpus() -> int:
+    """How many CPUs this process may run on."""
+    return len(_cpus())
 
 
 def cpu_ticks() -> tuple[int, int] | None:
     """(busy, total) clock ticks of this process's CPUs since boot, from /proc/stat; None elsewhere."""
-    allowed = _allowed()
+    allowed = _cpus()
     busy = total = 0
     try:
         with open("/proc/stat") as f:
             for line in f:
                 name, *fields = line.split()
-                if name.startswith("cpu") and name[3:].isdigit() and (allowed is None or int(name[3:]) in allowed):
+                if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in allowed:
                     ticks = [int(x) for x in fields[:8]]  # user nice system idle iowait irq softirq steal
                     total += sum(ticks)
                     busy += sum(ticks) - ticks[3] - ticks[4]
@@ -70,9 +69,8 @@ def idle_threads() -> int | None:
 def physical_cores() -> int:
     """This process's CPUs counted by physical core (SMT siblings once), from /sys's topology; the
     usable CPUs where it cannot tell."""
-    allowed = _allowed() or set(range(os.cpu_count() or 1))
     cores = set()
-    for cpu in allowed:
+    for cpu in _cpus():
         base = f"/sys/devices/system/cpu/cpu{cpu}/topology/"
         try:
             with open(base + "core_id") as f, open(base + "physical_package_id") as g:
@@ -96,9 +94,8 @@ def default_threads() -> tuple[int, str]:
 def cpu_mhz() -> float | None:
     """The mean current clock of this process's CPUs in MHz (cpufreq, else /proc/cpuinfo); None where
     neither says."""
-    allowed = _allowed() or set(range(os.cpu_count() or 1))
     found = []
-    for cpu in sorted(allowed):
+    for cpu in sorted(_cpus()):
         try:
             with open(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_cur_freq") as f:
                 found.append(int(f.read()) / 1000)
