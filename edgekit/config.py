@@ -100,6 +100,7 @@ NUMBERS = {
     "duration_s": Number(float, 0, MAX_DURATION_S, above=True),  # a sustained run (profile --duration)
     # where a device is (a device profile's)
     "port": Number(int, 1, 65535),
+    # what to generate (`run`)
     "max_new_tokens": Number(int, 1, 1 << 20),
     "temperature": Number(float, 0, 100),
     "top_p": Number(float, 0, 1, above=True),

@@ -153,14 +153,24 @@ def test_sustained_samples_and_ops_event(runner, tiny_gguf):
     assert ops["source"] is None and ops["unavailable"]
 
 
-def test_runs_arrive_before_the_process_ends(runner, tiny_gguf):
-    """Each event is flushed when it happens: the first run is readable while the runner still works."""
-    req = request(tiny_gguf["q8_0"], gen=200, warmup=0, runs=60)  # seconds of work after the first run
+def _long_run(runner, tiny_gguf) -> subprocess.Popen:
+    """The runner started on a request of seconds of work after its first run (60 runs of 200 tokens)."""
     p = subprocess.Popen(runner, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          env=runner_env())
     try:
-        p.stdin.write(json.dumps(req).encode())
+        p.stdin.write(json.dumps(request(tiny_gguf["q8_0"], gen=200, warmup=0, runs=60)).encode())
         p.stdin.close()
+    except BaseException:
+        p.kill()
+        p.wait()
+        raise
+    return p
+
+
+def test_runs_arrive_before_the_process_ends(runner, tiny_gguf):
+    """Each event is flushed when it happens: the first run is readable while the runner still works."""
+    p = _long_run(runner, tiny_gguf)
+    try:
         seen = []
         for line in p.stdout:
             seen.append(json.loads(line)["event"])
@@ -174,12 +184,8 @@ def test_runs_arrive_before_the_process_ends(runner, tiny_gguf):
 
 
 def test_ctrl_c_is_one_error_event_at_its_step(runner, tiny_gguf):
-    req = request(tiny_gguf["q8_0"], gen=200, warmup=0, runs=60)
-    p = subprocess.Popen(runner, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         env=runner_env())
+    p = _long_run(runner, tiny_gguf)
     try:
-        p.stdin.write(json.dumps(req).encode())
-        p.stdin.close()
         events = []
         for line in p.stdout:
             events.append(json.loads(line))
